@@ -1,0 +1,101 @@
+# ngx_pred_module: build, test and demo.
+#
+#   make test   install what is missing (Debian, as root), build, run every test
+#   make demo   build and run the demo on 127.0.0.1:8080
+
+SHELL       := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+NGX_SRC     ?= /usr/share/nginx/src
+NGINX       ?= /usr/sbin/nginx
+BUILD       := build
+NGX_BUILD   := $(BUILD)/nginx
+MODULE      := $(NGX_BUILD)/objs/ngx_http_pred_module.so
+MODULE_SRCS := config $(wildcard ngx_pred_module/*.[ch] snapshot/*.[ch])
+
+CC          ?= gcc
+CFLAGS      ?= -O2 -g
+WARN        := -Wall -Wextra -Werror -std=gnu99
+
+DEB_PKGS    := build-essential nginx nginx-dev libnginx-mod-http-echo \
+               liblmdb-dev lmdb-utils libjansson-dev zlib1g-dev \
+               libcmocka-dev libtest-base-perl libtext-diff-perl \
+               curl wrk
+
+UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+
+export TEST_NGINX_BINARY       ?= $(NGINX)
+export TEST_NGINX_LOAD_MODULES ?= $(CURDIR)/$(MODULE)
+
+.PHONY: all deps module unit test prove demo clean
+
+all: module
+
+# Installs only what is missing, so a second run costs one dpkg-query.
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" != 0 ]; then \
+	        echo "make: missing Debian packages: $$missing" >&2; \
+	        echo "make: run as root, or apt-get install them" >&2; exit 1; \
+	    fi; \
+	    echo "installing: $$missing"; \
+	    apt-get update -qq || { echo "make: apt-get update failed" >&2; exit 1; }; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing \
+	        >$(CURDIR)/apt.log 2>&1 || { tail -20 apt.log >&2; \
+	        echo "make: apt-get install failed (see apt.log)" >&2; exit 1; }; \
+	fi
+
+module: $(MODULE)
+
+# Out of tree: a copy of Debian's nginx sources, configured with the flags
+# Debian built /usr/sbin/nginx with, so the module's signature matches it.
+$(NGX_BUILD)/objs/Makefile: config
+	@test -f $(NGX_SRC)/conf_flags || { \
+	    echo "make: $(NGX_SRC)/conf_flags not found: install nginx-dev" >&2; \
+	    exit 1; }
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(BUILD)
+	cp -r $(NGX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && . ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR) \
+	        >configure.log 2>&1 || { tail -30 configure.log >&2; \
+	        echo "make: nginx configure failed" >&2; exit 1; }
+
+$(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
+	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
+	@printf 'load_module %s;\nevents {}\npid /dev/null;\nerror_log stderr;\n' \
+	    $(CURDIR)/$(MODULE) > $(BUILD)/load-check.conf
+	$(NGINX) -t -q -p $(CURDIR)/$(BUILD) -c $(CURDIR)/$(BUILD)/load-check.conf
+
+$(BUILD)/tests/%: tests/%.c snapshot/*.c snapshot/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -Isnapshot -o $@ $< \
+	    $(filter-out $(wildcard snapshot/*.h),$(wildcard snapshot/*.c)) \
+	    -lcmocka -llmdb -ljansson
+
+unit: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do echo "# $$t"; $$t; done
+
+# prove uses the real Test::Nginx when installed, the bundled one otherwise.
+prove: module
+	@pkill -QUIT -f "nginx.*-p $(CURDIR)/t/servroot" 2>/dev/null || true
+	@if perl -MTest::Nginx::Socket -e1 2>/dev/null; then \
+	    echo "# Test::Nginx: installed"; prove -r t; \
+	else \
+	    echo "# Test::Nginx: bundled (t/lib)"; prove -I t/lib -r t; \
+	fi
+
+test: deps
+	$(MAKE) module
+	$(MAKE) unit
+	$(MAKE) prove
+
+demo: deps
+	$(MAKE) module
+	demo/run.sh
+
+clean:
+	rm -rf $(BUILD) t/servroot* apt.log

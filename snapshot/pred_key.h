@@ -1,0 +1,46 @@
+/*
+ * Prediction keys: the one definition of a valid key, shared by the nginx
+ * module and the pred-snapshot loader so that both refuse the same keys.
+ *
+ * Plain C, no nginx types.
+ */
+
+#ifndef PRED_KEY_H
+#define PRED_KEY_H
+
+#include <stddef.h>
+
+
+/* LMDB's compiled-in key limit in Debian's liblmdb (mdb_env_get_maxkeysize) */
+#define PRED_KEY_MAX_LEN  511
+
+
+typedef enum {
+    PRED_KEY_OK = 0,
+    PRED_KEY_EMPTY,
+    PRED_KEY_TOO_LONG,
+    PRED_KEY_CONTROL_BYTE,
+    PRED_KEY_BAD_ESCAPE
+} pred_key_rc_t;
+
+
+/*
+ * Checks raw key bytes: non-empty, at most PRED_KEY_MAX_LEN bytes, and no
+ * control bytes (0x00-0x1f, 0x7f), which would break logs and line-based
+ * tools.
+ */
+pred_key_rc_t pred_key_validate(const unsigned char *key, size_t len);
+
+/*
+ * Decodes %XX escapes exactly once (so "%2541" becomes "%41", not "A") and
+ * validates the result.  "+" is kept as is: keys are opaque bytes, not form
+ * fields.  dst must hold len bytes; *dst_len receives the decoded length.
+ * A "%" not followed by two hex digits is PRED_KEY_BAD_ESCAPE.
+ */
+pred_key_rc_t pred_key_decode(const unsigned char *src, size_t len,
+    unsigned char *dst, size_t *dst_len);
+
+/* A short, constant, human-readable reason for a non-OK code. */
+const char *pred_key_strerror(pred_key_rc_t rc);
+
+#endif /* PRED_KEY_H */

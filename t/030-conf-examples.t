@@ -1,0 +1,35 @@
+# Every file in conf-examples/ is a complete nginx.conf that "nginx -t"
+# accepts with the module built.
+use strict;
+use warnings;
+use Test::More;
+use Cwd qw(cwd);
+use File::Path qw(make_path);
+
+my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+my $module = (split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '')[0]
+    or BAIL_OUT('TEST_NGINX_LOAD_MODULES must name the built module');
+my $repo = cwd();
+
+my @confs = glob 'conf-examples/*.conf';
+ok(@confs > 0, 'conf-examples has files');
+
+for my $conf (@confs) {
+    # the examples load the module from build/; point them at the one tested
+    open my $in, '<', $conf or die "$conf: $!";
+    my $text = do { local $/; <$in> };
+    close $in;
+    like($text, qr/^load_module \S+;$/m, "$conf loads the module");
+    $text =~ s/^load_module \S+;$/load_module $module;/m;
+
+    make_path("$repo/t/servroot-conf/conf-examples", "$repo/demo/work");
+    my $copy = "$repo/t/servroot-conf/$conf";
+    open my $out, '>', $copy or die "$copy: $!";
+    print $out $text;
+    close $out;
+
+    my $err = `$nginx -t -p $repo/ -c $copy 2>&1`;
+    is($? >> 8, 0, "nginx -t accepts $conf") or diag($err);
+}
+
+done_testing();

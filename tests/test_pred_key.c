@@ -1,0 +1,162 @@
+/*
+ * Unit tests for key decoding and validation (snapshot/pred_key.c).
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "pred_key.h"
+
+
+static pred_key_rc_t
+decode(const char *in, char *out, size_t *out_len)
+{
+    return pred_key_decode((const unsigned char *) in, strlen(in),
+                           (unsigned char *) out, out_len);
+}
+
+
+static void
+test_plain_key_passes_through(void **state)
+{
+    char    out[64];
+    size_t  len;
+
+    (void) state;
+
+    assert_int_equal(decode("user_42", out, &len), PRED_KEY_OK);
+    assert_int_equal(len, 7);
+    assert_memory_equal(out, "user_42", 7);
+}
+
+
+static void
+test_escapes_decode_once(void **state)
+{
+    char    out[64];
+    size_t  len;
+
+    (void) state;
+
+    assert_int_equal(decode("a%2Fb%2541%c3%A9+", out, &len), PRED_KEY_OK);
+    assert_int_equal(len, 9);
+    assert_memory_equal(out, "a/b%41\xc3\xa9+", 9);
+}
+
+
+static void
+test_malformed_escapes(void **state)
+{
+    char    out[64];
+    size_t  len;
+
+    (void) state;
+
+    assert_int_equal(decode("abc%", out, &len), PRED_KEY_BAD_ESCAPE);
+    assert_int_equal(decode("abc%4", out, &len), PRED_KEY_BAD_ESCAPE);
+    assert_int_equal(decode("abc%zz", out, &len), PRED_KEY_BAD_ESCAPE);
+    assert_int_equal(decode("%g1", out, &len), PRED_KEY_BAD_ESCAPE);
+}
+
+
+static void
+test_empty_key(void **state)
+{
+    char    out[1];
+    size_t  len;
+
+    (void) state;
+
+    assert_int_equal(decode("", out, &len), PRED_KEY_EMPTY);
+    assert_int_equal(len, 0);
+}
+
+
+static void
+test_control_bytes(void **state)
+{
+    char    out[64];
+    size_t  len;
+
+    (void) state;
+
+    assert_int_equal(decode("a%0Ab", out, &len), PRED_KEY_CONTROL_BYTE);
+    assert_int_equal(decode("a%00b", out, &len), PRED_KEY_CONTROL_BYTE);
+    assert_int_equal(decode("a%7Fb", out, &len), PRED_KEY_CONTROL_BYTE);
+    assert_int_equal(pred_key_validate((const unsigned char *) "a\tb", 3),
+                     PRED_KEY_CONTROL_BYTE);
+    /* bytes >= 0x80 are data (UTF-8 keys), not control bytes */
+    assert_int_equal(pred_key_validate((const unsigned char *) "\x80\xff", 2),
+                     PRED_KEY_OK);
+}
+
+
+static void
+test_length_limit(void **state)
+{
+    unsigned char  key[PRED_KEY_MAX_LEN + 1];
+
+    (void) state;
+
+    memset(key, 'k', sizeof(key));
+
+    assert_int_equal(pred_key_validate(key, PRED_KEY_MAX_LEN), PRED_KEY_OK);
+    assert_int_equal(pred_key_validate(key, PRED_KEY_MAX_LEN + 1),
+                     PRED_KEY_TOO_LONG);
+}
+
+
+static void
+test_limit_applies_after_decoding(void **state)
+{
+    char    in[3 * PRED_KEY_MAX_LEN + 1], out[sizeof(in)];
+    size_t  i, len;
+
+    (void) state;
+
+    /* 511 escaped bytes are 1533 bytes on the wire and still a valid key */
+    for (i = 0; i < PRED_KEY_MAX_LEN; i++) {
+        memcpy(in + 3 * i, "%41", 3);
+    }
+    in[3 * PRED_KEY_MAX_LEN] = '\0';
+
+    assert_int_equal(decode(in, out, &len), PRED_KEY_OK);
+    assert_int_equal(len, PRED_KEY_MAX_LEN);
+}
+
+
+static void
+test_strerror(void **state)
+{
+    (void) state;
+
+    assert_string_equal(pred_key_strerror(PRED_KEY_EMPTY), "key is empty");
+    assert_string_equal(pred_key_strerror(PRED_KEY_TOO_LONG),
+                        "key is longer than 511 bytes");
+    assert_string_equal(pred_key_strerror(PRED_KEY_CONTROL_BYTE),
+                        "key contains a control byte");
+    assert_string_equal(pred_key_strerror(PRED_KEY_BAD_ESCAPE),
+                        "key has a malformed %-escape");
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain_key_passes_through),
+        cmocka_unit_test(test_escapes_decode_once),
+        cmocka_unit_test(test_malformed_escapes),
+        cmocka_unit_test(test_empty_key),
+        cmocka_unit_test(test_control_bytes),
+        cmocka_unit_test(test_length_limit),
+        cmocka_unit_test(test_limit_applies_after_decoding),
+        cmocka_unit_test(test_strerror),
+    };
+
+    return cmocka_run_group_tests_name("pred_key", tests, NULL, NULL);
+}
