@@ -22,14 +22,20 @@ DEB_PKGS    := build-essential nginx nginx-dev libnginx-mod-http-echo \
                libcmocka-dev libtest-base-perl libtext-diff-perl \
                curl wrk
 
+LOADER      := $(BUILD)/pred-snapshot
+LOADER_SRCS := $(wildcard loader/*.c snapshot/*.c)
+LIBS        := -llmdb -ljansson -lz
+PREFIX      ?= /usr/local
+
 UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
 export TEST_NGINX_BINARY       ?= $(NGINX)
 export TEST_NGINX_LOAD_MODULES ?= $(CURDIR)/$(MODULE)
+export PRED_SNAPSHOT           ?= $(CURDIR)/$(LOADER)
 
-.PHONY: all deps module unit test prove demo clean
+.PHONY: all deps module loader unit test prove demo install clean
 
-all: module
+all: module loader
 
 # Installs only what is missing, so a second run costs one dpkg-query.
 deps:
@@ -70,17 +76,23 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	    $(CURDIR)/$(MODULE) > $(BUILD)/load-check.conf
 	$(NGINX) -t -q -p $(CURDIR)/$(BUILD) -c $(CURDIR)/$(BUILD)/load-check.conf
 
-$(BUILD)/tests/%: tests/%.c snapshot/*.c snapshot/*.h
+loader: $(LOADER)
+
+$(LOADER): $(LOADER_SRCS) $(wildcard loader/*.h snapshot/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -Isnapshot -o $@ $< \
-	    $(filter-out $(wildcard snapshot/*.h),$(wildcard snapshot/*.c)) \
-	    -lcmocka -llmdb -ljansson
+	$(CC) $(CFLAGS) $(WARN) -Isnapshot -Iloader -o $@ $(LOADER_SRCS) $(LIBS)
+
+# unit tests link the plain-C parts: snapshot/ and the loader's parser
+$(BUILD)/tests/%: tests/%.c $(wildcard snapshot/*.[ch] loader/jsonl.[ch])
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -Isnapshot -Iloader -o $@ $< \
+	    $(wildcard snapshot/*.c) loader/jsonl.c -lcmocka $(LIBS)
 
 unit: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do echo "# $$t"; $$t; done
 
 # prove uses the real Test::Nginx when installed, the bundled one otherwise.
-prove: module
+prove: module loader
 	@pkill -QUIT -f "nginx.*-p $(CURDIR)/t/servroot" 2>/dev/null || true
 	@if perl -MTest::Nginx::Socket -e1 2>/dev/null; then \
 	    echo "# Test::Nginx: installed"; prove -r t; \
@@ -89,13 +101,16 @@ prove: module
 	fi
 
 test: deps
-	$(MAKE) module
+	$(MAKE) module loader
 	$(MAKE) unit
 	$(MAKE) prove
 
 demo: deps
-	$(MAKE) module
+	$(MAKE) module loader
 	demo/run.sh
+
+install: $(LOADER)
+	install -D -m 0755 $(LOADER) $(DESTDIR)$(PREFIX)/bin/pred-snapshot
 
 clean:
 	rm -rf $(BUILD) t/servroot* apt.log

@@ -1,0 +1,420 @@
+/*
+ * JSON Lines records: jansson validates each line strictly; the value is
+ * then copied from the line's own bytes, compacted, rather than
+ * re-serialised, because jansson prints 0.1 as 0.10000000000000001.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "pred_key.h"
+#include "jsonl.h"
+
+
+static int pred_jsonl_fail(char *err, size_t errlen, const char *fmt, ...);
+static int pred_jsonl_checks(json_t *value, const pred_jsonl_opts_t *opts,
+    char *err, size_t errlen);
+static int pred_jsonl_value_span(const char *p, const char *end,
+    const char *name, const char **start, const char **stop);
+static const char *pred_jsonl_skip_ws(const char *p, const char *end);
+static const char *pred_jsonl_skip_string(const char *p, const char *end);
+static const char *pred_jsonl_skip_value(const char *p, const char *end);
+static int pred_jsonl_name_is(const char *start, const char *stop,
+    const char *name);
+static void pred_jsonl_compact(const char *p, const char *end,
+    pred_buf_t *out);
+
+
+int
+pred_jsonl_parse(const char *line, size_t len, const pred_jsonl_opts_t *opts,
+    pred_buf_t *key, pred_buf_t *value, char *err, size_t errlen)
+{
+    int            rc;
+    char           num[32];
+    size_t         klen;
+    json_t        *root, *k, *v;
+    const char    *kstr, *start, *stop;
+    pred_key_rc_t  krc;
+    json_error_t   jerr;
+
+    root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        return pred_jsonl_fail(err, errlen, "invalid JSON at column %d: %s",
+                               jerr.column, jerr.text);
+    }
+
+    rc = -1;
+
+    if (!json_is_object(root)) {
+        pred_jsonl_fail(err, errlen, "line is not a JSON object");
+        goto done;
+    }
+
+    k = json_object_get(root, opts->key_field);
+
+    if (json_is_string(k)) {
+        kstr = json_string_value(k);
+        klen = json_string_length(k);
+
+    } else if (json_is_integer(k)) {
+        klen = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+                        json_integer_value(k));
+        kstr = num;
+
+    } else {
+        pred_jsonl_fail(err, errlen, "field \"%s\" is %s, not a string",
+                        opts->key_field, k ? "of another type" : "missing");
+        goto done;
+    }
+
+    krc = pred_key_validate((const unsigned char *) kstr, klen);
+    if (krc != PRED_KEY_OK) {
+        pred_jsonl_fail(err, errlen, "invalid key: %s", pred_key_strerror(krc));
+        goto done;
+    }
+
+    v = json_object_get(root, opts->value_field);
+
+    if (v == NULL || json_is_null(v)) {
+        pred_jsonl_fail(err, errlen, "field \"%s\" is %s", opts->value_field,
+                        v ? "null" : "missing");
+        goto done;
+    }
+
+    if (pred_jsonl_checks(v, opts, err, errlen) != 0) {
+        goto done;
+    }
+
+    if (pred_jsonl_value_span(line, line + len, opts->value_field, &start,
+                              &stop) != 0)
+    {
+        pred_jsonl_fail(err, errlen, "field \"%s\" not found in the line",
+                        opts->value_field);
+        goto done;
+    }
+
+    if (pred_buf_reserve(key, klen) != 0 || pred_buf_reserve(value,
+                                                             stop - start)
+        != 0)
+    {
+        pred_jsonl_fail(err, errlen, "out of memory");
+        goto done;
+    }
+
+    memcpy(key->data, kstr, klen);
+    key->len = klen;
+
+    pred_jsonl_compact(start, stop, value);
+
+    rc = 0;
+
+done:
+
+    json_decref(root);
+
+    return rc;
+}
+
+
+int
+pred_jsonl_parse_range(const char *spec, pred_jsonl_range_t *r)
+{
+    char        *end;
+    const char  *c1, *c2;
+
+    c2 = strrchr(spec, ':');
+    if (c2 == NULL || c2 == spec) {
+        return -1;
+    }
+
+    for (c1 = c2 - 1; c1 > spec && *c1 != ':'; c1--) { /* void */ }
+
+    if (*c1 != ':' || c1 == spec) {
+        return -1;
+    }
+
+    r->min = strtod(c1 + 1, &end);
+    if (end != c2 || end == c1 + 1) {
+        return -1;
+    }
+
+    r->max = strtod(c2 + 1, &end);
+    if (*end != '\0' || end == c2 + 1 || r->min > r->max) {
+        return -1;
+    }
+
+    r->field = strndup(spec, c1 - spec);
+
+    return r->field ? 0 : -1;
+}
+
+
+int
+pred_buf_reserve(pred_buf_t *b, size_t n)
+{
+    char    *p;
+    size_t   size;
+
+    if (n <= b->size) {
+        return 0;
+    }
+
+    size = b->size ? b->size : 256;
+    while (size < n) {
+        size *= 2;
+    }
+
+    p = realloc(b->data, size);
+    if (p == NULL) {
+        return -1;
+    }
+
+    b->data = p;
+    b->size = size;
+
+    return 0;
+}
+
+
+void
+pred_buf_free(pred_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->size = 0;
+}
+
+
+static int
+pred_jsonl_checks(json_t *value, const pred_jsonl_opts_t *opts, char *err,
+    size_t errlen)
+{
+    size_t   i;
+    double   d;
+    json_t  *f;
+
+    if ((opts->nrequire || opts->nranges) && !json_is_object(value)) {
+        return pred_jsonl_fail(err, errlen, "field \"%s\" is not an object, "
+                               "so it has no fields to check",
+                               opts->value_field);
+    }
+
+    for (i = 0; i < opts->nrequire; i++) {
+        if (json_object_get(value, opts->require[i]) == NULL) {
+            return pred_jsonl_fail(err, errlen, "value has no field \"%s\" "
+                                   "(--require-field)", opts->require[i]);
+        }
+    }
+
+    for (i = 0; i < opts->nranges; i++) {
+        f = json_object_get(value, opts->ranges[i].field);
+
+        if (!json_is_number(f)) {
+            return pred_jsonl_fail(err, errlen, "value field \"%s\" is %s, "
+                                   "not a number (--range)",
+                                   opts->ranges[i].field,
+                                   f ? "of another type" : "missing");
+        }
+
+        d = json_number_value(f);
+
+        if (d < opts->ranges[i].min || d > opts->ranges[i].max) {
+            return pred_jsonl_fail(err, errlen, "value field \"%s\" is %g, "
+                                   "outside [%g, %g] (--range)",
+                                   opts->ranges[i].field, d,
+                                   opts->ranges[i].min, opts->ranges[i].max);
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Finds the raw bytes of a top-level member's value.  The line is already
+ * known to be a valid JSON object, which keeps this scanner simple.
+ */
+static int
+pred_jsonl_value_span(const char *p, const char *end, const char *name,
+    const char **start, const char **stop)
+{
+    const char  *ns, *ne, *vs, *ve;
+
+    p = pred_jsonl_skip_ws(p, end);
+    if (p == end || *p != '{') {
+        return -1;
+    }
+
+    p++;
+
+    for ( ;; ) {
+        p = pred_jsonl_skip_ws(p, end);
+        if (p == end || *p != '"') {
+            return -1;
+        }
+
+        ns = p;
+        ne = pred_jsonl_skip_string(p, end);
+
+        p = pred_jsonl_skip_ws(ne, end);
+        if (p == end || *p != ':') {
+            return -1;
+        }
+
+        vs = pred_jsonl_skip_ws(p + 1, end);
+        ve = pred_jsonl_skip_value(vs, end);
+
+        if (pred_jsonl_name_is(ns, ne, name)) {
+            *start = vs;
+            *stop = ve;
+            return 0;
+        }
+
+        p = pred_jsonl_skip_ws(ve, end);
+        if (p == end || *p != ',') {
+            return -1;
+        }
+
+        p++;
+    }
+}
+
+
+static const char *
+pred_jsonl_skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* p points at the opening quote; returns just past the closing one */
+static const char *
+pred_jsonl_skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\') {
+            p++;
+
+        } else if (*p == '"') {
+            return p + 1;
+        }
+    }
+
+    return end;
+}
+
+
+static const char *
+pred_jsonl_skip_value(const char *p, const char *end)
+{
+    int  depth;
+
+    if (p < end && *p == '"') {
+        return pred_jsonl_skip_string(p, end);
+    }
+
+    if (p < end && (*p == '{' || *p == '[')) {
+        depth = 0;
+
+        while (p < end) {
+            if (*p == '"') {
+                p = pred_jsonl_skip_string(p, end);
+                continue;
+            }
+
+            if (*p == '{' || *p == '[') {
+                depth++;
+
+            } else if (*p == '}' || *p == ']') {
+                if (--depth == 0) {
+                    return p + 1;
+                }
+            }
+
+            p++;
+        }
+
+        return end;
+    }
+
+    while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' '
+           && *p != '\t' && *p != '\r' && *p != '\n')
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* compares a raw member name token (with quotes) with a plain name */
+static int
+pred_jsonl_name_is(const char *start, const char *stop, const char *name)
+{
+    int          eq;
+    json_t      *s;
+    size_t       len;
+
+    len = stop - start - 2;
+
+    if (memchr(start + 1, '\\', len) == NULL) {
+        return len == strlen(name) && memcmp(start + 1, name, len) == 0;
+    }
+
+    /* an escaped name is rare: let jansson decode it */
+    s = json_loadb(start, stop - start, JSON_DECODE_ANY, NULL);
+    eq = json_is_string(s) && strcmp(json_string_value(s), name) == 0;
+    json_decref(s);
+
+    return eq;
+}
+
+
+/* out has room for end - p bytes */
+static void
+pred_jsonl_compact(const char *p, const char *end, pred_buf_t *out)
+{
+    char        *d;
+    const char  *s;
+
+    d = out->data;
+
+    while (p < end) {
+        if (*p == '"') {
+            s = pred_jsonl_skip_string(p, end);
+            memcpy(d, p, s - p);
+            d += s - p;
+            p = s;
+            continue;
+        }
+
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            *d++ = *p;
+        }
+
+        p++;
+    }
+
+    out->len = d - out->data;
+}
+
+
+static int
+pred_jsonl_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    vsnprintf(err, errlen, fmt, args);
+    va_end(args);
+
+    return -1;
+}

@@ -1,0 +1,54 @@
+/*
+ * One JSON Lines record of a batch job's output: parsing and the sanity
+ * checks that pred-snapshot build applies to every line.
+ */
+
+#ifndef PRED_JSONL_H
+#define PRED_JSONL_H
+
+#include <stddef.h>
+
+
+typedef struct {
+    const char  *field;
+    double       min;
+    double       max;
+} pred_jsonl_range_t;
+
+
+typedef struct {
+    const char          *key_field;      /* "key" */
+    const char          *value_field;    /* "value" */
+    const char         **require;        /* --require-field, top level */
+    size_t               nrequire;
+    pred_jsonl_range_t  *ranges;         /* --range F:MIN:MAX, top level */
+    size_t               nranges;
+} pred_jsonl_opts_t;
+
+
+typedef struct {
+    char    *data;
+    size_t   len;
+    size_t   size;
+} pred_buf_t;
+
+
+/*
+ * Parses one line (without its newline).  On success fills key with the key
+ * bytes and value with the value's JSON exactly as written but without
+ * insignificant white space, so numbers keep their original digits.
+ * Returns 0, or -1 with the reason in err.
+ */
+int pred_jsonl_parse(const char *line, size_t len,
+    const pred_jsonl_opts_t *opts, pred_buf_t *key, pred_buf_t *value,
+    char *err, size_t errlen);
+
+/* Parses "F:MIN:MAX"; 0 or -1. */
+int pred_jsonl_parse_range(const char *spec, pred_jsonl_range_t *r);
+
+/* Makes room for n more bytes; 0 or -1 (out of memory). */
+int pred_buf_reserve(pred_buf_t *b, size_t n);
+
+void pred_buf_free(pred_buf_t *b);
+
+#endif /* PRED_JSONL_H */

@@ -1,0 +1,44 @@
+/*
+ * pred-snapshot: declarations shared by the loader's files.
+ */
+
+#ifndef PRED_LOADER_H
+#define PRED_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pred_snap.h"
+
+
+#define PRED_LOADER_NAME     "pred-snapshot"
+#define PRED_LOADER_VERSION  "0.1.0"
+
+/* exit codes */
+#define PRED_EXIT_OK         0
+#define PRED_EXIT_FAIL       1    /* bad input, invalid snapshot, not found */
+#define PRED_EXIT_USAGE      2
+
+
+/* main.c */
+void pred_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+int pred_usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+int pred_parse_duration(const char *s, uint64_t *out);
+int pred_parse_size(const char *s, size_t *out);
+int pred_snap_file(char *buf, size_t size, const char *dir,
+    const char *version);
+int pred_open_verified(const char *path, pred_snap_t *s, int full);
+
+/* build.c */
+int pred_cmd_build(int argc, char **argv);
+
+/* publish.c */
+int pred_cmd_publish(int argc, char **argv);
+int pred_cmd_rollback(int argc, char **argv);
+int pred_cmd_list(int argc, char **argv);
+int pred_cmd_gc(int argc, char **argv);
+int pred_live_entries(const char *dir, uint64_t *entries);
+
+#endif /* PRED_LOADER_H */

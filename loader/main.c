@@ -1,0 +1,378 @@
+/*
+ * pred-snapshot: builds, checks and publishes prediction snapshots.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+
+#include "pred_snap.h"
+#include "loader.h"
+
+
+static int pred_cmd_verify(int argc, char **argv);
+static int pred_cmd_info(int argc, char **argv);
+static int pred_cmd_get(int argc, char **argv);
+static const char *pred_resolve(const char *arg, char *buf, size_t size);
+static void pred_usage(FILE *out);
+
+
+static const char  *pred_info_keys[] = {
+    PRED_SNAP_META_FORMAT,
+    PRED_SNAP_META_VERSION,
+    PRED_SNAP_META_CREATED_AT,
+    PRED_SNAP_META_ENTRIES,
+    PRED_SNAP_META_CHECKSUM,
+    PRED_SNAP_META_SOURCE,
+    PRED_SNAP_META_BUILDER,
+    PRED_SNAP_META_SLA,
+    PRED_SNAP_META_OWNER,
+    PRED_SNAP_META_INVALIDATED,
+    PRED_SNAP_META_FALLBACK,
+    NULL
+};
+
+
+int
+main(int argc, char **argv)
+{
+    const char  *cmd;
+
+    if (argc < 2) {
+        pred_usage(stderr);
+        return PRED_EXIT_USAGE;
+    }
+
+    cmd = argv[1];
+    argc--;
+    argv++;
+
+    if (strcmp(cmd, "build") == 0) {
+        return pred_cmd_build(argc, argv);
+    }
+
+    if (strcmp(cmd, "publish") == 0) {
+        return pred_cmd_publish(argc, argv);
+    }
+
+    if (strcmp(cmd, "rollback") == 0) {
+        return pred_cmd_rollback(argc, argv);
+    }
+
+    if (strcmp(cmd, "list") == 0) {
+        return pred_cmd_list(argc, argv);
+    }
+
+    if (strcmp(cmd, "verify") == 0) {
+        return pred_cmd_verify(argc, argv);
+    }
+
+    if (strcmp(cmd, "info") == 0) {
+        return pred_cmd_info(argc, argv);
+    }
+
+    if (strcmp(cmd, "get") == 0) {
+        return pred_cmd_get(argc, argv);
+    }
+
+    if (strcmp(cmd, "gc") == 0) {
+        return pred_cmd_gc(argc, argv);
+    }
+
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
+        pred_usage(stdout);
+        return PRED_EXIT_OK;
+    }
+
+    if (strcmp(cmd, "--version") == 0) {
+        printf("%s %s\n", PRED_LOADER_NAME, PRED_LOADER_VERSION);
+        return PRED_EXIT_OK;
+    }
+
+    return pred_usage_error("unknown command \"%s\"", cmd);
+}
+
+
+static int
+pred_cmd_verify(int argc, char **argv)
+{
+    char         buf[4096];
+    const char  *path;
+    pred_snap_t  s;
+
+    if (argc != 2) {
+        return pred_usage_error("verify: use \"verify FILE\"");
+    }
+
+    path = pred_resolve(argv[1], buf, sizeof(buf));
+
+    if (pred_open_verified(path, &s, 1) != 0) {
+        return PRED_EXIT_FAIL;
+    }
+
+    printf("%s: ok: version %s, %" PRIu64 " entries, %s\n", argv[1],
+           s.version, s.entries, s.checksum);
+
+    pred_snap_close(&s);
+
+    return PRED_EXIT_OK;
+}
+
+
+static int
+pred_cmd_info(int argc, char **argv)
+{
+    char          buf[4096], val[4096];
+    size_t        i;
+    const char   *path;
+    pred_snap_t   s;
+
+    if (argc != 2) {
+        return pred_usage_error("info: use \"info FILE\"");
+    }
+
+    path = pred_resolve(argv[1], buf, sizeof(buf));
+
+    if (pred_open_verified(path, &s, 0) != 0) {
+        return PRED_EXIT_FAIL;
+    }
+
+    printf("file: %s\nsize: %zu\n", path, s.file_size);
+
+    for (i = 0; pred_info_keys[i]; i++) {
+        if (pred_snap_meta(&s, pred_info_keys[i], val, sizeof(val)) == 1) {
+            printf("%s: %s\n", pred_info_keys[i], val);
+        }
+    }
+
+    pred_snap_close(&s);
+
+    return PRED_EXIT_OK;
+}
+
+
+static int
+pred_cmd_get(int argc, char **argv)
+{
+    int           rc;
+    char          buf[4096], err[PRED_SNAP_ERR_MAX];
+    size_t        len;
+    const char   *path;
+    const void   *val;
+    pred_snap_t   s;
+
+    if (argc != 3) {
+        return pred_usage_error("get: use \"get FILE KEY\"");
+    }
+
+    path = pred_resolve(argv[1], buf, sizeof(buf));
+
+    if (pred_open_verified(path, &s, 0) != 0) {
+        return PRED_EXIT_FAIL;
+    }
+
+    rc = pred_snap_get(&s, argv[2], strlen(argv[2]), &val, &len, err,
+                       sizeof(err));
+
+    if (rc == 1) {
+        fwrite(val, 1, len, stdout);
+        fputc('\n', stdout);
+
+    } else if (rc == 0) {
+        pred_error("%s: key \"%s\" not found", path, argv[2]);
+
+    } else {
+        pred_error("%s: %s", path, err);
+    }
+
+    pred_snap_release(&s);
+    pred_snap_close(&s);
+
+    return rc == 1 ? PRED_EXIT_OK : PRED_EXIT_FAIL;
+}
+
+
+/* opens a snapshot; full also checks every entry and the checksum */
+int
+pred_open_verified(const char *path, pred_snap_t *s, int full)
+{
+    char  err[PRED_SNAP_ERR_MAX];
+
+    if (pred_snap_open(s, path, 0, err, sizeof(err)) != 0) {
+        pred_error("%s: invalid snapshot: %s", path, err);
+        return -1;
+    }
+
+    if (full && pred_snap_verify(s, err, sizeof(err)) != 0) {
+        pred_error("%s: invalid snapshot: %s", path, err);
+        pred_snap_close(s);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+pred_snap_file(char *buf, size_t size, const char *dir, const char *version)
+{
+    return snprintf(buf, size, "%s/snap-%s.mdb", dir, version)
+           >= (int) size ? -1 : 0;
+}
+
+
+void
+pred_error(const char *fmt, ...)
+{
+    va_list  args;
+
+    fprintf(stderr, PRED_LOADER_NAME ": ");
+
+    va_start(args, fmt);
+    vfprintf(stderr, fmt, args);
+    va_end(args);
+
+    fputc('\n', stderr);
+}
+
+
+int
+pred_usage_error(const char *fmt, ...)
+{
+    va_list  args;
+
+    fprintf(stderr, PRED_LOADER_NAME ": ");
+
+    va_start(args, fmt);
+    vfprintf(stderr, fmt, args);
+    va_end(args);
+
+    fprintf(stderr, "\n(\"" PRED_LOADER_NAME " help\" lists the commands)\n");
+
+    return PRED_EXIT_USAGE;
+}
+
+
+typedef struct {
+    char      suffix;
+    uint64_t  scale;
+} pred_unit_t;
+
+
+static int
+pred_parse_scaled(const char *s, const pred_unit_t *units, uint64_t *out)
+{
+    char      *end;
+    uint64_t   u;
+
+    if (*s < '0' || *s > '9') {
+        return -1;
+    }
+
+    errno = 0;
+    u = strtoull(s, &end, 10);
+
+    if (errno) {
+        return -1;
+    }
+
+    if (*end == '\0') {
+        *out = u;
+        return 0;
+    }
+
+    for ( ; units->suffix; units++) {
+        if (*end == units->suffix && end[1] == '\0') {
+            *out = u * units->scale;
+            return 0;
+        }
+    }
+
+    return -1;
+}
+
+
+/* "90", "90s", "30m", "6h", "1d" */
+int
+pred_parse_duration(const char *s, uint64_t *out)
+{
+    static const pred_unit_t  units[] = {
+        { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 0, 0 }
+    };
+
+    return pred_parse_scaled(s, units, out);
+}
+
+
+/* "1048576", "512K", "512M", "2G" */
+int
+pred_parse_size(const char *s, size_t *out)
+{
+    uint64_t                  u;
+    static const pred_unit_t  units[] = {
+        { 'k', 1 << 10 }, { 'K', 1 << 10 }, { 'm', 1 << 20 },
+        { 'M', 1 << 20 }, { 'g', 1 << 30 }, { 'G', 1 << 30 }, { 0, 0 }
+    };
+
+    if (pred_parse_scaled(s, units, &u) != 0) {
+        return -1;
+    }
+
+    *out = u;
+
+    return 0;
+}
+
+
+/* a snapshot directory stands for its live version */
+static const char *
+pred_resolve(const char *arg, char *buf, size_t size)
+{
+    struct stat  st;
+
+    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(buf, size, "%s/current", arg);
+        return buf;
+    }
+
+    return arg;
+}
+
+
+static void
+pred_usage(FILE *out)
+{
+    fprintf(out,
+"usage: " PRED_LOADER_NAME " COMMAND ...\n"
+"\n"
+"  build DIR --input FILE|DIR|GLOB|- ... [options]\n"
+"        read JSON Lines, write DIR/snap-VERSION.mdb (not live until publish)\n"
+"        --version V             default: the UTC time, 20261122T030800Z\n"
+"        --key-field F           default: key\n"
+"        --value-field F         default: value\n"
+"        --no-success-marker     read a Spark/Ray folder without _SUCCESS\n"
+"        --dedupe                duplicate keys: keep the last, not an error\n"
+"        --min-entries N         refuse fewer entries\n"
+"        --max-shrink PCT        refuse shrinking the live count by more\n"
+"        --require-field F       every value is an object with field F\n"
+"        --range F:MIN:MAX       every value's field F is a number in range\n"
+"        --freshness-sla DUR     e.g. 6h: older than this is stale\n"
+"        --owner S, --invalidated-by S\n"
+"        --fallback-if-stale serve|upstream|fail   default: serve\n"
+"        --memory SIZE           sort memory before spilling, default 512M\n"
+"        --quiet                 no progress line\n"
+"  publish DIR VERSION     verify snap-VERSION.mdb and make it live\n"
+"  rollback DIR [VERSION]  make the previous (or named) version live\n"
+"  list DIR                versions, entries, age, which is live\n"
+"  verify FILE|DIR         full check: structure, every entry, checksum\n"
+"  info FILE|DIR           metadata\n"
+"  get FILE|DIR KEY        print one value\n"
+"  gc DIR --keep N         remove all but the N newest (never live/previous)\n"
+"\n"
+"exit status: 0 ok, 1 failed (the message names file and line), 2 usage\n");
+}

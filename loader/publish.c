@@ -1,0 +1,458 @@
+/*
+ * The live pointer of a snapshot directory: publish, rollback, list, gc.
+ *
+ * DIR/current and DIR/previous are symlinks to snap-V.mdb files in DIR.
+ * A pointer is replaced by writing a new symlink under a temporary name and
+ * renaming it over the old one, so readers see the old or the new target,
+ * never a missing or half-written one.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "pred_snap.h"
+#include "loader.h"
+
+
+#define PRED_LINK_CURRENT   "current"
+#define PRED_LINK_PREVIOUS  "previous"
+
+
+typedef struct {
+    char         file[256];
+    char         version[PRED_SNAP_VERSION_MAX + 1];
+    uint64_t     entries;
+    time_t       created_at;
+    off_t        size;
+    const char  *problem;
+    char         err[PRED_SNAP_ERR_MAX];
+} pred_entry_t;
+
+
+static int pred_link_read(const char *dir, const char *name, char *target,
+    size_t size);
+static int pred_link_set(const char *dir, const char *name,
+    const char *target);
+static int pred_switch(const char *dir, const char *target,
+    const char *verb);
+static int pred_scan(const char *dir, pred_entry_t **out, size_t *n);
+static int pred_entry_cmp(const void *a, const void *b);
+static void pred_format_age(char *buf, size_t size, time_t created);
+static void pred_format_size(char *buf, size_t size, off_t bytes);
+
+
+int
+pred_cmd_publish(int argc, char **argv)
+{
+    char  target[256];
+
+    if (argc != 3) {
+        return pred_usage_error("publish: use \"publish DIR VERSION\"");
+    }
+
+    if (!pred_snap_valid_version(argv[2])) {
+        return pred_usage_error("publish: invalid version \"%s\"", argv[2]);
+    }
+
+    snprintf(target, sizeof(target), "snap-%s.mdb", argv[2]);
+
+    return pred_switch(argv[1], target, "published");
+}
+
+
+int
+pred_cmd_rollback(int argc, char **argv)
+{
+    char  target[256];
+
+    if (argc != 2 && argc != 3) {
+        return pred_usage_error("rollback: use \"rollback DIR [VERSION]\"");
+    }
+
+    if (argc == 3) {
+        if (!pred_snap_valid_version(argv[2])) {
+            return pred_usage_error("rollback: invalid version \"%s\"",
+                                    argv[2]);
+        }
+
+        snprintf(target, sizeof(target), "snap-%s.mdb", argv[2]);
+
+    } else if (pred_link_read(argv[1], PRED_LINK_PREVIOUS, target,
+                              sizeof(target)) != 0)
+    {
+        pred_error("%s: no previous version to roll back to", argv[1]);
+        return PRED_EXIT_FAIL;
+    }
+
+    return pred_switch(argv[1], target, "rolled back to");
+}
+
+
+int
+pred_cmd_list(int argc, char **argv)
+{
+    char           cur[256], prev[256], age[32], size[32];
+    size_t         i, n;
+    const char    *mark;
+    pred_entry_t  *list;
+
+    if (argc != 2) {
+        return pred_usage_error("list: use \"list DIR\"");
+    }
+
+    if (pred_scan(argv[1], &list, &n) != 0) {
+        return PRED_EXIT_FAIL;
+    }
+
+    if (pred_link_read(argv[1], PRED_LINK_CURRENT, cur, sizeof(cur)) != 0) {
+        cur[0] = '\0';
+    }
+
+    if (pred_link_read(argv[1], PRED_LINK_PREVIOUS, prev, sizeof(prev))
+        != 0)
+    {
+        prev[0] = '\0';
+    }
+
+    printf("  %-24s %12s %8s %9s  %s\n", "VERSION", "ENTRIES", "AGE", "SIZE",
+           "STATUS");
+
+    for (i = 0; i < n; i++) {
+        mark = strcmp(list[i].file, cur) == 0 ? "live"
+               : strcmp(list[i].file, prev) == 0 ? "previous" : "";
+
+        pred_format_size(size, sizeof(size), list[i].size);
+
+        if (list[i].problem) {
+            printf("  %-24s %12s %8s %9s  %sinvalid: %s\n", list[i].version,
+                   "-", "-", size, mark[0] ? "live, " : "", list[i].err);
+            continue;
+        }
+
+        pred_format_age(age, sizeof(age), list[i].created_at);
+
+        printf("%s %-24s %12" PRIu64 " %8s %9s  %s\n",
+               strcmp(mark, "live") == 0 ? "*" : " ", list[i].version,
+               list[i].entries, age, size, mark);
+    }
+
+    free(list);
+
+    return PRED_EXIT_OK;
+}
+
+
+int
+pred_cmd_gc(int argc, char **argv)
+{
+    int            rc;
+    char           cur[256], prev[256], path[4096];
+    size_t         i, n, kept;
+    uint64_t       keep;
+    pred_entry_t  *list;
+
+    if (argc != 4 || strcmp(argv[2], "--keep") != 0
+        || pred_snap_parse_u64(argv[3], &keep) != 0)
+    {
+        return pred_usage_error("gc: use \"gc DIR --keep N\"");
+    }
+
+    if (pred_scan(argv[1], &list, &n) != 0) {
+        return PRED_EXIT_FAIL;
+    }
+
+    if (pred_link_read(argv[1], PRED_LINK_CURRENT, cur, sizeof(cur)) != 0) {
+        cur[0] = '\0';
+    }
+
+    if (pred_link_read(argv[1], PRED_LINK_PREVIOUS, prev, sizeof(prev))
+        != 0)
+    {
+        prev[0] = '\0';
+    }
+
+    rc = PRED_EXIT_OK;
+    kept = 0;
+
+    /* newest first; the live and previous versions are never removed */
+    for (i = n; i-- > 0; ) {
+        if (strcmp(list[i].file, cur) == 0 || strcmp(list[i].file, prev) == 0
+            || kept < keep)
+        {
+            kept++;
+            continue;
+        }
+
+        snprintf(path, sizeof(path), "%s/%s", argv[1], list[i].file);
+
+        if (unlink(path) == -1) {
+            pred_error("%s: %s", path, strerror(errno));
+            rc = PRED_EXIT_FAIL;
+            continue;
+        }
+
+        printf("removed %s\n", list[i].file);
+    }
+
+    free(list);
+
+    return rc;
+}
+
+
+/* the entry count of the live snapshot; -1 when there is none */
+int
+pred_live_entries(const char *dir, uint64_t *entries)
+{
+    char         path[4096], err[PRED_SNAP_ERR_MAX];
+    pred_snap_t  s;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, PRED_LINK_CURRENT);
+
+    if (pred_snap_open(&s, path, 0, err, sizeof(err)) != 0) {
+        return -1;
+    }
+
+    *entries = s.entries;
+    pred_snap_close(&s);
+
+    return 0;
+}
+
+
+/*
+ * Makes target live after a full verify; the version it replaces becomes
+ * "previous", so one rollback undoes one switch.
+ */
+static int
+pred_switch(const char *dir, const char *target, const char *verb)
+{
+    char         path[4096], cur[256];
+    size_t       len;
+    pred_snap_t  s;
+
+    if (snprintf(path, sizeof(path), "%s/%s", dir, target)
+        >= (int) sizeof(path))
+    {
+        pred_error("%s: path too long", dir);
+        return PRED_EXIT_FAIL;
+    }
+
+    if (pred_open_verified(path, &s, 1) != 0) {
+        pred_error("%s: refused, the live version is unchanged", path);
+        return PRED_EXIT_FAIL;
+    }
+
+    if (pred_link_read(dir, PRED_LINK_CURRENT, cur, sizeof(cur)) != 0) {
+        cur[0] = '\0';
+    }
+
+    if (strcmp(cur, target) == 0) {
+        printf("%s is already live\n", s.version);
+        pred_snap_close(&s);
+        return PRED_EXIT_OK;
+    }
+
+    if ((cur[0] && pred_link_set(dir, PRED_LINK_PREVIOUS, cur) != 0)
+        || pred_link_set(dir, PRED_LINK_CURRENT, target) != 0)
+    {
+        pred_snap_close(&s);
+        return PRED_EXIT_FAIL;
+    }
+
+    /* "snap-V.mdb" names version V */
+    len = strlen(cur);
+
+    printf("%s %s (%" PRIu64 " entries)", verb, s.version, s.entries);
+
+    if (len > 9) {
+        printf(", previous: %.*s", (int) len - 9, cur + 5);
+    }
+
+    printf("\n");
+
+    pred_snap_close(&s);
+
+    return PRED_EXIT_OK;
+}
+
+
+static int
+pred_link_read(const char *dir, const char *name, char *target, size_t size)
+{
+    char     path[4096];
+    ssize_t  n;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+
+    n = readlink(path, target, size - 1);
+    if (n < 0) {
+        return -1;
+    }
+
+    target[n] = '\0';
+
+    return 0;
+}
+
+
+static int
+pred_link_set(const char *dir, const char *name, const char *target)
+{
+    int   fd;
+    char  tmp[4096], path[4096];
+
+    snprintf(tmp, sizeof(tmp), "%s/.%s.%d.tmp", dir, name, (int) getpid());
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+
+    unlink(tmp);
+
+    if (symlink(target, tmp) == -1) {
+        pred_error("%s: symlink: %s", tmp, strerror(errno));
+        return -1;
+    }
+
+    if (rename(tmp, path) == -1) {
+        pred_error("%s: rename: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+
+    fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd != -1) {
+        fsync(fd);
+        close(fd);
+    }
+
+    return 0;
+}
+
+
+/* every snap-*.mdb in dir, oldest first */
+static int
+pred_scan(const char *dir, pred_entry_t **out, size_t *n)
+{
+    int             i, count;
+    char            path[4096];
+    size_t          len, k;
+    struct stat     st;
+    pred_snap_t     s;
+    pred_entry_t   *list;
+    struct dirent **names;
+
+    count = scandir(dir, &names, NULL, alphasort);
+    if (count < 0) {
+        pred_error("%s: %s", dir, strerror(errno));
+        return -1;
+    }
+
+    list = calloc(count + 1, sizeof(pred_entry_t));
+    if (list == NULL) {
+        pred_error("out of memory");
+        return -1;
+    }
+
+    k = 0;
+
+    for (i = 0; i < count; i++) {
+        len = strlen(names[i]->d_name);
+
+        if (strncmp(names[i]->d_name, "snap-", 5) == 0 && len > 9
+            && len < sizeof(list[k].file)
+            && strcmp(names[i]->d_name + len - 4, ".mdb") == 0)
+        {
+            pred_entry_t  *e = &list[k++];
+
+            memcpy(e->file, names[i]->d_name, len + 1);
+            snprintf(e->version, sizeof(e->version), "%.*s", (int) len - 9,
+                     e->file + 5);
+            snprintf(path, sizeof(path), "%s/%s", dir, e->file);
+
+            if (stat(path, &st) == 0) {
+                e->size = st.st_size;
+                e->created_at = st.st_mtime;
+            }
+
+            if (pred_snap_open(&s, path, 0, e->err, sizeof(e->err)) != 0) {
+                e->problem = e->err;
+                continue;
+            }
+
+            e->entries = s.entries;
+            e->created_at = s.created_at;
+            pred_snap_close(&s);
+        }
+
+        free(names[i]);
+    }
+
+    free(names);
+
+    qsort(list, k, sizeof(pred_entry_t), pred_entry_cmp);
+
+    *out = list;
+    *n = k;
+
+    return 0;
+}
+
+
+static int
+pred_entry_cmp(const void *a, const void *b)
+{
+    const pred_entry_t  *x = a, *y = b;
+
+    if (x->created_at != y->created_at) {
+        return x->created_at < y->created_at ? -1 : 1;
+    }
+
+    return strcmp(x->file, y->file);
+}
+
+
+static void
+pred_format_age(char *buf, size_t size, time_t created)
+{
+    time_t  age;
+
+    age = time(NULL) - created;
+    if (age < 0) {
+        age = 0;
+    }
+
+    if (age < 120) {
+        snprintf(buf, size, "%ds", (int) age);
+
+    } else if (age < 2 * 3600) {
+        snprintf(buf, size, "%dm", (int) (age / 60));
+
+    } else if (age < 2 * 86400) {
+        snprintf(buf, size, "%dh", (int) (age / 3600));
+
+    } else {
+        snprintf(buf, size, "%dd", (int) (age / 86400));
+    }
+}
+
+
+static void
+pred_format_size(char *buf, size_t size, off_t bytes)
+{
+    if (bytes < 10 * 1024) {
+        snprintf(buf, size, "%dB", (int) bytes);
+
+    } else if (bytes < 10 * 1024 * 1024) {
+        snprintf(buf, size, "%dK", (int) (bytes / 1024));
+
+    } else {
+        snprintf(buf, size, "%dM", (int) (bytes / (1024 * 1024)));
+    }
+}

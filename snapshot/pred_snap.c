@@ -1,0 +1,552 @@
+/*
+ * Opening, reading and verifying snapshot files.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <jansson.h>
+
+#include "pred_key.h"
+#include "pred_snap.h"
+
+
+static int pred_snap_fail(char *err, size_t errlen, const char *fmt, ...);
+static int pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err,
+    size_t errlen);
+static int pred_snap_meta_txn(pred_snap_t *s, MDB_txn *txn, const char *name,
+    char *buf, size_t size);
+
+
+int
+pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
+    size_t errlen)
+{
+    int           rc, fd;
+    size_t        need;
+    MDB_txn      *txn;
+    MDB_stat      st;
+    MDB_envinfo   info;
+    struct stat   fst;
+    unsigned int  flags;
+
+    memset(s, 0, sizeof(pred_snap_t));
+    txn = NULL;
+
+    rc = mdb_env_create(&s->env);
+    if (rc != 0) {
+        s->env = NULL;
+        return pred_snap_fail(err, errlen, "mdb_env_create: %s",
+                              mdb_strerror(rc));
+    }
+
+    mdb_env_set_maxdbs(s->env, 2);
+
+    flags = MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK;
+    if (nordahead) {
+        flags |= MDB_NORDAHEAD;
+    }
+
+    rc = mdb_env_open(s->env, path, flags, 0444);
+    if (rc != 0) {
+        pred_snap_fail(err, errlen, "not a readable snapshot: %s",
+                       rc == MDB_INVALID ? "not an LMDB file"
+                                         : mdb_strerror(rc));
+        goto failed;
+    }
+
+    /*
+     * LMDB maps pages it is told exist; a file cut short would fault the
+     * worker on first touch, so the recorded last page must be in the file.
+     */
+    if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &fst) == -1) {
+        pred_snap_fail(err, errlen, "fstat: %s", strerror(errno));
+        goto failed;
+    }
+
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &st);
+
+    need = (info.me_last_pgno + 1) * (size_t) st.ms_psize;
+    if ((size_t) fst.st_size < need) {
+        pred_snap_fail(err, errlen, "truncated: %jd bytes, %zu expected",
+                       (intmax_t) fst.st_size, need);
+        goto failed;
+    }
+
+    s->file_size = fst.st_size;
+
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        pred_snap_fail(err, errlen, "mdb_txn_begin: %s", mdb_strerror(rc));
+        goto failed;
+    }
+
+    rc = mdb_dbi_open(txn, PRED_SNAP_DB_DATA, 0, &s->data);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, PRED_SNAP_DB_META, 0, &s->meta);
+    }
+
+    if (rc != 0) {
+        pred_snap_fail(err, errlen, "no \"%s\" and \"%s\" databases: %s",
+                       PRED_SNAP_DB_DATA, PRED_SNAP_DB_META,
+                       rc == MDB_NOTFOUND ? "not a pred-snapshot file"
+                                          : mdb_strerror(rc));
+        goto failed;
+    }
+
+    if (pred_snap_read_meta(s, txn, err, errlen) != 0) {
+        goto failed;
+    }
+
+    rc = mdb_stat(txn, s->data, &st);
+    if (rc != 0) {
+        pred_snap_fail(err, errlen, "mdb_stat: %s", mdb_strerror(rc));
+        goto failed;
+    }
+
+    if (st.ms_entries != s->entries) {
+        pred_snap_fail(err, errlen, "holds %zu entries, metadata says %"
+                       PRIu64, (size_t) st.ms_entries, s->entries);
+        goto failed;
+    }
+
+    /* a read-only commit is what keeps the database handles open */
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc != 0) {
+        pred_snap_fail(err, errlen, "mdb_txn_commit: %s", mdb_strerror(rc));
+        goto failed;
+    }
+
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->txn);
+    if (rc != 0) {
+        s->txn = NULL;
+        pred_snap_fail(err, errlen, "mdb_txn_begin: %s", mdb_strerror(rc));
+        goto failed;
+    }
+
+    mdb_txn_reset(s->txn);
+
+    return 0;
+
+failed:
+
+    if (txn) {
+        mdb_txn_abort(txn);
+    }
+
+    pred_snap_close(s);
+
+    return -1;
+}
+
+
+void
+pred_snap_close(pred_snap_t *s)
+{
+    if (s->txn) {
+        mdb_txn_abort(s->txn);
+        s->txn = NULL;
+    }
+
+    if (s->env) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+    }
+}
+
+
+int
+pred_snap_get(pred_snap_t *s, const void *key, size_t key_len,
+    const void **val, size_t *val_len, char *err, size_t errlen)
+{
+    int      rc;
+    MDB_val  k, v;
+
+    rc = mdb_txn_renew(s->txn);
+    if (rc != 0) {
+        return pred_snap_fail(err, errlen, "mdb_txn_renew: %s",
+                              mdb_strerror(rc));
+    }
+
+    k.mv_data = (void *) key;
+    k.mv_size = key_len;
+
+    rc = mdb_get(s->txn, s->data, &k, &v);
+
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+
+    if (rc != 0) {
+        return pred_snap_fail(err, errlen, "mdb_get: %s", mdb_strerror(rc));
+    }
+
+    *val = v.mv_data;
+    *val_len = v.mv_size;
+
+    return 1;
+}
+
+
+void
+pred_snap_release(pred_snap_t *s)
+{
+    mdb_txn_reset(s->txn);
+}
+
+
+int
+pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
+{
+    int           rc, ret;
+    char          sum[32];
+    uint64_t      n, h;
+    MDB_val       k, v;
+    json_t       *json;
+    MDB_cursor   *cur;
+    json_error_t  jerr;
+
+    rc = mdb_txn_renew(s->txn);
+    if (rc != 0) {
+        return pred_snap_fail(err, errlen, "mdb_txn_renew: %s",
+                              mdb_strerror(rc));
+    }
+
+    ret = -1;
+    cur = NULL;
+
+    rc = mdb_cursor_open(s->txn, s->data, &cur);
+    if (rc != 0) {
+        pred_snap_fail(err, errlen, "mdb_cursor_open: %s", mdb_strerror(rc));
+        goto done;
+    }
+
+    n = 0;
+    h = PRED_SNAP_FNV_INIT;
+
+    while ((rc = mdb_cursor_get(cur, &k, &v, n ? MDB_NEXT : MDB_FIRST))
+           == 0)
+    {
+        n++;
+
+        if (pred_key_validate(k.mv_data, k.mv_size) != PRED_KEY_OK) {
+            pred_snap_fail(err, errlen, "entry %" PRIu64 ": invalid key: %s",
+                           n, pred_key_strerror(
+                               pred_key_validate(k.mv_data, k.mv_size)));
+            goto done;
+        }
+
+        json = json_loadb(v.mv_data, v.mv_size, JSON_DECODE_ANY, &jerr);
+        if (json == NULL) {
+            pred_snap_fail(err, errlen, "key \"%.*s\": value is not valid "
+                           "JSON: %s", (int) (k.mv_size > 64 ? 64 : k.mv_size),
+                           (char *) k.mv_data, jerr.text);
+            goto done;
+        }
+
+        json_decref(json);
+
+        h = pred_snap_hash_record(h, k.mv_data, k.mv_size, v.mv_data,
+                                  v.mv_size);
+    }
+
+    if (rc != MDB_NOTFOUND) {
+        pred_snap_fail(err, errlen, "reading entries: %s", mdb_strerror(rc));
+        goto done;
+    }
+
+    if (n != s->entries) {
+        pred_snap_fail(err, errlen, "found %" PRIu64 " entries, metadata "
+                       "says %" PRIu64, n, s->entries);
+        goto done;
+    }
+
+    snprintf(sum, sizeof(sum), "fnv1a64:%016" PRIx64, h);
+
+    if (strcmp(sum, s->checksum) != 0) {
+        pred_snap_fail(err, errlen, "checksum mismatch: content is %s, "
+                       "metadata says %s", sum, s->checksum);
+        goto done;
+    }
+
+    ret = 0;
+
+done:
+
+    if (cur) {
+        mdb_cursor_close(cur);
+    }
+
+    mdb_txn_reset(s->txn);
+
+    return ret;
+}
+
+
+int
+pred_snap_meta(pred_snap_t *s, const char *name, char *buf, size_t size)
+{
+    int  rc;
+
+    if (mdb_txn_renew(s->txn) != 0) {
+        return -1;
+    }
+
+    rc = pred_snap_meta_txn(s, s->txn, name, buf, size);
+
+    mdb_txn_reset(s->txn);
+
+    return rc;
+}
+
+
+uint64_t
+pred_snap_hash_record(uint64_t h, const void *key, size_t key_len,
+    const void *val, size_t val_len)
+{
+    size_t          i, j;
+    unsigned char   len[4];
+    const void     *part[2];
+    size_t          part_len[2];
+    const uint8_t  *p;
+
+    part[0] = key;
+    part_len[0] = key_len;
+    part[1] = val;
+    part_len[1] = val_len;
+
+    for (j = 0; j < 2; j++) {
+        len[0] = (unsigned char) part_len[j];
+        len[1] = (unsigned char) (part_len[j] >> 8);
+        len[2] = (unsigned char) (part_len[j] >> 16);
+        len[3] = (unsigned char) (part_len[j] >> 24);
+
+        for (i = 0; i < 4; i++) {
+            h = (h ^ len[i]) * 0x100000001b3ULL;
+        }
+
+        p = part[j];
+
+        for (i = 0; i < part_len[j]; i++) {
+            h = (h ^ p[i]) * 0x100000001b3ULL;
+        }
+    }
+
+    return h;
+}
+
+
+int
+pred_snap_parse_fallback(const char *s, pred_snap_stale_t *out)
+{
+    if (strcmp(s, "serve") == 0) {
+        *out = PRED_SNAP_STALE_SERVE;
+
+    } else if (strcmp(s, "upstream") == 0) {
+        *out = PRED_SNAP_STALE_UPSTREAM;
+
+    } else if (strcmp(s, "fail") == 0) {
+        *out = PRED_SNAP_STALE_FAIL;
+
+    } else {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+const char *
+pred_snap_fallback_name(pred_snap_stale_t f)
+{
+    static const char  *names[] = { "serve", "upstream", "fail" };
+
+    return names[f];
+}
+
+
+int
+pred_snap_valid_version(const char *v)
+{
+    size_t  i;
+
+    if (v[0] == '\0' || v[0] == '.') {
+        return 0;
+    }
+
+    for (i = 0; v[i]; i++) {
+        if (i == PRED_SNAP_VERSION_MAX) {
+            return 0;
+        }
+
+        if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z')
+              || (v[i] >= '0' && v[i] <= '9') || v[i] == '.' || v[i] == '_'
+              || v[i] == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err, size_t errlen)
+{
+    char      buf[PRED_SNAP_VERSION_MAX + 1];
+    uint64_t  u;
+
+    if (pred_snap_meta_txn(s, txn, PRED_SNAP_META_FORMAT, buf, sizeof(buf))
+        != 1 || strcmp(buf, PRED_SNAP_FORMAT) != 0)
+    {
+        return pred_snap_fail(err, errlen, "metadata \"format\" is not \"%s\"",
+                              PRED_SNAP_FORMAT);
+    }
+
+    if (pred_snap_meta_txn(s, txn, PRED_SNAP_META_VERSION, s->version,
+                           sizeof(s->version)) != 1
+        || !pred_snap_valid_version(s->version))
+    {
+        return pred_snap_fail(err, errlen, "metadata \"version\" is missing "
+                              "or invalid");
+    }
+
+    if (pred_snap_meta_txn(s, txn, PRED_SNAP_META_CREATED_AT, buf,
+                           sizeof(buf)) != 1
+        || pred_snap_parse_u64(buf, &u) != 0)
+    {
+        return pred_snap_fail(err, errlen, "metadata \"created_at\" is "
+                              "missing or invalid");
+    }
+
+    s->created_at = (time_t) u;
+
+    if (pred_snap_meta_txn(s, txn, PRED_SNAP_META_ENTRIES, buf, sizeof(buf))
+        != 1 || pred_snap_parse_u64(buf, &s->entries) != 0)
+    {
+        return pred_snap_fail(err, errlen, "metadata \"entries\" is missing "
+                              "or invalid");
+    }
+
+    if (s->entries == 0) {
+        return pred_snap_fail(err, errlen, "snapshot has no entries");
+    }
+
+    if (pred_snap_meta_txn(s, txn, PRED_SNAP_META_CHECKSUM, s->checksum,
+                           sizeof(s->checksum)) != 1)
+    {
+        return pred_snap_fail(err, errlen, "metadata \"checksum\" is "
+                              "missing");
+    }
+
+    switch (pred_snap_meta_txn(s, txn, PRED_SNAP_META_SLA, buf,
+                               sizeof(buf)))
+    {
+    case 0:
+        s->freshness_sla = 0;
+        break;
+
+    case 1:
+        if (pred_snap_parse_u64(buf, &s->freshness_sla) == 0) {
+            break;
+        }
+
+        /* fall through */
+
+    default:
+        return pred_snap_fail(err, errlen, "metadata \"freshness_sla\" is "
+                              "invalid");
+    }
+
+    switch (pred_snap_meta_txn(s, txn, PRED_SNAP_META_FALLBACK, buf,
+                               sizeof(buf)))
+    {
+    case 0:
+        s->fallback = PRED_SNAP_STALE_SERVE;
+        break;
+
+    case 1:
+        if (pred_snap_parse_fallback(buf, &s->fallback) == 0) {
+            break;
+        }
+
+        /* fall through */
+
+    default:
+        return pred_snap_fail(err, errlen, "metadata \"fallback_if_stale\" "
+                              "is invalid");
+    }
+
+    return 0;
+}
+
+
+/* 1: found, 0: absent, -1: error or does not fit */
+static int
+pred_snap_meta_txn(pred_snap_t *s, MDB_txn *txn, const char *name, char *buf,
+    size_t size)
+{
+    int      rc;
+    MDB_val  k, v;
+
+    k.mv_data = (void *) name;
+    k.mv_size = strlen(name);
+
+    rc = mdb_get(txn, s->meta, &k, &v);
+
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+
+    if (rc != 0 || v.mv_size >= size || memchr(v.mv_data, '\0', v.mv_size)) {
+        return -1;
+    }
+
+    memcpy(buf, v.mv_data, v.mv_size);
+    buf[v.mv_size] = '\0';
+
+    return 1;
+}
+
+
+int
+pred_snap_parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t  u;
+
+    if (*s == '\0') {
+        return -1;
+    }
+
+    for (u = 0; *s; s++) {
+        if (*s < '0' || *s > '9' || u > (UINT64_MAX - 9) / 10) {
+            return -1;
+        }
+
+        u = u * 10 + (*s - '0');
+    }
+
+    *out = u;
+
+    return 0;
+}
+
+
+static int
+pred_snap_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    vsnprintf(err, errlen, fmt, args);
+    va_end(args);
+
+    return -1;
+}

@@ -1,0 +1,118 @@
+/*
+ * The snapshot file format, shared by the nginx module and pred-snapshot.
+ *
+ * A snapshot is one LMDB environment in one file (MDB_NOSUBDIR), written
+ * once and never modified.  It has two named databases:
+ *
+ *   "data"  key: the prediction key, 1..511 bytes, no control bytes
+ *           value: the prediction, compact JSON, sent as is
+ *   "meta"  key: a metadata name below, value: its text
+ *
+ * The content checksum is FNV-1a 64 over every data record in key order,
+ * each record hashed as: key length (4 bytes, little endian), key bytes,
+ * value length (4 bytes, little endian), value bytes.
+ *
+ * Plain C, no nginx types.
+ */
+
+#ifndef PRED_SNAP_H
+#define PRED_SNAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <lmdb.h>
+
+
+#define PRED_SNAP_FORMAT           "pred-snapshot/1"
+
+#define PRED_SNAP_DB_DATA          "data"
+#define PRED_SNAP_DB_META          "meta"
+
+#define PRED_SNAP_META_FORMAT      "format"
+#define PRED_SNAP_META_VERSION     "version"
+#define PRED_SNAP_META_CREATED_AT  "created_at"
+#define PRED_SNAP_META_ENTRIES     "entries"
+#define PRED_SNAP_META_CHECKSUM    "checksum"
+#define PRED_SNAP_META_SOURCE      "source"
+#define PRED_SNAP_META_BUILDER     "builder"
+#define PRED_SNAP_META_SLA         "freshness_sla"
+#define PRED_SNAP_META_OWNER       "owner"
+#define PRED_SNAP_META_INVALIDATED "invalidated_by"
+#define PRED_SNAP_META_FALLBACK    "fallback_if_stale"
+
+#define PRED_SNAP_VERSION_MAX      64
+#define PRED_SNAP_ERR_MAX          512
+
+#define PRED_SNAP_FNV_INIT         0xcbf29ce484222325ULL
+
+
+typedef enum {
+    PRED_SNAP_STALE_SERVE = 0,
+    PRED_SNAP_STALE_UPSTREAM,
+    PRED_SNAP_STALE_FAIL
+} pred_snap_stale_t;
+
+
+typedef struct {
+    MDB_env            *env;
+    MDB_dbi             data;
+    MDB_dbi             meta;
+    MDB_txn            *txn;            /* kept reset between lookups */
+
+    char                version[PRED_SNAP_VERSION_MAX + 1];
+    time_t              created_at;
+    uint64_t            entries;
+    uint64_t            freshness_sla;  /* seconds, 0: none */
+    pred_snap_stale_t   fallback;
+    char                checksum[32];
+    size_t              file_size;
+} pred_snap_t;
+
+
+/*
+ * Opens a published snapshot read-only (MDB_RDONLY | MDB_NOSUBDIR |
+ * MDB_NOLOCK, plus MDB_NORDAHEAD when nordahead is set) and checks what is
+ * cheap to check: the file is not truncated, both databases and the
+ * metadata are there and well-formed, and the entry count matches.
+ * On error returns -1 with a reason in err and leaves s closed.
+ */
+int pred_snap_open(pred_snap_t *s, const char *path, int nordahead,
+    char *err, size_t errlen);
+
+void pred_snap_close(pred_snap_t *s);
+
+/*
+ * Looks a key up.  Returns 1 and points *val into the map on a hit, 0 on a
+ * miss, -1 on error (reason in err).  The value stays valid only until
+ * pred_snap_release(), which must follow every call.
+ */
+int pred_snap_get(pred_snap_t *s, const void *key, size_t key_len,
+    const void **val, size_t *val_len, char *err, size_t errlen);
+
+void pred_snap_release(pred_snap_t *s);
+
+/*
+ * The full check that publish relies on: every key valid, every value valid
+ * JSON, the count and the content checksum as recorded.
+ */
+int pred_snap_verify(pred_snap_t *s, char *err, size_t errlen);
+
+/* Reads one metadata value into buf as a C string; 0 if absent. */
+int pred_snap_meta(pred_snap_t *s, const char *name, char *buf,
+    size_t size);
+
+uint64_t pred_snap_hash_record(uint64_t h, const void *key, size_t key_len,
+    const void *val, size_t val_len);
+
+/* "serve", "upstream", "fail" */
+int pred_snap_parse_fallback(const char *s, pred_snap_stale_t *out);
+const char *pred_snap_fallback_name(pred_snap_stale_t f);
+
+/* Decimal digits only, no sign or blanks; 0 or -1 */
+int pred_snap_parse_u64(const char *s, uint64_t *out);
+
+/* A version is 1..64 of [A-Za-z0-9._-], not starting with "." */
+int pred_snap_valid_version(const char *v);
+
+#endif /* PRED_SNAP_H */
