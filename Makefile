@@ -18,6 +18,7 @@ CFLAGS      ?= -O2 -g
 WARN        := -Wall -Wextra -Werror -std=gnu99
 
 DEB_PKGS    := build-essential nginx nginx-dev libnginx-mod-http-echo \
+               libnginx-mod-http-perl \
                liblmdb-dev lmdb-utils libjansson-dev zlib1g-dev \
                libcmocka-dev libtest-base-perl libtext-diff-perl \
                curl wrk

@@ -84,6 +84,7 @@ typedef struct {
     const char         *owner;
     const char         *invalidated_by;
     const char         *fallback;
+    time_t              created_at;
     size_t              memory;
     pred_jsonl_opts_t   jsonl;
 } pred_build_opts_t;
@@ -213,6 +214,11 @@ pred_cmd_build(int argc, char **argv)
     }
 
     if (pred_build_write(&b, tmp) != 0) {
+        goto done;
+    }
+
+    if (b.written == 0) {
+        pred_error("no entries in the input");
         goto done;
     }
 
@@ -419,8 +425,17 @@ pred_build_parse_args(int argc, char **argv, pred_build_opts_t *o)
         return pred_usage_error("build: --input is missing");
     }
 
+    /* the reproducible-builds convention; also how tests pin a file's age */
+    now = time(NULL);
+    val = getenv("SOURCE_DATE_EPOCH");
+
+    if (val && pred_snap_parse_u64(val, &u) == 0) {
+        now = (time_t) u;
+    }
+
+    o->created_at = now;
+
     if (o->version == NULL) {
-        now = time(NULL);
         gmtime_r(&now, &tm);
         strftime(vbuf, sizeof(vbuf), "%Y%m%dT%H%M%SZ", &tm);
         memcpy(version, vbuf, sizeof(vbuf));
@@ -1070,7 +1085,7 @@ pred_build_put_meta(pred_build_t *b, MDB_txn *txn, MDB_dbi dbi)
 
     snprintf(sum, sizeof(sum), "fnv1a64:%016" PRIx64, b->hash);
     snprintf(entries, sizeof(entries), "%" PRIu64, b->written);
-    snprintf(created, sizeof(created), "%jd", (intmax_t) time(NULL));
+    snprintf(created, sizeof(created), "%jd", (intmax_t) o->created_at);
     snprintf(sla, sizeof(sla), "%" PRIu64, o->freshness_sla);
 
     rc = pred_build_put(txn, dbi, PRED_SNAP_META_FORMAT, PRED_SNAP_FORMAT);

@@ -268,13 +268,18 @@ pred_switch(const char *dir, const char *target, const char *verb)
         return PRED_EXIT_FAIL;
     }
 
-    /* "snap-V.mdb" names version V */
+    /* "snap-V.mdb" names version V; anything else is shown as it is */
     len = strlen(cur);
 
     printf("%s %s (%" PRIu64 " entries)", verb, s.version, s.entries);
 
-    if (len > 9) {
+    if (len > 9 && strncmp(cur, "snap-", 5) == 0
+        && strcmp(cur + len - 4, ".mdb") == 0)
+    {
         printf(", previous: %.*s", (int) len - 9, cur + 5);
+
+    } else if (len) {
+        printf(", previous: %s", cur);
     }
 
     printf("\n");

@@ -13,10 +13,17 @@
 
 
 static ngx_int_t ngx_http_pred_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pred_send_hit(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_http_pred_hit_t *hit);
 static ngx_int_t ngx_http_pred_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, ngx_str_t *key, const char *reason);
 static ngx_int_t ngx_http_pred_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);
+static ngx_int_t ngx_http_pred_add_header(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
+static ngx_int_t ngx_http_pred_init_process(ngx_cycle_t *cycle);
+static void ngx_http_pred_exit_process(ngx_cycle_t *cycle);
+static void *ngx_http_pred_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_pred_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -39,6 +46,27 @@ static ngx_command_t  ngx_http_pred_commands[] = {
       offsetof(ngx_http_pred_loc_conf_t, key),
       NULL },
 
+    { ngx_string("pred_snapshot_path"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_pred_snapshot_path,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pred_snapshot"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pred_loc_conf_t, snapshot_name),
+      NULL },
+
+    { ngx_string("pred_max_age"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pred_loc_conf_t, max_age),
+      NULL },
+
       ngx_null_command
 };
 
@@ -47,7 +75,7 @@ static ngx_http_module_t  ngx_http_pred_module_ctx = {
     NULL,                                  /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_pred_create_main_conf,        /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -65,13 +93,25 @@ ngx_module_t  ngx_http_pred_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_pred_init_process,            /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_pred_exit_process,            /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static ngx_str_t  ngx_http_pred_h_source = ngx_string("X-Pred-Source");
+static ngx_str_t  ngx_http_pred_h_version = ngx_string("X-Pred-Version");
+static ngx_str_t  ngx_http_pred_h_stale = ngx_string("X-Pred-Stale");
+static ngx_str_t  ngx_http_pred_h_age = ngx_string("Age");
+static ngx_str_t  ngx_http_pred_h_allow = ngx_string("Allow");
+static ngx_str_t  ngx_http_pred_h_retry = ngx_string("Retry-After");
+
+static ngx_str_t  ngx_http_pred_snapshot_source = ngx_string("snapshot");
+static ngx_str_t  ngx_http_pred_one = ngx_string("1");
+static ngx_str_t  ngx_http_pred_methods = ngx_string("GET, HEAD");
 
 
 static ngx_int_t
@@ -81,18 +121,16 @@ ngx_http_pred_handler(ngx_http_request_t *r)
     ngx_int_t                  rc;
     ngx_str_t                  raw, key;
     pred_key_rc_t              krc;
-    ngx_table_elt_t           *allow;
+    ngx_http_pred_hit_t        hit;
     ngx_http_pred_loc_conf_t  *plcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        allow = ngx_list_push(&r->headers_out.headers);
-        if (allow == NULL) {
+        if (ngx_http_pred_add_header(r, &ngx_http_pred_h_allow,
+                                     &ngx_http_pred_methods)
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        allow->hash = 1;
-        ngx_str_set(&allow->key, "Allow");
-        ngx_str_set(&allow->value, "GET, HEAD");
 
         return ngx_http_pred_send_error(r, NGX_HTTP_NOT_ALLOWED,
                                         "method_not_allowed", NULL,
@@ -129,8 +167,83 @@ ngx_http_pred_handler(ngx_http_request_t *r)
                                         NULL, pred_key_strerror(krc));
     }
 
+    if (plcf->snapshot) {
+        rc = ngx_http_pred_snapshot_lookup(r, plcf->snapshot, plcf->max_age,
+                                           &key, &hit);
+        switch (rc) {
+
+        case NGX_OK:
+            return ngx_http_pred_send_hit(r, &key, &hit);
+
+        case NGX_BUSY:
+            if (ngx_http_pred_add_header(r, &ngx_http_pred_h_retry,
+                                         &ngx_http_pred_one)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_pred_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                            "snapshot_unavailable", &key,
+                                            NULL);
+
+        case NGX_ERROR:
+            return ngx_http_pred_send_error(r,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            "internal_error", &key,
+                                            "snapshot read failed");
+        }
+    }
+
     return ngx_http_pred_send_error(r, NGX_HTTP_NOT_FOUND, "not_found", &key,
                                     NULL);
+}
+
+
+static ngx_int_t
+ngx_http_pred_send_hit(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_http_pred_hit_t *hit)
+{
+    ngx_str_t  age;
+
+    age.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (age.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    age.len = ngx_sprintf(age.data, "%T", hit->age) - age.data;
+
+    /* "upstream" answers like "serve" until there is a miss path */
+    if (!(hit->stale && hit->fallback == PRED_SNAP_STALE_FAIL)
+        && ngx_http_pred_add_header(r, &ngx_http_pred_h_source,
+                                    &ngx_http_pred_snapshot_source)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_pred_add_header(r, &ngx_http_pred_h_version, &hit->version)
+        != NGX_OK
+        || ngx_http_pred_add_header(r, &ngx_http_pred_h_age, &age) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (hit->stale) {
+        if (hit->fallback == PRED_SNAP_STALE_FAIL) {
+            return ngx_http_pred_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                            "stale", key, NULL);
+        }
+
+        if (ngx_http_pred_add_header(r, &ngx_http_pred_h_stale,
+                                     &ngx_http_pred_one)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_pred_send(r, NGX_HTTP_OK, &hit->value);
 }
 
 
@@ -187,6 +300,60 @@ ngx_http_pred_send(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *body)
 }
 
 
+static ngx_int_t
+ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key = *name;
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pred_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_pred_snapshot_init_process(cycle);
+}
+
+
+static void
+ngx_http_pred_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_pred_snapshot_exit_process(cycle);
+}
+
+
+static void *
+ngx_http_pred_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_pred_main_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_pred_main_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&conf->snapshots, cf->pool, 4,
+                       sizeof(ngx_http_pred_snapshot_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return conf;
+}
+
+
 static void *
 ngx_http_pred_create_loc_conf(ngx_conf_t *cf)
 {
@@ -201,9 +368,12 @@ ngx_http_pred_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->key = NULL;
+     *     conf->snapshot_name = { 0, NULL };
+     *     conf->snapshot = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
+    conf->max_age = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -229,7 +399,7 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_pred_snapshot_merge(cf, prev, conf);
 }
 
 

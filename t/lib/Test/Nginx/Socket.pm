@@ -138,6 +138,12 @@ sub check_sections {
         push @bad, "duplicate section \"--- $s\"" if $seen{$s}++;
     }
 
+    # the real runner checks response_headers_like only without
+    # response_headers: a block with both would lose an assertion there
+    push @bad, "response_headers_like is ignored when response_headers is "
+               . "present (real Test::Nginx): use one of them"
+        if $seen{response_headers} && $seen{response_headers_like};
+
     for my $b (@bad) {
         Test::More::fail("$name - $b");
     }
@@ -591,7 +597,7 @@ sub check_response {
         }
     }
 
-    if (defined $block->response_headers_like) {
+    elsif (defined $block->response_headers_like) {
         my $spec = indexed($name, $block->response_headers_like, $i,
                            $need_array);
         for my $line (split /\n/, $spec) {
@@ -660,6 +666,8 @@ sub run_block {
     my $need_array = @reqs > 1;
     my $timeout = parse_time($block->timeout) // $Timeout;
 
+    # like the real runner, the error log is checked after every request,
+    # each time against what was logged since the previous check
     for my $rep (0 .. $RepeatEach - 1) {
         for my $i (0 .. $#reqs) {
             my $more = indexed($name, $block->more_headers, $i, $need_array);
@@ -668,10 +676,10 @@ sub run_block {
             Test::More::fail("$name - $err") if $err;
             check_response($block, $name, parse_response($resp // '', $meth),
                            $i, $need_array);
-        }
 
-        sleep parse_time($block->wait) if $block->wait;
-        check_error_log($block, $name, $rep);
+            sleep parse_time($block->wait) if $block->wait;
+            check_error_log($block, $name, $rep);
+        }
     }
 
     Test::More::ok(is_running($pid), "$name - nginx is still running")

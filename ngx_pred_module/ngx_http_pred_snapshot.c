@@ -1,0 +1,578 @@
+/*
+ * The snapshot tier: published LMDB snapshots, one environment per worker.
+ *
+ * Each worker opens PATH/current in init_process (an LMDB environment must
+ * not cross fork) and re-checks the pointer from a timer, never per
+ * request.  A new target replaces the old one between two events, so a
+ * lookup, which copies its value out at once, never sees a torn state.
+ * A target that fails the checks is refused and the old one keeps serving.
+ */
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "ngx_http_pred_module.h"
+
+
+/* the staleness warning, per worker and snapshot, at most this often */
+#define NGX_HTTP_PRED_STALE_LOG_INTERVAL  60
+
+/* preload: switch once this share of pages is cached, or after the wait */
+#define NGX_HTTP_PRED_PRELOAD_RESIDENT    0.99
+#define NGX_HTTP_PRED_PRELOAD_WAIT        30000
+
+
+static void ngx_http_pred_snapshot_timer(ngx_event_t *ev);
+static void ngx_http_pred_snapshot_check(ngx_http_pred_snapshot_t *snap);
+static void ngx_http_pred_snapshot_refuse(ngx_http_pred_snapshot_t *snap,
+    struct stat *st, const char *reason);
+static ngx_int_t ngx_http_pred_snapshot_preload_start(
+    ngx_http_pred_snapshot_t *snap, pred_snap_t *s);
+static ngx_int_t ngx_http_pred_snapshot_preloaded(
+    ngx_http_pred_snapshot_t *snap);
+static void ngx_http_pred_snapshot_preload_stop(
+    ngx_http_pred_snapshot_t *snap);
+static void ngx_http_pred_snapshot_switch(ngx_http_pred_snapshot_t *snap,
+    pred_snap_t *s);
+static pred_snap_t *ngx_http_pred_snapshot_open(
+    ngx_http_pred_snapshot_t *snap, char *err, size_t errlen);
+
+
+char *
+ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pred_main_conf_t *pmcf = conf;
+
+    u_char                     *p;
+    ngx_str_t                  *value, s;
+    ngx_uint_t                  i;
+    ngx_file_info_t             fi;
+    ngx_http_pred_snapshot_t   *snap, **snapp;
+
+    value = cf->args->elts;
+
+    snapp = pmcf->snapshots.elts;
+    for (i = 0; i < pmcf->snapshots.nelts; i++) {
+        if (snapp[i]->name.len == value[1].len
+            && ngx_strncmp(snapp[i]->name.data, value[1].data,
+                           value[1].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate snapshot \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    snap = ngx_pcalloc(cf->pool, sizeof(ngx_http_pred_snapshot_t));
+    if (snap == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    snap->name = value[1];
+    snap->path = value[2];
+    snap->check = 1000;
+    snap->preload = 0;
+
+    if (ngx_conf_full_name(cf->cycle, &snap->path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_file_info(snap->path.data, &fi) == NGX_FILE_ERROR
+        || !ngx_is_dir(&fi))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "snapshot \"%V\": \"%V\" is not a directory",
+                           &snap->name, &snap->path);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "check=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            snap->check = ngx_parse_time(&s, 0);
+            if (snap->check == (ngx_msec_t) NGX_ERROR || snap->check == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid check time \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "preload=on") == 0) {
+            snap->preload = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "preload=off") == 0) {
+            snap->preload = 0;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    snap->current = ngx_pnalloc(cf->pool,
+                                snap->path.len + sizeof("/current"));
+    if (snap->current == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(snap->current, snap->path.data, snap->path.len);
+    ngx_memcpy(p, "/current", sizeof("/current"));
+
+    snapp = ngx_array_push(&pmcf->snapshots);
+    if (snapp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *snapp = snap;
+
+    return NGX_CONF_OK;
+}
+
+
+/* "pred_snapshot NAME" may come before "pred_snapshot_path NAME" */
+char *
+ngx_http_pred_snapshot_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
+    ngx_http_pred_loc_conf_t *conf)
+{
+    ngx_uint_t                   i;
+    ngx_http_pred_snapshot_t   **snapp;
+    ngx_http_pred_main_conf_t   *pmcf;
+
+    ngx_conf_merge_str_value(conf->snapshot_name, prev->snapshot_name, "");
+    ngx_conf_merge_sec_value(conf->max_age, prev->max_age, NGX_CONF_UNSET);
+
+    if (conf->snapshot_name.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pred_module);
+
+    snapp = pmcf->snapshots.elts;
+    for (i = 0; i < pmcf->snapshots.nelts; i++) {
+        if (snapp[i]->name.len == conf->snapshot_name.len
+            && ngx_strncmp(snapp[i]->name.data, conf->snapshot_name.data,
+                           conf->snapshot_name.len) == 0)
+        {
+            conf->snapshot = snapp[i];
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "snapshot \"%V\" is not defined by "
+                       "\"pred_snapshot_path\"", &conf->snapshot_name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_pred_snapshot_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                   i;
+    ngx_http_pred_snapshot_t   **snapp, *snap;
+    ngx_http_pred_main_conf_t   *pmcf;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_pred_module);
+    if (pmcf == NULL) {
+        return NGX_OK;
+    }
+
+    snapp = pmcf->snapshots.elts;
+
+    for (i = 0; i < pmcf->snapshots.nelts; i++) {
+        snap = snapp[i];
+
+        snap->log = cycle->log;
+        snap->timer.handler = ngx_http_pred_snapshot_timer;
+        snap->timer.data = snap;
+        snap->timer.log = cycle->log;
+        snap->timer.cancelable = 1;
+
+        ngx_http_pred_snapshot_check(snap);
+
+        ngx_add_timer(&snap->timer, snap->check);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_pred_snapshot_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                   i;
+    ngx_http_pred_snapshot_t   **snapp;
+    ngx_http_pred_main_conf_t   *pmcf;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_pred_module);
+    if (pmcf == NULL) {
+        return;
+    }
+
+    snapp = pmcf->snapshots.elts;
+
+    for (i = 0; i < pmcf->snapshots.nelts; i++) {
+        ngx_http_pred_snapshot_preload_stop(snapp[i]);
+
+        if (snapp[i]->live) {
+            pred_snap_close(snapp[i]->live);
+            ngx_free(snapp[i]->live);
+            snapp[i]->live = NULL;
+        }
+    }
+}
+
+
+/*
+ * NGX_OK: a hit, NGX_DECLINED: a miss, NGX_BUSY: no snapshot is loaded,
+ * NGX_ERROR: LMDB failed (logged).
+ */
+ngx_int_t
+ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
+    ngx_http_pred_snapshot_t *snap, time_t max_age, ngx_str_t *key,
+    ngx_http_pred_hit_t *hit)
+{
+    int           rc;
+    char          err[PRED_SNAP_ERR_MAX];
+    size_t        len;
+    time_t        limit;
+    const void   *val;
+    pred_snap_t  *s;
+
+    s = snap->live;
+    if (s == NULL) {
+        return NGX_BUSY;
+    }
+
+    rc = pred_snap_get(s, key->data, key->len, &val, &len, err, sizeof(err));
+
+    if (rc == 1) {
+        hit->value.data = ngx_pnalloc(r->pool, len);
+        if (hit->value.data == NULL) {
+            pred_snap_release(s);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(hit->value.data, val, len);
+        hit->value.len = len;
+    }
+
+    pred_snap_release(s);
+
+    if (rc == -1) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pred: snapshot \"%V\" version %s: key \"%V\": %s",
+                      &snap->name, s->version, key, err);
+        return NGX_ERROR;
+    }
+
+    /* copied: a swap may free the snapshot before the request is done */
+    hit->version.len = ngx_strlen(s->version);
+    hit->version.data = ngx_pstrdup(r->pool, &(ngx_str_t) {
+                                        hit->version.len,
+                                        (u_char *) s->version });
+    if (hit->version.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    hit->age = ngx_max(ngx_time() - s->created_at, 0);
+    hit->fallback = s->fallback;
+
+    limit = (max_age != NGX_CONF_UNSET) ? max_age : (time_t) s->freshness_sla;
+    hit->stale = (limit > 0 && hit->age > limit);
+
+    if (hit->stale
+        && ngx_time() - snap->stale_logged >= NGX_HTTP_PRED_STALE_LOG_INTERVAL)
+    {
+        snap->stale_logged = ngx_time();
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "pred: snapshot \"%V\" version %s is stale: %T s old, "
+                      "limit %T s, fallback_if_stale %s",
+                      &snap->name, s->version, hit->age, limit,
+                      pred_snap_fallback_name(s->fallback));
+    }
+
+    return rc == 1 ? NGX_OK : NGX_DECLINED;
+}
+
+
+static void
+ngx_http_pred_snapshot_timer(ngx_event_t *ev)
+{
+    ngx_http_pred_snapshot_t  *snap = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    ngx_http_pred_snapshot_check(snap);
+
+    ngx_add_timer(ev, snap->check);
+}
+
+
+static void
+ngx_http_pred_snapshot_check(ngx_http_pred_snapshot_t *snap)
+{
+    char          err[PRED_SNAP_ERR_MAX];
+    ngx_uint_t    level;
+    struct stat   st;
+    pred_snap_t  *s;
+
+    if (stat((char *) snap->current, &st) == -1) {
+        if (!snap->missing_logged) {
+            snap->missing_logged = 1;
+            /* the errno text goes last, so it closes the stat() part */
+            level = snap->live ? NGX_LOG_ERR : NGX_LOG_WARN;
+            ngx_log_error(level, snap->log, ngx_errno,
+                          "pred: snapshot \"%V\": %s%s: stat(\"%s\") failed",
+                          &snap->name,
+                          snap->live ? "still serving version "
+                                     : "nothing to serve",
+                          snap->live ? snap->live->version : "",
+                          snap->current);
+        }
+
+        return;
+    }
+
+    snap->missing_logged = 0;
+
+    if (snap->live && st.st_dev == snap->live_dev
+        && st.st_ino == snap->live_ino)
+    {
+        ngx_http_pred_snapshot_preload_stop(snap);
+        return;
+    }
+
+    if (snap->pending) {
+        if (st.st_dev == snap->pending_dev && st.st_ino == snap->pending_ino)
+        {
+            if (ngx_http_pred_snapshot_preloaded(snap)) {
+                s = snap->pending;
+                snap->pending = NULL;
+                ngx_http_pred_snapshot_preload_stop(snap);
+                ngx_http_pred_snapshot_switch(snap, s);
+            }
+
+            return;
+        }
+
+        /* the pointer moved on while preloading: start over */
+        ngx_http_pred_snapshot_preload_stop(snap);
+    }
+
+    /* one log line per bad target, not one per check */
+    if (st.st_dev == snap->refused_dev && st.st_ino == snap->refused_ino
+        && st.st_mtime == snap->refused_mtime)
+    {
+        return;
+    }
+
+    s = ngx_http_pred_snapshot_open(snap, err, sizeof(err));
+    if (s == NULL) {
+        ngx_http_pred_snapshot_refuse(snap, &st, err);
+        return;
+    }
+
+    if (snap->preload && snap->live
+        && ngx_http_pred_snapshot_preload_start(snap, s) == NGX_OK)
+    {
+        return;
+    }
+
+    ngx_http_pred_snapshot_switch(snap, s);
+}
+
+
+static void
+ngx_http_pred_snapshot_refuse(ngx_http_pred_snapshot_t *snap,
+    struct stat *st, const char *reason)
+{
+    u_char   target[NGX_MAX_PATH];
+    ssize_t  n;
+
+    snap->refused_dev = st->st_dev;
+    snap->refused_ino = st->st_ino;
+    snap->refused_mtime = st->st_mtime;
+
+    n = readlink((char *) snap->current, (char *) target,
+                 sizeof(target) - 1);
+    target[n < 0 ? 0 : n] = '\0';
+
+    ngx_log_error(NGX_LOG_ERR, snap->log, 0,
+                  "pred: snapshot \"%V\": refused \"%s\" -> \"%s\": %s%s%s",
+                  &snap->name, snap->current, target, reason,
+                  snap->live ? "; still serving version " : "",
+                  snap->live ? snap->live->version : "");
+}
+
+
+static pred_snap_t *
+ngx_http_pred_snapshot_open(ngx_http_pred_snapshot_t *snap, char *err,
+    size_t errlen)
+{
+    int           fd, nordahead;
+    struct stat   st;
+    pred_snap_t  *s;
+
+    s = ngx_alloc(sizeof(pred_snap_t), snap->log);
+    if (s == NULL) {
+        ngx_cpystrn((u_char *) err, (u_char *) "out of memory", errlen);
+        return NULL;
+    }
+
+    /* read-ahead only helps while the file fits in memory */
+    nordahead = (stat((char *) snap->current, &st) == 0
+                 && (uint64_t) st.st_size
+                    > (uint64_t) sysconf(_SC_PHYS_PAGES) * ngx_pagesize / 2);
+
+    if (pred_snap_open(s, (char *) snap->current, nordahead, err, errlen)
+        != 0)
+    {
+        ngx_free(s);
+        return NULL;
+    }
+
+    /* what was really opened: the pointer may have moved since the stat */
+    if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) == -1) {
+        ngx_cpystrn((u_char *) err, (u_char *) "fstat failed", errlen);
+        pred_snap_close(s);
+        ngx_free(s);
+        return NULL;
+    }
+
+    snap->pending_dev = st.st_dev;
+    snap->pending_ino = st.st_ino;
+
+    return s;
+}
+
+
+static void
+ngx_http_pred_snapshot_switch(ngx_http_pred_snapshot_t *snap,
+    pred_snap_t *s)
+{
+    pred_snap_t  *old;
+
+    old = snap->live;
+
+    snap->live = s;
+    snap->live_dev = snap->pending_dev;
+    snap->live_ino = snap->pending_ino;
+    snap->stale_logged = 0;
+
+    ngx_log_error(NGX_LOG_NOTICE, snap->log, 0,
+                  "pred: snapshot \"%V\": serving version %s (%uL entries)"
+                  "%s%s", &snap->name, s->version, (uint64_t) s->entries,
+                  old ? ", was " : "", old ? old->version : "");
+
+    if (old) {
+        pred_snap_close(old);
+        ngx_free(old);
+    }
+}
+
+
+/*
+ * Preload asks the kernel to read the file into the page cache and waits,
+ * on later ticks, until it is there; the event loop never blocks on it.
+ */
+static ngx_int_t
+ngx_http_pred_snapshot_preload_start(ngx_http_pred_snapshot_t *snap,
+    pred_snap_t *s)
+{
+    int     fd;
+    u_char *map;
+
+    if (mdb_env_get_fd(s->env, &fd) != 0) {
+        return NGX_DECLINED;
+    }
+
+    map = mmap(NULL, s->file_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        ngx_log_error(NGX_LOG_WARN, snap->log, ngx_errno,
+                      "pred: snapshot \"%V\": mmap() for preload failed, "
+                      "switching without it", &snap->name);
+        return NGX_DECLINED;
+    }
+
+    (void) madvise(map, s->file_size, MADV_WILLNEED);
+
+    snap->pending = s;
+    snap->pending_map = map;
+    snap->pending_size = s->file_size;
+    snap->pending_since = ngx_current_msec;
+
+    ngx_log_error(NGX_LOG_INFO, snap->log, 0,
+                  "pred: snapshot \"%V\": preloading version %s (%uz bytes)",
+                  &snap->name, s->version, s->file_size);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pred_snapshot_preloaded(ngx_http_pred_snapshot_t *snap)
+{
+    u_char     *vec;
+    size_t      pages, i, resident;
+    ngx_uint_t  done;
+
+    if (ngx_current_msec - snap->pending_since >= NGX_HTTP_PRED_PRELOAD_WAIT)
+    {
+        ngx_log_error(NGX_LOG_WARN, snap->log, 0,
+                      "pred: snapshot \"%V\": version %s not fully cached "
+                      "after %M ms, switching anyway", &snap->name,
+                      snap->pending->version, NGX_HTTP_PRED_PRELOAD_WAIT);
+        return 1;
+    }
+
+    pages = (snap->pending_size + ngx_pagesize - 1) / ngx_pagesize;
+
+    vec = ngx_alloc(pages, snap->log);
+    if (vec == NULL) {
+        return 1;
+    }
+
+    done = 1;
+
+    if (mincore(snap->pending_map, snap->pending_size, vec) == 0) {
+        resident = 0;
+        for (i = 0; i < pages; i++) {
+            resident += vec[i] & 1;
+        }
+
+        done = (resident >= pages * NGX_HTTP_PRED_PRELOAD_RESIDENT);
+    }
+
+    ngx_free(vec);
+
+    return done;
+}
+
+
+static void
+ngx_http_pred_snapshot_preload_stop(ngx_http_pred_snapshot_t *snap)
+{
+    if (snap->pending_map) {
+        munmap(snap->pending_map, snap->pending_size);
+        snap->pending_map = NULL;
+    }
+
+    if (snap->pending) {
+        pred_snap_close(snap->pending);
+        ngx_free(snap->pending);
+        snap->pending = NULL;
+    }
+}

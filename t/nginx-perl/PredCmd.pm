@@ -1,0 +1,40 @@
+package PredCmd;
+
+# A test-only nginx perl handler: lets a Test::Nginx block act between two
+# of its requests (publish, roll back, point "current" at a bad file),
+# which the block format cannot otherwise express.  Loaded only by t/ files.
+
+use strict;
+use warnings;
+use nginx;
+
+sub run {
+    my $r = shift;
+    my @args = map { my $s = $_; $s =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge; $s }
+               split /\+/, ($r->args // '');
+    my $op = shift @args // '';
+    my $out;
+
+    if ($op eq 'link') {
+        my ($dir, $target) = @args;
+        unlink "$dir/.current.tmp";
+        symlink $target, "$dir/.current.tmp" or die "symlink: $!";
+        rename "$dir/.current.tmp", "$dir/current" or die "rename: $!";
+        $out = "current -> $target\n";
+
+    } elsif ($op eq 'reload') {
+        kill 'HUP', getppid();
+        $out = "reload\n";
+
+    } else {
+        my $bin = $ENV{PRED_SNAPSHOT};
+        $out = qx{$bin $op @args 2>&1};
+        # no exit status: nginx reaps its children before qx{} can
+    }
+
+    $r->send_http_header('text/plain');
+    $r->print($out);
+    return OK;
+}
+
+1;
