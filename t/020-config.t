@@ -65,4 +65,66 @@ refused('pred at server level', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*"pred" directive is not allowed here/);
 
+my $snaps = "$root/snaps";
+make_path($snaps);
+
+($rc, $err) = nginx_t(<<"_EOC_");
+    pred_snapshot_path main $snaps check=250ms preload=on;
+    pred_snapshot_path other $snaps preload=off;
+    pred_snapshot main;
+    server {
+        listen 127.0.0.1:1984;
+        location = /predict { pred_key \$arg_id; pred_max_age 6h; pred; }
+        location = /other { pred_key \$arg_id; pred_snapshot other; pred; }
+    }
+_EOC_
+is($rc, 0, 'pred_snapshot_path with every parameter passes nginx -t')
+    or diag($err);
+
+refused('pred_snapshot naming no snapshot', <<'_EOC_',
+    server { location = /p { pred_key $arg_id; pred_snapshot nope; pred; } }
+_EOC_
+    qr/\[emerg\] .*snapshot "nope" is not defined by "pred_snapshot_path"/);
+
+refused('pred_snapshot_path to a missing folder', <<'_EOC_',
+    pred_snapshot_path main /nonexistent/snaps;
+_EOC_
+    qr{\[emerg\] .*snapshot "main": "/nonexistent/snaps" is not a directory \(2: No such file or directory\)});
+
+refused('an unknown pred_snapshot_path parameter', <<"_EOC_",
+    pred_snapshot_path main $snaps bogus=1;
+_EOC_
+    qr/\[emerg\] .*invalid parameter "bogus=1"/);
+
+refused('a bad check time', <<"_EOC_",
+    pred_snapshot_path main $snaps check=soon;
+_EOC_
+    qr/\[emerg\] .*invalid check time "check=soon"/);
+
+refused('a zero check time', <<"_EOC_",
+    pred_snapshot_path main $snaps check=0;
+_EOC_
+    qr/\[emerg\] .*invalid check time "check=0"/);
+
+refused('a bad preload value', <<"_EOC_",
+    pred_snapshot_path main $snaps preload=yes;
+_EOC_
+    qr/\[emerg\] .*invalid parameter "preload=yes"/);
+
+refused('a snapshot name used twice', <<"_EOC_",
+    pred_snapshot_path main $snaps;
+    pred_snapshot_path main $snaps;
+_EOC_
+    qr/\[emerg\] .*duplicate snapshot "main"/);
+
+refused('pred_snapshot_path in a server', <<"_EOC_",
+    server { pred_snapshot_path main $snaps; }
+_EOC_
+    qr/\[emerg\] .*"pred_snapshot_path" directive is not allowed here/);
+
+refused('pred_max_age that is not a time', <<'_EOC_',
+    server { location = /p { pred_key $arg_id; pred_max_age soon; pred; } }
+_EOC_
+    qr/\[emerg\] .*"pred_max_age" directive invalid value/);
+
 done_testing();
