@@ -22,7 +22,7 @@ for my $conf (@confs) {
     like($text, qr/^load_module \S+;$/m, "$conf loads the module");
     $text =~ s/^load_module \S+;$/load_module $module;/m;
 
-    make_path("$repo/t/servroot-conf/conf-examples", "$repo/demo/work");
+    make_path("$repo/t/servroot-conf/conf-examples", "$repo/demo/work/snaps");
     my $copy = "$repo/t/servroot-conf/$conf";
     open my $out, '>', $copy or die "$copy: $!";
     print $out $text;

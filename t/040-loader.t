@@ -26,8 +26,7 @@ sub files_in {
 }
 
 my $dir = snap_dir('cli');
-my $in = "$dir/../cli-input";
-mkdir $in;
+my $in = snap_dir('cli-input');
 
 write_file("$in/good.jsonl", <<'_EOJ_');
 {"key":"b","value":{"score":0.25}}
