@@ -4,17 +4,16 @@
  * re-serialised, because jansson prints 0.1 as 0.10000000000000001.
  */
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
 
 #include "pred_key.h"
+#include "pred_snap.h"
 #include "jsonl.h"
 
 
-static int pred_jsonl_fail(char *err, size_t errlen, const char *fmt, ...);
 static int pred_jsonl_checks(json_t *value, const pred_jsonl_opts_t *opts,
     char *err, size_t errlen);
 static int pred_jsonl_value_span(const char *p, const char *end,
@@ -42,14 +41,14 @@ pred_jsonl_parse(const char *line, size_t len, const pred_jsonl_opts_t *opts,
 
     root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        return pred_jsonl_fail(err, errlen, "invalid JSON at column %d: %s",
+        return pred_snap_errorf(err, errlen, "invalid JSON at column %d: %s",
                                jerr.column, jerr.text);
     }
 
     rc = -1;
 
     if (!json_is_object(root)) {
-        pred_jsonl_fail(err, errlen, "line is not a JSON object");
+        pred_snap_errorf(err, errlen, "line is not a JSON object");
         goto done;
     }
 
@@ -65,21 +64,21 @@ pred_jsonl_parse(const char *line, size_t len, const pred_jsonl_opts_t *opts,
         kstr = num;
 
     } else {
-        pred_jsonl_fail(err, errlen, "field \"%s\" is %s, not a string",
+        pred_snap_errorf(err, errlen, "field \"%s\" is %s, not a string",
                         opts->key_field, k ? "of another type" : "missing");
         goto done;
     }
 
     krc = pred_key_validate((const unsigned char *) kstr, klen);
     if (krc != PRED_KEY_OK) {
-        pred_jsonl_fail(err, errlen, "invalid key: %s", pred_key_strerror(krc));
+        pred_snap_errorf(err, errlen, "invalid key: %s", pred_key_strerror(krc));
         goto done;
     }
 
     v = json_object_get(root, opts->value_field);
 
     if (v == NULL || json_is_null(v)) {
-        pred_jsonl_fail(err, errlen, "field \"%s\" is %s", opts->value_field,
+        pred_snap_errorf(err, errlen, "field \"%s\" is %s", opts->value_field,
                         v ? "null" : "missing");
         goto done;
     }
@@ -91,7 +90,7 @@ pred_jsonl_parse(const char *line, size_t len, const pred_jsonl_opts_t *opts,
     if (pred_jsonl_value_span(line, line + len, opts->value_field, &start,
                               &stop) != 0)
     {
-        pred_jsonl_fail(err, errlen, "field \"%s\" not found in the line",
+        pred_snap_errorf(err, errlen, "field \"%s\" not found in the line",
                         opts->value_field);
         goto done;
     }
@@ -100,7 +99,7 @@ pred_jsonl_parse(const char *line, size_t len, const pred_jsonl_opts_t *opts,
                                                              stop - start)
         != 0)
     {
-        pred_jsonl_fail(err, errlen, "out of memory");
+        pred_snap_errorf(err, errlen, "out of memory");
         goto done;
     }
 
@@ -198,14 +197,14 @@ pred_jsonl_checks(json_t *value, const pred_jsonl_opts_t *opts, char *err,
     json_t  *f;
 
     if ((opts->nrequire || opts->nranges) && !json_is_object(value)) {
-        return pred_jsonl_fail(err, errlen, "field \"%s\" is not an object, "
+        return pred_snap_errorf(err, errlen, "field \"%s\" is not an object, "
                                "so it has no fields to check",
                                opts->value_field);
     }
 
     for (i = 0; i < opts->nrequire; i++) {
         if (json_object_get(value, opts->require[i]) == NULL) {
-            return pred_jsonl_fail(err, errlen, "value has no field \"%s\" "
+            return pred_snap_errorf(err, errlen, "value has no field \"%s\" "
                                    "(--require-field)", opts->require[i]);
         }
     }
@@ -214,7 +213,7 @@ pred_jsonl_checks(json_t *value, const pred_jsonl_opts_t *opts, char *err,
         f = json_object_get(value, opts->ranges[i].field);
 
         if (!json_is_number(f)) {
-            return pred_jsonl_fail(err, errlen, "value field \"%s\" is %s, "
+            return pred_snap_errorf(err, errlen, "value field \"%s\" is %s, "
                                    "not a number (--range)",
                                    opts->ranges[i].field,
                                    f ? "of another type" : "missing");
@@ -223,7 +222,7 @@ pred_jsonl_checks(json_t *value, const pred_jsonl_opts_t *opts, char *err,
         d = json_number_value(f);
 
         if (d < opts->ranges[i].min || d > opts->ranges[i].max) {
-            return pred_jsonl_fail(err, errlen, "value field \"%s\" is %g, "
+            return pred_snap_errorf(err, errlen, "value field \"%s\" is %g, "
                                    "outside [%g, %g] (--range)",
                                    opts->ranges[i].field, d,
                                    opts->ranges[i].min, opts->ranges[i].max);
@@ -404,17 +403,4 @@ pred_jsonl_compact(const char *p, const char *end, pred_buf_t *out)
     }
 
     out->len = d - out->data;
-}
-
-
-static int
-pred_jsonl_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list  args;
-
-    va_start(args, fmt);
-    vsnprintf(err, errlen, fmt, args);
-    va_end(args);
-
-    return -1;
 }

@@ -38,63 +38,52 @@ static const char  *pred_info_keys[] = {
 };
 
 
+typedef struct {
+    const char  *name;
+    int        (*run)(int argc, char **argv);
+} pred_command_t;
+
+
+static const pred_command_t  pred_commands[] = {
+    { "build",    pred_cmd_build },
+    { "publish",  pred_cmd_publish },
+    { "rollback", pred_cmd_rollback },
+    { "list",     pred_cmd_list },
+    { "verify",   pred_cmd_verify },
+    { "info",     pred_cmd_info },
+    { "get",      pred_cmd_get },
+    { "gc",       pred_cmd_gc },
+    { NULL,       NULL }
+};
+
+
 int
 main(int argc, char **argv)
 {
-    const char  *cmd;
+    const pred_command_t  *c;
 
     if (argc < 2) {
         pred_usage(stderr);
         return PRED_EXIT_USAGE;
     }
 
-    cmd = argv[1];
-    argc--;
-    argv++;
-
-    if (strcmp(cmd, "build") == 0) {
-        return pred_cmd_build(argc, argv);
+    for (c = pred_commands; c->name; c++) {
+        if (strcmp(argv[1], c->name) == 0) {
+            return c->run(argc - 1, argv + 1);
+        }
     }
 
-    if (strcmp(cmd, "publish") == 0) {
-        return pred_cmd_publish(argc, argv);
-    }
-
-    if (strcmp(cmd, "rollback") == 0) {
-        return pred_cmd_rollback(argc, argv);
-    }
-
-    if (strcmp(cmd, "list") == 0) {
-        return pred_cmd_list(argc, argv);
-    }
-
-    if (strcmp(cmd, "verify") == 0) {
-        return pred_cmd_verify(argc, argv);
-    }
-
-    if (strcmp(cmd, "info") == 0) {
-        return pred_cmd_info(argc, argv);
-    }
-
-    if (strcmp(cmd, "get") == 0) {
-        return pred_cmd_get(argc, argv);
-    }
-
-    if (strcmp(cmd, "gc") == 0) {
-        return pred_cmd_gc(argc, argv);
-    }
-
-    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
         pred_usage(stdout);
         return PRED_EXIT_OK;
     }
 
-    if (strcmp(cmd, "--version") == 0) {
+    if (strcmp(argv[1], "--version") == 0) {
         printf("%s %s\n", PRED_LOADER_NAME, PRED_LOADER_VERSION);
         return PRED_EXIT_OK;
     }
 
-    return pred_usage_error("unknown command \"%s\"", cmd);
+    return pred_usage_error("unknown command \"%s\"", argv[1]);
 }
 
 

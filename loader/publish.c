@@ -43,7 +43,8 @@ static int pred_link_set(const char *dir, const char *name,
     const char *target);
 static int pred_switch(const char *dir, const char *target,
     const char *verb, int full);
-static int pred_scan(const char *dir, pred_entry_t **out, size_t *n);
+static int pred_scan(const char *dir, pred_entry_t **out, size_t *n,
+    char *cur, char *prev, size_t size);
 static int pred_entry_cmp(const void *a, const void *b);
 static void pred_format_age(char *buf, size_t size, time_t created);
 static void pred_format_size(char *buf, size_t size, off_t bytes);
@@ -118,18 +119,8 @@ pred_cmd_list(int argc, char **argv)
         return pred_usage_error("list: use \"list DIR\"");
     }
 
-    if (pred_scan(argv[1], &list, &n) != 0) {
+    if (pred_scan(argv[1], &list, &n, cur, prev, sizeof(cur)) != 0) {
         return PRED_EXIT_FAIL;
-    }
-
-    if (pred_link_read(argv[1], PRED_LINK_CURRENT, cur, sizeof(cur)) != 0) {
-        cur[0] = '\0';
-    }
-
-    if (pred_link_read(argv[1], PRED_LINK_PREVIOUS, prev, sizeof(prev))
-        != 0)
-    {
-        prev[0] = '\0';
     }
 
     printf("  %-24s %12s %8s %9s  %s\n", "VERSION", "ENTRIES", "AGE", "SIZE",
@@ -175,18 +166,8 @@ pred_cmd_gc(int argc, char **argv)
         return pred_usage_error("gc: use \"gc DIR --keep N\"");
     }
 
-    if (pred_scan(argv[1], &list, &n) != 0) {
+    if (pred_scan(argv[1], &list, &n, cur, prev, sizeof(cur)) != 0) {
         return PRED_EXIT_FAIL;
-    }
-
-    if (pred_link_read(argv[1], PRED_LINK_CURRENT, cur, sizeof(cur)) != 0) {
-        cur[0] = '\0';
-    }
-
-    if (pred_link_read(argv[1], PRED_LINK_PREVIOUS, prev, sizeof(prev))
-        != 0)
-    {
-        prev[0] = '\0';
     }
 
     rc = PRED_EXIT_OK;
@@ -352,9 +333,13 @@ pred_link_set(const char *dir, const char *name, const char *target)
 }
 
 
-/* every snap-*.mdb in dir, oldest first */
+/*
+ * Every snap-*.mdb in dir, oldest first, and the targets of the current
+ * and previous pointers ("" where there is none).
+ */
 static int
-pred_scan(const char *dir, pred_entry_t **out, size_t *n)
+pred_scan(const char *dir, pred_entry_t **out, size_t *n, char *cur,
+    char *prev, size_t size)
 {
     int             i, count;
     char            path[4096];
@@ -416,6 +401,14 @@ pred_scan(const char *dir, pred_entry_t **out, size_t *n)
 
     *out = list;
     *n = k;
+
+    if (pred_link_read(dir, PRED_LINK_CURRENT, cur, size) != 0) {
+        cur[0] = '\0';
+    }
+
+    if (pred_link_read(dir, PRED_LINK_PREVIOUS, prev, size) != 0) {
+        prev[0] = '\0';
+    }
 
     return 0;
 }

@@ -15,7 +15,6 @@
 #include "pred_snap.h"
 
 
-static int pred_snap_fail(char *err, size_t errlen, const char *fmt, ...);
 static int pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err,
     size_t errlen);
 static int pred_snap_meta_txn(pred_snap_t *s, MDB_txn *txn, const char *name,
@@ -40,7 +39,7 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
     rc = mdb_env_create(&s->env);
     if (rc != 0) {
         s->env = NULL;
-        return pred_snap_fail(err, errlen, "mdb_env_create: %s",
+        return pred_snap_errorf(err, errlen, "mdb_env_create: %s",
                               mdb_strerror(rc));
     }
 
@@ -53,7 +52,7 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
 
     rc = mdb_env_open(s->env, path, flags, 0444);
     if (rc != 0) {
-        pred_snap_fail(err, errlen, "not a readable snapshot: %s",
+        pred_snap_errorf(err, errlen, "not a readable snapshot: %s",
                        rc == MDB_INVALID ? "not an LMDB file"
                                          : mdb_strerror(rc));
         goto failed;
@@ -64,7 +63,7 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
      * worker on first touch, so the recorded last page must be in the file.
      */
     if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &fst) == -1) {
-        pred_snap_fail(err, errlen, "fstat: %s", strerror(errno));
+        pred_snap_errorf(err, errlen, "fstat: %s", strerror(errno));
         goto failed;
     }
 
@@ -73,7 +72,7 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
 
     need = (info.me_last_pgno + 1) * (size_t) st.ms_psize;
     if ((size_t) fst.st_size < need) {
-        pred_snap_fail(err, errlen, "truncated: %jd bytes, %zu expected",
+        pred_snap_errorf(err, errlen, "truncated: %jd bytes, %zu expected",
                        (intmax_t) fst.st_size, need);
         goto failed;
     }
@@ -82,7 +81,7 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
 
     rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0) {
-        pred_snap_fail(err, errlen, "mdb_txn_begin: %s", mdb_strerror(rc));
+        pred_snap_errorf(err, errlen, "mdb_txn_begin: %s", mdb_strerror(rc));
         goto failed;
     }
 
@@ -92,7 +91,7 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
     }
 
     if (rc != 0) {
-        pred_snap_fail(err, errlen, "no \"%s\" and \"%s\" databases: %s",
+        pred_snap_errorf(err, errlen, "no \"%s\" and \"%s\" databases: %s",
                        PRED_SNAP_DB_DATA, PRED_SNAP_DB_META,
                        rc == MDB_NOTFOUND ? "not a pred-snapshot file"
                                           : mdb_strerror(rc));
@@ -105,12 +104,12 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
 
     rc = mdb_stat(txn, s->data, &st);
     if (rc != 0) {
-        pred_snap_fail(err, errlen, "mdb_stat: %s", mdb_strerror(rc));
+        pred_snap_errorf(err, errlen, "mdb_stat: %s", mdb_strerror(rc));
         goto failed;
     }
 
     if (st.ms_entries != s->entries) {
-        pred_snap_fail(err, errlen, "holds %zu entries, metadata says %"
+        pred_snap_errorf(err, errlen, "holds %zu entries, metadata says %"
                        PRIu64, (size_t) st.ms_entries, s->entries);
         goto failed;
     }
@@ -119,14 +118,14 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
     rc = mdb_txn_commit(txn);
     txn = NULL;
     if (rc != 0) {
-        pred_snap_fail(err, errlen, "mdb_txn_commit: %s", mdb_strerror(rc));
+        pred_snap_errorf(err, errlen, "mdb_txn_commit: %s", mdb_strerror(rc));
         goto failed;
     }
 
     rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->txn);
     if (rc != 0) {
         s->txn = NULL;
-        pred_snap_fail(err, errlen, "mdb_txn_begin: %s", mdb_strerror(rc));
+        pred_snap_errorf(err, errlen, "mdb_txn_begin: %s", mdb_strerror(rc));
         goto failed;
     }
 
@@ -170,7 +169,7 @@ pred_snap_get(pred_snap_t *s, const void *key, size_t key_len,
 
     rc = mdb_txn_renew(s->txn);
     if (rc != 0) {
-        return pred_snap_fail(err, errlen, "mdb_txn_renew: %s",
+        return pred_snap_errorf(err, errlen, "mdb_txn_renew: %s",
                               mdb_strerror(rc));
     }
 
@@ -184,7 +183,7 @@ pred_snap_get(pred_snap_t *s, const void *key, size_t key_len,
     }
 
     if (rc != 0) {
-        return pred_snap_fail(err, errlen, "mdb_get: %s", mdb_strerror(rc));
+        return pred_snap_errorf(err, errlen, "mdb_get: %s", mdb_strerror(rc));
     }
 
     *val = v.mv_data;
@@ -214,7 +213,7 @@ pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
 
     rc = mdb_txn_renew(s->txn);
     if (rc != 0) {
-        return pred_snap_fail(err, errlen, "mdb_txn_renew: %s",
+        return pred_snap_errorf(err, errlen, "mdb_txn_renew: %s",
                               mdb_strerror(rc));
     }
 
@@ -223,7 +222,7 @@ pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
 
     rc = mdb_cursor_open(s->txn, s->data, &cur);
     if (rc != 0) {
-        pred_snap_fail(err, errlen, "mdb_cursor_open: %s", mdb_strerror(rc));
+        pred_snap_errorf(err, errlen, "mdb_cursor_open: %s", mdb_strerror(rc));
         goto done;
     }
 
@@ -236,7 +235,7 @@ pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
         n++;
 
         if (pred_key_validate(k.mv_data, k.mv_size) != PRED_KEY_OK) {
-            pred_snap_fail(err, errlen, "entry %" PRIu64 ": invalid key: %s",
+            pred_snap_errorf(err, errlen, "entry %" PRIu64 ": invalid key: %s",
                            n, pred_key_strerror(
                                pred_key_validate(k.mv_data, k.mv_size)));
             goto done;
@@ -244,7 +243,7 @@ pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
 
         json = json_loadb(v.mv_data, v.mv_size, JSON_DECODE_ANY, &jerr);
         if (json == NULL) {
-            pred_snap_fail(err, errlen, "key \"%.*s\": value is not valid "
+            pred_snap_errorf(err, errlen, "key \"%.*s\": value is not valid "
                            "JSON: %s", (int) (k.mv_size > 64 ? 64 : k.mv_size),
                            (char *) k.mv_data, jerr.text);
             goto done;
@@ -257,12 +256,12 @@ pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
     }
 
     if (rc != MDB_NOTFOUND) {
-        pred_snap_fail(err, errlen, "reading entries: %s", mdb_strerror(rc));
+        pred_snap_errorf(err, errlen, "reading entries: %s", mdb_strerror(rc));
         goto done;
     }
 
     if (n != s->entries) {
-        pred_snap_fail(err, errlen, "found %" PRIu64 " entries, metadata "
+        pred_snap_errorf(err, errlen, "found %" PRIu64 " entries, metadata "
                        "says %" PRIu64, n, s->entries);
         goto done;
     }
@@ -270,7 +269,7 @@ pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
     snprintf(sum, sizeof(sum), "fnv1a64:%016" PRIx64, h);
 
     if (strcmp(sum, s->checksum) != 0) {
-        pred_snap_fail(err, errlen, "checksum mismatch: content is %s, "
+        pred_snap_errorf(err, errlen, "checksum mismatch: content is %s, "
                        "metadata says %s", sum, s->checksum);
         goto done;
     }
@@ -406,7 +405,7 @@ pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err, size_t errlen)
     if (pred_snap_meta_txn(s, txn, PRED_SNAP_META_FORMAT, buf, sizeof(buf))
         != 1 || strcmp(buf, PRED_SNAP_FORMAT) != 0)
     {
-        return pred_snap_fail(err, errlen, "metadata \"format\" is not \"%s\"",
+        return pred_snap_errorf(err, errlen, "metadata \"format\" is not \"%s\"",
                               PRED_SNAP_FORMAT);
     }
 
@@ -414,7 +413,7 @@ pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err, size_t errlen)
                            sizeof(s->version)) != 1
         || !pred_snap_valid_version(s->version))
     {
-        return pred_snap_fail(err, errlen, "metadata \"version\" is missing "
+        return pred_snap_errorf(err, errlen, "metadata \"version\" is missing "
                               "or invalid");
     }
 
@@ -422,7 +421,7 @@ pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err, size_t errlen)
                            sizeof(buf)) != 1
         || pred_snap_parse_u64(buf, &u) != 0)
     {
-        return pred_snap_fail(err, errlen, "metadata \"created_at\" is "
+        return pred_snap_errorf(err, errlen, "metadata \"created_at\" is "
                               "missing or invalid");
     }
 
@@ -431,18 +430,18 @@ pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err, size_t errlen)
     if (pred_snap_meta_txn(s, txn, PRED_SNAP_META_ENTRIES, buf, sizeof(buf))
         != 1 || pred_snap_parse_u64(buf, &s->entries) != 0)
     {
-        return pred_snap_fail(err, errlen, "metadata \"entries\" is missing "
+        return pred_snap_errorf(err, errlen, "metadata \"entries\" is missing "
                               "or invalid");
     }
 
     if (s->entries == 0) {
-        return pred_snap_fail(err, errlen, "snapshot has no entries");
+        return pred_snap_errorf(err, errlen, "snapshot has no entries");
     }
 
     if (pred_snap_meta_txn(s, txn, PRED_SNAP_META_CHECKSUM, s->checksum,
                            sizeof(s->checksum)) != 1)
     {
-        return pred_snap_fail(err, errlen, "metadata \"checksum\" is "
+        return pred_snap_errorf(err, errlen, "metadata \"checksum\" is "
                               "missing");
     }
 
@@ -461,7 +460,7 @@ pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err, size_t errlen)
         /* fall through */
 
     default:
-        return pred_snap_fail(err, errlen, "metadata \"freshness_sla\" is "
+        return pred_snap_errorf(err, errlen, "metadata \"freshness_sla\" is "
                               "invalid");
     }
 
@@ -480,7 +479,7 @@ pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err, size_t errlen)
         /* fall through */
 
     default:
-        return pred_snap_fail(err, errlen, "metadata \"fallback_if_stale\" "
+        return pred_snap_errorf(err, errlen, "metadata \"fallback_if_stale\" "
                               "is invalid");
     }
 
@@ -539,8 +538,8 @@ pred_snap_parse_u64(const char *s, uint64_t *out)
 }
 
 
-static int
-pred_snap_fail(char *err, size_t errlen, const char *fmt, ...)
+int
+pred_snap_errorf(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list  args;
 

@@ -109,6 +109,10 @@ uint64_t pred_snap_hash_record(uint64_t h, const void *key, size_t key_len,
 int pred_snap_parse_fallback(const char *s, pred_snap_stale_t *out);
 const char *pred_snap_fallback_name(pred_snap_stale_t f);
 
+/* Formats a reason into err; always returns -1, for "return fail(...)" */
+int pred_snap_errorf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Decimal digits only, no sign or blanks; 0 or -1 */
 int pred_snap_parse_u64(const char *s, uint64_t *out);
 
