@@ -11,6 +11,7 @@
 
 #include "pred_key.h"
 #include "pred_snap.h"
+#include "pred_json.h"
 #include "jsonl.h"
 
 
@@ -18,13 +19,8 @@ static int pred_jsonl_checks(json_t *value, const pred_jsonl_opts_t *opts,
     char *err, size_t errlen);
 static int pred_jsonl_value_span(const char *p, const char *end,
     const char *name, const char **start, const char **stop);
-static const char *pred_jsonl_skip_ws(const char *p, const char *end);
-static const char *pred_jsonl_skip_string(const char *p, const char *end);
-static const char *pred_jsonl_skip_value(const char *p, const char *end);
 static int pred_jsonl_name_is(const char *start, const char *stop,
     const char *name);
-static void pred_jsonl_compact(const char *p, const char *end,
-    pred_buf_t *out);
 
 
 int
@@ -106,7 +102,7 @@ pred_jsonl_parse(const char *line, size_t len, const pred_jsonl_opts_t *opts,
     memcpy(key->data, kstr, klen);
     key->len = klen;
 
-    pred_jsonl_compact(start, stop, value);
+    value->len = pred_json_compact(start, stop - start, value->data);
 
     rc = 0;
 
@@ -243,7 +239,7 @@ pred_jsonl_value_span(const char *p, const char *end, const char *name,
 {
     const char  *ns, *ne, *vs, *ve;
 
-    p = pred_jsonl_skip_ws(p, end);
+    p = pred_json_skip_ws(p, end);
     if (p == end || *p != '{') {
         return -1;
     }
@@ -251,21 +247,21 @@ pred_jsonl_value_span(const char *p, const char *end, const char *name,
     p++;
 
     for ( ;; ) {
-        p = pred_jsonl_skip_ws(p, end);
+        p = pred_json_skip_ws(p, end);
         if (p == end || *p != '"') {
             return -1;
         }
 
         ns = p;
-        ne = pred_jsonl_skip_string(p, end);
+        ne = pred_json_skip_value(p, end);
 
-        p = pred_jsonl_skip_ws(ne, end);
+        p = pred_json_skip_ws(ne, end);
         if (p == end || *p != ':') {
             return -1;
         }
 
-        vs = pred_jsonl_skip_ws(p + 1, end);
-        ve = pred_jsonl_skip_value(vs, end);
+        vs = pred_json_skip_ws(p + 1, end);
+        ve = pred_json_skip_value(vs, end);
 
         if (pred_jsonl_name_is(ns, ne, name)) {
             *start = vs;
@@ -273,84 +269,13 @@ pred_jsonl_value_span(const char *p, const char *end, const char *name,
             return 0;
         }
 
-        p = pred_jsonl_skip_ws(ve, end);
+        p = pred_json_skip_ws(ve, end);
         if (p == end || *p != ',') {
             return -1;
         }
 
         p++;
     }
-}
-
-
-static const char *
-pred_jsonl_skip_ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
-        p++;
-    }
-
-    return p;
-}
-
-
-/* p points at the opening quote; returns just past the closing one */
-static const char *
-pred_jsonl_skip_string(const char *p, const char *end)
-{
-    for (p++; p < end; p++) {
-        if (*p == '\\') {
-            p++;
-
-        } else if (*p == '"') {
-            return p + 1;
-        }
-    }
-
-    return end;
-}
-
-
-static const char *
-pred_jsonl_skip_value(const char *p, const char *end)
-{
-    int  depth;
-
-    if (p < end && *p == '"') {
-        return pred_jsonl_skip_string(p, end);
-    }
-
-    if (p < end && (*p == '{' || *p == '[')) {
-        depth = 0;
-
-        while (p < end) {
-            if (*p == '"') {
-                p = pred_jsonl_skip_string(p, end);
-                continue;
-            }
-
-            if (*p == '{' || *p == '[') {
-                depth++;
-
-            } else if (*p == '}' || *p == ']') {
-                if (--depth == 0) {
-                    return p + 1;
-                }
-            }
-
-            p++;
-        }
-
-        return end;
-    }
-
-    while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' '
-           && *p != '\t' && *p != '\r' && *p != '\n')
-    {
-        p++;
-    }
-
-    return p;
 }
 
 
@@ -374,33 +299,4 @@ pred_jsonl_name_is(const char *start, const char *stop, const char *name)
     json_decref(s);
 
     return eq;
-}
-
-
-/* out has room for end - p bytes */
-static void
-pred_jsonl_compact(const char *p, const char *end, pred_buf_t *out)
-{
-    char        *d;
-    const char  *s;
-
-    d = out->data;
-
-    while (p < end) {
-        if (*p == '"') {
-            s = pred_jsonl_skip_string(p, end);
-            memcpy(d, p, s - p);
-            d += s - p;
-            p = s;
-            continue;
-        }
-
-        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-            *d++ = *p;
-        }
-
-        p++;
-    }
-
-    out->len = d - out->data;
 }

@@ -14,14 +14,18 @@ static ngx_uint_t ngx_http_pred_json_char(u_char **p, u_char *last,
 
 /*
  * Builds {"error":CODE[,"key":KEY][,"reason":REASON]} in the pool.
- * code and reason are constant ASCII without characters to escape.
+ * code is constant ASCII; key and reason are escaped.
  */
 ngx_int_t
 ngx_http_pred_json_error(ngx_pool_t *pool, ngx_str_t *out, const char *code,
     ngx_str_t *key, const char *reason)
 {
-    size_t   len;
-    u_char  *p;
+    size_t     len;
+    u_char    *p;
+    ngx_str_t  why;
+
+    why.data = (u_char *) reason;
+    why.len = reason ? ngx_strlen(reason) : 0;
 
     len = sizeof("{\"error\":\"\"}") - 1 + ngx_strlen(code);
 
@@ -30,7 +34,8 @@ ngx_http_pred_json_error(ngx_pool_t *pool, ngx_str_t *out, const char *code,
     }
 
     if (reason) {
-        len += sizeof(",\"reason\":\"\"") - 1 + ngx_strlen(reason);
+        len += sizeof(",\"reason\":\"\"") - 1
+               + ngx_http_pred_json_escape_len(&why);
     }
 
     p = ngx_pnalloc(pool, len);
@@ -52,7 +57,7 @@ ngx_http_pred_json_error(ngx_pool_t *pool, ngx_str_t *out, const char *code,
 
     if (reason) {
         p = ngx_cpymem(p, ",\"reason\":\"", sizeof(",\"reason\":\"") - 1);
-        p = ngx_cpymem(p, reason, ngx_strlen(reason));
+        p = ngx_http_pred_json_escape(p, &why);
         *p++ = '"';
     }
 

@@ -15,12 +15,9 @@
 static ngx_int_t ngx_http_pred_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pred_send_hit(ngx_http_request_t *r,
     ngx_str_t *key, ngx_http_pred_hit_t *hit);
-static ngx_int_t ngx_http_pred_send_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *code, ngx_str_t *key, const char *reason);
-static ngx_int_t ngx_http_pred_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *body);
-static ngx_int_t ngx_http_pred_add_header(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *value);
+static ngx_int_t ngx_http_pred_send_value(ngx_http_request_t *r,
+    ngx_str_t *source, ngx_str_t *version, time_t age, ngx_uint_t stale,
+    ngx_str_t *value);
 static ngx_int_t ngx_http_pred_init_process(ngx_cycle_t *cycle);
 static void ngx_http_pred_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_pred_create_main_conf(ngx_conf_t *cf);
@@ -58,6 +55,27 @@ static ngx_command_t  ngx_http_pred_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_pred_loc_conf_t, snapshot_name),
+      NULL },
+
+    { ngx_string("pred_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_pred_cache_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("pred_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_pred_cache,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pred_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_pred_admin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("pred_max_age"),
@@ -110,6 +128,7 @@ static ngx_str_t  ngx_http_pred_h_allow = ngx_string("Allow");
 static ngx_str_t  ngx_http_pred_h_retry = ngx_string("Retry-After");
 
 static ngx_str_t  ngx_http_pred_snapshot_source = ngx_string("snapshot");
+static ngx_str_t  ngx_http_pred_cache_source = ngx_string("cache");
 static ngx_str_t  ngx_http_pred_one = ngx_string("1");
 static ngx_str_t  ngx_http_pred_methods = ngx_string("GET, HEAD");
 
@@ -117,12 +136,14 @@ static ngx_str_t  ngx_http_pred_methods = ngx_string("GET, HEAD");
 static ngx_int_t
 ngx_http_pred_handler(ngx_http_request_t *r)
 {
-    size_t                     log_len;
-    ngx_int_t                  rc;
-    ngx_str_t                  raw, key;
-    pred_key_rc_t              krc;
-    ngx_http_pred_hit_t        hit;
-    ngx_http_pred_loc_conf_t  *plcf;
+    ngx_int_t                    rc;
+    ngx_str_t                    raw, key;
+    ngx_uint_t                   masked;
+    const char                  *reason;
+    ngx_http_pred_hit_t          hit;
+    ngx_http_pred_cached_t       cached;
+    ngx_http_pred_loc_conf_t    *plcf;
+    ngx_http_pred_cache_zone_t  *z;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         if (ngx_http_pred_add_header(r, &ngx_http_pred_h_allow,
@@ -148,26 +169,58 @@ ngx_http_pred_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* decoding never grows a key; +1 keeps an empty key's buffer valid */
-    key.data = ngx_pnalloc(r->pool, raw.len + 1);
-    if (key.data == NULL) {
+    rc = ngx_http_pred_decode_key(r, &raw, &key, &reason);
+
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    krc = pred_key_decode(raw.data, raw.len, key.data, &key.len);
-
-    if (krc != PRED_KEY_OK) {
-        log_len = ngx_min(raw.len, NGX_HTTP_PRED_LOG_KEY_MAX);
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "pred: bad key \"%*s%s\": %s", log_len, raw.data,
-                      raw.len > log_len ? "..." : "", pred_key_strerror(krc));
-
+    if (rc == NGX_DECLINED) {
         return ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST, "bad_key",
-                                        NULL, pred_key_strerror(krc));
+                                        NULL, reason);
     }
 
-    if (plcf->snapshot) {
+    /* the shared-memory tier first: fresh answers and overrides */
+
+    masked = 0;
+    z = ngx_http_pred_cache_zone_get(plcf);
+
+    if (z) {
+        rc = ngx_http_pred_cache_get(r, z, &key, &cached);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_OK && cached.expired_ms <= 0) {
+            switch (cached.kind) {
+
+            case NGX_HTTP_PRED_CACHE_VALUE:
+                return ngx_http_pred_send_value(r,
+                                                &ngx_http_pred_cache_source,
+                                                NULL, cached.age, 0,
+                                                &cached.value);
+
+            case NGX_HTTP_PRED_CACHE_NEGATIVE:
+                if (ngx_http_pred_add_header(r, &ngx_http_pred_h_source,
+                                             &ngx_http_pred_cache_source)
+                    != NGX_OK)
+                {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+                return ngx_http_pred_send_error(r, NGX_HTTP_NOT_FOUND,
+                                                "not_found", &key, NULL);
+
+            default: /* NGX_HTTP_PRED_CACHE_TOMBSTONE */
+                masked = 1;
+            }
+        }
+    }
+
+    /* an invalidated key must not fall back to the batch answer */
+
+    if (plcf->snapshot && !masked) {
         rc = ngx_http_pred_snapshot_lookup(r, plcf->snapshot, plcf->max_age,
                                            &key, &hit);
         switch (rc) {
@@ -200,54 +253,95 @@ ngx_http_pred_handler(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_pred_send_hit(ngx_http_request_t *r, ngx_str_t *key,
-    ngx_http_pred_hit_t *hit)
+/*
+ * Decodes and validates a raw key into the pool.  NGX_DECLINED: the key is
+ * bad (logged at info, the client's fault), *reason says why.
+ */
+ngx_int_t
+ngx_http_pred_decode_key(ngx_http_request_t *r, ngx_str_t *raw,
+    ngx_str_t *key, const char **reason)
 {
-    ngx_str_t  age;
+    size_t         log_len;
+    pred_key_rc_t  krc;
 
-    age.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    if (age.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /* decoding never grows a key; +1 keeps an empty key's buffer valid */
+    key->data = ngx_pnalloc(r->pool, raw->len + 1);
+    if (key->data == NULL) {
+        return NGX_ERROR;
     }
 
-    age.len = ngx_sprintf(age.data, "%T", hit->age) - age.data;
+    krc = pred_key_decode(raw->data, raw->len, key->data, &key->len);
 
-    /* "upstream" answers like "serve" until there is a miss path */
-    if (!(hit->stale && hit->fallback == PRED_SNAP_STALE_FAIL)
-        && ngx_http_pred_add_header(r, &ngx_http_pred_h_source,
-                                    &ngx_http_pred_snapshot_source)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (krc == PRED_KEY_OK) {
+        return NGX_OK;
     }
 
-    if (ngx_http_pred_add_header(r, &ngx_http_pred_h_version, &hit->version)
-        != NGX_OK
-        || ngx_http_pred_add_header(r, &ngx_http_pred_h_age, &age) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    log_len = ngx_min(raw->len, NGX_HTTP_PRED_LOG_KEY_MAX);
 
-    if (hit->stale) {
-        if (hit->fallback == PRED_SNAP_STALE_FAIL) {
-            return ngx_http_pred_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            "stale", key, NULL);
-        }
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "pred: bad key \"%*s%s\": %s", log_len, raw->data,
+                  raw->len > log_len ? "..." : "", pred_key_strerror(krc));
 
-        if (ngx_http_pred_add_header(r, &ngx_http_pred_h_stale,
-                                     &ngx_http_pred_one)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
+    *reason = pred_key_strerror(krc);
 
-    return ngx_http_pred_send(r, NGX_HTTP_OK, &hit->value);
+    return NGX_DECLINED;
 }
 
 
 static ngx_int_t
+ngx_http_pred_send_hit(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_http_pred_hit_t *hit)
+{
+    /* "upstream" answers like "serve" until there is a miss path */
+    if (hit->stale && hit->fallback == PRED_SNAP_STALE_FAIL) {
+        if (ngx_http_pred_add_header(r, &ngx_http_pred_h_version,
+                                     &hit->version)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_pred_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "stale", key, NULL);
+    }
+
+    return ngx_http_pred_send_value(r, &ngx_http_pred_snapshot_source,
+                                    &hit->version, hit->age, hit->stale,
+                                    &hit->value);
+}
+
+
+static ngx_int_t
+ngx_http_pred_send_value(ngx_http_request_t *r, ngx_str_t *source,
+    ngx_str_t *version, time_t age, ngx_uint_t stale, ngx_str_t *value)
+{
+    ngx_str_t  a;
+
+    a.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (a.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    a.len = ngx_sprintf(a.data, "%T", age) - a.data;
+
+    if (ngx_http_pred_add_header(r, &ngx_http_pred_h_source, source)
+        != NGX_OK
+        || (version && ngx_http_pred_add_header(r, &ngx_http_pred_h_version,
+                                                version)
+                       != NGX_OK)
+        || ngx_http_pred_add_header(r, &ngx_http_pred_h_age, &a) != NGX_OK
+        || (stale && ngx_http_pred_add_header(r, &ngx_http_pred_h_stale,
+                                              &ngx_http_pred_one)
+                     != NGX_OK))
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_pred_send(r, NGX_HTTP_OK, value);
+}
+
+
+ngx_int_t
 ngx_http_pred_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, ngx_str_t *key, const char *reason)
 {
@@ -263,7 +357,7 @@ ngx_http_pred_send_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_pred_send(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *body)
 {
     ngx_int_t     rc;
@@ -300,7 +394,7 @@ ngx_http_pred_send(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *body)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
@@ -374,6 +468,10 @@ ngx_http_pred_create_loc_conf(ngx_conf_t *cf)
 
     conf->enable = NGX_CONF_UNSET;
     conf->max_age = NGX_CONF_UNSET;
+    conf->cache_zone = NGX_CONF_UNSET_PTR;
+    conf->cache_ttl = NGX_CONF_UNSET;
+    conf->cache_swr = NGX_CONF_UNSET;
+    conf->admin_max_body = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -396,6 +494,13 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"pred\" requires \"pred_key\" in the same "
                            "location or above it");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_merge_size_value(conf->admin_max_body, prev->admin_max_body,
+                              64 * 1024);
+
+    if (ngx_http_pred_cache_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

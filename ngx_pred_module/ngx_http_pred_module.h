@@ -15,6 +15,32 @@
 
 
 typedef struct ngx_http_pred_snapshot_s  ngx_http_pred_snapshot_t;
+typedef struct ngx_http_pred_cache_sh_s  ngx_http_pred_cache_sh_t;
+
+
+#define NGX_HTTP_PRED_CACHE_VALUE      0
+#define NGX_HTTP_PRED_CACHE_NEGATIVE   1
+#define NGX_HTTP_PRED_CACHE_TOMBSTONE  2
+
+
+typedef struct {
+    ngx_http_pred_cache_sh_t   *sh;
+    ngx_slab_pool_t            *shpool;
+    ngx_shm_zone_t             *shm_zone;
+    time_t                      ttl;
+    time_t                      negative_ttl;
+    size_t                      max_entry;
+    unsigned                    too_big_logged:1;   /* per worker */
+} ngx_http_pred_cache_zone_t;
+
+
+/* what a cache lookup found, copied into the request pool */
+typedef struct {
+    ngx_uint_t                  kind;
+    ngx_str_t                   value;
+    time_t                      age;
+    ngx_msec_int_t              expired_ms;         /* > 0: expired */
+} ngx_http_pred_cached_t;
 
 
 typedef struct {
@@ -28,6 +54,10 @@ typedef struct {
     ngx_str_t                   snapshot_name;
     ngx_http_pred_snapshot_t   *snapshot;
     time_t                      max_age;
+    ngx_shm_zone_t             *cache_zone;
+    time_t                      cache_ttl;
+    time_t                      cache_swr;
+    size_t                      admin_max_body;
 } ngx_http_pred_loc_conf_t;
 
 
@@ -78,9 +108,40 @@ char *ngx_http_pred_snapshot_merge(ngx_conf_t *cf,
     ngx_http_pred_loc_conf_t *prev, ngx_http_pred_loc_conf_t *conf);
 ngx_int_t ngx_http_pred_snapshot_init_process(ngx_cycle_t *cycle);
 void ngx_http_pred_snapshot_exit_process(ngx_cycle_t *cycle);
+void ngx_http_pred_snapshot_check_now(ngx_http_pred_snapshot_t *snap);
 ngx_int_t ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, time_t max_age, ngx_str_t *key,
     ngx_http_pred_hit_t *hit);
+
+/* ngx_http_pred_cache.c */
+char *ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_pred_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_pred_cache_merge(ngx_conf_t *cf,
+    ngx_http_pred_loc_conf_t *prev, ngx_http_pred_loc_conf_t *conf);
+ngx_int_t ngx_http_pred_cache_get(ngx_http_request_t *r,
+    ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
+    ngx_http_pred_cached_t *out);
+ngx_int_t ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z,
+    ngx_str_t *key, ngx_uint_t kind, ngx_str_t *value, time_t ttl,
+    ngx_log_t *log);
+ngx_uint_t ngx_http_pred_cache_purge(ngx_http_pred_cache_zone_t *z,
+    ngx_str_t *prefix);
+ngx_http_pred_cache_zone_t *ngx_http_pred_cache_zone_get(
+    ngx_http_pred_loc_conf_t *plcf);
+
+/* ngx_http_pred_admin.c */
+char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+/* ngx_http_pred_module.c: the answers every handler shares */
+ngx_int_t ngx_http_pred_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body);
+ngx_int_t ngx_http_pred_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, ngx_str_t *key, const char *reason);
+ngx_int_t ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value);
+ngx_int_t ngx_http_pred_decode_key(ngx_http_request_t *r, ngx_str_t *raw,
+    ngx_str_t *key, const char **reason);
 
 /* ngx_http_pred_json.c */
 ngx_int_t ngx_http_pred_json_error(ngx_pool_t *pool, ngx_str_t *out,

@@ -306,6 +306,14 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
 }
 
 
+/* the admin API's "check now", for the worker that got the call */
+void
+ngx_http_pred_snapshot_check_now(ngx_http_pred_snapshot_t *snap)
+{
+    ngx_http_pred_snapshot_check(snap);
+}
+
+
 static void
 ngx_http_pred_snapshot_timer(ngx_event_t *ev)
 {

@@ -127,4 +127,69 @@ refused('pred_max_age that is not a time', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*"pred_max_age" directive invalid value/);
 
+($rc, $err) = nginx_t(<<'_EOC_');
+    pred_cache_zone zone=hot:1m ttl=10m negative_ttl=30s max_entry=16k;
+    server {
+        listen 127.0.0.1:1984;
+        pred_cache hot ttl=1m swr=30s;
+        location = /predict { pred_key $arg_id; pred; }
+        location = /nocache { pred_key $arg_id; pred_cache off; pred; }
+        location /admin/ { pred_admin max_body=1m; }
+    }
+_EOC_
+is($rc, 0, 'pred_cache_zone, pred_cache and pred_admin pass nginx -t')
+    or diag($err);
+
+refused('pred_cache_zone without zone=', <<'_EOC_',
+    pred_cache_zone ttl=1m;
+_EOC_
+    qr/\[emerg\] .*"pred_cache_zone" must have "zone" parameter/);
+
+refused('a zone without a size', <<'_EOC_',
+    pred_cache_zone zone=hot;
+_EOC_
+    qr/\[emerg\] .*invalid zone size "zone=hot"/);
+
+refused('a zone too small', <<'_EOC_',
+    pred_cache_zone zone=hot:1k;
+_EOC_
+    qr/\[emerg\] .*zone "zone=hot:1k" is too small/);
+
+refused('a bad cache ttl', <<'_EOC_',
+    pred_cache_zone zone=hot:1m ttl=forever;
+_EOC_
+    qr/\[emerg\] .*invalid ttl "ttl=forever"/);
+
+refused('an unknown pred_cache_zone parameter', <<'_EOC_',
+    pred_cache_zone zone=hot:1m lru=on;
+_EOC_
+    qr/\[emerg\] .*invalid parameter "lru=on"/);
+
+refused('the same zone twice', <<'_EOC_',
+    pred_cache_zone zone=hot:1m;
+    pred_cache_zone zone=hot:1m;
+_EOC_
+    qr/\[emerg\] .*duplicate zone "hot"/);
+
+refused('pred_cache naming no zone', <<'_EOC_',
+    server { location = /p { pred_key $arg_id; pred_cache cold; pred; } }
+_EOC_
+    qr/\[emerg\] .*unknown pred_cache_zone "cold"/);
+
+refused('an unknown pred_cache parameter', <<'_EOC_',
+    pred_cache_zone zone=hot:1m;
+    server { location = /p { pred_key $arg_id; pred_cache hot lru=1; pred; } }
+_EOC_
+    qr/\[emerg\] .*invalid parameter "lru=1"/);
+
+refused('pred_admin in an exact location', <<'_EOC_',
+    server { location = /admin { pred_admin; } }
+_EOC_
+    qr/\[emerg\] .*"pred_admin" directive needs a prefix location, such as "location \/pred-admin\/"/);
+
+refused('a bad pred_admin parameter', <<'_EOC_',
+    server { location /admin/ { pred_admin size=1m; } }
+_EOC_
+    qr/\[emerg\] .*invalid parameter "size=1m"/);
+
 done_testing();

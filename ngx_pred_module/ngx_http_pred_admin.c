@@ -1,0 +1,608 @@
+/*
+ * The admin API, in a prefix location the operator protects:
+ *
+ *   PUT    PREFIX/KEY[?ttl=T]   body: JSON; an override in the cache tier
+ *   DELETE PREFIX/KEY[?ttl=T]   a tombstone: the key goes past the snapshot
+ *   POST   PREFIX/purge[?prefix=P]
+ *   POST   PREFIX/snapshot/check
+ *   GET    PREFIX/snapshot
+ *
+ * Keys are taken from the raw request path and decoded like lookup keys,
+ * not from nginx's normalised URI, which would merge slashes inside keys.
+ */
+
+#include <jansson.h>
+
+#include "ngx_http_pred_module.h"
+#include "pred_json.h"
+
+
+typedef struct {
+    ngx_str_t                    key;
+    time_t                       ttl;
+} ngx_http_pred_admin_ctx_t;
+
+
+static ngx_int_t ngx_http_pred_admin_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pred_admin_path(ngx_http_request_t *r,
+    ngx_str_t *rest);
+static ngx_int_t ngx_http_pred_admin_ttl(ngx_http_request_t *r,
+    time_t dflt, time_t *ttl);
+static ngx_int_t ngx_http_pred_admin_put(ngx_http_request_t *r,
+    ngx_http_pred_cache_zone_t *z, ngx_str_t *key);
+static void ngx_http_pred_admin_put_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pred_admin_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_pred_admin_delete(ngx_http_request_t *r,
+    ngx_http_pred_cache_zone_t *z, ngx_str_t *key);
+static ngx_int_t ngx_http_pred_admin_purge(ngx_http_request_t *r,
+    ngx_http_pred_cache_zone_t *z);
+static ngx_int_t ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
+    ngx_http_pred_snapshot_t *snap);
+static ngx_int_t ngx_http_pred_admin_json(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *json);
+static ngx_int_t ngx_http_pred_admin_allow(ngx_http_request_t *r,
+    const char *methods);
+
+
+char *
+ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pred_loc_conf_t *plcf = conf;
+
+    ssize_t                    size;
+    ngx_str_t                 *value, s;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->exact_match || clcf->named
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+       )
+    {
+        return "needs a prefix location, such as \"location /pred-admin/\"";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2) {
+        if (ngx_strncmp(value[1].data, "max_body=", 9) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[1].data + 9;
+        s.len = value[1].len - 9;
+
+        size = ngx_parse_size(&s);
+        if (size == NGX_ERROR || size == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid max_body \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        plcf->admin_max_body = size;
+    }
+
+    clcf->handler = ngx_http_pred_admin_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pred_admin_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    rest, key;
+    const char                  *reason;
+    ngx_http_pred_loc_conf_t    *plcf;
+    ngx_http_pred_cache_zone_t  *z;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
+    z = ngx_http_pred_cache_zone_get(plcf);
+
+    if (ngx_http_pred_admin_path(r, &rest) != NGX_OK) {
+        return ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "bad_path", NULL,
+                                        "the path must start with the "
+                                        "admin location");
+    }
+
+    if (rest.len == 5 && ngx_strncmp(rest.data, "purge", 5) == 0
+        && r->method == NGX_HTTP_POST)
+    {
+        return ngx_http_pred_admin_purge(r, z);
+    }
+
+    if (rest.len == 8 && ngx_strncmp(rest.data, "snapshot", 8) == 0
+        && r->method != NGX_HTTP_PUT && r->method != NGX_HTTP_DELETE)
+    {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_pred_admin_allow(r, "GET, HEAD, PUT, DELETE");
+        }
+
+        return ngx_http_pred_admin_snapshot(r, plcf->snapshot);
+    }
+
+    if (rest.len == 14 && ngx_strncmp(rest.data, "snapshot/check", 14) == 0
+        && r->method != NGX_HTTP_PUT && r->method != NGX_HTTP_DELETE)
+    {
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_pred_admin_allow(r, "POST, PUT, DELETE");
+        }
+
+        if (plcf->snapshot) {
+            ngx_http_pred_snapshot_check_now(plcf->snapshot);
+        }
+
+        return ngx_http_pred_admin_snapshot(r, plcf->snapshot);
+    }
+
+    if (!(r->method & (NGX_HTTP_PUT|NGX_HTTP_DELETE))) {
+        return ngx_http_pred_admin_allow(r, "PUT, DELETE");
+    }
+
+    rc = ngx_http_pred_decode_key(r, &rest, &key, &reason);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST, "bad_key",
+                                        NULL, reason);
+    }
+
+    if (z == NULL) {
+        return ngx_http_pred_send_error(r, NGX_HTTP_NOT_FOUND,
+                                        "not_configured", NULL,
+                                        "this location has no pred_cache");
+    }
+
+    if (r->method == NGX_HTTP_PUT) {
+        return ngx_http_pred_admin_put(r, z, &key);
+    }
+
+    return ngx_http_pred_admin_delete(r, z, &key);
+}
+
+
+/* the raw path after the location's prefix */
+static ngx_int_t
+ngx_http_pred_admin_path(ngx_http_request_t *r, ngx_str_t *rest)
+{
+    size_t                     len;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    len = r->args_start ? (size_t) (r->args_start - 1 - r->unparsed_uri.data)
+                        : r->unparsed_uri.len;
+
+    if (len < clcf->name.len
+        || ngx_strncmp(r->unparsed_uri.data, clcf->name.data,
+                       clcf->name.len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    rest->data = r->unparsed_uri.data + clcf->name.len;
+    rest->len = len - clcf->name.len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pred_admin_ttl(ngx_http_request_t *r, time_t dflt, time_t *ttl)
+{
+    ngx_str_t  arg;
+
+    if (ngx_http_arg(r, (u_char *) "ttl", 3, &arg) != NGX_OK) {
+        *ttl = dflt;
+        return NGX_OK;
+    }
+
+    *ttl = ngx_parse_time(&arg, 1);
+
+    return (*ttl == (time_t) NGX_ERROR || *ttl == 0) ? NGX_DECLINED : NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pred_admin_put(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
+    ngx_str_t *key)
+{
+    ngx_int_t                   rc;
+    ngx_http_pred_loc_conf_t   *plcf;
+    ngx_http_pred_admin_ctx_t  *ctx;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
+
+    if (r->headers_in.content_length_n > (off_t) plcf->admin_max_body) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_pred_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                        "body_too_large", key,
+                                        "the body is over the admin "
+                                        "max_body");
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_pred_admin_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->key = *key;
+
+    if (ngx_http_pred_admin_ttl(r, plcf->cache_ttl != NGX_CONF_UNSET
+                                   ? plcf->cache_ttl : z->ttl, &ctx->ttl)
+        != NGX_OK)
+    {
+        return ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST, "bad_ttl",
+                                        key, "ttl must be a time, such as "
+                                        "60 or 10m");
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_pred_module);
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_pred_admin_put_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_pred_admin_put_body(ngx_http_request_t *r)
+{
+    json_t                      *json;
+    ngx_int_t                    rc;
+    ngx_str_t                    body, value;
+    json_error_t                 jerr;
+    ngx_http_pred_loc_conf_t    *plcf;
+    ngx_http_pred_admin_ctx_t   *ctx;
+    ngx_http_pred_cache_zone_t  *z;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
+    z = ngx_http_pred_cache_zone_get(plcf);
+
+    rc = ngx_http_pred_admin_body(r, &body);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc == NGX_DECLINED || body.len > plcf->admin_max_body) {
+        ngx_http_finalize_request(r,
+            ngx_http_pred_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                     "body_too_large", &ctx->key,
+                                     "the body is over the admin "
+                                     "max_body"));
+        return;
+    }
+
+    json = json_loadb((char *) body.data, body.len,
+                      JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+
+    if (json == NULL || json_is_null(json)) {
+        json_decref(json);
+        ngx_http_finalize_request(r,
+            ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST, "bad_json",
+                                     &ctx->key, json ? "the value is null"
+                                                     : jerr.text));
+        return;
+    }
+
+    json_decref(json);
+
+    value.data = ngx_pnalloc(r->pool, body.len);
+    if (value.data == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    value.len = pred_json_compact((char *) body.data, body.len,
+                                  (char *) value.data);
+
+    rc = ngx_http_pred_cache_put(z, &ctx->key, NGX_HTTP_PRED_CACHE_VALUE,
+                                 &value, ctx->ttl, r->connection->log);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r,
+            ngx_http_pred_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                     "value_too_large", &ctx->key,
+                                     "the value is over the cache's "
+                                     "max_entry"));
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r,
+            ngx_http_pred_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                                     "no_room", &ctx->key,
+                                     "the cache zone has no room"));
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "pred: admin: stored \"%V\" for %T s", &ctx->key,
+                  ctx->ttl);
+
+    ngx_http_finalize_request(r,
+        ngx_http_pred_admin_json(r, NGX_HTTP_OK,
+                                 json_pack("{s:s%,s:I}", "stored",
+                                           ctx->key.data, ctx->key.len,
+                                           "ttl", (json_int_t) ctx->ttl)));
+}
+
+
+/* the whole body in one buffer; NGX_DECLINED: it was too big to keep */
+static ngx_int_t
+ngx_http_pred_admin_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    off_t         len;
+    u_char       *p;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    body->len = 0;
+    body->data = (u_char *) "";
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+    }
+
+    if (len > (off_t) NGX_MAX_SIZE_T_VALUE / 2) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, (size_t) len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+            if (n == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pred_admin_delete(ngx_http_request_t *r,
+    ngx_http_pred_cache_zone_t *z, ngx_str_t *key)
+{
+    time_t                     ttl;
+    ngx_int_t                  rc;
+    ngx_http_pred_loc_conf_t  *plcf;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
+
+    if (ngx_http_pred_admin_ttl(r, plcf->cache_ttl != NGX_CONF_UNSET
+                                   ? plcf->cache_ttl : z->ttl, &ttl)
+        != NGX_OK)
+    {
+        return ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST, "bad_ttl",
+                                        key, "ttl must be a time, such as "
+                                        "60 or 10m");
+    }
+
+    if (ngx_http_pred_cache_put(z, key, NGX_HTTP_PRED_CACHE_TOMBSTONE, NULL,
+                                ttl, r->connection->log)
+        != NGX_OK)
+    {
+        return ngx_http_pred_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                                        "no_room", key,
+                                        "the cache zone has no room");
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "pred: admin: invalidated \"%V\" for %T s", key, ttl);
+
+    return ngx_http_pred_admin_json(r, NGX_HTTP_OK,
+                                    json_pack("{s:s%,s:I}", "invalidated",
+                                              key->data, key->len, "ttl",
+                                              (json_int_t) ttl));
+}
+
+
+static ngx_int_t
+ngx_http_pred_admin_purge(ngx_http_request_t *r,
+    ngx_http_pred_cache_zone_t *z)
+{
+    ngx_int_t   rc;
+    ngx_str_t   prefix, raw;
+    ngx_uint_t  n;
+    const char *reason;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (z == NULL) {
+        return ngx_http_pred_send_error(r, NGX_HTTP_NOT_FOUND,
+                                        "not_configured", NULL,
+                                        "this location has no pred_cache");
+    }
+
+    ngx_str_null(&prefix);
+
+    if (ngx_http_arg(r, (u_char *) "prefix", 6, &raw) == NGX_OK) {
+        rc = ngx_http_pred_decode_key(r, &raw, &prefix, &reason);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "bad_prefix", NULL, reason);
+        }
+    }
+
+    n = ngx_http_pred_cache_purge(z, &prefix);
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "pred: admin: purged %ui entries with prefix \"%V\"", n,
+                  &prefix);
+
+    return ngx_http_pred_admin_json(r, NGX_HTTP_OK,
+                                    json_pack("{s:I}", "purged",
+                                              (json_int_t) n));
+}
+
+
+static ngx_int_t
+ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
+    ngx_http_pred_snapshot_t *snap)
+{
+    char          owner[256], inv[256];
+    json_t       *json;
+    time_t        age;
+    ngx_int_t     rc;
+    pred_snap_t  *s;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (snap == NULL) {
+        return ngx_http_pred_send_error(r, NGX_HTTP_NOT_FOUND,
+                                        "not_configured", NULL,
+                                        "this location has no pred_snapshot");
+    }
+
+    s = snap->live;
+
+    if (s == NULL) {
+        return ngx_http_pred_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "snapshot_unavailable", NULL,
+                                        "no valid snapshot is published");
+    }
+
+    if (pred_snap_meta(s, PRED_SNAP_META_OWNER, owner, sizeof(owner)) != 1) {
+        owner[0] = '\0';
+    }
+
+    if (pred_snap_meta(s, PRED_SNAP_META_INVALIDATED, inv, sizeof(inv))
+        != 1)
+    {
+        inv[0] = '\0';
+    }
+
+    age = ngx_max(ngx_time() - s->created_at, 0);
+
+    json = json_pack("{s:s%,s:s,s:I,s:I,s:I,s:I,s:s,s:b,s:s,s:s,s:s}",
+                     "name", snap->name.data, snap->name.len,
+                     "version", s->version,
+                     "entries", (json_int_t) s->entries,
+                     "created_at", (json_int_t) s->created_at,
+                     "age", (json_int_t) age,
+                     "freshness_sla", (json_int_t) s->freshness_sla,
+                     "fallback_if_stale",
+                     pred_snap_fallback_name(s->fallback),
+                     "stale", s->freshness_sla
+                              && (uint64_t) age > s->freshness_sla,
+                     "owner", owner,
+                     "invalidated_by", inv,
+                     "checksum", s->checksum);
+
+    return ngx_http_pred_admin_json(r, NGX_HTTP_OK, json);
+}
+
+
+/* sends json (and frees it); NULL means json_pack failed */
+static ngx_int_t
+ngx_http_pred_admin_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *json)
+{
+    char       *text;
+    ngx_str_t   body;
+
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    text = json_dumps(json, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(json);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len = ngx_strlen(text);
+    body.data = ngx_pnalloc(r->pool, body.len);
+
+    if (body.data == NULL) {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(body.data, text, body.len);
+    free(text);
+
+    return ngx_http_pred_send(r, status, &body);
+}
+
+
+static ngx_int_t
+ngx_http_pred_admin_allow(ngx_http_request_t *r, const char *methods)
+{
+    ngx_str_t  allow, value;
+
+    ngx_str_set(&allow, "Allow");
+    value.data = (u_char *) methods;
+    value.len = ngx_strlen(methods);
+
+    if (ngx_http_pred_add_header(r, &allow, &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_pred_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                    "method_not_allowed", NULL, methods);
+}

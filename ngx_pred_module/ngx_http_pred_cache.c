@@ -1,0 +1,621 @@
+/*
+ * The shared-memory tier: fresh answers and pushed overrides, shared by all
+ * workers, kept across reloads.
+ *
+ * A slab zone holds an rbtree on the key's CRC32 and an LRU queue.  An
+ * entry is a value, a negative answer (the model said 404), or a tombstone
+ * (an invalidation that masks the snapshot).  Expired values are kept, not
+ * deleted, because the "stale" fallback serves them; when the slab is full
+ * the least recently used entries make room.
+ */
+
+#include "ngx_http_pred_module.h"
+
+
+/* entries freed at most per allocation attempt, to bound time under lock */
+#define NGX_HTTP_PRED_CACHE_EVICT_BATCH  16
+
+
+typedef struct {
+    u_char                      color;
+    u_char                      kind;
+    u_short                     key_len;
+    uint32_t                    value_len;
+    ngx_queue_t                 queue;
+    ngx_msec_t                  expires;     /* monotonic, ms */
+    time_t                      stored;      /* wall clock, for Age */
+    u_char                      data[1];     /* key, then value */
+} ngx_http_pred_cache_node_t;
+
+
+struct ngx_http_pred_cache_sh_s {
+    ngx_rbtree_t                rbtree;
+    ngx_rbtree_node_t           sentinel;
+    ngx_queue_t                 queue;
+    ngx_atomic_t                entries;
+    ngx_atomic_t                evictions;
+};
+
+
+static ngx_int_t ngx_http_pred_cache_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_pred_cache_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_pred_cache_node_t *ngx_http_pred_cache_find(
+    ngx_http_pred_cache_zone_t *z, ngx_str_t *key, uint32_t hash);
+static void ngx_http_pred_cache_free(ngx_http_pred_cache_zone_t *z,
+    ngx_http_pred_cache_node_t *cn);
+static void *ngx_http_pred_cache_alloc(ngx_http_pred_cache_zone_t *z,
+    size_t size);
+
+
+char *
+ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char                      *p;
+    ssize_t                      size, max_entry;
+    ngx_str_t                   *value, name, s;
+    ngx_uint_t                   i;
+    ngx_shm_zone_t              *shm_zone;
+    ngx_http_pred_cache_zone_t  *z;
+
+    value = cf->args->elts;
+
+    z = ngx_pcalloc(cf->pool, sizeof(ngx_http_pred_cache_zone_t));
+    if (z == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    z->ttl = 600;
+    z->negative_ttl = 30;
+    max_entry = 64 * 1024;
+    size = 0;
+    name.len = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+
+            name.data = value[i].data + 5;
+
+            p = (u_char *) ngx_strchr(name.data, ':');
+            if (p == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone size \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            name.len = p - name.data;
+
+            s.data = p + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR || name.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone size \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (size < (ssize_t) (8 * ngx_pagesize)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zone \"%V\" is too small", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            z->ttl = ngx_parse_time(&s, 1);
+            if (z->ttl == (time_t) NGX_ERROR || z->ttl == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid ttl \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "negative_ttl=", 13) == 0) {
+            s.data = value[i].data + 13;
+            s.len = value[i].len - 13;
+
+            z->negative_ttl = ngx_parse_time(&s, 1);
+            if (z->negative_ttl == (time_t) NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid negative_ttl \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_entry=", 10) == 0) {
+            s.data = value[i].data + 10;
+            s.len = value[i].len - 10;
+
+            max_entry = ngx_parse_size(&s);
+            if (max_entry == NGX_ERROR || max_entry == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid max_entry \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"zone\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    z->max_entry = max_entry;
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_pred_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    z->shm_zone = shm_zone;
+    shm_zone->init = ngx_http_pred_cache_init_zone;
+    shm_zone->data = z;
+
+    return NGX_CONF_OK;
+}
+
+
+/* "pred_cache NAME [ttl=T] [swr=T]" */
+char *
+ngx_http_pred_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pred_loc_conf_t *plcf = conf;
+
+    ngx_str_t       *value, s;
+    ngx_uint_t       i;
+    ngx_shm_zone_t  *shm_zone;
+
+    if (plcf->cache_zone != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        plcf->cache_zone = NULL;
+        return NGX_CONF_OK;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, &value[1], 0, &ngx_http_pred_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    plcf->cache_zone = shm_zone;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            plcf->cache_ttl = ngx_parse_time(&s, 1);
+            if (plcf->cache_ttl == (time_t) NGX_ERROR
+                || plcf->cache_ttl == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid ttl \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "swr=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            plcf->cache_swr = ngx_parse_time(&s, 1);
+            if (plcf->cache_swr == (time_t) NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid swr \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the zone named by "pred_cache" must exist: checked once all is parsed */
+char *
+ngx_http_pred_cache_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
+    ngx_http_pred_loc_conf_t *conf)
+{
+    ngx_shm_zone_t  *shm_zone;
+
+    ngx_conf_merge_ptr_value(conf->cache_zone, prev->cache_zone, NULL);
+    ngx_conf_merge_sec_value(conf->cache_ttl, prev->cache_ttl,
+                             NGX_CONF_UNSET);
+    ngx_conf_merge_sec_value(conf->cache_swr, prev->cache_swr, 0);
+
+    shm_zone = conf->cache_zone;
+
+    if (shm_zone && shm_zone->data == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown pred_cache_zone \"%V\"",
+                           &shm_zone->shm.name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Looks a key up and copies what it finds into the request pool.
+ * NGX_OK: found (see out->kind, out->expired), NGX_DECLINED: nothing.
+ */
+ngx_int_t
+ngx_http_pred_cache_get(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
+    ngx_str_t *key, ngx_http_pred_cached_t *out)
+{
+    uint32_t                     hash;
+    ngx_http_pred_cache_node_t  *cn;
+
+    hash = ngx_crc32_short(key->data, key->len);
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    cn = ngx_http_pred_cache_find(z, key, hash);
+
+    if (cn == NULL) {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    ngx_queue_remove(&cn->queue);
+    ngx_queue_insert_head(&z->sh->queue, &cn->queue);
+
+    out->kind = cn->kind;
+    out->expired_ms = (ngx_msec_int_t) (ngx_current_msec - cn->expires);
+    out->age = ngx_max(ngx_time() - cn->stored, 0);
+    out->value.len = cn->value_len;
+    out->value.data = NULL;
+
+    if (cn->value_len) {
+        out->value.data = ngx_pnalloc(r->pool, cn->value_len);
+        if (out->value.data) {
+            ngx_memcpy(out->value.data, cn->data + cn->key_len,
+                       cn->value_len);
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (out->value.len && out->value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
+    ngx_uint_t kind, ngx_str_t *value, time_t ttl, ngx_log_t *log)
+{
+    size_t                       size, vlen;
+    uint32_t                     hash;
+    ngx_rbtree_node_t           *node;
+    ngx_http_pred_cache_node_t  *cn;
+
+    vlen = value ? value->len : 0;
+
+    if (vlen > z->max_entry) {
+        if (!z->too_big_logged) {
+            z->too_big_logged = 1;
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "pred: cache \"%V\": key \"%V\": value of %uz "
+                          "bytes is over max_entry %uz, not cached (logged "
+                          "once)", &z->shm_zone->shm.name, key, vlen,
+                          z->max_entry);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    hash = ngx_crc32_short(key->data, key->len);
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_pred_cache_node_t, data)
+           + key->len + vlen;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    cn = ngx_http_pred_cache_find(z, key, hash);
+    if (cn) {
+        ngx_http_pred_cache_free(z, cn);
+    }
+
+    node = ngx_http_pred_cache_alloc(z, size);
+
+    if (node == NULL) {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "pred: cache \"%V\": key \"%V\": no room for %uz "
+                      "bytes even after eviction", &z->shm_zone->shm.name,
+                      key, size);
+        return NGX_ERROR;
+    }
+
+    node->key = hash;
+
+    cn = (ngx_http_pred_cache_node_t *) &node->color;
+
+    cn->kind = (u_char) kind;
+    cn->key_len = (u_short) key->len;
+    cn->value_len = (uint32_t) vlen;
+    cn->expires = ngx_current_msec + (ngx_msec_t) ttl * 1000;
+    cn->stored = ngx_time();
+
+    ngx_memcpy(cn->data, key->data, key->len);
+    if (vlen) {
+        ngx_memcpy(cn->data + key->len, value->data, vlen);
+    }
+
+    ngx_rbtree_insert(&z->sh->rbtree, node);
+    ngx_queue_insert_head(&z->sh->queue, &cn->queue);
+    z->sh->entries++;
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* removes every entry whose key starts with prefix; returns how many */
+ngx_uint_t
+ngx_http_pred_cache_purge(ngx_http_pred_cache_zone_t *z, ngx_str_t *prefix)
+{
+    ngx_uint_t                   n;
+    ngx_queue_t                 *q, *next;
+    ngx_http_pred_cache_node_t  *cn;
+
+    n = 0;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    for (q = ngx_queue_head(&z->sh->queue);
+         q != ngx_queue_sentinel(&z->sh->queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        cn = ngx_queue_data(q, ngx_http_pred_cache_node_t, queue);
+
+        if (cn->key_len >= prefix->len
+            && ngx_memcmp(cn->data, prefix->data, prefix->len) == 0)
+        {
+            ngx_http_pred_cache_free(z, cn);
+            n++;
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return n;
+}
+
+
+ngx_http_pred_cache_zone_t *
+ngx_http_pred_cache_zone_get(ngx_http_pred_loc_conf_t *plcf)
+{
+    return plcf->cache_zone ? plcf->cache_zone->data : NULL;
+}
+
+
+static ngx_int_t
+ngx_http_pred_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_pred_cache_zone_t  *oz = data;
+
+    size_t                       len;
+    ngx_http_pred_cache_zone_t  *z;
+
+    z = shm_zone->data;
+
+    /* a reload keeps the entries: the zone's size did not change */
+    if (oz) {
+        z->sh = oz->sh;
+        z->shpool = oz->shpool;
+        return NGX_OK;
+    }
+
+    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        z->sh = z->shpool->data;
+        return NGX_OK;
+    }
+
+    z->sh = ngx_slab_alloc(z->shpool, sizeof(ngx_http_pred_cache_sh_t));
+    if (z->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(z->sh, sizeof(ngx_http_pred_cache_sh_t));
+
+    z->shpool->data = z->sh;
+
+    ngx_rbtree_init(&z->sh->rbtree, &z->sh->sentinel,
+                    ngx_http_pred_cache_rbtree_insert);
+
+    ngx_queue_init(&z->sh->queue);
+
+    len = sizeof(" in pred_cache_zone \"\"") + shm_zone->shm.name.len;
+
+    z->shpool->log_ctx = ngx_slab_alloc(z->shpool, len);
+    if (z->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(z->shpool->log_ctx, " in pred_cache_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full slab is expected: eviction makes room, so no "no memory" */
+    z->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_pred_cache_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t           **p;
+    ngx_http_pred_cache_node_t   *cn, *cnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            cn = (ngx_http_pred_cache_node_t *) &node->color;
+            cnt = (ngx_http_pred_cache_node_t *) &temp->color;
+
+            p = (ngx_memn2cmp(cn->data, cnt->data, cn->key_len,
+                              cnt->key_len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_http_pred_cache_node_t *
+ngx_http_pred_cache_find(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
+    uint32_t hash)
+{
+    ngx_int_t                    rc;
+    ngx_rbtree_node_t           *node, *sentinel;
+    ngx_http_pred_cache_node_t  *cn;
+
+    node = z->sh->rbtree.root;
+    sentinel = z->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        cn = (ngx_http_pred_cache_node_t *) &node->color;
+
+        rc = ngx_memn2cmp(key->data, cn->data, key->len, cn->key_len);
+
+        if (rc == 0) {
+            return cn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_pred_cache_free(ngx_http_pred_cache_zone_t *z,
+    ngx_http_pred_cache_node_t *cn)
+{
+    ngx_rbtree_node_t  *node;
+
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
+
+    ngx_queue_remove(&cn->queue);
+    ngx_rbtree_delete(&z->sh->rbtree, node);
+    ngx_slab_free_locked(z->shpool, node);
+
+    z->sh->entries--;
+}
+
+
+/* under the lock: allocates, evicting least recently used entries first */
+static void *
+ngx_http_pred_cache_alloc(ngx_http_pred_cache_zone_t *z, size_t size)
+{
+    void                        *p;
+    ngx_uint_t                   n;
+    ngx_queue_t                 *q;
+    ngx_http_pred_cache_node_t  *cn;
+
+    for ( ;; ) {
+        p = ngx_slab_alloc_locked(z->shpool, size);
+        if (p) {
+            return p;
+        }
+
+        if (ngx_queue_empty(&z->sh->queue)) {
+            return NULL;
+        }
+
+        for (n = 0; n < NGX_HTTP_PRED_CACHE_EVICT_BATCH; n++) {
+            if (ngx_queue_empty(&z->sh->queue)) {
+                break;
+            }
+
+            q = ngx_queue_last(&z->sh->queue);
+            cn = ngx_queue_data(q, ngx_http_pred_cache_node_t, queue);
+
+            ngx_http_pred_cache_free(z, cn);
+            z->sh->evictions++;
+        }
+    }
+}

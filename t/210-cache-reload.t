@@ -1,0 +1,38 @@
+# The cache zone keeps its entries across a reload.
+use lib 't';
+use PredTest;
+use Test::Nginx::Socket 'no_plan';
+
+master_on();
+workers(2);
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: an override stored before a reload is served after it
+--- main_config
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_perl_module.so;
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
+    env PRED_SNAPSHOT;
+--- http_config
+    perl_modules $TEST_NGINX_PERL_LIB;
+    perl_require PredCmd.pm;
+    pred_cache_zone zone=hot:1m;
+--- config
+    pred_cache hot;
+    location = /predict { pred_key $arg_id; pred; }
+    location /admin/ { pred_admin; }
+    location = /run { perl PredCmd::run; }
+    location = /sleep { echo_sleep 1; echo slept; }
+    location = /errlog { alias $TEST_NGINX_SERVER_ROOT/logs/error.log; }
+--- request eval
+["PUT /admin/a\n{\"kept\":true}", "GET /run?reload", "GET /sleep",
+ "GET /predict?id=a", "GET /predict?id=a", "GET /errlog"]
+--- response_headers eval
+["", "", "", "X-Pred-Source: cache", "X-Pred-Source: cache", ""]
+--- response_body eval
+['{"stored":"a","ttl":600}', "reload\n", "slept\n", '{"kept":true}',
+ '{"kept":true}', qr/signal 1 \(SIGHUP\) received/]
+--- no_error_log
+[error]
