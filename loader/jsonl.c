@@ -17,10 +17,6 @@
 
 static int pred_jsonl_checks(json_t *value, const pred_jsonl_opts_t *opts,
     char *err, size_t errlen);
-static int pred_jsonl_value_span(const char *p, const char *end,
-    const char *name, const char **start, const char **stop);
-static int pred_jsonl_name_is(const char *start, const char *stop,
-    const char *name);
 
 
 int
@@ -83,8 +79,8 @@ pred_jsonl_parse(const char *line, size_t len, const pred_jsonl_opts_t *opts,
         goto done;
     }
 
-    if (pred_jsonl_value_span(line, line + len, opts->value_field, &start,
-                              &stop) != 0)
+    if (pred_json_member(line, line + len, opts->value_field,
+                         strlen(opts->value_field), &start, &stop) != 0)
     {
         pred_snap_errorf(err, errlen, "field \"%s\" not found in the line",
                         opts->value_field);
@@ -226,77 +222,4 @@ pred_jsonl_checks(json_t *value, const pred_jsonl_opts_t *opts, char *err,
     }
 
     return 0;
-}
-
-
-/*
- * Finds the raw bytes of a top-level member's value.  The line is already
- * known to be a valid JSON object, which keeps this scanner simple.
- */
-static int
-pred_jsonl_value_span(const char *p, const char *end, const char *name,
-    const char **start, const char **stop)
-{
-    const char  *ns, *ne, *vs, *ve;
-
-    p = pred_json_skip_ws(p, end);
-    if (p == end || *p != '{') {
-        return -1;
-    }
-
-    p++;
-
-    for ( ;; ) {
-        p = pred_json_skip_ws(p, end);
-        if (p == end || *p != '"') {
-            return -1;
-        }
-
-        ns = p;
-        ne = pred_json_skip_value(p, end);
-
-        p = pred_json_skip_ws(ne, end);
-        if (p == end || *p != ':') {
-            return -1;
-        }
-
-        vs = pred_json_skip_ws(p + 1, end);
-        ve = pred_json_skip_value(vs, end);
-
-        if (pred_jsonl_name_is(ns, ne, name)) {
-            *start = vs;
-            *stop = ve;
-            return 0;
-        }
-
-        p = pred_json_skip_ws(ve, end);
-        if (p == end || *p != ',') {
-            return -1;
-        }
-
-        p++;
-    }
-}
-
-
-/* compares a raw member name token (with quotes) with a plain name */
-static int
-pred_jsonl_name_is(const char *start, const char *stop, const char *name)
-{
-    int          eq;
-    json_t      *s;
-    size_t       len;
-
-    len = stop - start - 2;
-
-    if (memchr(start + 1, '\\', len) == NULL) {
-        return len == strlen(name) && memcmp(start + 1, name, len) == 0;
-    }
-
-    /* an escaped name is rare: let jansson decode it */
-    s = json_loadb(start, stop - start, JSON_DECODE_ANY, NULL);
-    eq = json_is_string(s) && strcmp(json_string_value(s), name) == 0;
-    json_decref(s);
-
-    return eq;
 }

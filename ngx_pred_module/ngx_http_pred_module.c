@@ -15,9 +15,9 @@
 static ngx_int_t ngx_http_pred_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pred_send_hit(ngx_http_request_t *r,
     ngx_str_t *key, ngx_http_pred_hit_t *hit);
-static ngx_int_t ngx_http_pred_send_value(ngx_http_request_t *r,
-    ngx_str_t *source, ngx_str_t *version, time_t age, ngx_uint_t stale,
-    ngx_str_t *value);
+static ngx_int_t ngx_http_pred_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_pred_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_pred_init_process(ngx_cycle_t *cycle);
 static void ngx_http_pred_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_pred_create_main_conf(ngx_conf_t *cf);
@@ -78,6 +78,27 @@ static ngx_command_t  ngx_http_pred_commands[] = {
       0,
       NULL },
 
+    { ngx_string("pred_upstream"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_pred_upstream,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pred_upstream_extract"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pred_loc_conf_t, upstream_extract),
+      NULL },
+
+    { ngx_string("pred_fallback"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_pred_fallback,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("pred_max_age"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -89,9 +110,21 @@ static ngx_command_t  ngx_http_pred_commands[] = {
 };
 
 
+static ngx_http_variable_t  ngx_http_pred_vars[] = {
+
+    { ngx_string("pred_key"), NULL, ngx_http_pred_key_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pred_key_escaped"), NULL, ngx_http_pred_key_variable, 1,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
 static ngx_http_module_t  ngx_http_pred_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_pred_add_variables,           /* preconfiguration */
+    ngx_http_pred_upstream_init_filters,   /* postconfiguration */
 
     ngx_http_pred_create_main_conf,        /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -120,16 +153,16 @@ ngx_module_t  ngx_http_pred_module = {
 };
 
 
-static ngx_str_t  ngx_http_pred_h_source = ngx_string("X-Pred-Source");
+ngx_str_t  ngx_http_pred_h_source = ngx_string("X-Pred-Source");
 static ngx_str_t  ngx_http_pred_h_version = ngx_string("X-Pred-Version");
 static ngx_str_t  ngx_http_pred_h_stale = ngx_string("X-Pred-Stale");
 static ngx_str_t  ngx_http_pred_h_age = ngx_string("Age");
 static ngx_str_t  ngx_http_pred_h_allow = ngx_string("Allow");
-static ngx_str_t  ngx_http_pred_h_retry = ngx_string("Retry-After");
+ngx_str_t  ngx_http_pred_h_retry = ngx_string("Retry-After");
 
 static ngx_str_t  ngx_http_pred_snapshot_source = ngx_string("snapshot");
 static ngx_str_t  ngx_http_pred_cache_source = ngx_string("cache");
-static ngx_str_t  ngx_http_pred_one = ngx_string("1");
+ngx_str_t  ngx_http_pred_one = ngx_string("1");
 static ngx_str_t  ngx_http_pred_methods = ngx_string("GET, HEAD");
 
 
@@ -141,6 +174,7 @@ ngx_http_pred_handler(ngx_http_request_t *r)
     ngx_uint_t                   masked;
     const char                  *reason;
     ngx_http_pred_hit_t          hit;
+    ngx_http_pred_ctx_t         *ctx;
     ngx_http_pred_cached_t       cached;
     ngx_http_pred_loc_conf_t    *plcf;
     ngx_http_pred_cache_zone_t  *z;
@@ -180,6 +214,15 @@ ngx_http_pred_handler(ngx_http_request_t *r)
                                         NULL, reason);
     }
 
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_pred_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->key = key;
+    ctx->plcf = plcf;
+    ngx_http_set_ctx(r, ctx, ngx_http_pred_module);
+
     /* the shared-memory tier first: fresh answers and overrides */
 
     masked = 0;
@@ -215,6 +258,11 @@ ngx_http_pred_handler(ngx_http_request_t *r)
             default: /* NGX_HTTP_PRED_CACHE_TOMBSTONE */
                 masked = 1;
             }
+
+        } else if (rc == NGX_OK && cached.kind == NGX_HTTP_PRED_CACHE_VALUE) {
+            ctx->stale = cached.value;
+            ctx->stale_age = cached.age;
+            ctx->has_stale = 1;
         }
     }
 
@@ -226,9 +274,23 @@ ngx_http_pred_handler(ngx_http_request_t *r)
         switch (rc) {
 
         case NGX_OK:
-            return ngx_http_pred_send_hit(r, &key, &hit);
+            if (!(hit.stale && hit.fallback == PRED_SNAP_STALE_UPSTREAM
+                  && plcf->upstream_uri.len))
+            {
+                return ngx_http_pred_send_hit(r, &key, &hit);
+            }
+
+            /* stale, and the snapshot asks for the model: keep it for later */
+            ctx->stale = hit.value;
+            ctx->stale_age = hit.age;
+            ctx->has_stale = 1;
+            break;
 
         case NGX_BUSY:
+            if (plcf->upstream_uri.len) {
+                break;
+            }
+
             if (ngx_http_pred_add_header(r, &ngx_http_pred_h_retry,
                                          &ngx_http_pred_one)
                 != NGX_OK)
@@ -246,6 +308,10 @@ ngx_http_pred_handler(ngx_http_request_t *r)
                                             "internal_error", &key,
                                             "snapshot read failed");
         }
+    }
+
+    if (plcf->upstream_uri.len) {
+        return ngx_http_pred_upstream_start(r, ctx);
     }
 
     return ngx_http_pred_send_error(r, NGX_HTTP_NOT_FOUND, "not_found", &key,
@@ -311,7 +377,7 @@ ngx_http_pred_send_hit(ngx_http_request_t *r, ngx_str_t *key,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_pred_send_value(ngx_http_request_t *r, ngx_str_t *source,
     ngx_str_t *version, time_t age, ngx_uint_t stale, ngx_str_t *value)
 {
@@ -413,6 +479,67 @@ ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,
 }
 
 
+/* $pred_key: the decoded key; $pred_key_escaped: safe in a URI */
+static ngx_int_t
+ngx_http_pred_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char               *p;
+    uintptr_t             n;
+    ngx_http_pred_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_pred_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    if (data == 0) {
+        v->data = ctx->key.data;
+        v->len = ctx->key.len;
+        return NGX_OK;
+    }
+
+    n = ngx_escape_uri(NULL, ctx->key.data, ctx->key.len,
+                       NGX_ESCAPE_URI_COMPONENT);
+
+    p = ngx_pnalloc(r->pool, ctx->key.len + 2 * n);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+    v->len = (u_char *) ngx_escape_uri(p, ctx->key.data, ctx->key.len,
+                                       NGX_ESCAPE_URI_COMPONENT) - p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pred_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_pred_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_pred_init_process(ngx_cycle_t *cycle)
 {
@@ -472,6 +599,9 @@ ngx_http_pred_create_loc_conf(ngx_conf_t *cf)
     conf->cache_ttl = NGX_CONF_UNSET;
     conf->cache_swr = NGX_CONF_UNSET;
     conf->admin_max_body = NGX_CONF_UNSET_SIZE;
+    conf->upstream_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream_max_size = NGX_CONF_UNSET_SIZE;
+    conf->fallback = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -500,7 +630,9 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->admin_max_body, prev->admin_max_body,
                               64 * 1024);
 
-    if (ngx_http_pred_cache_merge(cf, prev, conf) != NGX_CONF_OK) {
+    if (ngx_http_pred_cache_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_http_pred_upstream_merge(cf, prev, conf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

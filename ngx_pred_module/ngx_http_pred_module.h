@@ -34,6 +34,13 @@ typedef struct {
 } ngx_http_pred_cache_zone_t;
 
 
+typedef struct {
+    ngx_uint_t                  type;
+    ngx_str_t                   value;       /* default=: compact JSON */
+    ngx_uint_t                  status;      /* status= */
+} ngx_http_pred_fallback_t;
+
+
 /* what a cache lookup found, copied into the request pool */
 typedef struct {
     ngx_uint_t                  kind;
@@ -58,7 +65,39 @@ typedef struct {
     time_t                      cache_ttl;
     time_t                      cache_swr;
     size_t                      admin_max_body;
+    ngx_str_t                   upstream_uri;
+    ngx_msec_t                  upstream_timeout;
+    size_t                      upstream_max_size;
+    ngx_str_t                   upstream_extract;
+    ngx_array_t                *fallback;   /* ngx_http_pred_fallback_t */
 } ngx_http_pred_loc_conf_t;
+
+
+/* per request, on the main request; $pred_key reads it */
+typedef struct {
+    ngx_str_t                   key;
+    ngx_http_pred_loc_conf_t   *plcf;
+    ngx_http_request_t         *request;
+
+    /* what the "stale" fallback may serve */
+    ngx_str_t                   stale;
+    time_t                      stale_age;
+
+    /* the model call */
+    ngx_http_request_t         *sr;
+    ngx_event_t                 timeout;
+    ngx_msec_t                  started;
+    ngx_str_t                   body;       /* the model's answer */
+    ngx_uint_t                  status;
+    ngx_uint_t                  result;
+    ngx_str_t                   value;
+    const char                 *reason;
+
+    unsigned                    has_stale:1;
+    unsigned                    waiting:1;
+    unsigned                    done:1;
+    unsigned                    too_big:1;
+} ngx_http_pred_ctx_t;
 
 
 /* what a snapshot lookup found, copied into the request pool */
@@ -130,12 +169,30 @@ ngx_uint_t ngx_http_pred_cache_purge(ngx_http_pred_cache_zone_t *z,
 ngx_http_pred_cache_zone_t *ngx_http_pred_cache_zone_get(
     ngx_http_pred_loc_conf_t *plcf);
 
+/* ngx_http_pred_upstream.c */
+char *ngx_http_pred_upstream(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_pred_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_pred_upstream_merge(ngx_conf_t *cf,
+    ngx_http_pred_loc_conf_t *prev, ngx_http_pred_loc_conf_t *conf);
+ngx_int_t ngx_http_pred_upstream_start(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx);
+ngx_int_t ngx_http_pred_upstream_init_filters(ngx_conf_t *cf);
+ngx_int_t ngx_http_pred_fallback_answer(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, const char *why);
+
 /* ngx_http_pred_admin.c */
 char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* ngx_http_pred_module.c: the answers every handler shares */
+extern ngx_str_t  ngx_http_pred_h_source;
+extern ngx_str_t  ngx_http_pred_h_retry;
+extern ngx_str_t  ngx_http_pred_one;
+
 ngx_int_t ngx_http_pred_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);
+ngx_int_t ngx_http_pred_send_value(ngx_http_request_t *r, ngx_str_t *source,
+    ngx_str_t *version, time_t age, ngx_uint_t stale, ngx_str_t *value);
 ngx_int_t ngx_http_pred_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, ngx_str_t *key, const char *reason);
 ngx_int_t ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,

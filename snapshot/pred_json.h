@@ -23,4 +23,20 @@ const char *pred_json_skip_value(const char *p, const char *end);
 
 const char *pred_json_skip_ws(const char *p, const char *end);
 
+/*
+ * The bytes of the value of member "name" (name_len bytes, decoded) of the
+ * object starting at p; 0, or -1 when p is not an object or has no such
+ * member.
+ */
+int pred_json_member(const char *p, const char *end, const char *name,
+    size_t name_len, const char **start, const char **stop);
+
+/*
+ * Resolves an RFC 6901 JSON pointer ("" is the whole text, "/a/0/b" a path;
+ * "~1" is "/" and "~0" is "~" in a token) to the bytes of the value it
+ * names; 0, or -1 when it names nothing.
+ */
+int pred_json_pointer(const char *json, size_t len, const char *ptr,
+    size_t ptr_len, const char **start, const char **stop);
+
 #endif /* PRED_JSON_H */

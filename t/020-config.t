@@ -192,4 +192,49 @@ refused('a bad pred_admin parameter', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*invalid parameter "size=1m"/);
 
+($rc, $err) = nginx_t(<<'_EOC_');
+    server {
+        listen 127.0.0.1:1984;
+        location = /predict {
+            pred_key $arg_id;
+            pred_upstream /_model timeout=250ms max_size=1m;
+            pred_upstream_extract /predictions/0;
+            pred_fallback stale 'default={"score": 0}' status=404;
+            pred;
+        }
+        location /_model { internal; proxy_pass http://127.0.0.1:9/; }
+    }
+_EOC_
+is($rc, 0, 'the miss-path directives pass nginx -t') or diag($err);
+
+refused('pred_upstream without a location URI', <<'_EOC_',
+    server { location = /p { pred_key $arg_id; pred_upstream http://m/; pred; } }
+_EOC_
+    qr/\[emerg\] .*pred_upstream needs a URI of a location, such as "\/_model", not "http:\/\/m\/"/);
+
+refused('a bad pred_upstream timeout', <<'_EOC_',
+    server { location = /p { pred_key $arg_id; pred_upstream /m timeout=x; pred; } }
+_EOC_
+    qr/\[emerg\] .*invalid timeout "timeout=x"/);
+
+refused('a bad pred_upstream max_size', <<'_EOC_',
+    server { location = /p { pred_key $arg_id; pred_upstream /m max_size=0; pred; } }
+_EOC_
+    qr/\[emerg\] .*invalid max_size "max_size=0"/);
+
+refused('an extract that is not a JSON pointer', <<'_EOC_',
+    server { location = /p { pred_key $arg_id; pred_upstream_extract predictions; pred; } }
+_EOC_
+    qr/\[emerg\] .*pred_upstream_extract needs a JSON pointer such as "\/predictions\/0", not "predictions"/);
+
+refused('a default that is not JSON', <<'_EOC_',
+    server { location = /p { pred_key $arg_id; pred_fallback 'default={score:0}'; pred; } }
+_EOC_
+    qr/\[emerg\] .*invalid JSON in "default=\{score:0\}": /);
+
+refused('an unknown fallback', <<'_EOC_',
+    server { location = /p { pred_key $arg_id; pred_fallback status=500; pred; } }
+_EOC_
+    qr/\[emerg\] .*invalid parameter "status=500"/);
+
 done_testing();

@@ -176,8 +176,12 @@ sub expand_env {
     $text =~ s{\$(TEST_NGINX_[_A-Z0-9]+)}{
         my $var = $1;
         if ($var =~ /^TEST_NGINX_RAND_PORT_\d+$/) {
-            $ports->{$var} //= gen_rand_port({
-                $ServerPort => 1, map { $_ => 1 } values %$ports });
+            if (!defined $ports->{$var}) {
+                my $port = gen_rand_port({
+                    $ServerPort => 1, map { $_ => 1 } values %$ports });
+                $ports->{$var} = $port;
+            }
+            $ports->{$var};
         } else {
             defined $ENV{$var}
                 or bail_out("$name - No environment $var defined.");

@@ -1,0 +1,698 @@
+/*
+ * The miss path: the real-time model, reached through a subrequest to a
+ * location the user writes with proxy_pass, and the fallback chain.
+ *
+ * The subrequest runs in the background: it is not part of the parent's
+ * output, so when the model misses the deadline the parent answers from the
+ * fallback chain at once while the model's answer, if it comes, still fills
+ * the cache.  The post-subrequest handler only records the result and posts
+ * the parent, as auth_request does.
+ *
+ * The answer is captured by this file's own header and body filters, not
+ * with NGX_HTTP_SUBREQUEST_IN_MEMORY: an answer over that buffer is an
+ * NGX_ERROR, on which nginx closes the client's connection; here it is just
+ * an answer over max_size, and the fallback chain replies.
+ */
+
+#include <jansson.h>
+
+#include "ngx_http_pred_module.h"
+#include "pred_json.h"
+
+
+#define NGX_HTTP_PRED_UP_VALUE      1
+#define NGX_HTTP_PRED_UP_NOT_FOUND  2
+#define NGX_HTTP_PRED_UP_FAILED     3
+
+#define NGX_HTTP_PRED_FB_STALE      1
+#define NGX_HTTP_PRED_FB_DEFAULT    2
+#define NGX_HTTP_PRED_FB_STATUS     3
+
+
+static ngx_int_t ngx_http_pred_capture_header(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pred_capture_body(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_http_pred_ctx_t *ngx_http_pred_capturing(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pred_upstream_done(ngx_http_request_t *sr,
+    void *data, ngx_int_t rc);
+static void ngx_http_pred_upstream_result(ngx_http_request_t *sr,
+    ngx_http_pred_ctx_t *ctx, ngx_int_t rc);
+static void ngx_http_pred_upstream_resume(ngx_http_request_t *r);
+static void ngx_http_pred_upstream_timeout(ngx_event_t *ev);
+static void ngx_http_pred_upstream_cleanup(void *data);
+static ngx_int_t ngx_http_pred_upstream_answer(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+static ngx_str_t  ngx_http_pred_upstream_source = ngx_string("upstream");
+static ngx_str_t  ngx_http_pred_stale_source = ngx_string("stale");
+static ngx_str_t  ngx_http_pred_default_source = ngx_string("default");
+static ngx_str_t  ngx_http_pred_error_source = ngx_string("error");
+
+
+/* "pred_upstream URI [timeout=T] [max_size=SIZE]" */
+char *
+ngx_http_pred_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pred_loc_conf_t *plcf = conf;
+
+    ssize_t      size;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    if (plcf->upstream_uri.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pred_upstream needs a URI of a location, such "
+                           "as \"/_model\", not \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    plcf->upstream_uri = value[1];
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            plcf->upstream_timeout = ngx_parse_time(&s, 0);
+            if (plcf->upstream_timeout == (ngx_msec_t) NGX_ERROR
+                || plcf->upstream_timeout == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid timeout \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_size=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            size = ngx_parse_size(&s);
+            if (size == NGX_ERROR || size == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid max_size \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            plcf->upstream_max_size = size;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* "pred_fallback stale | default=JSON | status=404|503 ..." */
+char *
+ngx_http_pred_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pred_loc_conf_t *plcf = conf;
+
+    json_t                    *json;
+    ngx_str_t                 *value;
+    ngx_uint_t                 i;
+    json_error_t               jerr;
+    ngx_http_pred_fallback_t  *fb;
+
+    if (plcf->fallback != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    plcf->fallback = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                      sizeof(ngx_http_pred_fallback_t));
+    if (plcf->fallback == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        fb = ngx_array_push(plcf->fallback);
+        if (fb == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(fb, sizeof(ngx_http_pred_fallback_t));
+
+        if (ngx_strcmp(value[i].data, "stale") == 0) {
+            fb->type = NGX_HTTP_PRED_FB_STALE;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "default=", 8) == 0) {
+            fb->type = NGX_HTTP_PRED_FB_DEFAULT;
+
+            json = json_loadb((char *) value[i].data + 8, value[i].len - 8,
+                              JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+                              &jerr);
+            if (json == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid JSON in \"%V\": %s", &value[i],
+                                   jerr.text);
+                return NGX_CONF_ERROR;
+            }
+
+            json_decref(json);
+
+            fb->value.data = ngx_pnalloc(cf->pool, value[i].len - 8);
+            if (fb->value.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            fb->value.len = pred_json_compact((char *) value[i].data + 8,
+                                              value[i].len - 8,
+                                              (char *) fb->value.data);
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "status=404") == 0) {
+            fb->type = NGX_HTTP_PRED_FB_STATUS;
+            fb->status = NGX_HTTP_NOT_FOUND;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "status=503") == 0) {
+            fb->type = NGX_HTTP_PRED_FB_STATUS;
+            fb->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_pred_upstream_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
+    ngx_http_pred_loc_conf_t *conf)
+{
+    u_char  *p;
+
+    ngx_conf_merge_str_value(conf->upstream_uri, prev->upstream_uri, "");
+    ngx_conf_merge_msec_value(conf->upstream_timeout, prev->upstream_timeout,
+                              100);
+    ngx_conf_merge_size_value(conf->upstream_max_size,
+                              prev->upstream_max_size, 256 * 1024);
+    ngx_conf_merge_str_value(conf->upstream_extract,
+                             prev->upstream_extract, "");
+    ngx_conf_merge_ptr_value(conf->fallback, prev->fallback, NULL);
+
+    p = conf->upstream_extract.data;
+
+    if (conf->upstream_extract.len && p[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pred_upstream_extract needs a JSON pointer "
+                           "such as \"/predictions/0\", not \"%V\"",
+                           &conf->upstream_extract);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* starts the model call; the handler returns what this returns */
+ngx_int_t
+ngx_http_pred_upstream_start(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+{
+    ngx_http_request_t          *sr;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_post_subrequest_t  *ps;
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ps->handler = ngx_http_pred_upstream_done;
+    ps->data = ctx;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_subrequest(r, &ctx->plcf->upstream_uri, NULL, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_BACKGROUND)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->sr = sr;
+    ctx->request = r;
+    ctx->waiting = 1;
+    ctx->started = ngx_current_msec;
+
+    ctx->timeout.handler = ngx_http_pred_upstream_timeout;
+    ctx->timeout.data = ctx;
+    ctx->timeout.log = r->connection->log;
+
+    ngx_add_timer(&ctx->timeout, ctx->plcf->upstream_timeout);
+
+    /* the request may go away before the timer fires */
+    cln->handler = ngx_http_pred_upstream_cleanup;
+    cln->data = ctx;
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    /* held until the answer or the fallback is sent */
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_pred_upstream_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    ngx_http_pred_ctx_t *ctx = data;
+
+    if (ctx->done) {
+        return rc;
+    }
+
+    ctx->done = 1;
+
+    ngx_http_pred_upstream_result(sr, ctx, rc);
+
+    if (ctx->waiting) {
+        ctx->request->write_event_handler = ngx_http_pred_upstream_resume;
+        ngx_http_post_request(ctx->request, NULL);
+    }
+
+    /*
+     * The model's failure is recorded and answered by the fallback chain;
+     * passed on, an error would make nginx terminate the client's request.
+     */
+    return sr->connection->error ? rc : NGX_OK;
+}
+
+
+/* classifies the model's answer and caches what is worth caching */
+static void
+ngx_http_pred_upstream_result(ngx_http_request_t *sr,
+    ngx_http_pred_ctx_t *ctx, ngx_int_t rc)
+{
+    json_t                      *json;
+    ngx_str_t                    body;
+    ngx_uint_t                   status;
+    const char                  *start, *stop;
+    json_error_t                 jerr;
+    ngx_http_pred_cache_zone_t  *z;
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        status = rc;
+
+    } else if (rc == NGX_ERROR) {
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else {
+        status = sr->headers_out.status;
+    }
+
+    ctx->status = status;
+    ctx->result = NGX_HTTP_PRED_UP_FAILED;
+
+    z = ngx_http_pred_cache_zone_get(ctx->plcf);
+
+    if (status == NGX_HTTP_NOT_FOUND) {
+        ctx->result = NGX_HTTP_PRED_UP_NOT_FOUND;
+
+        if (z && z->negative_ttl) {
+            (void) ngx_http_pred_cache_put(z, &ctx->key,
+                                           NGX_HTTP_PRED_CACHE_NEGATIVE,
+                                           NULL, z->negative_ttl,
+                                           sr->connection->log);
+        }
+
+        return;
+    }
+
+    if (status < 200 || status > 299) {
+        ctx->reason = (status == NGX_HTTP_BAD_GATEWAY)
+                      ? "connect or read failed (502)"
+                      : (status == NGX_HTTP_GATEWAY_TIME_OUT)
+                        ? "timed out in the proxy (504)" : "error status";
+        return;
+    }
+
+    if (ctx->too_big) {
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "pred: upstream answer for key \"%V\" is over "
+                      "max_size %uz", &ctx->key, ctx->plcf->upstream_max_size);
+        ctx->reason = "answer over max_size";
+        return;
+    }
+
+    body = ctx->body;
+
+    json = json_loadb((char *) body.data, body.len,
+                      JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+
+    if (json == NULL) {
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "pred: upstream answer for key \"%V\" is not valid "
+                      "JSON: %s", &ctx->key, jerr.text);
+        ctx->reason = "invalid JSON";
+        return;
+    }
+
+    json_decref(json);
+
+    start = (char *) body.data;
+    stop = (char *) body.data + body.len;
+
+    if (ctx->plcf->upstream_extract.len
+        && pred_json_pointer((char *) body.data, body.len,
+                             (char *) ctx->plcf->upstream_extract.data,
+                             ctx->plcf->upstream_extract.len, &start, &stop)
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "pred: upstream answer for key \"%V\" has nothing at "
+                      "\"%V\"", &ctx->key, &ctx->plcf->upstream_extract);
+        ctx->reason = "nothing at the extract pointer";
+        return;
+    }
+
+    ctx->value.data = ngx_pnalloc(sr->pool, stop - start);
+    if (ctx->value.data == NULL) {
+        ctx->reason = "out of memory";
+        return;
+    }
+
+    ctx->value.len = pred_json_compact(start, stop - start,
+                                       (char *) ctx->value.data);
+    ctx->result = NGX_HTTP_PRED_UP_VALUE;
+
+    if (z) {
+        (void) ngx_http_pred_cache_put(z, &ctx->key,
+                                       NGX_HTTP_PRED_CACHE_VALUE, &ctx->value,
+                                       ctx->plcf->cache_ttl != NGX_CONF_UNSET
+                                       ? ctx->plcf->cache_ttl : z->ttl,
+                                       sr->connection->log);
+    }
+}
+
+
+static void
+ngx_http_pred_upstream_resume(ngx_http_request_t *r)
+{
+    ngx_http_pred_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
+
+    if (ctx == NULL || !ctx->waiting) {
+        return;
+    }
+
+    ctx->waiting = 0;
+
+    if (ctx->timeout.timer_set) {
+        ngx_del_timer(&ctx->timeout);
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_http_finalize_request(r, ngx_http_pred_upstream_answer(r, ctx));
+}
+
+
+static void
+ngx_http_pred_upstream_timeout(ngx_event_t *ev)
+{
+    ngx_http_pred_ctx_t *ctx = ev->data;
+
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    c = r->connection;
+
+    if (!ctx->waiting) {
+        return;
+    }
+
+    ctx->waiting = 0;
+    ctx->reason = "timed out";
+
+    ngx_http_finalize_request(r,
+        ngx_http_pred_fallback_answer(r, ctx, ctx->reason));
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_pred_upstream_cleanup(void *data)
+{
+    ngx_http_pred_ctx_t *ctx = data;
+
+    if (ctx->timeout.timer_set) {
+        ngx_del_timer(&ctx->timeout);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_pred_upstream_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+{
+    switch (ctx->result) {
+
+    case NGX_HTTP_PRED_UP_VALUE:
+        return ngx_http_pred_send_value(r, &ngx_http_pred_upstream_source,
+                                        NULL, 0, 0, &ctx->value);
+
+    case NGX_HTTP_PRED_UP_NOT_FOUND:
+        if (ngx_http_pred_add_header(r, &ngx_http_pred_h_source,
+                                     &ngx_http_pred_upstream_source)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_pred_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                        &ctx->key, NULL);
+    }
+
+    return ngx_http_pred_fallback_answer(r, ctx, ctx->reason);
+}
+
+
+/*
+ * Walks the location's fallback chain; "status=503" ends it when nothing
+ * else answers.  Every answer names its fallback in X-Pred-Source.
+ */
+ngx_int_t
+ngx_http_pred_fallback_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
+    const char *why)
+{
+    ngx_uint_t                 i, n;
+    ngx_http_pred_hit_t        hit;
+    ngx_http_pred_fallback_t  *fbs, *fb, last;
+
+    n = ctx->plcf->fallback ? ctx->plcf->fallback->nelts : 0;
+    fbs = n ? ctx->plcf->fallback->elts : NULL;
+
+    last.type = NGX_HTTP_PRED_FB_STATUS;
+    last.status = NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    for (i = 0; i <= n; i++) {
+
+        fb = (i == n) ? &last : &fbs[i];
+
+        switch (fb->type) {
+
+        case NGX_HTTP_PRED_FB_STALE:
+
+            /* an expired cache value, else the snapshot's, even if masked */
+            if (!ctx->has_stale && ctx->plcf->snapshot
+                && ngx_http_pred_snapshot_lookup(r, ctx->plcf->snapshot,
+                                                 ctx->plcf->max_age,
+                                                 &ctx->key, &hit)
+                   == NGX_OK)
+            {
+                ctx->stale = hit.value;
+                ctx->stale_age = hit.age;
+                ctx->has_stale = 1;
+            }
+
+            if (!ctx->has_stale) {
+                continue;
+            }
+
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "pred: upstream for key \"%V\" failed: %s; "
+                          "answering with the stale value", &ctx->key, why);
+
+            return ngx_http_pred_send_value(r, &ngx_http_pred_stale_source,
+                                            NULL, ctx->stale_age, 1,
+                                            &ctx->stale);
+
+        case NGX_HTTP_PRED_FB_DEFAULT:
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "pred: upstream for key \"%V\" failed: %s; "
+                          "answering with the default", &ctx->key, why);
+
+            return ngx_http_pred_send_value(r, &ngx_http_pred_default_source,
+                                            NULL, 0, 0, &fb->value);
+
+        default: /* NGX_HTTP_PRED_FB_STATUS */
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "pred: upstream for key \"%V\" failed: %s; "
+                          "answering %ui", &ctx->key, why, fb->status);
+
+            if (ngx_http_pred_add_header(r, &ngx_http_pred_h_source,
+                                         &ngx_http_pred_error_source)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (fb->status == NGX_HTTP_NOT_FOUND) {
+                return ngx_http_pred_send_error(r, NGX_HTTP_NOT_FOUND,
+                                                "not_found", &ctx->key,
+                                                NULL);
+            }
+
+            if (ngx_http_pred_add_header(r, &ngx_http_pred_h_retry,
+                                         &ngx_http_pred_one)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_pred_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                            "upstream_unavailable",
+                                            &ctx->key, why);
+        }
+    }
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_pred_upstream_init_filters(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_pred_capture_header;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_pred_capture_body;
+
+    return NGX_OK;
+}
+
+
+/* the context of the model call whose output r is, or NULL */
+static ngx_http_pred_ctx_t *
+ngx_http_pred_capturing(ngx_http_request_t *r)
+{
+    ngx_http_pred_ctx_t  *ctx;
+
+    if (r == r->main) {
+        return NULL;
+    }
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_pred_module);
+
+    return (ctx && ctx->sr == r) ? ctx : NULL;
+}
+
+
+static ngx_int_t
+ngx_http_pred_capture_header(ngx_http_request_t *r)
+{
+    if (ngx_http_pred_capturing(r)) {
+        return NGX_OK;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+/* keeps the model's answer, up to max_size, and sends nothing on */
+static ngx_int_t
+ngx_http_pred_capture_body(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    off_t                 len;
+    u_char               *p;
+    size_t                max;
+    ssize_t               n;
+    ngx_buf_t            *b;
+    ngx_chain_t          *cl;
+    ngx_http_pred_ctx_t  *ctx;
+
+    ctx = ngx_http_pred_capturing(r);
+
+    if (ctx == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    max = ctx->plcf->upstream_max_size;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        len = b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+
+        if (len && !ctx->too_big) {
+            if (ctx->body.len + len > max) {
+                ctx->too_big = 1;
+
+            } else {
+                if (ctx->body.data == NULL) {
+                    ctx->body.data = ngx_pnalloc(r->pool, max);
+                    if (ctx->body.data == NULL) {
+                        return NGX_ERROR;
+                    }
+                }
+
+                p = ctx->body.data + ctx->body.len;
+
+                if (b->in_file) {
+                    n = ngx_read_file(b->file, p, (size_t) len,
+                                      b->file_pos);
+                    if (n != len) {
+                        return NGX_ERROR;
+                    }
+
+                } else {
+                    ngx_memcpy(p, b->pos, (size_t) len);
+                }
+
+                ctx->body.len += (size_t) len;
+            }
+        }
+
+        b->pos = b->last;
+        b->file_pos = b->file_last;
+    }
+
+    return NGX_OK;
+}
