@@ -63,7 +63,8 @@ pred_jsonl_parse(const char *line, size_t len, const pred_jsonl_opts_t *opts,
 
     krc = pred_key_validate((const unsigned char *) kstr, klen);
     if (krc != PRED_KEY_OK) {
-        pred_snap_errorf(err, errlen, "invalid key: %s", pred_key_strerror(krc));
+        pred_snap_errorf(err, errlen, "invalid key: %s",
+                         pred_key_strerror(krc));
         goto done;
     }
 

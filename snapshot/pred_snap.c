@@ -405,8 +405,9 @@ pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err, size_t errlen)
     if (pred_snap_meta_txn(s, txn, PRED_SNAP_META_FORMAT, buf, sizeof(buf))
         != 1 || strcmp(buf, PRED_SNAP_FORMAT) != 0)
     {
-        return pred_snap_errorf(err, errlen, "metadata \"format\" is not \"%s\"",
-                              PRED_SNAP_FORMAT);
+        return pred_snap_errorf(err, errlen,
+                                "metadata \"format\" is not \"%s\"",
+                                PRED_SNAP_FORMAT);
     }
 
     if (pred_snap_meta_txn(s, txn, PRED_SNAP_META_VERSION, s->version,
