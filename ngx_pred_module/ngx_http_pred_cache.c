@@ -24,6 +24,7 @@ typedef struct {
     ngx_queue_t                 queue;
     ngx_msec_t                  expires;     /* monotonic, ms */
     time_t                      stored;      /* wall clock, for Age */
+    ngx_msec_t                  fetch_until; /* a model call leads, or 0 */
     u_char                      data[1];     /* key, then value */
 } ngx_http_pred_cache_node_t;
 
@@ -293,7 +294,7 @@ ngx_http_pred_cache_get(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
 
     cn = ngx_http_pred_cache_find(z, key, hash);
 
-    if (cn == NULL) {
+    if (cn == NULL || cn->kind == NGX_HTTP_PRED_CACHE_EMPTY) {
         ngx_shmtx_unlock(&z->shpool->mutex);
         return NGX_DECLINED;
     }
@@ -382,6 +383,7 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     cn->value_len = (uint32_t) vlen;
     cn->expires = ngx_current_msec + (ngx_msec_t) ttl * 1000;
     cn->stored = ngx_time();
+    cn->fetch_until = 0;
 
     ngx_memcpy(cn->data, key->data, key->len);
     if (vlen) {
@@ -395,6 +397,127 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+/*
+ * Single-flight: NGX_OK makes the caller the one request, across all
+ * workers, that asks the model for key; NGX_BUSY means another leads and
+ * the caller should wait for its answer in the cache.  The marker expires
+ * with the timeout, so a worker that dies mid-call cannot wedge a key.
+ */
+ngx_int_t
+ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
+    ngx_msec_t timeout)
+{
+    size_t                       size;
+    uint32_t                     hash;
+    ngx_rbtree_node_t           *node;
+    ngx_http_pred_cache_node_t  *cn;
+
+    hash = ngx_crc32_short(key->data, key->len);
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    cn = ngx_http_pred_cache_find(z, key, hash);
+
+    if (cn && cn->fetch_until
+        && (ngx_msec_int_t) (cn->fetch_until - ngx_current_msec) > 0)
+    {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    if (cn == NULL) {
+        /* an empty entry carries the marker; lookups do not see it */
+        size = offsetof(ngx_rbtree_node_t, color)
+               + offsetof(ngx_http_pred_cache_node_t, data) + key->len;
+
+        node = ngx_http_pred_cache_alloc(z, size);
+
+        if (node == NULL) {
+            ngx_shmtx_unlock(&z->shpool->mutex);
+            return NGX_OK;
+        }
+
+        node->key = hash;
+        cn = (ngx_http_pred_cache_node_t *) &node->color;
+
+        cn->kind = NGX_HTTP_PRED_CACHE_EMPTY;
+        cn->key_len = (u_short) key->len;
+        cn->value_len = 0;
+        cn->expires = ngx_current_msec;
+        cn->stored = ngx_time();
+        ngx_memcpy(cn->data, key->data, key->len);
+
+        ngx_rbtree_insert(&z->sh->rbtree, node);
+        ngx_queue_insert_head(&z->sh->queue, &cn->queue);
+        z->sh->entries++;
+    }
+
+    cn->fetch_until = ngx_current_msec + timeout;
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* the leader failed: waiters must stop waiting, and fall back at once */
+void
+ngx_http_pred_cache_unlead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key)
+{
+    ngx_http_pred_cache_node_t  *cn;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    cn = ngx_http_pred_cache_find(z, key, ngx_crc32_short(key->data,
+                                                          key->len));
+    if (cn) {
+        if (cn->kind == NGX_HTTP_PRED_CACHE_EMPTY) {
+            ngx_http_pred_cache_free(z, cn);
+
+        } else {
+            cn->fetch_until = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+/*
+ * A waiter's poll: NGX_OK and a fresh answer in out, NGX_AGAIN while the
+ * leader is still at it, NGX_DECLINED when it gave up without an answer.
+ */
+ngx_int_t
+ngx_http_pred_cache_poll(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
+    ngx_str_t *key, ngx_http_pred_cached_t *out)
+{
+    ngx_int_t                    rc;
+    ngx_http_pred_cache_node_t  *cn;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    cn = ngx_http_pred_cache_find(z, key, ngx_crc32_short(key->data,
+                                                          key->len));
+
+    if (cn && cn->fetch_until
+        && (ngx_msec_int_t) (cn->fetch_until - ngx_current_msec) > 0)
+    {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return NGX_AGAIN;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    rc = ngx_http_pred_cache_get(r, z, key, out);
+
+    if (rc == NGX_OK && out->expired_ms > 0) {
+        return NGX_DECLINED;
+    }
+
+    return rc;
 }
 
 

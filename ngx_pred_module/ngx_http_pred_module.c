@@ -27,6 +27,13 @@ static char *ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_http_pred(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 
+static ngx_conf_enum_t  ngx_http_pred_miss_modes[] = {
+    { ngx_string("sync"), 0 },
+    { ngx_string("async"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_pred_commands[] = {
 
     { ngx_string("pred"),
@@ -98,6 +105,13 @@ static ngx_command_t  ngx_http_pred_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("pred_miss_mode"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pred_loc_conf_t, miss_async),
+      &ngx_http_pred_miss_modes },
 
     { ngx_string("pred_max_age"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -260,6 +274,28 @@ ngx_http_pred_handler(ngx_http_request_t *r)
             }
 
         } else if (rc == NGX_OK && cached.kind == NGX_HTTP_PRED_CACHE_VALUE) {
+
+            /* stale-while-revalidate: answer now, one refresh for all */
+            if (plcf->upstream_uri.len
+                && cached.expired_ms
+                   <= (ngx_msec_int_t) plcf->cache_swr * 1000)
+            {
+                if (ngx_http_pred_cache_lead(z, &key, plcf->upstream_timeout)
+                    == NGX_OK)
+                {
+                    ctx->leader = 1;
+
+                    if (ngx_http_pred_upstream_call(r, ctx) != NGX_OK) {
+                        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                    }
+                }
+
+                return ngx_http_pred_send_value(r,
+                                                &ngx_http_pred_cache_source,
+                                                NULL, cached.age, 1,
+                                                &cached.value);
+            }
+
             ctx->stale = cached.value;
             ctx->stale_age = cached.age;
             ctx->has_stale = 1;
@@ -311,7 +347,7 @@ ngx_http_pred_handler(ngx_http_request_t *r)
     }
 
     if (plcf->upstream_uri.len) {
-        return ngx_http_pred_upstream_start(r, ctx);
+        return ngx_http_pred_upstream_miss(r, ctx);
     }
 
     return ngx_http_pred_send_error(r, NGX_HTTP_NOT_FOUND, "not_found", &key,
@@ -486,9 +522,14 @@ ngx_http_pred_key_variable(ngx_http_request_t *r,
 {
     u_char               *p;
     uintptr_t             n;
+    ngx_http_request_t   *pr;
     ngx_http_pred_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_pred_module);
+    /* in the model call's subrequest, the key is its parent's */
+    ctx = NULL;
+    for (pr = r; pr && ctx == NULL; pr = pr->parent) {
+        ctx = ngx_http_get_module_ctx(pr, ngx_http_pred_module);
+    }
 
     if (ctx == NULL) {
         v->not_found = 1;
@@ -601,6 +642,7 @@ ngx_http_pred_create_loc_conf(ngx_conf_t *cf)
     conf->admin_max_body = NGX_CONF_UNSET_SIZE;
     conf->upstream_timeout = NGX_CONF_UNSET_MSEC;
     conf->upstream_max_size = NGX_CONF_UNSET_SIZE;
+    conf->miss_async = NGX_CONF_UNSET_UINT;
     conf->fallback = NGX_CONF_UNSET_PTR;
 
     return conf;
@@ -629,6 +671,7 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_size_value(conf->admin_max_body, prev->admin_max_body,
                               64 * 1024);
+    ngx_conf_merge_uint_value(conf->miss_async, prev->miss_async, 0);
 
     if (ngx_http_pred_cache_merge(cf, prev, conf) != NGX_CONF_OK
         || ngx_http_pred_upstream_merge(cf, prev, conf) != NGX_CONF_OK)

@@ -21,6 +21,7 @@ typedef struct ngx_http_pred_cache_sh_s  ngx_http_pred_cache_sh_t;
 #define NGX_HTTP_PRED_CACHE_VALUE      0
 #define NGX_HTTP_PRED_CACHE_NEGATIVE   1
 #define NGX_HTTP_PRED_CACHE_TOMBSTONE  2
+#define NGX_HTTP_PRED_CACHE_EMPTY      3    /* only a single-flight marker */
 
 
 typedef struct {
@@ -70,6 +71,7 @@ typedef struct {
     size_t                      upstream_max_size;
     ngx_str_t                   upstream_extract;
     ngx_array_t                *fallback;   /* ngx_http_pred_fallback_t */
+    ngx_uint_t                  miss_async;
 } ngx_http_pred_loc_conf_t;
 
 
@@ -87,6 +89,7 @@ typedef struct {
     ngx_http_request_t         *sr;
     ngx_event_t                 timeout;
     ngx_msec_t                  started;
+    ngx_msec_t                  deadline;   /* a waiter's */
     ngx_str_t                   body;       /* the model's answer */
     ngx_uint_t                  status;
     ngx_uint_t                  result;
@@ -97,6 +100,7 @@ typedef struct {
     unsigned                    waiting:1;
     unsigned                    done:1;
     unsigned                    too_big:1;
+    unsigned                    leader:1;
 } ngx_http_pred_ctx_t;
 
 
@@ -164,6 +168,13 @@ ngx_int_t ngx_http_pred_cache_get(ngx_http_request_t *r,
 ngx_int_t ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z,
     ngx_str_t *key, ngx_uint_t kind, ngx_str_t *value, time_t ttl,
     ngx_log_t *log);
+ngx_int_t ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z,
+    ngx_str_t *key, ngx_msec_t timeout);
+void ngx_http_pred_cache_unlead(ngx_http_pred_cache_zone_t *z,
+    ngx_str_t *key);
+ngx_int_t ngx_http_pred_cache_poll(ngx_http_request_t *r,
+    ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
+    ngx_http_pred_cached_t *out);
 ngx_uint_t ngx_http_pred_cache_purge(ngx_http_pred_cache_zone_t *z,
     ngx_str_t *prefix);
 ngx_http_pred_cache_zone_t *ngx_http_pred_cache_zone_get(
@@ -175,7 +186,9 @@ char *ngx_http_pred_upstream(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_pred_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_pred_upstream_merge(ngx_conf_t *cf,
     ngx_http_pred_loc_conf_t *prev, ngx_http_pred_loc_conf_t *conf);
-ngx_int_t ngx_http_pred_upstream_start(ngx_http_request_t *r,
+ngx_int_t ngx_http_pred_upstream_miss(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx);
+ngx_int_t ngx_http_pred_upstream_call(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
 ngx_int_t ngx_http_pred_upstream_init_filters(ngx_conf_t *cf);
 ngx_int_t ngx_http_pred_fallback_answer(ngx_http_request_t *r,

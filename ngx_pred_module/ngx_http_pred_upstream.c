@@ -28,6 +28,9 @@
 #define NGX_HTTP_PRED_FB_DEFAULT    2
 #define NGX_HTTP_PRED_FB_STATUS     3
 
+/* how often a request waiting for another's model call looks at the zone */
+#define NGX_HTTP_PRED_POLL_MS       5
+
 
 static ngx_int_t ngx_http_pred_capture_header(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pred_capture_body(ngx_http_request_t *r,
@@ -37,6 +40,13 @@ static ngx_int_t ngx_http_pred_upstream_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_pred_upstream_result(ngx_http_request_t *sr,
     ngx_http_pred_ctx_t *ctx, ngx_int_t rc);
+static ngx_int_t ngx_http_pred_upstream_wait(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx);
+static void ngx_http_pred_upstream_poll(ngx_event_t *ev);
+static ngx_int_t ngx_http_pred_upstream_hold(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_event_handler_pt handler,
+    ngx_msec_t timer);
+static void ngx_http_pred_upstream_unlead(ngx_http_pred_ctx_t *ctx);
 static void ngx_http_pred_upstream_resume(ngx_http_request_t *r);
 static void ngx_http_pred_upstream_timeout(ngx_event_t *ev);
 static void ngx_http_pred_upstream_cleanup(void *data);
@@ -48,6 +58,7 @@ static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 static ngx_str_t  ngx_http_pred_upstream_source = ngx_string("upstream");
+static ngx_str_t  ngx_http_pred_cache_source = ngx_string("cache");
 static ngx_str_t  ngx_http_pred_stale_source = ngx_string("stale");
 static ngx_str_t  ngx_http_pred_default_source = ngx_string("default");
 static ngx_str_t  ngx_http_pred_error_source = ngx_string("error");
@@ -234,48 +245,103 @@ ngx_http_pred_upstream_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
 }
 
 
-/* starts the model call; the handler returns what this returns */
+/*
+ * A miss: one request per key asks the model, across all workers, and the
+ * others wait for its answer in the cache.  In async mode nobody waits.
+ */
 ngx_int_t
-ngx_http_pred_upstream_start(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+ngx_http_pred_upstream_miss(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+{
+    ngx_int_t                    rc;
+    ngx_http_pred_cache_zone_t  *z;
+
+    z = ngx_http_pred_cache_zone_get(ctx->plcf);
+
+    if (z) {
+        rc = ngx_http_pred_cache_lead(z, &ctx->key,
+                                      ctx->plcf->upstream_timeout);
+
+        if (rc == NGX_BUSY) {
+            if (ctx->plcf->miss_async) {
+                return ngx_http_pred_fallback_answer(r, ctx, NULL);
+            }
+
+            return ngx_http_pred_upstream_wait(r, ctx);
+        }
+
+        ctx->leader = 1;
+    }
+
+    if (ngx_http_pred_upstream_call(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->plcf->miss_async) {
+        return ngx_http_pred_fallback_answer(r, ctx, NULL);
+    }
+
+    return ngx_http_pred_upstream_hold(r, ctx, ngx_http_pred_upstream_timeout,
+                                       ctx->plcf->upstream_timeout);
+}
+
+
+/*
+ * Starts the model call in the background.  Nothing waits for it unless
+ * the caller holds the request; its answer goes to the cache either way.
+ */
+ngx_int_t
+ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 {
     ngx_http_request_t          *sr;
-    ngx_pool_cleanup_t          *cln;
     ngx_http_post_subrequest_t  *ps;
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     ps->handler = ngx_http_pred_upstream_done;
     ps->data = ctx;
+
+    if (ngx_http_subrequest(r, &ctx->plcf->upstream_uri, NULL, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_BACKGROUND)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->sr = sr;
+    ctx->request = r;
+    ctx->started = ngx_current_msec;
+
+    return NGX_OK;
+}
+
+
+/* holds the request until handler answers it; the handler returns this */
+static ngx_int_t
+ngx_http_pred_upstream_hold(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
+    ngx_event_handler_pt handler, ngx_msec_t timer)
+{
+    ngx_pool_cleanup_t  *cln;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_subrequest(r, &ctx->plcf->upstream_uri, NULL, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_BACKGROUND)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->sr = sr;
-    ctx->request = r;
-    ctx->waiting = 1;
-    ctx->started = ngx_current_msec;
-
-    ctx->timeout.handler = ngx_http_pred_upstream_timeout;
-    ctx->timeout.data = ctx;
-    ctx->timeout.log = r->connection->log;
-
-    ngx_add_timer(&ctx->timeout, ctx->plcf->upstream_timeout);
-
     /* the request may go away before the timer fires */
     cln->handler = ngx_http_pred_upstream_cleanup;
     cln->data = ctx;
+
+    ctx->request = r;
+    ctx->waiting = 1;
+
+    ctx->timeout.handler = handler;
+    ctx->timeout.data = ctx;
+    ctx->timeout.log = r->connection->log;
+
+    ngx_add_timer(&ctx->timeout, timer);
 
     r->write_event_handler = ngx_http_request_empty_handler;
 
@@ -283,6 +349,67 @@ ngx_http_pred_upstream_start(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
     r->main->count++;
 
     return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_pred_upstream_wait(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+{
+    ctx->deadline = ngx_current_msec + ctx->plcf->upstream_timeout;
+
+    return ngx_http_pred_upstream_hold(r, ctx, ngx_http_pred_upstream_poll,
+                                       NGX_HTTP_PRED_POLL_MS);
+}
+
+
+static void
+ngx_http_pred_upstream_poll(ngx_event_t *ev)
+{
+    ngx_http_pred_ctx_t *ctx = ev->data;
+
+    ngx_int_t                    rc;
+    ngx_connection_t            *c;
+    ngx_http_request_t          *r;
+    ngx_http_pred_cached_t       cached;
+    ngx_http_pred_cache_zone_t  *z;
+
+    r = ctx->request;
+    c = r->connection;
+    z = ngx_http_pred_cache_zone_get(ctx->plcf);
+
+    rc = ngx_http_pred_cache_poll(r, z, &ctx->key, &cached);
+
+    if (rc == NGX_AGAIN
+        && (ngx_msec_int_t) (ctx->deadline - ngx_current_msec) > 0)
+    {
+        ngx_add_timer(ev, NGX_HTTP_PRED_POLL_MS);
+        return;
+    }
+
+    ctx->waiting = 0;
+
+    if (rc == NGX_OK && cached.kind == NGX_HTTP_PRED_CACHE_VALUE) {
+        rc = ngx_http_pred_send_value(r, &ngx_http_pred_cache_source, NULL,
+                                      cached.age, 0, &cached.value);
+
+    } else if (rc == NGX_OK && cached.kind == NGX_HTTP_PRED_CACHE_NEGATIVE) {
+        rc = ngx_http_pred_add_header(r, &ngx_http_pred_h_source,
+                                      &ngx_http_pred_cache_source);
+        if (rc == NGX_OK) {
+            rc = ngx_http_pred_send_error(r, NGX_HTTP_NOT_FOUND,
+                                          "not_found", &ctx->key, NULL);
+        }
+
+    } else {
+        rc = ngx_http_pred_fallback_answer(r, ctx,
+                 (rc == NGX_AGAIN) ? "timed out waiting for another "
+                                     "request's model call"
+                                   : "another request's model call failed");
+    }
+
+    ngx_http_finalize_request(r, rc);
+
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -342,17 +469,20 @@ ngx_http_pred_upstream_result(ngx_http_request_t *sr,
     if (status == NGX_HTTP_NOT_FOUND) {
         ctx->result = NGX_HTTP_PRED_UP_NOT_FOUND;
 
-        if (z && z->negative_ttl) {
-            (void) ngx_http_pred_cache_put(z, &ctx->key,
-                                           NGX_HTTP_PRED_CACHE_NEGATIVE,
-                                           NULL, z->negative_ttl,
-                                           sr->connection->log);
+        if (z == NULL || z->negative_ttl == 0
+            || ngx_http_pred_cache_put(z, &ctx->key,
+                                       NGX_HTTP_PRED_CACHE_NEGATIVE, NULL,
+                                       z->negative_ttl, sr->connection->log)
+               != NGX_OK)
+        {
+            ngx_http_pred_upstream_unlead(ctx);
         }
 
         return;
     }
 
     if (status < 200 || status > 299) {
+        ngx_http_pred_upstream_unlead(ctx);
         ctx->reason = (status == NGX_HTTP_BAD_GATEWAY)
                       ? "connect or read failed (502)"
                       : (status == NGX_HTTP_GATEWAY_TIME_OUT)
@@ -361,6 +491,7 @@ ngx_http_pred_upstream_result(ngx_http_request_t *sr,
     }
 
     if (ctx->too_big) {
+        ngx_http_pred_upstream_unlead(ctx);
         ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
                       "pred: upstream answer for key \"%V\" is over "
                       "max_size %uz", &ctx->key, ctx->plcf->upstream_max_size);
@@ -374,6 +505,7 @@ ngx_http_pred_upstream_result(ngx_http_request_t *sr,
                       JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
 
     if (json == NULL) {
+        ngx_http_pred_upstream_unlead(ctx);
         ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
                       "pred: upstream answer for key \"%V\" is not valid "
                       "JSON: %s", &ctx->key, jerr.text);
@@ -392,6 +524,7 @@ ngx_http_pred_upstream_result(ngx_http_request_t *sr,
                              ctx->plcf->upstream_extract.len, &start, &stop)
            != 0)
     {
+        ngx_http_pred_upstream_unlead(ctx);
         ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
                       "pred: upstream answer for key \"%V\" has nothing at "
                       "\"%V\"", &ctx->key, &ctx->plcf->upstream_extract);
@@ -401,6 +534,7 @@ ngx_http_pred_upstream_result(ngx_http_request_t *sr,
 
     ctx->value.data = ngx_pnalloc(sr->pool, stop - start);
     if (ctx->value.data == NULL) {
+        ngx_http_pred_upstream_unlead(ctx);
         ctx->reason = "out of memory";
         return;
     }
@@ -409,12 +543,29 @@ ngx_http_pred_upstream_result(ngx_http_request_t *sr,
                                        (char *) ctx->value.data);
     ctx->result = NGX_HTTP_PRED_UP_VALUE;
 
-    if (z) {
-        (void) ngx_http_pred_cache_put(z, &ctx->key,
-                                       NGX_HTTP_PRED_CACHE_VALUE, &ctx->value,
-                                       ctx->plcf->cache_ttl != NGX_CONF_UNSET
-                                       ? ctx->plcf->cache_ttl : z->ttl,
-                                       sr->connection->log);
+    if (z == NULL
+        || ngx_http_pred_cache_put(z, &ctx->key, NGX_HTTP_PRED_CACHE_VALUE,
+                                   &ctx->value,
+                                   ctx->plcf->cache_ttl != NGX_CONF_UNSET
+                                   ? ctx->plcf->cache_ttl : z->ttl,
+                                   sr->connection->log)
+           != NGX_OK)
+    {
+        ngx_http_pred_upstream_unlead(ctx);
+    }
+}
+
+
+/* a leader that leaves no fresh entry must let its waiters go */
+static void
+ngx_http_pred_upstream_unlead(ngx_http_pred_ctx_t *ctx)
+{
+    ngx_http_pred_cache_zone_t  *z;
+
+    z = ngx_http_pred_cache_zone_get(ctx->plcf);
+
+    if (ctx->leader && z) {
+        ngx_http_pred_cache_unlead(z, &ctx->key);
     }
 }
 
@@ -545,26 +696,33 @@ ngx_http_pred_fallback_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
                 continue;
             }
 
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "pred: upstream for key \"%V\" failed: %s; "
-                          "answering with the stale value", &ctx->key, why);
+            if (why) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "pred: upstream for key \"%V\" failed: %s; "
+                              "answering with the stale value", &ctx->key,
+                              why);
+            }
 
             return ngx_http_pred_send_value(r, &ngx_http_pred_stale_source,
                                             NULL, ctx->stale_age, 1,
                                             &ctx->stale);
 
         case NGX_HTTP_PRED_FB_DEFAULT:
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "pred: upstream for key \"%V\" failed: %s; "
-                          "answering with the default", &ctx->key, why);
+            if (why) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "pred: upstream for key \"%V\" failed: %s; "
+                              "answering with the default", &ctx->key, why);
+            }
 
             return ngx_http_pred_send_value(r, &ngx_http_pred_default_source,
                                             NULL, 0, 0, &fb->value);
 
         default: /* NGX_HTTP_PRED_FB_STATUS */
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "pred: upstream for key \"%V\" failed: %s; "
-                          "answering %ui", &ctx->key, why, fb->status);
+            if (why) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "pred: upstream for key \"%V\" failed: %s; "
+                              "answering %ui", &ctx->key, why, fb->status);
+            }
 
             if (ngx_http_pred_add_header(r, &ngx_http_pred_h_source,
                                          &ngx_http_pred_error_source)
@@ -588,7 +746,9 @@ ngx_http_pred_fallback_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 
             return ngx_http_pred_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                             "upstream_unavailable",
-                                            &ctx->key, why);
+                                            &ctx->key,
+                                            why ? why : "asked in the "
+                                                        "background");
         }
     }
 
@@ -615,11 +775,12 @@ ngx_http_pred_capturing(ngx_http_request_t *r)
 {
     ngx_http_pred_ctx_t  *ctx;
 
-    if (r == r->main) {
+    if (r->parent == NULL) {
         return NULL;
     }
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_pred_module);
+    /* the parent may itself be a subrequest: SSI, echo_location, ... */
+    ctx = ngx_http_get_module_ctx(r->parent, ngx_http_pred_module);
 
     return (ctx && ctx->sr == r) ? ctx : NULL;
 }
