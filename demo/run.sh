@@ -31,6 +31,9 @@ Try:
   curl -i 'http://127.0.0.1:8080/predict?id=user_0000042'  # a snapshot hit
   curl -i 'http://127.0.0.1:8080/predict?id=user_9999999'  # 404, not in it
   curl -i 'http://127.0.0.1:8080/predict?id='              # 400, empty key
+  curl -X PUT -d '{"score":1}' http://127.0.0.1:8081/pred-admin/user_0000042
+  curl -i 'http://127.0.0.1:8080/predict?id=user_0000042'  # now from the cache
+  curl http://127.0.0.1:8081/pred-admin/snapshot
   $loader list $work/snaps
 
 _EOT_
