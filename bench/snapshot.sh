@@ -67,63 +67,18 @@ sleep 0.5
 curl -sf "http://127.0.0.1:$PORT/predict?id=user_0000001" >/dev/null \
     || { echo "snapshot lookup failed" >&2; cat "$WORK/logs/error.log"; exit 1; }
 
-# wrk prints latency in us, ms or s
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
-        else { sub(/s$/, "", v); print v * 1000 } }'
-}
-
 worker=$(pgrep -f "nginx: worker process" -P "$(cat "$WORK/nginx.pid")")
+. bench/lib.sh
 
-# CPU seconds the nginx worker has used
-cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' \
-        "/proc/$worker/stat"; }
+rounds /ceiling /predict
+m_rps_ceiling=$m_rps_0 m_p50_ceiling=$m_p50_0 m_p99_ceiling=$m_p99_0
+m_cus_ceiling=$m_cus_0
+m_rps_predict=$m_rps_1 m_p50_predict=$m_p50_1 m_p99_predict=$m_p99_1
+m_cus_predict=$m_cus_1
 
-# run PATH SECONDS: prints "rps p50_ms p99_ms non2xx socket_errors cpu_us_req"
-run() {
-    local out rps p50 p99 non2xx sock c0 c1 reqs
-    c0=$(cpu)
-    out=$(BENCH_PATH=$1 KEYS=$KEYS taskset -c 1 wrk -t1 -c"$CONNS" \
-          -d"${2}s" --latency -s bench/random-key.lua \
-          "http://127.0.0.1:$PORT$1")
-    c1=$(cpu)
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<< "$out")
-    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<< "$out")")
-    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<< "$out")")
-    non2xx=$(awk '/Non-2xx/ { print $NF }' <<< "$out")
-    sock=$(awk '/Socket errors/ { gsub(/[^0-9 ]/, ""); s = 0;
-                for (i = 1; i <= NF; i++) s += $i; print s }' <<< "$out")
-    reqs=$(awk '/requests in/ { print $1 }' <<< "$out")
-    echo "$rps $p50 $p99 ${non2xx:-0} ${sock:-0}" \
-         "$(awk -v c="$c1" -v b="$c0" -v n="$reqs" \
-                'BEGIN { printf "%.2f", (c - b) * 1e6 / n }')"
-}
-
-median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-
-declare -A rps p50 p99 cus
-for r in $(seq 1 "$ROUNDS"); do
-    for v in ceiling predict; do
-        read -r a b c d e f < <(run "/$v" "$DURATION")
-        echo "# round $r $v: $a req/s, p50 $b ms, p99 $c ms, non-2xx $d," \
-             "socket errors $e, worker CPU $f us/req"
-        [ "$d" = 0 ] && [ "$e" = 0 ] || { echo "errors in $v" >&2; exit 1; }
-        rps[$v]+="$a "; p50[$v]+="$b "; p99[$v]+="$c "; cus[$v]+="$f "
-    done
-done
-
-for v in ceiling predict; do
-    read -r "m_rps_$v" <<< "$(tr ' ' '\n' <<< "${rps[$v]}" | grep . | median)"
-    read -r "m_p50_$v" <<< "$(tr ' ' '\n' <<< "${p50[$v]}" | grep . | median)"
-    read -r "m_p99_$v" <<< "$(tr ' ' '\n' <<< "${p99[$v]}" | grep . | median)"
-    read -r "m_cus_$v" <<< "$(tr ' ' '\n' <<< "${cus[$v]}" | grep . | median)"
-done
-
-ratio_rps=$(awk -v a="$m_rps_predict" -v b="$m_rps_ceiling" 'BEGIN { printf "%.3f", a / b }')
-ratio_p99=$(awk -v a="$m_p99_predict" -v b="$m_p99_ceiling" 'BEGIN { printf "%.3f", a / b }')
-ratio_cus=$(awk -v a="$m_cus_predict" -v b="$m_cus_ceiling" 'BEGIN { printf "%.3f", a / b }')
+ratio_rps=$(ratio "$m_rps_predict" "$m_rps_ceiling")
+ratio_p99=$(ratio "$m_p99_predict" "$m_p99_ceiling")
+ratio_cus=$(ratio "$m_cus_predict" "$m_cus_ceiling")
 
 # swaps under load: both versions pass publish's full verify first; during
 # the run a rollback every second flips the pointer, which is all a worker
@@ -149,8 +104,7 @@ swaps=$(( $(grep -c 'serving version' "$WORK/logs/error.log") - before ))
 cat > "$OUT" <<_EOR_
 # Snapshot tier benchmark
 
-Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo);
-$("$NGINX" -v 2>&1); $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2).
+$(machine)
 nginx: 1 worker pinned to core 0; wrk: 1 thread, $CONNS connections, core 1.
 Snapshot: $KEYS keys, values about 110 bytes, random keys per request.
 $ROUNDS rounds of ${DURATION}s per variant, alternating; medians.

@@ -52,7 +52,18 @@ typedef struct {
 
 
 typedef struct {
+    ngx_atomic_t                generation;
+} ngx_http_pred_signals_sh_t;
+
+
+typedef struct {
     ngx_array_t                 snapshots;  /* ngx_http_pred_snapshot_t * */
+
+    /* "check now" for every worker: a generation in shared memory */
+    ngx_shm_zone_t             *signals;
+    ngx_http_pred_signals_sh_t *signals_sh;
+    ngx_atomic_uint_t           signals_seen;   /* per worker */
+    ngx_event_t                 signals_ev;     /* per worker */
 } ngx_http_pred_main_conf_t;
 
 

@@ -17,11 +17,17 @@
 /* the staleness warning, per worker and snapshot, at most this often */
 #define NGX_HTTP_PRED_STALE_LOG_INTERVAL  60
 
+/* how often workers look for an admin "check now"; one atomic read */
+#define NGX_HTTP_PRED_SIGNAL_POLL         50
+
 /* preload: switch once this share of pages is cached, or after the wait */
 #define NGX_HTTP_PRED_PRELOAD_RESIDENT    0.99
 #define NGX_HTTP_PRED_PRELOAD_WAIT        30000
 
 
+static ngx_int_t ngx_http_pred_signals_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_pred_signals_timer(ngx_event_t *ev);
 static void ngx_http_pred_snapshot_timer(ngx_event_t *ev);
 static void ngx_http_pred_snapshot_check(ngx_http_pred_snapshot_t *snap);
 static void ngx_http_pred_snapshot_refuse(ngx_http_pred_snapshot_t *snap,
@@ -133,6 +139,20 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     *snapp = snap;
 
+    /* a zone to tell every worker "check now", made with the first one */
+    if (pmcf->signals == NULL) {
+        ngx_str_set(&s, "pred_signals");
+
+        pmcf->signals = ngx_shared_memory_add(cf, &s, 8 * ngx_pagesize,
+                                              &ngx_http_pred_module);
+        if (pmcf->signals == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        pmcf->signals->init = ngx_http_pred_signals_init_zone;
+        pmcf->signals->data = pmcf;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -187,6 +207,17 @@ ngx_http_pred_snapshot_init_process(ngx_cycle_t *cycle)
     }
 
     snapp = pmcf->snapshots.elts;
+
+    if (pmcf->signals && pmcf->signals_sh) {
+        pmcf->signals_seen = pmcf->signals_sh->generation;
+
+        pmcf->signals_ev.handler = ngx_http_pred_signals_timer;
+        pmcf->signals_ev.data = pmcf;
+        pmcf->signals_ev.log = cycle->log;
+        pmcf->signals_ev.cancelable = 1;
+
+        ngx_add_timer(&pmcf->signals_ev, NGX_HTTP_PRED_SIGNAL_POLL);
+    }
 
     for (i = 0; i < pmcf->snapshots.nelts; i++) {
         snap = snapp[i];
@@ -306,11 +337,87 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
 }
 
 
-/* the admin API's "check now", for the worker that got the call */
+/*
+ * The admin API's "check now": this worker checks at once, the others
+ * within NGX_HTTP_PRED_SIGNAL_POLL ms, when they see the generation move.
+ */
 void
 ngx_http_pred_snapshot_check_now(ngx_http_pred_snapshot_t *snap)
 {
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_pred_module);
+
+    if (pmcf->signals_sh) {
+        pmcf->signals_seen = ngx_atomic_fetch_add(
+                                 &pmcf->signals_sh->generation, 1) + 1;
+    }
+
     ngx_http_pred_snapshot_check(snap);
+}
+
+
+static ngx_int_t
+ngx_http_pred_signals_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_pred_main_conf_t  *opmcf = data;
+
+    ngx_slab_pool_t            *shpool;
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    pmcf = shm_zone->data;
+
+    if (opmcf) {
+        pmcf->signals_sh = opmcf->signals_sh;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        pmcf->signals_sh = shpool->data;
+        return NGX_OK;
+    }
+
+    pmcf->signals_sh = ngx_slab_alloc(shpool,
+                                      sizeof(ngx_http_pred_signals_sh_t));
+    if (pmcf->signals_sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    pmcf->signals_sh->generation = 0;
+    shpool->data = pmcf->signals_sh;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_pred_signals_timer(ngx_event_t *ev)
+{
+    ngx_http_pred_main_conf_t *pmcf = ev->data;
+
+    ngx_uint_t                  i;
+    ngx_atomic_uint_t           gen;
+    ngx_http_pred_snapshot_t  **snapp;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    gen = pmcf->signals_sh->generation;
+
+    if (gen != pmcf->signals_seen) {
+        pmcf->signals_seen = gen;
+
+        snapp = pmcf->snapshots.elts;
+        for (i = 0; i < pmcf->snapshots.nelts; i++) {
+            ngx_http_pred_snapshot_check(snapp[i]);
+        }
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_PRED_SIGNAL_POLL);
 }
 
 
