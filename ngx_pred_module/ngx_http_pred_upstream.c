@@ -444,11 +444,10 @@ static void
 ngx_http_pred_upstream_result(ngx_http_request_t *sr,
     ngx_http_pred_ctx_t *ctx, ngx_int_t rc)
 {
-    json_t                      *json;
+    size_t                       where;
     ngx_str_t                    body;
     ngx_uint_t                   status;
     const char                  *start, *stop;
-    json_error_t                 jerr;
     ngx_http_pred_cache_zone_t  *z;
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
@@ -501,19 +500,15 @@ ngx_http_pred_upstream_result(ngx_http_request_t *sr,
 
     body = ctx->body;
 
-    json = json_loadb((char *) body.data, body.len,
-                      JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
-
-    if (json == NULL) {
+    /* every answer is checked, so the check allocates nothing */
+    if (pred_json_validate((char *) body.data, body.len, &where) != 0) {
         ngx_http_pred_upstream_unlead(ctx);
         ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
                       "pred: upstream answer for key \"%V\" is not valid "
-                      "JSON: %s", &ctx->key, jerr.text);
+                      "JSON at byte %uz", &ctx->key, where);
         ctx->reason = "invalid JSON";
         return;
     }
-
-    json_decref(json);
 
     start = (char *) body.data;
     stop = (char *) body.data + body.len;

@@ -13,10 +13,316 @@
 
 
 static const char *pred_json_skip_string(const char *p, const char *end);
+static const char *pred_json_check_string(const char *p, const char *end);
+static const char *pred_json_check_number(const char *p, const char *end);
+static const char *pred_json_check_literal(const char *p, const char *end,
+    const char *lit, size_t len);
 static int pred_json_name_is(const char *start, const char *stop,
     const char *name, size_t name_len);
 static int pred_json_element(const char *p, const char *end, size_t index,
     const char **start, const char **stop);
+
+
+int
+pred_json_validate(const char *text, size_t len, size_t *where)
+{
+    char         stack[PRED_JSON_MAX_DEPTH];
+    size_t       depth;
+    const char  *p, *end, *token;
+
+    p = text;
+    end = text + len;
+    depth = 0;
+
+    /* states: expecting a value; after a value, "," or a closer */
+
+value:
+
+    p = pred_json_skip_ws(p, end);
+
+    if (p == end) {
+        goto bad;
+    }
+
+    token = p;
+
+    switch (*p) {
+
+    case '{':
+    case '[':
+        if (depth == sizeof(stack)) {
+            goto bad;
+        }
+
+        stack[depth++] = *p++;
+        p = pred_json_skip_ws(p, end);
+
+        if (p < end && *p == (stack[depth - 1] == '{' ? '}' : ']')) {
+            p++;
+            depth--;
+            goto after;
+        }
+
+        if (stack[depth - 1] == '{') {
+            goto member;
+        }
+
+        goto value;
+
+    case '"':
+        p = pred_json_check_string(p, end);
+        break;
+
+    case 't':
+        p = pred_json_check_literal(p, end, "true", 4);
+        break;
+
+    case 'f':
+        p = pred_json_check_literal(p, end, "false", 5);
+        break;
+
+    case 'n':
+        p = pred_json_check_literal(p, end, "null", 4);
+        break;
+
+    default:
+        p = pred_json_check_number(p, end);
+    }
+
+    if (p == NULL) {
+        p = token;
+        goto bad;
+    }
+
+after:
+
+    p = pred_json_skip_ws(p, end);
+
+    if (depth == 0) {
+        if (p == end) {
+            return 0;
+        }
+
+        goto bad;
+    }
+
+    if (p == end) {
+        goto bad;
+    }
+
+    if (*p == ',') {
+        p++;
+
+        if (stack[depth - 1] == '{') {
+            p = pred_json_skip_ws(p, end);
+            goto member;
+        }
+
+        goto value;
+    }
+
+    if (*p == (stack[depth - 1] == '{' ? '}' : ']')) {
+        p++;
+        depth--;
+        goto after;
+    }
+
+    goto bad;
+
+member:
+
+    /* "name" : */
+    if (p == end || *p != '"') {
+        goto bad;
+    }
+
+    token = p;
+
+    p = pred_json_check_string(p, end);
+    if (p == NULL) {
+        p = token;
+        goto bad;
+    }
+
+    p = pred_json_skip_ws(p, end);
+
+    if (p == end || *p != ':') {
+        goto bad;
+    }
+
+    p++;
+    goto value;
+
+bad:
+
+    *where = p - text;
+
+    return -1;
+}
+
+
+/* past the closing quote of a valid string at p, or NULL */
+static const char *
+pred_json_check_string(const char *p, const char *end)
+{
+    int             i, n;
+    unsigned char   c;
+
+    for (p++; p < end; ) {
+        c = (unsigned char) *p;
+
+        if (c == '"') {
+            return p + 1;
+        }
+
+        if (c < 0x20) {
+            return NULL;
+        }
+
+        if (c == '\\') {
+            if (end - p < 2) {
+                return NULL;
+            }
+
+            switch (p[1]) {
+            case '"': case '\\': case '/': case 'b':
+            case 'f': case 'n': case 'r': case 't':
+                p += 2;
+                continue;
+
+            case 'u':
+                if (end - p < 6) {
+                    return NULL;
+                }
+
+                for (i = 2; i < 6; i++) {
+                    c = (unsigned char) p[i];
+                    if (!((c >= '0' && c <= '9') || ((c | 0x20) >= 'a'
+                                                     && (c | 0x20) <= 'f')))
+                    {
+                        return NULL;
+                    }
+                }
+
+                p += 6;
+                continue;
+            }
+
+            return NULL;
+        }
+
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+
+        /* UTF-8: a lead byte and its continuation bytes, no overlongs */
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+
+        } else {
+            return NULL;
+        }
+
+        if (end - p <= n) {
+            return NULL;
+        }
+
+        for (i = 1; i <= n; i++) {
+            if (((unsigned char) p[i] & 0xc0) != 0x80) {
+                return NULL;
+            }
+        }
+
+        if ((c == 0xe0 && (unsigned char) p[1] < 0xa0)
+            || (c == 0xed && (unsigned char) p[1] > 0x9f)
+            || (c == 0xf0 && (unsigned char) p[1] < 0x90)
+            || (c == 0xf4 && (unsigned char) p[1] > 0x8f))
+        {
+            return NULL;
+        }
+
+        p += n + 1;
+    }
+
+    return NULL;
+}
+
+
+/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static const char *
+pred_json_check_number(const char *p, const char *end)
+{
+    const char  *s;
+
+    if (p < end && *p == '-') {
+        p++;
+    }
+
+    if (p == end) {
+        return NULL;
+    }
+
+    if (*p == '0') {
+        p++;
+
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+
+    } else {
+        return NULL;
+    }
+
+    if (p < end && *p == '.') {
+        s = ++p;
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+
+        if (p == s) {
+            return NULL;
+        }
+    }
+
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+
+        if (p < end && (*p == '+' || *p == '-')) {
+            p++;
+        }
+
+        s = p;
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+
+        if (p == s) {
+            return NULL;
+        }
+    }
+
+    return p;
+}
+
+
+static const char *
+pred_json_check_literal(const char *p, const char *end, const char *lit,
+    size_t len)
+{
+    if ((size_t) (end - p) < len || memcmp(p, lit, len) != 0) {
+        return NULL;
+    }
+
+    return p + len;
+}
 
 
 size_t

@@ -13,6 +13,17 @@
 #include <stddef.h>
 
 
+/*
+ * Checks that text is exactly one JSON value (RFC 8259) with white space
+ * around it: strict numbers, no NaN or Infinity, valid escapes and UTF-8,
+ * at most PRED_JSON_MAX_DEPTH nested containers.  Allocates nothing, for
+ * hot paths; duplicate object members are not looked for.  Returns 0, or
+ * -1 with the offset of the first bad byte in *where.
+ */
+#define PRED_JSON_MAX_DEPTH  256
+
+int pred_json_validate(const char *text, size_t len, size_t *where);
+
 /* Copies src to dst (room for len bytes) without white space outside
  * strings; returns the new length. */
 size_t pred_json_compact(const char *src, size_t len, char *dst);

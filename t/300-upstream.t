@@ -250,7 +250,7 @@ pred: upstream for key "k" failed: connect or read failed (502); answering 503
 --- response_body eval
 ['{"error":"not_found","key":"k"}', '{"error":"not_found","key":"k"}']
 --- error_log eval
-[qr/\[warn\] .*pred: upstream answer for key "k" is not valid JSON: invalid token near 'NaN'/,
+[qr/\[warn\] .*pred: upstream answer for key "k" is not valid JSON at byte 10 /,
  qr/pred: upstream for key "k" failed: invalid JSON; answering 404/]
 
 

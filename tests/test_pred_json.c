@@ -117,6 +117,77 @@ test_compact(void **state)
 }
 
 
+static void
+test_validate_accepts(void **state)
+{
+    size_t       i, where;
+    const char  *ok[] = {
+        "0", "-0", "1.5e-3", "-12.25E+10", "\"\"", "\"a\\u00e9\\n\\\"\"",
+        "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"", "true", "false",
+        "null", "[]", "{}", " [ 1 , { \"a\" : [ ] } , \"x\" ] ",
+        "{\"a\":{\"b\":{\"c\":[null,true,false]}}}", "\t\r\n1\n",
+        NULL
+    };
+
+    (void) state;
+
+    for (i = 0; ok[i]; i++) {
+        if (pred_json_validate(ok[i], strlen(ok[i]), &where) != 0) {
+            fail_msg("refused valid JSON: %s", ok[i]);
+        }
+    }
+}
+
+
+static void
+test_validate_refuses(void **state)
+{
+    size_t       i, where;
+    const char  *bad[] = {
+        "", " ", "NaN", "Infinity", "-Infinity", "{\"a\":NaN}", "01", "1.",
+        ".5", "+1", "1e", "1e+", "-", "tru", "nul", "[1,]", "[,1]", "{,}",
+        "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{a:1}", "[1 2]", "[1", "{",
+        "\"abc", "\"a\\x\"", "\"\\u12g4\"", "\"\\u12\"",
+        "\"\x01\"", "\"\xc0\xaf\"", "\"\xe0\x80\xaf\"",
+        "\"\xed\xa0\x80\"", "\"\xf5\x80\x80\x80\"", "\"\xc3\"",
+        "1 2", "[] []", "{\"a\":1}}", "]", "}", "[\"a\":1]",
+        NULL
+    };
+
+    (void) state;
+
+    for (i = 0; bad[i]; i++) {
+        if (pred_json_validate(bad[i], strlen(bad[i]), &where) == 0) {
+            fail_msg("accepted invalid JSON: %s", bad[i]);
+        }
+    }
+}
+
+
+static void
+test_validate_depth_and_where(void **state)
+{
+    char    deep[2 * PRED_JSON_MAX_DEPTH + 2];
+    size_t  where;
+
+    (void) state;
+
+    memset(deep, '[', PRED_JSON_MAX_DEPTH);
+    memset(deep + PRED_JSON_MAX_DEPTH, ']', PRED_JSON_MAX_DEPTH);
+    assert_int_equal(pred_json_validate(deep, 2 * PRED_JSON_MAX_DEPTH,
+                                        &where), 0);
+
+    memset(deep, '[', PRED_JSON_MAX_DEPTH + 1);
+    memset(deep + PRED_JSON_MAX_DEPTH + 1, ']', PRED_JSON_MAX_DEPTH + 1);
+    assert_int_equal(pred_json_validate(deep, 2 * PRED_JSON_MAX_DEPTH + 2,
+                                        &where), -1);
+    assert_int_equal(where, PRED_JSON_MAX_DEPTH);
+
+    assert_int_equal(pred_json_validate("[1,x]", 5, &where), -1);
+    assert_int_equal(where, 3);
+}
+
+
 int
 main(void)
 {
@@ -126,6 +197,9 @@ main(void)
         cmocka_unit_test(test_pointer_misses),
         cmocka_unit_test(test_empty_containers),
         cmocka_unit_test(test_compact),
+        cmocka_unit_test(test_validate_accepts),
+        cmocka_unit_test(test_validate_refuses),
+        cmocka_unit_test(test_validate_depth_and_where),
     };
 
     return cmocka_run_group_tests_name("pred_json", tests, NULL, NULL);
