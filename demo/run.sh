@@ -1,41 +1,95 @@
 #!/usr/bin/env bash
-# The demo: build a snapshot from a batch job's JSON Lines, publish it, and
-# serve it on 127.0.0.1:8080 until Ctrl-C.
+# The demo pipeline, end to end on this machine:
+#   train a model -> batch job (Spark-shaped JSON Lines) -> pred-snapshot
+#   build + publish -> model server -> nginx -> a tour of every tier
+#
+#   demo/run.sh          the tour, then serve until Ctrl-C
+#   demo/run.sh --check  the tour as a test: exit status says if it passed
+#
+# Everything it starts is stopped when it ends.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
+check=${1:-}
 nginx=${NGINX:-/usr/sbin/nginx}
-loader=build/pred-snapshot
+py=/usr/bin/python3
+loader=$PWD/build/pred-snapshot
 conf=conf-examples/demo.conf
 work=demo/work
 
+model_pid=
+nginx_pid=
+
+stop() {
+    [ -n "$model_pid" ] && kill "$model_pid" 2>/dev/null || true
+    if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
+        kill -QUIT "$nginx_pid" 2>/dev/null || true
+        wait "$nginx_pid" 2>/dev/null || true
+    fi
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+for port in 8080 8081 8501; do
+    if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+        echo "demo: port $port is in use; stop what uses it first" >&2
+        exit 1
+    fi
+done
+
+rm -rf "$work"
 mkdir -p "$work/snaps"
 
-# a stand-in for the batch job's output: 1000 users' predictions
-bench/gen-jsonl.pl 1000 7 > "$work/predictions.jsonl"
+echo "== The batch side"
+$py demo/train.py "$work/model-v1.pkl" --c 1.0 --name v1
+$py demo/batch_predict.py "$work/model-v1.pkl" "$work/batch-1"
+"$loader" build "$work/snaps" --quiet --version batch-1 \
+    --input "$work/batch-1" --freshness-sla 6h --owner demo --min-entries 400
+"$loader" publish "$work/snaps" batch-1
 
-version=demo-$(date -u +%Y%m%dT%H%M%SZ)
-"$loader" build "$work/snaps" --quiet --version "$version" \
-    --input "$work/predictions.jsonl" --freshness-sla 6h --owner demo
-"$loader" publish "$work/snaps" "$version"
-"$loader" gc "$work/snaps" --keep 2 >/dev/null
+# the second run, published later by the tour under live traffic
+$py demo/train.py "$work/model-v2.pkl" --c 0.05 --name v2
+$py demo/batch_predict.py "$work/model-v2.pkl" "$work/batch-2"
+
+echo
+echo "== The serving side"
+$py demo/model_server.py "$work/model-v1.pkl" --port 8501 &
+model_pid=$!
 
 "$nginx" -t -q -p "$PWD/" -c "$conf"
+"$nginx" -p "$PWD/" -c "$conf" &
+nginx_pid=$!
 
+for _ in $(seq 1 50); do
+    curl -sf -o /dev/null http://127.0.0.1:8501/v1/models/cancer \
+        && curl -s -o /dev/null http://127.0.0.1:8080/ && break
+    sleep 0.1
+done
+echo "nginx on http://127.0.0.1:8080 (admin on 8081), model on 8501"
+
+PRED_SNAPSHOT=$loader SNAPS=$work/snaps V1=batch-1 V2=batch-2 \
+BATCH2=$work/batch-2 MODEL_PID=$model_pid \
+    $py demo/tour.py $check && status=0 || status=$?
+
+if [ "$check" = --check ]; then
+    exit "$status"
+fi
+
+model_pid=
 cat <<_EOT_
 
-ngx_pred_module demo: nginx on http://127.0.0.1:8080 (Ctrl-C stops it)
+The model server is stopped now; start it again with
+  $py demo/model_server.py $work/model-v1.pkl &
 
 Try:
-  curl -i 'http://127.0.0.1:8080/predict?id=user_0000042'  # a snapshot hit
-  curl -i 'http://127.0.0.1:8080/predict?id=user_9999999'  # 404, not in it
-  curl -i 'http://127.0.0.1:8080/predict?id='              # 400, empty key
-  curl -X PUT -d '{"score":1}' http://127.0.0.1:8081/pred-admin/user_0000042
-  curl -i 'http://127.0.0.1:8080/predict?id=user_0000042'  # now from the cache
+  curl -i 'http://127.0.0.1:8080/predict?id=patient_0042'
+  curl -i 'http://127.0.0.1:8080/predict?id=patient_0045'    # a miss
+  curl -X PUT -d '{"score":1}' http://127.0.0.1:8081/pred-admin/patient_0042
   curl http://127.0.0.1:8081/pred-admin/snapshot
   $loader list $work/snaps
 
+nginx keeps serving until Ctrl-C.
 _EOT_
 
-exec "$nginx" -p "$PWD/" -c "$conf"
+wait "$nginx_pid"

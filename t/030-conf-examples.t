@@ -22,6 +22,18 @@ for my $conf (@confs) {
     like($text, qr/^load_module \S+;$/m, "$conf loads the module");
     $text =~ s/^load_module \S+;$/load_module $module;/m;
 
+    # snapshot folders must exist: point absolute ones at scratch folders
+    $text =~ s{^(\s*pred_snapshot_path\s+(\S+)\s+)/[^\s;]+}{
+        make_path("$repo/t/servroot-conf/snaps/$2");
+        "$1$repo/t/servroot-conf/snaps/$2"
+    }gme;
+    # so must the folders of absolute log and pid paths
+    $text =~ s{^(\s*(?:error_log|access_log|pid)\s+)(/var/\S+?)([;\s])}{
+        my ($directive, $path, $end) = ($1, $2, $3);
+        "$directive$repo/t/servroot-conf/var/" . ($path =~ s{.*/}{}r) . $end
+    }gme;
+    make_path("$repo/t/servroot-conf/var");
+
     make_path("$repo/t/servroot-conf/conf-examples", "$repo/demo/work/snaps");
     my $copy = "$repo/t/servroot-conf/$conf";
     open my $out, '>', $copy or die "$copy: $!";
