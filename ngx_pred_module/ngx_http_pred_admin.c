@@ -31,8 +31,6 @@ static ngx_int_t ngx_http_pred_admin_ttl(ngx_http_request_t *r,
 static ngx_int_t ngx_http_pred_admin_put(ngx_http_request_t *r,
     ngx_http_pred_cache_zone_t *z, ngx_str_t *key);
 static void ngx_http_pred_admin_put_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_pred_admin_body(ngx_http_request_t *r,
-    ngx_str_t *body);
 static ngx_int_t ngx_http_pred_admin_delete(ngx_http_request_t *r,
     ngx_http_pred_cache_zone_t *z, ngx_str_t *key);
 static ngx_int_t ngx_http_pred_admin_purge(ngx_http_request_t *r,
@@ -278,7 +276,7 @@ ngx_http_pred_admin_put_body(ngx_http_request_t *r)
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
     z = ngx_http_pred_cache_zone_get(plcf);
 
-    rc = ngx_http_pred_admin_body(r, &body);
+    rc = ngx_http_pred_read_body(r, &body);
 
     if (rc == NGX_ERROR) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -346,63 +344,6 @@ ngx_http_pred_admin_put_body(ngx_http_request_t *r)
                                  json_pack("{s:s%,s:I}", "stored",
                                            ctx->key.data, ctx->key.len,
                                            "ttl", (json_int_t) ctx->ttl)));
-}
-
-
-/* the whole body in one buffer; NGX_DECLINED: it was too big to keep */
-static ngx_int_t
-ngx_http_pred_admin_body(ngx_http_request_t *r, ngx_str_t *body)
-{
-    off_t         len;
-    u_char       *p;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    body->len = 0;
-    body->data = (u_char *) "";
-
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_OK;
-    }
-
-    len = 0;
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-        len += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
-    }
-
-    if (len > (off_t) NGX_MAX_SIZE_T_VALUE / 2) {
-        return NGX_DECLINED;
-    }
-
-    p = ngx_pnalloc(r->pool, (size_t) len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    body->data = p;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (b->in_file) {
-            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                              b->file_pos);
-            if (n == NGX_ERROR) {
-                return NGX_ERROR;
-            }
-
-            p += n;
-            continue;
-        }
-
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
-    }
-
-    body->len = p - body->data;
-
-    return NGX_OK;
 }
 
 

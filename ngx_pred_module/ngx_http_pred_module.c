@@ -113,6 +113,13 @@ static ngx_command_t  ngx_http_pred_commands[] = {
       offsetof(ngx_http_pred_loc_conf_t, miss_async),
       &ngx_http_pred_miss_modes },
 
+    { ngx_string("pred_batch"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_pred_batch,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("pred_max_age"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -130,6 +137,9 @@ static ngx_http_variable_t  ngx_http_pred_vars[] = {
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("pred_key_escaped"), NULL, ngx_http_pred_key_variable, 1,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pred_keys_json"), NULL, ngx_http_pred_key_variable, 2,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -178,6 +188,7 @@ static ngx_str_t  ngx_http_pred_snapshot_source = ngx_string("snapshot");
 static ngx_str_t  ngx_http_pred_cache_source = ngx_string("cache");
 ngx_str_t  ngx_http_pred_one = ngx_string("1");
 static ngx_str_t  ngx_http_pred_methods = ngx_string("GET, HEAD");
+static ngx_str_t  ngx_http_pred_methods_post = ngx_string("GET, HEAD, POST");
 
 
 static ngx_int_t
@@ -193,9 +204,14 @@ ngx_http_pred_handler(ngx_http_request_t *r)
     ngx_http_pred_loc_conf_t    *plcf;
     ngx_http_pred_cache_zone_t  *z;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+        && !(plcf->batch && r->method == NGX_HTTP_POST))
+    {
         if (ngx_http_pred_add_header(r, &ngx_http_pred_h_allow,
-                                     &ngx_http_pred_methods)
+                                     plcf->batch ? &ngx_http_pred_methods_post
+                                                 : &ngx_http_pred_methods)
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -203,15 +219,28 @@ ngx_http_pred_handler(ngx_http_request_t *r)
 
         return ngx_http_pred_send_error(r, NGX_HTTP_NOT_ALLOWED,
                                         "method_not_allowed", NULL,
-                                        "only GET and HEAD are allowed");
+                                        plcf->batch
+                                        ? "only GET, HEAD and POST are "
+                                          "allowed"
+                                        : "only GET and HEAD are allowed");
+    }
+
+    if (plcf->batch) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_pred_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->plcf = plcf;
+        ngx_http_set_ctx(r, ctx, ngx_http_pred_module);
+
+        return ngx_http_pred_batch_handler(r);
     }
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
     }
-
-    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
 
     if (ngx_http_complex_value(r, plcf->key, &raw) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -515,7 +544,67 @@ ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,
 }
 
 
-/* $pred_key: the decoded key; $pred_key_escaped: safe in a URI */
+/* the whole body in one buffer; NGX_DECLINED: it was too big to keep */
+ngx_int_t
+ngx_http_pred_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    off_t         len;
+    u_char       *p;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    body->len = 0;
+    body->data = (u_char *) "";
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+    }
+
+    if (len > (off_t) NGX_MAX_SIZE_T_VALUE / 2) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, (size_t) len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+            if (n == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * $pred_key: the decoded key; $pred_key_escaped: safe in a URI;
+ * $pred_keys_json: a batch's keys for the model, as a JSON array
+ */
 static ngx_int_t
 ngx_http_pred_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -529,6 +618,10 @@ ngx_http_pred_key_variable(ngx_http_request_t *r,
     ctx = NULL;
     for (pr = r; pr && ctx == NULL; pr = pr->parent) {
         ctx = ngx_http_get_module_ctx(pr, ngx_http_pred_module);
+    }
+
+    if (data == 2) {
+        return ngx_http_pred_batch_keys_variable(r, v, ctx);
     }
 
     if (ctx == NULL) {
@@ -643,6 +736,8 @@ ngx_http_pred_create_loc_conf(ngx_conf_t *cf)
     conf->upstream_timeout = NGX_CONF_UNSET_MSEC;
     conf->upstream_max_size = NGX_CONF_UNSET_SIZE;
     conf->miss_async = NGX_CONF_UNSET_UINT;
+    conf->batch = NGX_CONF_UNSET;
+    conf->batch_max = NGX_CONF_UNSET_UINT;
     conf->fallback = NGX_CONF_UNSET_PTR;
 
     return conf;
@@ -672,6 +767,8 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->admin_max_body, prev->admin_max_body,
                               64 * 1024);
     ngx_conf_merge_uint_value(conf->miss_async, prev->miss_async, 0);
+    ngx_conf_merge_value(conf->batch, prev->batch, 0);
+    ngx_conf_merge_uint_value(conf->batch_max, prev->batch_max, 100);
 
     if (ngx_http_pred_cache_merge(cf, prev, conf) != NGX_CONF_OK
         || ngx_http_pred_upstream_merge(cf, prev, conf) != NGX_CONF_OK)

@@ -11,6 +11,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "pred_key.h"
 #include "pred_snap.h"
 
 
@@ -33,6 +34,11 @@ typedef struct {
     size_t                      max_entry;
     unsigned                    too_big_logged:1;   /* per worker */
 } ngx_http_pred_cache_zone_t;
+
+
+#define NGX_HTTP_PRED_FB_STALE      1
+#define NGX_HTTP_PRED_FB_DEFAULT    2
+#define NGX_HTTP_PRED_FB_STATUS     3
 
 
 typedef struct {
@@ -83,7 +89,19 @@ typedef struct {
     ngx_str_t                   upstream_extract;
     ngx_array_t                *fallback;   /* ngx_http_pred_fallback_t */
     ngx_uint_t                  miss_async;
+    ngx_flag_t                  batch;
+    ngx_uint_t                  batch_max;
 } ngx_http_pred_loc_conf_t;
+
+
+/* one key of a multi-key lookup */
+typedef struct {
+    ngx_str_t                   key;
+    ngx_str_t                   value;      /* JSON; empty: null */
+    ngx_str_t                  *source;     /* NULL: not found yet */
+    ngx_str_t                   stale;
+    unsigned                    has_stale:1;
+} ngx_http_pred_batch_item_t;
 
 
 /* per request, on the main request; $pred_key reads it */
@@ -91,6 +109,10 @@ typedef struct {
     ngx_str_t                   key;
     ngx_http_pred_loc_conf_t   *plcf;
     ngx_http_request_t         *request;
+
+    /* a multi-key lookup: ngx_http_pred_batch_item_t */
+    ngx_array_t                *batch;
+    ngx_uint_t                  nmissing;
 
     /* what the "stale" fallback may serve */
     ngx_str_t                   stale;
@@ -201,9 +223,21 @@ ngx_int_t ngx_http_pred_upstream_miss(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
 ngx_int_t ngx_http_pred_upstream_call(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
+ngx_int_t ngx_http_pred_upstream_batch(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx);
 ngx_int_t ngx_http_pred_upstream_init_filters(ngx_conf_t *cf);
 ngx_int_t ngx_http_pred_fallback_answer(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, const char *why);
+
+/* ngx_http_pred_batch.c */
+char *ngx_http_pred_batch(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_pred_batch_handler(ngx_http_request_t *r);
+void ngx_http_pred_batch_result(ngx_http_request_t *sr,
+    ngx_http_pred_ctx_t *ctx, ngx_str_t *body);
+ngx_int_t ngx_http_pred_batch_answer(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, const char *why);
+ngx_int_t ngx_http_pred_batch_keys_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, ngx_http_pred_ctx_t *ctx);
 
 /* ngx_http_pred_admin.c */
 char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -221,6 +255,7 @@ ngx_int_t ngx_http_pred_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, ngx_str_t *key, const char *reason);
 ngx_int_t ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
+ngx_int_t ngx_http_pred_read_body(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_http_pred_decode_key(ngx_http_request_t *r, ngx_str_t *raw,
     ngx_str_t *key, const char **reason);
 

@@ -24,9 +24,6 @@
 #define NGX_HTTP_PRED_UP_NOT_FOUND  2
 #define NGX_HTTP_PRED_UP_FAILED     3
 
-#define NGX_HTTP_PRED_FB_STALE      1
-#define NGX_HTTP_PRED_FB_DEFAULT    2
-#define NGX_HTTP_PRED_FB_STATUS     3
 
 /* how often a request waiting for another's model call looks at the zone */
 #define NGX_HTTP_PRED_POLL_MS       5
@@ -38,6 +35,8 @@ static ngx_int_t ngx_http_pred_capture_body(ngx_http_request_t *r,
 static ngx_http_pred_ctx_t *ngx_http_pred_capturing(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pred_upstream_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
+static ngx_int_t ngx_http_pred_upstream_status(ngx_http_request_t *sr,
+    ngx_http_pred_ctx_t *ctx, ngx_int_t rc);
 static void ngx_http_pred_upstream_result(ngx_http_request_t *sr,
     ngx_http_pred_ctx_t *ctx, ngx_int_t rc);
 static ngx_int_t ngx_http_pred_upstream_wait(ngx_http_request_t *r,
@@ -285,6 +284,19 @@ ngx_http_pred_upstream_miss(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 }
 
 
+/* one model call for all the keys of a batch that every tier missed */
+ngx_int_t
+ngx_http_pred_upstream_batch(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+{
+    if (ngx_http_pred_upstream_call(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_pred_upstream_hold(r, ctx, ngx_http_pred_upstream_timeout,
+                                       ctx->plcf->upstream_timeout);
+}
+
+
 /*
  * Starts the model call in the background.  Nothing waits for it unless
  * the caller holds the request; its answer goes to the cache either way.
@@ -424,7 +436,14 @@ ngx_http_pred_upstream_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     ctx->done = 1;
 
-    ngx_http_pred_upstream_result(sr, ctx, rc);
+    if (ctx->batch) {
+        if (ngx_http_pred_upstream_status(sr, ctx, rc) == NGX_OK) {
+            ngx_http_pred_batch_result(sr, ctx, &ctx->body);
+        }
+
+    } else {
+        ngx_http_pred_upstream_result(sr, ctx, rc);
+    }
 
     if (ctx->waiting) {
         ctx->request->write_event_handler = ngx_http_pred_upstream_resume;
@@ -439,16 +458,15 @@ ngx_http_pred_upstream_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 }
 
 
-/* classifies the model's answer and caches what is worth caching */
-static void
-ngx_http_pred_upstream_result(ngx_http_request_t *sr,
+/*
+ * The model's status; NGX_OK for a 2xx answer that fits max_size, else
+ * ctx->reason says what went wrong (a 404 is NGX_DECLINED, no reason).
+ */
+static ngx_int_t
+ngx_http_pred_upstream_status(ngx_http_request_t *sr,
     ngx_http_pred_ctx_t *ctx, ngx_int_t rc)
 {
-    size_t                       where;
-    ngx_str_t                    body;
-    ngx_uint_t                   status;
-    const char                  *start, *stop;
-    ngx_http_pred_cache_zone_t  *z;
+    ngx_uint_t  status;
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         status = rc;
@@ -461,11 +479,50 @@ ngx_http_pred_upstream_result(ngx_http_request_t *sr,
     }
 
     ctx->status = status;
+
+    if (status == NGX_HTTP_NOT_FOUND) {
+        ctx->reason = ctx->batch ? "the model answered 404" : NULL;
+        return NGX_DECLINED;
+    }
+
+    if (status < 200 || status > 299) {
+        ctx->reason = (status == NGX_HTTP_BAD_GATEWAY)
+                      ? "connect or read failed (502)"
+                      : (status == NGX_HTTP_GATEWAY_TIME_OUT)
+                        ? "timed out in the proxy (504)" : "error status";
+        return NGX_ERROR;
+    }
+
+    if (ctx->too_big) {
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "pred: upstream answer for key \"%V\" is over "
+                      "max_size %uz", &ctx->key, ctx->plcf->upstream_max_size);
+        ctx->reason = "answer over max_size";
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* classifies the model's answer and caches what is worth caching */
+static void
+ngx_http_pred_upstream_result(ngx_http_request_t *sr,
+    ngx_http_pred_ctx_t *ctx, ngx_int_t rc)
+{
+    size_t                       where;
+    ngx_str_t                    body;
+    ngx_int_t                    st;
+    const char                  *start, *stop;
+    ngx_http_pred_cache_zone_t  *z;
+
     ctx->result = NGX_HTTP_PRED_UP_FAILED;
+
+    st = ngx_http_pred_upstream_status(sr, ctx, rc);
 
     z = ngx_http_pred_cache_zone_get(ctx->plcf);
 
-    if (status == NGX_HTTP_NOT_FOUND) {
+    if (st == NGX_DECLINED) {
         ctx->result = NGX_HTTP_PRED_UP_NOT_FOUND;
 
         if (z == NULL || z->negative_ttl == 0
@@ -480,21 +537,8 @@ ngx_http_pred_upstream_result(ngx_http_request_t *sr,
         return;
     }
 
-    if (status < 200 || status > 299) {
+    if (st != NGX_OK) {
         ngx_http_pred_upstream_unlead(ctx);
-        ctx->reason = (status == NGX_HTTP_BAD_GATEWAY)
-                      ? "connect or read failed (502)"
-                      : (status == NGX_HTTP_GATEWAY_TIME_OUT)
-                        ? "timed out in the proxy (504)" : "error status";
-        return;
-    }
-
-    if (ctx->too_big) {
-        ngx_http_pred_upstream_unlead(ctx);
-        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                      "pred: upstream answer for key \"%V\" is over "
-                      "max_size %uz", &ctx->key, ctx->plcf->upstream_max_size);
-        ctx->reason = "answer over max_size";
         return;
     }
 
@@ -584,7 +628,10 @@ ngx_http_pred_upstream_resume(ngx_http_request_t *r)
 
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    ngx_http_finalize_request(r, ngx_http_pred_upstream_answer(r, ctx));
+    ngx_http_finalize_request(r, ctx->batch
+                                 ? ngx_http_pred_batch_answer(r, ctx,
+                                                              ctx->reason)
+                                 : ngx_http_pred_upstream_answer(r, ctx));
 }
 
 
@@ -606,8 +653,11 @@ ngx_http_pred_upstream_timeout(ngx_event_t *ev)
     ctx->waiting = 0;
     ctx->reason = "timed out";
 
-    ngx_http_finalize_request(r,
-        ngx_http_pred_fallback_answer(r, ctx, ctx->reason));
+    ngx_http_finalize_request(r, ctx->batch
+                                 ? ngx_http_pred_batch_answer(r, ctx,
+                                                              ctx->reason)
+                                 : ngx_http_pred_fallback_answer(r, ctx,
+                                                                 ctx->reason));
 
     ngx_http_run_posted_requests(c);
 }

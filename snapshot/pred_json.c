@@ -534,6 +534,40 @@ pred_json_pointer(const char *json, size_t len, const char *ptr,
 }
 
 
+int
+pred_json_array(const char *p, const char *end, const char **starts,
+    const char **stops, size_t max, size_t *n)
+{
+    size_t  i;
+
+    p = pred_json_skip_ws(p, end);
+    if (p == end || *p != '[') {
+        return -1;
+    }
+
+    p = pred_json_skip_ws(p + 1, end);
+
+    for (i = 0; p < end && *p != ']'; i++) {
+        if (i == max) {
+            return -1;
+        }
+
+        starts[i] = p;
+        stops[i] = pred_json_skip_value(p, end);
+
+        p = pred_json_skip_ws(stops[i], end);
+
+        if (p < end && *p == ',') {
+            p = pred_json_skip_ws(p + 1, end);
+        }
+    }
+
+    *n = i;
+
+    return 0;
+}
+
+
 static int
 pred_json_element(const char *p, const char *end, size_t index,
     const char **start, const char **stop)

@@ -43,6 +43,14 @@ int pred_json_member(const char *p, const char *end, const char *name,
     size_t name_len, const char **start, const char **stop);
 
 /*
+ * The bytes of each element of the array starting at p, at most max of
+ * them; *n is how many.  0, or -1 when p is not an array or has more than
+ * max elements.
+ */
+int pred_json_array(const char *p, const char *end, const char **starts,
+    const char **stops, size_t max, size_t *n);
+
+/*
  * Resolves an RFC 6901 JSON pointer ("" is the whole text, "/a/0/b" a path;
  * "~1" is "/" and "~0" is "~" in a token) to the bytes of the value it
  * names; 0, or -1 when it names nothing.

@@ -237,4 +237,22 @@ refused('an unknown fallback', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*invalid parameter "status=500"/);
 
+($rc, $err) = nginx_t(<<'_EOC_');
+    server {
+        listen 127.0.0.1:1984;
+        location = /batch { pred_key $arg_keys; pred_batch on max=50; pred; }
+    }
+_EOC_
+is($rc, 0, 'pred_batch passes nginx -t') or diag($err);
+
+refused('a bad pred_batch value', <<'_EOC_',
+    server { location = /b { pred_key $arg_keys; pred_batch yes; pred; } }
+_EOC_
+    qr/\[emerg\] .*invalid value "yes", use "on" or "off"/);
+
+refused('a bad pred_batch max', <<'_EOC_',
+    server { location = /b { pred_key $arg_keys; pred_batch on max=0; pred; } }
+_EOC_
+    qr/\[emerg\] .*invalid max "max=0", use 1 to 10000/);
+
 done_testing();

@@ -188,6 +188,31 @@ test_validate_depth_and_where(void **state)
 }
 
 
+static void
+test_array_items(void **state)
+{
+    size_t       n;
+    const char  *a = " [ 1 , {\"x\": [2, 3]} , \"s,t\" ,null] ";
+    const char  *e = "[]", *o = "{}";
+    const char  *starts[4], *stops[4];
+
+    (void) state;
+
+    assert_int_equal(pred_json_array(a, a + strlen(a), starts, stops, 4, &n),
+                     0);
+    assert_int_equal(n, 4);
+    assert_memory_equal(starts[1], "{\"x\": [2, 3]}", stops[1] - starts[1]);
+    assert_memory_equal(starts[2], "\"s,t\"", stops[2] - starts[2]);
+    assert_memory_equal(starts[3], "null", stops[3] - starts[3]);
+
+    assert_int_equal(pred_json_array(a, a + strlen(a), starts, stops, 3, &n),
+                     -1);
+    assert_int_equal(pred_json_array(e, e + 2, starts, stops, 4, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(pred_json_array(o, o + 2, starts, stops, 4, &n), -1);
+}
+
+
 int
 main(void)
 {
@@ -200,6 +225,7 @@ main(void)
         cmocka_unit_test(test_validate_accepts),
         cmocka_unit_test(test_validate_refuses),
         cmocka_unit_test(test_validate_depth_and_where),
+        cmocka_unit_test(test_array_items),
     };
 
     return cmocka_run_group_tests_name("pred_json", tests, NULL, NULL);
