@@ -120,6 +120,48 @@ static ngx_command_t  ngx_http_pred_commands[] = {
       0,
       NULL },
 
+    { ngx_string("pred_filter"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pred_loc_conf_t, filter),
+      NULL },
+
+    { ngx_string("pred_filter_list"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pred_loc_conf_t, filter_list),
+      NULL },
+
+    { ngx_string("pred_filter_id"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pred_loc_conf_t, filter_id),
+      NULL },
+
+    { ngx_string("pred_filter_score"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pred_loc_conf_t, filter_score),
+      NULL },
+
+    { ngx_string("pred_filter_fields"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_pred_filter_fields_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pred_filter_args"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_pred_filter_args_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("pred_max_age"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -446,7 +488,39 @@ ngx_int_t
 ngx_http_pred_send_value(ngx_http_request_t *r, ngx_str_t *source,
     ngx_str_t *version, time_t age, ngx_uint_t stale, ngx_str_t *value)
 {
-    ngx_str_t  a;
+    u_char                    *msg;
+    ngx_str_t                  a, shaped;
+    ngx_int_t                  rc;
+    const char                *arg, *reason;
+    ngx_http_pred_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
+
+    /* shaping parses the value: only when the request asks for it */
+    if (plcf->filter) {
+        shaped = *value;
+        rc = ngx_http_pred_filter(r, plcf, &shaped, &arg, &reason);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            msg = ngx_pnalloc(r->pool, ngx_strlen(arg) + ngx_strlen(reason)
+                                       + 3);
+            if (msg == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_sprintf(msg, "%s: %s%Z", arg, reason);
+
+            return ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "bad_argument", NULL,
+                                            (char *) msg);
+        }
+
+        value = &shaped;
+    }
 
     a.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
     if (a.data == NULL) {
@@ -738,6 +812,8 @@ ngx_http_pred_create_loc_conf(ngx_conf_t *cf)
     conf->miss_async = NGX_CONF_UNSET_UINT;
     conf->batch = NGX_CONF_UNSET;
     conf->batch_max = NGX_CONF_UNSET_UINT;
+    conf->filter = NGX_CONF_UNSET;
+    conf->filter_fields = NGX_CONF_UNSET_PTR;
     conf->fallback = NGX_CONF_UNSET_PTR;
 
     return conf;
@@ -769,6 +845,7 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->miss_async, prev->miss_async, 0);
     ngx_conf_merge_value(conf->batch, prev->batch, 0);
     ngx_conf_merge_uint_value(conf->batch_max, prev->batch_max, 100);
+    ngx_http_pred_filter_merge(prev, conf);
 
     if (ngx_http_pred_cache_merge(cf, prev, conf) != NGX_CONF_OK
         || ngx_http_pred_upstream_merge(cf, prev, conf) != NGX_CONF_OK)

@@ -91,6 +91,13 @@ typedef struct {
     ngx_uint_t                  miss_async;
     ngx_flag_t                  batch;
     ngx_uint_t                  batch_max;
+    ngx_flag_t                  filter;
+    ngx_str_t                   filter_list;
+    ngx_str_t                   filter_id;
+    ngx_str_t                   filter_score;
+    ngx_array_t                *filter_fields;   /* ngx_str_t */
+    ngx_str_t                   filter_args[5];  /* where exclude fields
+                                                    limit min_score */
 } ngx_http_pred_loc_conf_t;
 
 
@@ -238,6 +245,17 @@ ngx_int_t ngx_http_pred_batch_answer(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, const char *why);
 ngx_int_t ngx_http_pred_batch_keys_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, ngx_http_pred_ctx_t *ctx);
+
+/* ngx_http_pred_filter.c */
+char *ngx_http_pred_filter_args_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_pred_filter_fields_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_pred_filter(ngx_http_request_t *r,
+    ngx_http_pred_loc_conf_t *plcf, ngx_str_t *value, const char **arg,
+    const char **reason);
+void ngx_http_pred_filter_merge(ngx_http_pred_loc_conf_t *prev,
+    ngx_http_pred_loc_conf_t *conf);
 
 /* ngx_http_pred_admin.c */
 char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
