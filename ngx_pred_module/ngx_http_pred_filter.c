@@ -51,8 +51,6 @@ static const char *ngx_http_pred_filter_known(
     ngx_http_pred_loc_conf_t *plcf, ngx_str_t *field);
 static ngx_int_t ngx_http_pred_filter_keep(ngx_http_pred_loc_conf_t *plcf,
     ngx_http_pred_shape_t *sh, const char *p, const char *end);
-static ngx_int_t ngx_http_pred_member_is(const char *obj, const char *end,
-    ngx_str_t *field, ngx_str_t *value);
 static u_char *ngx_http_pred_filter_project(u_char *d,
     ngx_http_pred_shape_t *sh, const char *p, const char *end);
 
@@ -388,7 +386,7 @@ ngx_http_pred_filter_keep(ngx_http_pred_loc_conf_t *plcf,
     const char  *s, *e;
 
     for (i = 0; i < sh->nwhere; i++) {
-        if (!ngx_http_pred_member_is(p, end, &sh->where[i].field,
+        if (!ngx_http_pred_filter_match(p, end, &sh->where[i].field,
                                      &sh->where[i].value))
         {
             return 0;
@@ -396,7 +394,7 @@ ngx_http_pred_filter_keep(ngx_http_pred_loc_conf_t *plcf,
     }
 
     for (i = 0; i < sh->nexclude; i++) {
-        if (ngx_http_pred_member_is(p, end, &plcf->filter_id,
+        if (ngx_http_pred_filter_match(p, end, &plcf->filter_id,
                                     &sh->exclude[i]))
         {
             return 0;
@@ -433,8 +431,8 @@ ngx_http_pred_filter_keep(ngx_http_pred_loc_conf_t *plcf,
  * Whether the object's field equals value: a string by its contents, any
  * other JSON value by its text.
  */
-static ngx_int_t
-ngx_http_pred_member_is(const char *obj, const char *end, ngx_str_t *field,
+ngx_int_t
+ngx_http_pred_filter_match(const char *obj, const char *end, ngx_str_t *field,
     ngx_str_t *value)
 {
     const char  *s, *e;

@@ -162,6 +162,13 @@ static ngx_command_t  ngx_http_pred_commands[] = {
       0,
       NULL },
 
+    { ngx_string("pred_refine"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_pred_refine,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("pred_max_age"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -182,6 +189,9 @@ static ngx_http_variable_t  ngx_http_pred_vars[] = {
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("pred_keys_json"), NULL, ngx_http_pred_key_variable, 2,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pred_candidates"), NULL, ngx_http_pred_key_variable, 3,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -356,7 +366,10 @@ ngx_http_pred_handler(ngx_http_request_t *r)
                 {
                     ctx->leader = 1;
 
-                    if (ngx_http_pred_upstream_call(r, ctx) != NGX_OK) {
+                    if (ngx_http_pred_upstream_call(r, ctx,
+                                                    &plcf->upstream_uri)
+                        != NGX_OK)
+                    {
                         return NGX_HTTP_INTERNAL_SERVER_ERROR;
                     }
                 }
@@ -495,6 +508,19 @@ ngx_http_pred_send_value(ngx_http_request_t *r, ngx_str_t *source,
     ngx_http_pred_loc_conf_t  *plcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
+
+    /* the reranker first, so that limit= cuts the reranked list */
+    if (plcf->refine_uri.len) {
+        rc = ngx_http_pred_refine_start(r, source, version, age, stale,
+                                        value);
+        if (rc == NGX_DONE) {
+            return NGX_DONE;
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
 
     /* shaping parses the value: only when the request asks for it */
     if (plcf->filter) {
@@ -698,6 +724,20 @@ ngx_http_pred_key_variable(ngx_http_request_t *r,
         return ngx_http_pred_batch_keys_variable(r, v, ctx);
     }
 
+    if (data == 3) {
+        if (ctx == NULL || ctx->candidates.data == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        v->data = ctx->candidates.data;
+        v->len = ctx->candidates.len;
+        v->valid = 1;
+        v->no_cacheable = 1;
+        v->not_found = 0;
+        return NGX_OK;
+    }
+
     if (ctx == NULL) {
         v->not_found = 1;
         return NGX_OK;
@@ -813,6 +853,8 @@ ngx_http_pred_create_loc_conf(ngx_conf_t *cf)
     conf->batch = NGX_CONF_UNSET;
     conf->batch_max = NGX_CONF_UNSET_UINT;
     conf->filter = NGX_CONF_UNSET;
+    conf->refine_timeout = NGX_CONF_UNSET_MSEC;
+    conf->refine_top = NGX_CONF_UNSET_UINT;
     conf->filter_fields = NGX_CONF_UNSET_PTR;
     conf->fallback = NGX_CONF_UNSET_PTR;
 
@@ -846,6 +888,9 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->batch, prev->batch, 0);
     ngx_conf_merge_uint_value(conf->batch_max, prev->batch_max, 100);
     ngx_http_pred_filter_merge(prev, conf);
+    ngx_conf_merge_str_value(conf->refine_uri, prev->refine_uri, "");
+    ngx_conf_merge_msec_value(conf->refine_timeout, prev->refine_timeout, 30);
+    ngx_conf_merge_uint_value(conf->refine_top, prev->refine_top, 50);
 
     if (ngx_http_pred_cache_merge(cf, prev, conf) != NGX_CONF_OK
         || ngx_http_pred_upstream_merge(cf, prev, conf) != NGX_CONF_OK)

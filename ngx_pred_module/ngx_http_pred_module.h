@@ -98,6 +98,9 @@ typedef struct {
     ngx_array_t                *filter_fields;   /* ngx_str_t */
     ngx_str_t                   filter_args[5];  /* where exclude fields
                                                     limit min_score */
+    ngx_str_t                   refine_uri;
+    ngx_msec_t                  refine_timeout;
+    ngx_uint_t                  refine_top;
 } ngx_http_pred_loc_conf_t;
 
 
@@ -139,8 +142,19 @@ typedef struct {
     unsigned                    has_stale:1;
     unsigned                    waiting:1;
     unsigned                    done:1;
+    /* the answer held back while the reranker is asked */
+    ngx_str_t                   candidates;
+    ngx_str_t                  *ans_source;
+    ngx_str_t                  *ans_version;    /* NULL or &ans_ver */
+    ngx_str_t                   ans_ver;
+    time_t                      ans_age;
+    ngx_uint_t                  ans_stale;
+    ngx_str_t                   ans_value;
+
     unsigned                    too_big:1;
     unsigned                    leader:1;
+    unsigned                    refining:1;
+    unsigned                    refine_done:1;
 } ngx_http_pred_ctx_t;
 
 
@@ -229,7 +243,10 @@ char *ngx_http_pred_upstream_merge(ngx_conf_t *cf,
 ngx_int_t ngx_http_pred_upstream_miss(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
 ngx_int_t ngx_http_pred_upstream_call(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx);
+    ngx_http_pred_ctx_t *ctx, ngx_str_t *uri);
+ngx_int_t ngx_http_pred_upstream_hold(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_event_handler_pt handler,
+    ngx_msec_t timer);
 ngx_int_t ngx_http_pred_upstream_batch(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
 ngx_int_t ngx_http_pred_upstream_init_filters(ngx_conf_t *cf);
@@ -256,6 +273,18 @@ ngx_int_t ngx_http_pred_filter(ngx_http_request_t *r,
     const char **reason);
 void ngx_http_pred_filter_merge(ngx_http_pred_loc_conf_t *prev,
     ngx_http_pred_loc_conf_t *conf);
+ngx_int_t ngx_http_pred_filter_match(const char *obj, const char *end,
+    ngx_str_t *field, ngx_str_t *value);
+
+/* ngx_http_pred_refine.c */
+char *ngx_http_pred_refine(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_pred_refine_start(ngx_http_request_t *r,
+    ngx_str_t *source, ngx_str_t *version, time_t age, ngx_uint_t stale,
+    ngx_str_t *value);
+void ngx_http_pred_refine_result(ngx_http_request_t *sr,
+    ngx_http_pred_ctx_t *ctx);
+ngx_int_t ngx_http_pred_refine_resume(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx);
 
 /* ngx_http_pred_admin.c */
 char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

@@ -42,9 +42,6 @@ static void ngx_http_pred_upstream_result(ngx_http_request_t *sr,
 static ngx_int_t ngx_http_pred_upstream_wait(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
 static void ngx_http_pred_upstream_poll(ngx_event_t *ev);
-static ngx_int_t ngx_http_pred_upstream_hold(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx, ngx_event_handler_pt handler,
-    ngx_msec_t timer);
 static void ngx_http_pred_upstream_unlead(ngx_http_pred_ctx_t *ctx);
 static void ngx_http_pred_upstream_resume(ngx_http_request_t *r);
 static void ngx_http_pred_upstream_timeout(ngx_event_t *ev);
@@ -271,7 +268,9 @@ ngx_http_pred_upstream_miss(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
         ctx->leader = 1;
     }
 
-    if (ngx_http_pred_upstream_call(r, ctx) != NGX_OK) {
+    if (ngx_http_pred_upstream_call(r, ctx, &ctx->plcf->upstream_uri)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -288,7 +287,9 @@ ngx_http_pred_upstream_miss(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 ngx_int_t
 ngx_http_pred_upstream_batch(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 {
-    if (ngx_http_pred_upstream_call(r, ctx) != NGX_OK) {
+    if (ngx_http_pred_upstream_call(r, ctx, &ctx->plcf->upstream_uri)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -302,7 +303,8 @@ ngx_http_pred_upstream_batch(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
  * the caller holds the request; its answer goes to the cache either way.
  */
 ngx_int_t
-ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
+    ngx_str_t *uri)
 {
     ngx_http_request_t          *sr;
     ngx_http_post_subrequest_t  *ps;
@@ -315,7 +317,8 @@ ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
     ps->handler = ngx_http_pred_upstream_done;
     ps->data = ctx;
 
-    if (ngx_http_subrequest(r, &ctx->plcf->upstream_uri, NULL, &sr, ps,
+    /* the reranker gets the client's arguments: $arg_device and the like */
+    if (ngx_http_subrequest(r, uri, ctx->refining ? &r->args : NULL, &sr, ps,
                             NGX_HTTP_SUBREQUEST_BACKGROUND)
         != NGX_OK)
     {
@@ -331,7 +334,7 @@ ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 
 
 /* holds the request until handler answers it; the handler returns this */
-static ngx_int_t
+ngx_int_t
 ngx_http_pred_upstream_hold(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     ngx_event_handler_pt handler, ngx_msec_t timer)
 {
@@ -436,7 +439,12 @@ ngx_http_pred_upstream_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     ctx->done = 1;
 
-    if (ctx->batch) {
+    if (ctx->refining) {
+        if (ngx_http_pred_upstream_status(sr, ctx, rc) == NGX_OK) {
+            ngx_http_pred_refine_result(sr, ctx);
+        }
+
+    } else if (ctx->batch) {
         if (ngx_http_pred_upstream_status(sr, ctx, rc) == NGX_OK) {
             ngx_http_pred_batch_result(sr, ctx, &ctx->body);
         }
@@ -627,6 +635,11 @@ ngx_http_pred_upstream_resume(ngx_http_request_t *r)
     }
 
     r->write_event_handler = ngx_http_request_empty_handler;
+
+    if (ctx->refining) {
+        ngx_http_finalize_request(r, ngx_http_pred_refine_resume(r, ctx));
+        return;
+    }
 
     ngx_http_finalize_request(r, ctx->batch
                                  ? ngx_http_pred_batch_answer(r, ctx,

@@ -255,4 +255,38 @@ refused('a bad pred_batch max', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*invalid max "max=0", use 1 to 10000/);
 
+($rc, $err) = nginx_t(<<'_EOC_');
+    server {
+        listen 127.0.0.1:1984;
+        location = /reco {
+            pred_key $arg_user;
+            pred_filter on;
+            pred_filter_list candidates;
+            pred_filter_id item_id;
+            pred_filter_score p;
+            pred_filter_fields item_id p category;
+            pred_filter_args limit=n fields=f where=w exclude=x min_score=m;
+            pred_refine /_rerank timeout=30ms top=50;
+            pred;
+        }
+        location = /_rerank { internal; proxy_pass http://127.0.0.1:9/; }
+    }
+_EOC_
+is($rc, 0, 'pred_filter_* and pred_refine pass nginx -t') or diag($err);
+
+refused('an unknown pred_filter_args name', <<'_EOC_',
+    server { location = /r { pred_key $arg_u; pred_filter_args top=n; pred; } }
+_EOC_
+    qr/\[emerg\] .*invalid parameter "top=n"/);
+
+refused('pred_refine without a location URI', <<'_EOC_',
+    server { location = /r { pred_key $arg_u; pred_refine rerank; pred; } }
+_EOC_
+    qr/\[emerg\] .*pred_refine needs a URI of a location, such as "\/_rerank", not "rerank"/);
+
+refused('a bad pred_refine top', <<'_EOC_',
+    server { location = /r { pred_key $arg_u; pred_refine /x top=0; pred; } }
+_EOC_
+    qr/\[emerg\] .*invalid top "top=0", use 1 to 1000/);
+
 done_testing();

@@ -1,0 +1,179 @@
+# Real-time refinement: a reranker reorders the candidates within a strict
+# deadline, or the batch order is sent.
+use lib 't';
+use PredTest;
+use Test::Nginx::Socket 'no_plan';
+
+my $items = '{"items":[{"id":"b1","s":1},{"id":"m1","s":2},'
+          . '{"id":"b2","s":3},{"id":"b3","s":4}],"v":1}';
+
+my $dir = snap_dir('refine');
+snap_build($dir, 'r1', qq{{"key":"u1","value":$items}\n}
+                       . qq{{"key":"flat","value":{"score":1}}\n});
+snap_publish($dir, 'r1');
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the reranker's order is used when it answers in time
+--- main_config
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
+--- http_config
+    pred_snapshot_path main $TEST_NGINX_SNAP_REFINE;
+    log_format body '$request_body';
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /rerank {
+            access_log $TEST_NGINX_SERVER_ROOT/logs/rerank.log body;
+            echo_read_request_body;
+            echo -n '["b3", "b1"]';
+        }
+    }
+--- config
+    location = /reco {
+        pred_key $arg_user;
+        pred_snapshot main;
+        pred_refine /_rerank timeout=1s;
+        pred_filter on;
+        pred;
+    }
+    location = /_rerank {
+        internal;
+        proxy_method POST;
+        proxy_set_body '{"device":"$arg_device","candidates":$pred_candidates}';
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/rerank;
+    }
+    location = /rerankerlog { alias $TEST_NGINX_SERVER_ROOT/logs/rerank.log; }
+--- request eval
+["GET /reco?user=u1&device=ios", "GET /reco?user=u1&limit=1&fields=id",
+ "GET /rerankerlog"]
+--- response_headers eval
+["X-Pred-Refined: 1\nX-Pred-Source: snapshot", "X-Pred-Refined: 1", ""]
+--- response_body eval
+['{"items":[{"id":"b3","s":4},{"id":"b1","s":1},{"id":"m1","s":2},{"id":"b2","s":3}],"v":1}',
+ '{"items":[{"id":"b3"}],"v":1}',
+ '{\x22device\x22:\x22ios\x22,\x22candidates\x22:[{\x22id\x22:\x22b1\x22,\x22s\x22:1},{\x22id\x22:\x22m1\x22,\x22s\x22:2},{\x22id\x22:\x22b2\x22,\x22s\x22:3},{\x22id\x22:\x22b3\x22,\x22s\x22:4}]}
+{\x22device\x22:\x22\x22,\x22candidates\x22:[{\x22id\x22:\x22b1\x22,\x22s\x22:1},{\x22id\x22:\x22m1\x22,\x22s\x22:2},{\x22id\x22:\x22b2\x22,\x22s\x22:3},{\x22id\x22:\x22b3\x22,\x22s\x22:4}]}
+']
+--- no_error_log
+[warn]
+[error]
+
+
+
+=== TEST 2: a reranker past its deadline: the batch order, X-Pred-Refined: 0
+--- main_config
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
+--- http_config
+    pred_snapshot_path main $TEST_NGINX_SNAP_REFINE;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /rerank {
+            echo_sleep 0.3;
+            echo -n '["b3"]';
+        }
+    }
+--- config
+    location = /reco {
+        pred_key $arg_user;
+        pred_snapshot main;
+        pred_refine /_rerank timeout=50ms;
+        pred;
+    }
+    location = /_rerank {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/rerank;
+    }
+--- request
+GET /reco?user=u1
+--- response_headers
+X-Pred-Refined: 0
+--- response_body chomp
+{"items":[{"id":"b1","s":1},{"id":"m1","s":2},{"id":"b2","s":3},{"id":"b3","s":4}],"v":1}
+--- error_log
+pred: reranker for key "u1" missed its 50 ms deadline; sending the batch order
+
+
+
+=== TEST 3: a reranker answer that is not an array of ids is ignored
+--- http_config
+    pred_snapshot_path main $TEST_NGINX_SNAP_REFINE;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /rerank { return 200 '{"order": "b3"}'; }
+    }
+--- config
+    location = /reco {
+        pred_key $arg_user;
+        pred_snapshot main;
+        pred_refine /_rerank;
+        pred;
+    }
+    location = /_rerank {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/rerank;
+    }
+--- request
+GET /reco?user=u1
+--- response_headers
+X-Pred-Refined: 0
+--- response_body chomp
+{"items":[{"id":"b1","s":1},{"id":"m1","s":2},{"id":"b2","s":3},{"id":"b3","s":4}],"v":1}
+--- error_log
+pred: reranker answer for key "u1" is not a JSON array of ids
+
+
+
+=== TEST 4: top= sends only the first candidates; the tail keeps its place
+--- main_config
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
+--- http_config
+    pred_snapshot_path main $TEST_NGINX_SNAP_REFINE;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /rerank {
+            echo_read_request_body;
+            # the ids, reversed: the reranker only ever sees two
+            echo -n '["m1","b1"]';
+        }
+    }
+--- config
+    location = /reco {
+        pred_key $arg_user;
+        pred_snapshot main;
+        pred_refine /_rerank top=2;
+        pred;
+    }
+    location = /_rerank {
+        internal;
+        proxy_method POST;
+        proxy_set_body $pred_candidates;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/rerank;
+    }
+--- request
+GET /reco?user=u1
+--- response_headers
+X-Pred-Refined: 1
+--- response_body chomp
+{"items":[{"id":"m1","s":2},{"id":"b1","s":1},{"id":"b2","s":3},{"id":"b3","s":4}],"v":1}
+
+
+
+=== TEST 5: a value without candidates is sent as is
+--- http_config
+    pred_snapshot_path main $TEST_NGINX_SNAP_REFINE;
+--- config
+    location = /reco {
+        pred_key $arg_user;
+        pred_snapshot main;
+        pred_refine /_rerank;
+        pred;
+    }
+    location = /_rerank { internal; return 500; }
+--- request
+GET /reco?user=flat
+--- response_headers
+X-Pred-Refined: 0
+--- response_body chomp
+{"score":1}
