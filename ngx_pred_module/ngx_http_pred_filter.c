@@ -29,6 +29,12 @@ typedef struct {
 
 
 typedef struct {
+    /* the member names read from each item, in one pass: the where
+       fields, then the id (for exclude), then the score (for min_score) */
+    pred_json_name_t            cond[NGX_HTTP_PRED_FILTER_MAX_ARGS + 2];
+    size_t                      ncond;
+    pred_json_name_t            proj[NGX_HTTP_PRED_FILTER_MAX_ARGS];
+
     ngx_http_pred_where_t       where[NGX_HTTP_PRED_FILTER_MAX_ARGS];
     ngx_uint_t                  nwhere;
     ngx_str_t                   exclude[NGX_HTTP_PRED_FILTER_MAX_ARGS];
@@ -49,8 +55,12 @@ static ngx_uint_t ngx_http_pred_arg_values(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *out, ngx_uint_t max);
 static const char *ngx_http_pred_filter_known(
     ngx_http_pred_loc_conf_t *plcf, ngx_str_t *field);
-static ngx_int_t ngx_http_pred_filter_keep(ngx_http_pred_loc_conf_t *plcf,
-    ngx_http_pred_shape_t *sh, const char *p, const char *end);
+static void ngx_http_pred_filter_names(ngx_http_pred_loc_conf_t *plcf,
+    ngx_http_pred_shape_t *sh);
+static ngx_int_t ngx_http_pred_filter_keep(ngx_http_pred_shape_t *sh,
+    const char *p, const char *end);
+static ngx_int_t ngx_http_pred_span_is(const char *s, const char *e,
+    ngx_str_t *value);
 static u_char *ngx_http_pred_filter_project(u_char *d,
     ngx_http_pred_shape_t *sh, const char *p, const char *end);
 
@@ -90,6 +100,8 @@ ngx_http_pred_filter(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
         goto unshaped;
     }
 
+    ngx_http_pred_filter_names(plcf, &sh);
+
     /* the new value is never longer than the old one */
     out = ngx_pnalloc(r->pool, value->len);
     if (out == NULL) {
@@ -110,7 +122,7 @@ ngx_http_pred_filter(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
         e = pred_json_skip_value(p, le);
 
         if ((!sh.has_limit || kept < sh.limit)
-            && ngx_http_pred_filter_keep(plcf, &sh, p, e))
+            && ngx_http_pred_filter_keep(&sh, p, e))
         {
             if (kept++) {
                 *d++ = ',';
@@ -376,46 +388,82 @@ ngx_http_pred_filter_known(ngx_http_pred_loc_conf_t *plcf, ngx_str_t *field)
 }
 
 
-static ngx_int_t
-ngx_http_pred_filter_keep(ngx_http_pred_loc_conf_t *plcf,
-    ngx_http_pred_shape_t *sh, const char *p, const char *end)
+static void
+ngx_http_pred_filter_names(ngx_http_pred_loc_conf_t *plcf,
+    ngx_http_pred_shape_t *sh)
 {
-    char        num[64];
-    size_t      len;
     ngx_uint_t  i;
-    const char  *s, *e;
 
     for (i = 0; i < sh->nwhere; i++) {
-        if (!ngx_http_pred_filter_match(p, end, &sh->where[i].field,
-                                     &sh->where[i].value))
-        {
-            return 0;
-        }
+        sh->cond[sh->ncond].name = (char *) sh->where[i].field.data;
+        sh->cond[sh->ncond++].len = sh->where[i].field.len;
     }
 
-    for (i = 0; i < sh->nexclude; i++) {
-        if (ngx_http_pred_filter_match(p, end, &plcf->filter_id,
-                                    &sh->exclude[i]))
-        {
-            return 0;
-        }
+    if (sh->nexclude) {
+        sh->cond[sh->ncond].name = (char *) plcf->filter_id.data;
+        sh->cond[sh->ncond++].len = plcf->filter_id.len;
     }
 
     if (sh->has_min_score) {
-        if (pred_json_member(p, end, (char *) plcf->filter_score.data,
-                             plcf->filter_score.len, &s, &e) != 0)
+        sh->cond[sh->ncond].name = (char *) plcf->filter_score.data;
+        sh->cond[sh->ncond++].len = plcf->filter_score.len;
+    }
+
+    for (i = 0; i < sh->nfields; i++) {
+        sh->proj[i].name = (char *) sh->fields[i].data;
+        sh->proj[i].len = sh->fields[i].len;
+    }
+}
+
+
+/* one pass over the item for every condition */
+static ngx_int_t
+ngx_http_pred_filter_keep(ngx_http_pred_shape_t *sh, const char *p,
+    const char *end)
+{
+    char         num[64];
+    size_t       len;
+    ngx_uint_t   i, k;
+    const char  *vs[NGX_HTTP_PRED_FILTER_MAX_ARGS + 2];
+    const char  *ve[NGX_HTTP_PRED_FILTER_MAX_ARGS + 2];
+
+    if (sh->ncond == 0) {
+        return 1;
+    }
+
+    if (pred_json_members(p, end, sh->cond, sh->ncond, vs, ve) != 0) {
+        return 0;
+    }
+
+    for (k = 0; k < sh->nwhere; k++) {
+        if (!ngx_http_pred_span_is(vs[k], ve[k], &sh->where[k].value)) {
+            return 0;
+        }
+    }
+
+    if (sh->nexclude) {
+        for (i = 0; i < sh->nexclude; i++) {
+            if (ngx_http_pred_span_is(vs[k], ve[k], &sh->exclude[i])) {
+                return 0;
+            }
+        }
+
+        k++;
+    }
+
+    if (sh->has_min_score) {
+        if (vs[k] == NULL) {
+            return 0;
+        }
+
+        len = ve[k] - vs[k];
+        if (len == 0 || len >= sizeof(num) || *vs[k] == '"'
+            || *vs[k] == '{' || *vs[k] == '[')
         {
             return 0;
         }
 
-        len = e - s;
-        if (len == 0 || len >= sizeof(num) || *s == '"' || *s == '{'
-            || *s == '[')
-        {
-            return 0;
-        }
-
-        ngx_memcpy(num, s, len);
+        ngx_memcpy(num, vs[k], len);
         num[len] = '\0';
 
         if (strtod(num, NULL) < sh->min_score) {
@@ -428,23 +476,18 @@ ngx_http_pred_filter_keep(ngx_http_pred_loc_conf_t *plcf,
 
 
 /*
- * Whether the object's field equals value: a string by its contents, any
- * other JSON value by its text.
+ * Whether a member's value (s NULL: absent) equals value: a string by its
+ * contents as written (escapes are not decoded), any other value by its
+ * JSON text.
  */
-ngx_int_t
-ngx_http_pred_filter_match(const char *obj, const char *end, ngx_str_t *field,
-    ngx_str_t *value)
+static ngx_int_t
+ngx_http_pred_span_is(const char *s, const char *e, ngx_str_t *value)
 {
-    const char  *s, *e;
-
-    if (pred_json_member(obj, end, (char *) field->data, field->len, &s, &e)
-        != 0)
-    {
+    if (s == NULL) {
         return 0;
     }
 
     if (*s == '"') {
-        /* escaped strings are compared as written, without decoding */
         s++;
         e--;
     }
@@ -454,20 +497,38 @@ ngx_http_pred_filter_match(const char *obj, const char *end, ngx_str_t *field,
 }
 
 
+/* whether the object's field equals value; the reranker's ids use it */
+ngx_int_t
+ngx_http_pred_filter_match(const char *obj, const char *end,
+    ngx_str_t *field, ngx_str_t *value)
+{
+    const char  *s, *e;
+
+    if (pred_json_member(obj, end, (char *) field->data, field->len, &s, &e)
+        != 0)
+    {
+        return 0;
+    }
+
+    return ngx_http_pred_span_is(s, e, value);
+}
+
+
 /* the item with only the requested fields, in the order requested */
 static u_char *
 ngx_http_pred_filter_project(u_char *d, ngx_http_pred_shape_t *sh,
     const char *p, const char *end)
 {
     ngx_uint_t   i, n;
-    const char  *s, *e;
+    const char  *vs[NGX_HTTP_PRED_FILTER_MAX_ARGS];
+    const char  *ve[NGX_HTTP_PRED_FILTER_MAX_ARGS];
+
+    (void) pred_json_members(p, end, sh->proj, sh->nfields, vs, ve);
 
     *d++ = '{';
 
     for (i = 0, n = 0; i < sh->nfields; i++) {
-        if (pred_json_member(p, end, (char *) sh->fields[i].data,
-                             sh->fields[i].len, &s, &e) != 0)
-        {
+        if (vs[i] == NULL) {
             continue;
         }
 
@@ -475,11 +536,12 @@ ngx_http_pred_filter_project(u_char *d, ngx_http_pred_shape_t *sh,
             *d++ = ',';
         }
 
+        /* plain names: no escaping needed */
         *d++ = '"';
-        d = ngx_http_pred_json_escape(d, &sh->fields[i]);
+        d = ngx_cpymem(d, sh->fields[i].data, sh->fields[i].len);
         *d++ = '"';
         *d++ = ':';
-        d = ngx_cpymem(d, s, e - s);
+        d = ngx_cpymem(d, vs[i], ve[i] - vs[i]);
     }
 
     *d++ = '}';

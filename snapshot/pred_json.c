@@ -458,6 +458,56 @@ pred_json_member(const char *p, const char *end, const char *name,
 
 
 int
+pred_json_members(const char *p, const char *end,
+    const pred_json_name_t *names, size_t n, const char **starts,
+    const char **stops)
+{
+    size_t       i;
+    const char  *ns, *ne, *vs, *ve;
+
+    for (i = 0; i < n; i++) {
+        starts[i] = NULL;
+    }
+
+    p = pred_json_skip_ws(p, end);
+    if (p == end || *p != '{') {
+        return -1;
+    }
+
+    p = pred_json_skip_ws(p + 1, end);
+
+    while (p < end && *p == '"') {
+        ns = p;
+        ne = pred_json_skip_string(p, end);
+
+        p = pred_json_skip_ws(ne, end);
+        if (p == end || *p != ':') {
+            return -1;
+        }
+
+        vs = pred_json_skip_ws(p + 1, end);
+        ve = pred_json_skip_value(vs, end);
+
+        for (i = 0; i < n; i++) {
+            if (starts[i] == NULL
+                && pred_json_name_is(ns, ne, names[i].name, names[i].len))
+            {
+                starts[i] = vs;
+                stops[i] = ve;
+            }
+        }
+
+        p = pred_json_skip_ws(ve, end);
+        if (p < end && *p == ',') {
+            p = pred_json_skip_ws(p + 1, end);
+        }
+    }
+
+    return 0;
+}
+
+
+int
 pred_json_pointer(const char *json, size_t len, const char *ptr,
     size_t ptr_len, const char **start, const char **stop)
 {

@@ -42,6 +42,20 @@ const char *pred_json_skip_ws(const char *p, const char *end);
 int pred_json_member(const char *p, const char *end, const char *name,
     size_t name_len, const char **start, const char **stop);
 
+typedef struct {
+    const char  *name;
+    size_t       len;
+} pred_json_name_t;
+
+/*
+ * One pass over the object at p: for each of the n names, the bytes of its
+ * member's value in starts/stops, or starts[i] NULL when absent (the first
+ * member wins).  0, or -1 when p is not an object.
+ */
+int pred_json_members(const char *p, const char *end,
+    const pred_json_name_t *names, size_t n, const char **starts,
+    const char **stops);
+
 /*
  * The bytes of each element of the array starting at p, at most max of
  * them; *n is how many.  0, or -1 when p is not an array or has more than

@@ -213,6 +213,29 @@ test_array_items(void **state)
 }
 
 
+static void
+test_members_one_pass(void **state)
+{
+    const char        *o = "{\"id\":\"b1\", \"score\" : 0.5,\"x\":[1],"
+                           "\"id\":\"dup\",\"esc\\u0061\":1}";
+    const char        *arr = "[1]";
+    const char        *s[4], *e[4];
+    pred_json_name_t   names[] = {
+        { "score", 5 }, { "id", 2 }, { "nope", 4 }, { "esca", 4 }
+    };
+
+    (void) state;
+
+    assert_int_equal(pred_json_members(o, o + strlen(o), names, 4, s, e), 0);
+    assert_memory_equal(s[0], "0.5", e[0] - s[0]);
+    assert_memory_equal(s[1], "\"b1\"", e[1] - s[1]);   /* the first wins */
+    assert_null(s[2]);
+    assert_memory_equal(s[3], "1", e[3] - s[3]);
+
+    assert_int_equal(pred_json_members(arr, arr + 3, names, 1, s, e), -1);
+}
+
+
 int
 main(void)
 {
@@ -226,6 +249,7 @@ main(void)
         cmocka_unit_test(test_validate_refuses),
         cmocka_unit_test(test_validate_depth_and_where),
         cmocka_unit_test(test_array_items),
+        cmocka_unit_test(test_members_one_pass),
     };
 
     return cmocka_run_group_tests_name("pred_json", tests, NULL, NULL);
