@@ -462,12 +462,14 @@ pred_json_members(const char *p, const char *end,
     const pred_json_name_t *names, size_t n, const char **starts,
     const char **stops)
 {
-    size_t       i;
+    size_t       i, found;
     const char  *ns, *ne, *vs, *ve;
 
     for (i = 0; i < n; i++) {
         starts[i] = NULL;
     }
+
+    found = 0;
 
     p = pred_json_skip_ws(p, end);
     if (p == end || *p != '{') {
@@ -494,6 +496,11 @@ pred_json_members(const char *p, const char *end,
             {
                 starts[i] = vs;
                 stops[i] = ve;
+
+                /* the rest of the object does not matter */
+                if (++found == n) {
+                    return 0;
+                }
             }
         }
 
