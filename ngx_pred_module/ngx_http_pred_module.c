@@ -17,6 +17,8 @@ static ngx_int_t ngx_http_pred_send_hit(ngx_http_request_t *r,
     ngx_str_t *key, ngx_http_pred_hit_t *hit);
 static ngx_int_t ngx_http_pred_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_pred_out_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_pred_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_pred_init_process(ngx_cycle_t *cycle);
 static void ngx_http_pred_exit_process(ngx_cycle_t *cycle);
@@ -194,6 +196,24 @@ static ngx_http_variable_t  ngx_http_pred_vars[] = {
     { ngx_string("pred_candidates"), NULL, ngx_http_pred_key_variable, 3,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("pred_source"), NULL, ngx_http_pred_out_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pred_version"), NULL, ngx_http_pred_out_variable, 1,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pred_age"), NULL, ngx_http_pred_out_variable, 2,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pred_stale"), NULL, ngx_http_pred_out_variable, 3,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pred_refined"), NULL, ngx_http_pred_out_variable, 4,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pred_upstream_time"), NULL, ngx_http_pred_out_variable, 5,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -230,6 +250,7 @@ ngx_module_t  ngx_http_pred_module = {
 
 
 ngx_str_t  ngx_http_pred_h_source = ngx_string("X-Pred-Source");
+ngx_str_t  ngx_http_pred_h_refined = ngx_string("X-Pred-Refined");
 static ngx_str_t  ngx_http_pred_h_version = ngx_string("X-Pred-Version");
 static ngx_str_t  ngx_http_pred_h_stale = ngx_string("X-Pred-Stale");
 static ngx_str_t  ngx_http_pred_h_age = ngx_string("Age");
@@ -284,6 +305,7 @@ ngx_http_pred_handler(ngx_http_request_t *r)
         }
 
         ctx->plcf = plcf;
+        ctx->up_time = -1;
         ngx_http_set_ctx(r, ctx, ngx_http_pred_module);
 
         return ngx_http_pred_batch_handler(r);
@@ -316,6 +338,7 @@ ngx_http_pred_handler(ngx_http_request_t *r)
 
     ctx->key = key;
     ctx->plcf = plcf;
+    ctx->up_time = -1;
     ngx_http_set_ctx(r, ctx, ngx_http_pred_module);
 
     /* the shared-memory tier first: fresh answers and overrides */
@@ -629,7 +652,15 @@ ngx_int_t
 ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
-    ngx_table_elt_t  *h;
+    ngx_uint_t            i;
+    ngx_table_elt_t      *h;
+    ngx_http_pred_ctx_t  *ctx;
+
+    static ngx_str_t     *logged[] = {
+        &ngx_http_pred_h_source, &ngx_http_pred_h_version,
+        &ngx_http_pred_h_age, &ngx_http_pred_h_stale,
+        &ngx_http_pred_h_refined
+    };
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -639,6 +670,15 @@ ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,
     h->hash = 1;
     h->key = *name;
     h->value = *value;
+
+    /* the log variables say what the headers said */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
+
+    for (i = 0; ctx && i < sizeof(logged) / sizeof(logged[0]); i++) {
+        if (name == logged[i]) {
+            ctx->out[i] = *value;
+        }
+    }
 
     return NGX_OK;
 }
@@ -764,6 +804,51 @@ ngx_http_pred_key_variable(ngx_http_request_t *r,
     v->data = p;
     v->len = (u_char *) ngx_escape_uri(p, ctx->key.data, ctx->key.len,
                                        NGX_ESCAPE_URI_COMPONENT) - p;
+
+    return NGX_OK;
+}
+
+
+/*
+ * $pred_source, $pred_version, $pred_age, $pred_stale, $pred_refined: as
+ * sent in the headers; $pred_upstream_time: the model call, in seconds with
+ * milliseconds, like $upstream_response_time.  Unsent: not found ("-" in
+ * logs, as nginx logs any empty variable).
+ */
+static ngx_int_t
+ngx_http_pred_out_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char               *p;
+    ngx_http_pred_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
+
+    if (ctx == NULL || (data < 5 && ctx->out[data].len == 0)
+        || (data == 5 && ctx->up_time < 0))
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    if (data < 5) {
+        v->len = ctx->out[data].len;
+        v->data = ctx->out[data].data;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+    v->len = ngx_sprintf(p, "%T.%03M", (time_t) ctx->up_time / 1000,
+                         (ngx_msec_t) ctx->up_time % 1000) - p;
 
     return NGX_OK;
 }

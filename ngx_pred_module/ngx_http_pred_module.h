@@ -151,6 +151,11 @@ typedef struct {
     ngx_uint_t                  ans_stale;
     ngx_str_t                   ans_value;
 
+    /* what the answer said about itself, for the log variables */
+    ngx_str_t                   out[5];     /* source version age stale
+                                               refined */
+    ngx_msec_int_t              up_time;    /* -1: no model call */
+
     unsigned                    too_big:1;
     unsigned                    leader:1;
     unsigned                    refining:1;
@@ -291,6 +296,7 @@ char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* ngx_http_pred_module.c: the answers every handler shares */
 extern ngx_str_t  ngx_http_pred_h_source;
+extern ngx_str_t  ngx_http_pred_h_refined;
 extern ngx_str_t  ngx_http_pred_h_retry;
 extern ngx_str_t  ngx_http_pred_one;
 

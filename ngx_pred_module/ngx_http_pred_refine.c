@@ -20,7 +20,6 @@ static ngx_int_t ngx_http_pred_refine_reorder(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, ngx_str_t *value);
 
 
-static ngx_str_t  ngx_http_pred_h_refined = ngx_string("X-Pred-Refined");
 static ngx_str_t  ngx_http_pred_zero = ngx_string("0");
 
 

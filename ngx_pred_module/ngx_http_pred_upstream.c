@@ -439,6 +439,10 @@ ngx_http_pred_upstream_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     ctx->done = 1;
 
+    if (!ctx->refining) {
+        ctx->up_time = (ngx_msec_int_t) (ngx_current_msec - ctx->started);
+    }
+
     if (ctx->refining) {
         if (ngx_http_pred_upstream_status(sr, ctx, rc) == NGX_OK) {
             ngx_http_pred_refine_result(sr, ctx);
