@@ -21,7 +21,7 @@ DEB_PKGS    := build-essential nginx nginx-dev libnginx-mod-http-echo \
                libnginx-mod-http-perl \
                liblmdb-dev lmdb-utils libjansson-dev zlib1g-dev \
                libcmocka-dev libtest-base-perl libtext-diff-perl \
-               python3 python3-sklearn python3-numpy curl wrk
+               python3 python3-sklearn python3-numpy prometheus curl wrk
 
 LOADER      := $(BUILD)/pred-snapshot
 LOADER_SRCS := $(wildcard loader/*.c snapshot/*.c)

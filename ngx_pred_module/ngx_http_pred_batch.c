@@ -445,6 +445,7 @@ ngx_http_pred_batch_result(ngx_http_request_t *sr, ngx_http_pred_ctx_t *ctx,
     ngx_http_pred_cache_zone_t  *z;
 
     if (pred_json_validate((char *) body->data, body->len, &where) != 0) {
+        ctx->fail = NGX_HTTP_PRED_FAIL_INVALID;
         ctx->reason = "invalid JSON";
         return;
     }
@@ -458,6 +459,7 @@ ngx_http_pred_batch_result(ngx_http_request_t *sr, ngx_http_pred_ctx_t *ctx,
                              ctx->plcf->upstream_extract.len, &start, &stop)
            != 0)
     {
+        ctx->fail = NGX_HTTP_PRED_FAIL_INVALID;
         ctx->reason = "nothing at the extract pointer";
         return;
     }
@@ -476,6 +478,7 @@ ngx_http_pred_batch_result(ngx_http_request_t *sr, ngx_http_pred_ctx_t *ctx,
         ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
                       "pred: batch answer is not an array of %ui "
                       "predictions", ctx->nmissing);
+        ctx->fail = NGX_HTTP_PRED_FAIL_INVALID;
         ctx->reason = "not an array of one prediction per key";
         return;
     }

@@ -35,6 +35,8 @@ struct ngx_http_pred_cache_sh_s {
     ngx_queue_t                 queue;
     ngx_atomic_t                entries;
     ngx_atomic_t                evictions;
+    ngx_atomic_t                expirations;  /* expired entries met */
+    ngx_atomic_t                tombstones;   /* tombstones written */
 };
 
 
@@ -53,7 +55,10 @@ static void *ngx_http_pred_cache_alloc(ngx_http_pred_cache_zone_t *z,
 char *
 ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_pred_main_conf_t *pmcf = conf;
+
     u_char                      *p;
+    ngx_http_pred_cache_zone_t **zp;
     ssize_t                      size, max_entry;
     ngx_str_t                   *value, name, s;
     ngx_uint_t                   i;
@@ -178,6 +183,13 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     z->shm_zone = shm_zone;
     shm_zone->init = ngx_http_pred_cache_init_zone;
     shm_zone->data = z;
+
+    zp = ngx_array_push(&pmcf->zones);
+    if (zp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *zp = z;
 
     return NGX_CONF_OK;
 }
@@ -304,6 +316,10 @@ ngx_http_pred_cache_get(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
 
     out->kind = cn->kind;
     out->expired_ms = (ngx_msec_int_t) (ngx_current_msec - cn->expires);
+
+    if (out->expired_ms > 0) {
+        z->sh->expirations++;
+    }
     out->age = ngx_max(ngx_time() - cn->stored, 0);
     out->value.len = cn->value_len;
     out->value.data = NULL;
@@ -394,9 +410,30 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     ngx_queue_insert_head(&z->sh->queue, &cn->queue);
     z->sh->entries++;
 
+    if (kind == NGX_HTTP_PRED_CACHE_TOMBSTONE) {
+        z->sh->tombstones++;
+    }
+
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+/* entries, evictions, expirations, tombstones: read without the lock */
+ngx_atomic_uint_t
+ngx_http_pred_cache_stat(ngx_http_pred_cache_zone_t *z, ngx_uint_t what)
+{
+    switch (what) {
+    case 0:
+        return z->sh->entries;
+    case 1:
+        return z->sh->evictions;
+    case 2:
+        return z->sh->expirations;
+    default:
+        return z->sh->tombstones;
+    }
 }
 
 

@@ -20,6 +20,7 @@ static ngx_int_t ngx_http_pred_key_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_pred_out_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_pred_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_pred_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_pred_init_process(ngx_cycle_t *cycle);
 static void ngx_http_pred_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_pred_create_main_conf(ngx_conf_t *cf);
@@ -171,6 +172,20 @@ static ngx_command_t  ngx_http_pred_commands[] = {
       0,
       NULL },
 
+    { ngx_string("pred_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_pred_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pred_name"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pred_loc_conf_t, name),
+      NULL },
+
     { ngx_string("pred_max_age"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -220,7 +235,7 @@ static ngx_http_variable_t  ngx_http_pred_vars[] = {
 
 static ngx_http_module_t  ngx_http_pred_module_ctx = {
     ngx_http_pred_add_variables,           /* preconfiguration */
-    ngx_http_pred_upstream_init_filters,   /* postconfiguration */
+    ngx_http_pred_postconfiguration,       /* postconfiguration */
 
     ngx_http_pred_create_main_conf,        /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -614,15 +629,23 @@ ngx_http_pred_send_error(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t
 ngx_http_pred_send(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *body)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
     r->headers_out.status = status;
     r->headers_out.content_length_n = body->len;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
+
+    return ngx_http_pred_send_raw(r, body);
+}
+
+
+/* sends body, the status and headers being set already */
+ngx_int_t
+ngx_http_pred_send_raw(ngx_http_request_t *r, ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
 
     rc = ngx_http_send_header(r);
 
@@ -874,6 +897,17 @@ ngx_http_pred_add_variables(ngx_conf_t *cf)
 
 
 static ngx_int_t
+ngx_http_pred_postconfiguration(ngx_conf_t *cf)
+{
+    if (ngx_http_pred_upstream_init_filters(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_pred_metrics_init(cf);
+}
+
+
+static ngx_int_t
 ngx_http_pred_init_process(ngx_cycle_t *cycle)
 {
     return ngx_http_pred_snapshot_init_process(cycle);
@@ -899,7 +933,12 @@ ngx_http_pred_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&conf->snapshots, cf->pool, 4,
                        sizeof(ngx_http_pred_snapshot_t *))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&conf->zones, cf->pool, 4,
+                          sizeof(ngx_http_pred_cache_zone_t *))
+           != NGX_OK
+        || ngx_array_init(&conf->names, cf->pool, 8, sizeof(ngx_str_t))
+           != NGX_OK)
     {
         return NULL;
     }
@@ -978,7 +1017,8 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->refine_top, prev->refine_top, 50);
 
     if (ngx_http_pred_cache_merge(cf, prev, conf) != NGX_CONF_OK
-        || ngx_http_pred_upstream_merge(cf, prev, conf) != NGX_CONF_OK)
+        || ngx_http_pred_upstream_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_http_pred_metrics_merge(cf, conf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }

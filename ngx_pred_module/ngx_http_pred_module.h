@@ -24,6 +24,17 @@ typedef struct ngx_http_pred_cache_sh_s  ngx_http_pred_cache_sh_t;
 #define NGX_HTTP_PRED_CACHE_TOMBSTONE  2
 #define NGX_HTTP_PRED_CACHE_EMPTY      3    /* only a single-flight marker */
 
+/* why a model call failed, for the metrics */
+#define NGX_HTTP_PRED_FAIL_TIMEOUT     1
+#define NGX_HTTP_PRED_FAIL_5XX         2
+#define NGX_HTTP_PRED_FAIL_CONNECT     3
+#define NGX_HTTP_PRED_FAIL_INVALID     4
+#define NGX_HTTP_PRED_FAIL_TOO_BIG     5
+#define NGX_HTTP_PRED_FAIL_KINDS       5
+
+/* cache, snapshot, upstream, stale, default, error, none, batch */
+#define NGX_HTTP_PRED_M_SOURCES        8
+
 
 typedef struct {
     ngx_http_pred_cache_sh_t   *sh;
@@ -64,6 +75,8 @@ typedef struct {
 
 typedef struct {
     ngx_array_t                 snapshots;  /* ngx_http_pred_snapshot_t * */
+    ngx_array_t                 zones;      /* ngx_http_pred_cache_zone_t * */
+    ngx_array_t                 names;      /* ngx_str_t: pred_name */
 
     /* "check now" for every worker: a generation in shared memory */
     ngx_shm_zone_t             *signals;
@@ -75,6 +88,8 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                  enable;
+    ngx_str_t                   name;       /* pred_name, for metrics */
+    ngx_uint_t                  index;      /* its request counters */
     ngx_http_complex_value_t   *key;
     ngx_str_t                   snapshot_name;
     ngx_http_pred_snapshot_t   *snapshot;
@@ -155,6 +170,7 @@ typedef struct {
     ngx_str_t                   out[5];     /* source version age stale
                                                refined */
     ngx_msec_int_t              up_time;    /* -1: no model call */
+    ngx_uint_t                  fail;       /* NGX_HTTP_PRED_FAIL_* */
 
     unsigned                    too_big:1;
     unsigned                    leader:1;
@@ -175,6 +191,7 @@ typedef struct {
 
 struct ngx_http_pred_snapshot_s {
     ngx_str_t                   name;
+    ngx_uint_t                  index;      /* in the metrics */
     ngx_str_t                   path;
     u_char                     *current;    /* "PATH/current" */
     ngx_msec_t                  check;
@@ -238,6 +255,8 @@ ngx_uint_t ngx_http_pred_cache_purge(ngx_http_pred_cache_zone_t *z,
     ngx_str_t *prefix);
 ngx_http_pred_cache_zone_t *ngx_http_pred_cache_zone_get(
     ngx_http_pred_loc_conf_t *plcf);
+ngx_atomic_uint_t ngx_http_pred_cache_stat(ngx_http_pred_cache_zone_t *z,
+    ngx_uint_t what);
 
 /* ngx_http_pred_upstream.c */
 char *ngx_http_pred_upstream(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -291,6 +310,17 @@ void ngx_http_pred_refine_result(ngx_http_request_t *sr,
 ngx_int_t ngx_http_pred_refine_resume(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
 
+/* ngx_http_pred_metrics.c */
+ngx_int_t ngx_http_pred_metrics_init(ngx_conf_t *cf);
+char *ngx_http_pred_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_pred_metrics_merge(ngx_conf_t *cf,
+    ngx_http_pred_loc_conf_t *conf);
+void ngx_http_pred_metrics_upstream_start(ngx_http_pred_ctx_t *ctx);
+void ngx_http_pred_metrics_upstream_done(ngx_http_pred_ctx_t *ctx);
+void ngx_http_pred_metrics_deadline(ngx_http_pred_ctx_t *ctx);
+void ngx_http_pred_metrics_snapshot(ngx_http_pred_snapshot_t *snap,
+    ngx_uint_t swapped);
+
 /* ngx_http_pred_admin.c */
 char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
@@ -302,6 +332,7 @@ extern ngx_str_t  ngx_http_pred_one;
 
 ngx_int_t ngx_http_pred_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);
+ngx_int_t ngx_http_pred_send_raw(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_http_pred_send_value(ngx_http_request_t *r, ngx_str_t *source,
     ngx_str_t *version, time_t age, ngx_uint_t stale, ngx_str_t *value);
 ngx_int_t ngx_http_pred_send_error(ngx_http_request_t *r, ngx_uint_t status,

@@ -75,6 +75,7 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     snap->name = value[1];
+    snap->index = pmcf->snapshots.nelts;
     snap->path = value[2];
     snap->check = 1000;
     snap->preload = 0;
@@ -517,6 +518,8 @@ ngx_http_pred_snapshot_refuse(ngx_http_pred_snapshot_t *snap,
     u_char   target[NGX_MAX_PATH];
     ssize_t  n;
 
+    ngx_http_pred_metrics_snapshot(snap, 0);
+
     snap->refused_dev = st->st_dev;
     snap->refused_ino = st->st_ino;
     snap->refused_mtime = st->st_mtime;
@@ -581,6 +584,8 @@ ngx_http_pred_snapshot_switch(ngx_http_pred_snapshot_t *snap,
     pred_snap_t  *old;
 
     old = snap->live;
+
+    ngx_http_pred_metrics_snapshot(snap, 1);
 
     snap->live = s;
     snap->live_dev = snap->pending_dev;

@@ -328,6 +328,9 @@ ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     ctx->sr = sr;
     ctx->request = r;
     ctx->started = ngx_current_msec;
+    ctx->fail = 0;
+
+    ngx_http_pred_metrics_upstream_start(ctx);
 
     return NGX_OK;
 }
@@ -457,6 +460,8 @@ ngx_http_pred_upstream_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         ngx_http_pred_upstream_result(sr, ctx, rc);
     }
 
+    ngx_http_pred_metrics_upstream_done(ctx);
+
     if (ctx->waiting) {
         ctx->request->write_event_handler = ngx_http_pred_upstream_resume;
         ngx_http_post_request(ctx->request, NULL);
@@ -502,10 +507,15 @@ ngx_http_pred_upstream_status(ngx_http_request_t *sr,
                       ? "connect or read failed (502)"
                       : (status == NGX_HTTP_GATEWAY_TIME_OUT)
                         ? "timed out in the proxy (504)" : "error status";
+        ctx->fail = (status == NGX_HTTP_BAD_GATEWAY)
+                    ? NGX_HTTP_PRED_FAIL_CONNECT
+                    : (status == NGX_HTTP_GATEWAY_TIME_OUT)
+                      ? NGX_HTTP_PRED_FAIL_TIMEOUT : NGX_HTTP_PRED_FAIL_5XX;
         return NGX_ERROR;
     }
 
     if (ctx->too_big) {
+        ctx->fail = NGX_HTTP_PRED_FAIL_TOO_BIG;
         ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
                       "pred: upstream answer for key \"%V\" is over "
                       "max_size %uz", &ctx->key, ctx->plcf->upstream_max_size);
@@ -558,6 +568,7 @@ ngx_http_pred_upstream_result(ngx_http_request_t *sr,
 
     /* every answer is checked, so the check allocates nothing */
     if (pred_json_validate((char *) body.data, body.len, &where) != 0) {
+        ctx->fail = NGX_HTTP_PRED_FAIL_INVALID;
         ngx_http_pred_upstream_unlead(ctx);
         ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
                       "pred: upstream answer for key \"%V\" is not valid "
@@ -575,6 +586,7 @@ ngx_http_pred_upstream_result(ngx_http_request_t *sr,
                              ctx->plcf->upstream_extract.len, &start, &stop)
            != 0)
     {
+        ctx->fail = NGX_HTTP_PRED_FAIL_INVALID;
         ngx_http_pred_upstream_unlead(ctx);
         ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
                       "pred: upstream answer for key \"%V\" has nothing at "
@@ -669,6 +681,8 @@ ngx_http_pred_upstream_timeout(ngx_event_t *ev)
 
     ctx->waiting = 0;
     ctx->reason = "timed out";
+
+    ngx_http_pred_metrics_deadline(ctx);
 
     ngx_http_finalize_request(r, ctx->batch
                                  ? ngx_http_pred_batch_answer(r, ctx,

@@ -1,0 +1,699 @@
+/*
+ * Metrics: counters shared by all workers, in a small zone of atomics, and
+ * "pred_metrics;" to read them as Prometheus text or, with ?format=json,
+ * as JSON.  Requests are counted in the log phase, so the answer path only
+ * pays for the atomic add.
+ */
+
+#include "ngx_http_pred_module.h"
+
+
+#define NGX_HTTP_PRED_M_LOCATIONS   128
+#define NGX_HTTP_PRED_M_SNAPSHOTS   32
+#define NGX_HTTP_PRED_M_BUCKETS     11
+
+
+typedef struct {
+    ngx_atomic_t   requests[NGX_HTTP_PRED_M_LOCATIONS]
+                           [NGX_HTTP_PRED_M_SOURCES];
+    ngx_atomic_t   up_requests;
+    ngx_atomic_t   up_in_flight;
+    ngx_atomic_t   up_errors[NGX_HTTP_PRED_FAIL_KINDS];
+    ngx_atomic_t   up_buckets[NGX_HTTP_PRED_M_BUCKETS];
+    ngx_atomic_t   up_ms_sum;
+    ngx_atomic_t   refine_requests;
+    ngx_atomic_t   refine_missed;
+    ngx_atomic_t   snap_swaps[NGX_HTTP_PRED_M_SNAPSHOTS];
+    ngx_atomic_t   snap_refused[NGX_HTTP_PRED_M_SNAPSHOTS];
+    ngx_atomic_t   snap_last_swap[NGX_HTTP_PRED_M_SNAPSHOTS];
+} ngx_http_pred_metrics_sh_t;
+
+
+static ngx_int_t ngx_http_pred_metrics_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_http_pred_metrics_log(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pred_metrics_handler(ngx_http_request_t *r);
+static u_char *ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p,
+    u_char *last);
+static u_char *ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p,
+    u_char *last);
+static u_char *ngx_http_pred_metrics_label(u_char *p, u_char *last,
+    ngx_str_t *s);
+
+
+/* the sources, in the order of NGX_HTTP_PRED_M_SOURCES */
+static ngx_str_t  ngx_http_pred_m_sources[] = {
+    ngx_string("cache"), ngx_string("snapshot"), ngx_string("upstream"),
+    ngx_string("stale"), ngx_string("default"), ngx_string("error"),
+    ngx_string("none"), ngx_string("batch")
+};
+
+static const char  *ngx_http_pred_m_fail_names[] = {
+    "timeout", "5xx", "connect", "invalid", "too_big"
+};
+
+/* upper bounds of the latency histogram, in ms */
+static ngx_msec_t  ngx_http_pred_m_bounds[NGX_HTTP_PRED_M_BUCKETS] = {
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500
+};
+
+static ngx_http_pred_metrics_sh_t  *ngx_http_pred_m;
+
+
+/* the zone and the log-phase counter; from postconfiguration */
+ngx_int_t
+ngx_http_pred_metrics_init(ngx_conf_t *cf)
+{
+    ngx_str_t                   name;
+    ngx_shm_zone_t             *shm_zone;
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    ngx_str_set(&name, "pred_metrics");
+
+    shm_zone = ngx_shared_memory_add(cf, &name,
+                                     8 * ngx_pagesize
+                                     + sizeof(ngx_http_pred_metrics_sh_t),
+                                     &ngx_http_pred_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    shm_zone->init = ngx_http_pred_metrics_init_zone;
+    shm_zone->data = (void *) 1;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_pred_metrics_log;
+
+    return NGX_OK;
+}
+
+
+/* "pred_metrics;" */
+char *
+ngx_http_pred_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_pred_metrics_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a location's index in the request counters, by its pred_name */
+char *
+ngx_http_pred_metrics_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *conf)
+{
+    ngx_uint_t                  i;
+    ngx_str_t                  *names, *n;
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->name.data == NULL) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+        conf->name = clcf->name;
+    }
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pred_module);
+    names = pmcf->names.elts;
+
+    for (i = 0; i < pmcf->names.nelts; i++) {
+        if (names[i].len == conf->name.len
+            && ngx_strncmp(names[i].data, conf->name.data, conf->name.len)
+               == 0)
+        {
+            conf->index = i;
+            return NGX_CONF_OK;
+        }
+    }
+
+    if (pmcf->names.nelts == NGX_HTTP_PRED_M_LOCATIONS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "more than %d pred_name values: give locations "
+                           "a shared pred_name", NGX_HTTP_PRED_M_LOCATIONS);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_array_push(&pmcf->names);
+    if (n == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *n = conf->name;
+    conf->index = pmcf->names.nelts - 1;
+
+    return NGX_CONF_OK;
+}
+
+
+void
+ngx_http_pred_metrics_upstream_start(ngx_http_pred_ctx_t *ctx)
+{
+    if (ngx_http_pred_m == NULL) {
+        return;
+    }
+
+    if (ctx->refining) {
+        (void) ngx_atomic_fetch_add(&ngx_http_pred_m->refine_requests, 1);
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_requests, 1);
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_in_flight, 1);
+}
+
+
+void
+ngx_http_pred_metrics_upstream_done(ngx_http_pred_ctx_t *ctx)
+{
+    ngx_uint_t  i;
+
+    if (ngx_http_pred_m == NULL || ctx->refining) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_in_flight, -1);
+
+    for (i = 0; i < NGX_HTTP_PRED_M_BUCKETS; i++) {
+        if ((ngx_msec_t) ctx->up_time <= ngx_http_pred_m_bounds[i]) {
+            break;
+        }
+    }
+
+    if (i < NGX_HTTP_PRED_M_BUCKETS) {
+        (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_buckets[i], 1);
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_ms_sum, ctx->up_time);
+
+    if (ctx->fail) {
+        (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_errors[ctx->fail
+                                                                 - 1], 1);
+    }
+}
+
+
+/* a client got the fallback because the model missed the deadline */
+void
+ngx_http_pred_metrics_deadline(ngx_http_pred_ctx_t *ctx)
+{
+    if (ngx_http_pred_m == NULL) {
+        return;
+    }
+
+    if (ctx->refining) {
+        (void) ngx_atomic_fetch_add(&ngx_http_pred_m->refine_missed, 1);
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(
+        &ngx_http_pred_m->up_errors[NGX_HTTP_PRED_FAIL_TIMEOUT - 1], 1);
+}
+
+
+void
+ngx_http_pred_metrics_snapshot(ngx_http_pred_snapshot_t *snap,
+    ngx_uint_t swapped)
+{
+    if (ngx_http_pred_m == NULL || snap->index >= NGX_HTTP_PRED_M_SNAPSHOTS) {
+        return;
+    }
+
+    if (swapped) {
+        (void) ngx_atomic_fetch_add(&ngx_http_pred_m->snap_swaps[snap->index],
+                                    1);
+        ngx_http_pred_m->snap_last_swap[snap->index] = ngx_time();
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->snap_refused[snap->index],
+                                1);
+}
+
+
+static ngx_int_t
+ngx_http_pred_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t  *shpool;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (data || shm_zone->shm.exists) {
+        ngx_http_pred_m = shpool->data;
+        return NGX_OK;
+    }
+
+    ngx_http_pred_m = ngx_slab_alloc(shpool,
+                                     sizeof(ngx_http_pred_metrics_sh_t));
+    if (ngx_http_pred_m == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(ngx_http_pred_m, sizeof(ngx_http_pred_metrics_sh_t));
+    shpool->data = ngx_http_pred_m;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pred_metrics_log(ngx_http_request_t *r)
+{
+    ngx_uint_t                 src;
+    ngx_http_pred_ctx_t       *ctx;
+    ngx_http_pred_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
+
+    if (!plcf->enable || ngx_http_pred_m == NULL || r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
+
+    src = NGX_HTTP_PRED_M_SOURCES - 2;   /* none */
+
+    if (ctx && ctx->batch) {
+        src = NGX_HTTP_PRED_M_SOURCES - 1;
+
+    } else if (ctx && ctx->out[0].len) {
+        for (src = 0; src < NGX_HTTP_PRED_M_SOURCES - 2; src++) {
+            if (ctx->out[0].len == ngx_http_pred_m_sources[src].len
+                && ngx_strncmp(ctx->out[0].data,
+                               ngx_http_pred_m_sources[src].data,
+                               ctx->out[0].len) == 0)
+            {
+                break;
+            }
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->requests[plcf->index][src],
+                                1);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pred_metrics_handler(ngx_http_request_t *r)
+{
+    size_t                      size;
+    u_char                     *p;
+    ngx_int_t                   rc;
+    ngx_str_t                   body, arg;
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_pred_m == NULL) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
+
+    size = 16384 + pmcf->names.nelts * NGX_HTTP_PRED_M_SOURCES * 600
+           + pmcf->snapshots.nelts * 2048 + pmcf->zones.nelts * 1024;
+
+    body.data = ngx_pnalloc(r->pool, size);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "format", 6, &arg) == NGX_OK
+        && arg.len == 4 && ngx_strncmp(arg.data, "json", 4) == 0)
+    {
+        p = ngx_http_pred_metrics_json(r, body.data, body.data + size);
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+
+    } else {
+        p = ngx_http_pred_metrics_text(r, body.data, body.data + size);
+        ngx_str_set(&r->headers_out.content_type,
+                    "text/plain; version=0.0.4; charset=utf-8");
+    }
+
+    body.len = p - body.data;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = body.len;
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    return ngx_http_pred_send_raw(r, &body);
+}
+
+
+#define ngx_http_pred_m_family(p, last, name, type, help)                   \
+    ngx_slprintf(p, last, "# HELP " name " " help "\n# TYPE " name " "       \
+                 type "\n")
+
+
+static u_char *
+ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
+{
+    time_t                        age;
+    uint64_t                      cum;
+    ngx_uint_t                    i, k, used, total;
+    ngx_str_t                    *names;
+    pred_snap_t                  *s;
+    ngx_http_pred_snapshot_t    **snaps;
+    ngx_http_pred_cache_zone_t  **zones;
+    ngx_http_pred_main_conf_t    *pmcf;
+    ngx_http_pred_metrics_sh_t   *m;
+
+    m = ngx_http_pred_m;
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
+
+    p = ngx_http_pred_m_family(p, last, "pred_requests_total", "counter",
+                               "Requests answered, by location and by who "
+                               "answered.");
+
+    names = pmcf->names.elts;
+
+    for (i = 0; i < pmcf->names.nelts; i++) {
+        for (k = 0; k < NGX_HTTP_PRED_M_SOURCES; k++) {
+            p = ngx_slprintf(p, last, "pred_requests_total{location=\"");
+            p = ngx_http_pred_metrics_label(p, last, &names[i]);
+            p = ngx_slprintf(p, last, "\",source=\"%V\"} %uA\n",
+                             &ngx_http_pred_m_sources[k],
+                             m->requests[i][k]);
+        }
+    }
+
+    p = ngx_http_pred_m_family(p, last, "pred_upstream_requests_total",
+                               "counter", "Model calls started.");
+    p = ngx_slprintf(p, last, "pred_upstream_requests_total %uA\n",
+                     m->up_requests);
+
+    p = ngx_http_pred_m_family(p, last, "pred_upstream_in_flight", "gauge",
+                               "Model calls under way.");
+    p = ngx_slprintf(p, last, "pred_upstream_in_flight %uA\n",
+                     m->up_in_flight);
+
+    p = ngx_http_pred_m_family(p, last, "pred_upstream_errors_total",
+                               "counter", "Failed model calls, by kind "
+                               "(timeout: a client got the fallback at the "
+                               "deadline).");
+
+    for (i = 0; i < NGX_HTTP_PRED_FAIL_KINDS; i++) {
+        p = ngx_slprintf(p, last, "pred_upstream_errors_total{kind=\"%s\"} "
+                         "%uA\n", ngx_http_pred_m_fail_names[i],
+                         m->up_errors[i]);
+    }
+
+    p = ngx_http_pred_m_family(p, last, "pred_upstream_duration_seconds",
+                               "histogram", "Duration of finished model "
+                               "calls.");
+
+    for (i = 0, cum = 0; i < NGX_HTTP_PRED_M_BUCKETS; i++) {
+        cum += m->up_buckets[i];
+        p = ngx_slprintf(p, last, "pred_upstream_duration_seconds_bucket"
+                         "{le=\"%M.%03M\"} %uL\n",
+                         ngx_http_pred_m_bounds[i] / 1000,
+                         ngx_http_pred_m_bounds[i] % 1000, cum);
+    }
+
+    /* finished calls: the in-flight ones are not in the histogram */
+    p = ngx_slprintf(p, last, "pred_upstream_duration_seconds_bucket"
+                     "{le=\"+Inf\"} %uA\n"
+                     "pred_upstream_duration_seconds_sum %uA.%03uA\n"
+                     "pred_upstream_duration_seconds_count %uA\n",
+                     m->up_requests - m->up_in_flight,
+                     m->up_ms_sum / 1000, m->up_ms_sum % 1000,
+                     m->up_requests - m->up_in_flight);
+
+    p = ngx_http_pred_m_family(p, last, "pred_refine_requests_total",
+                               "counter", "Reranker calls started.");
+    p = ngx_slprintf(p, last, "pred_refine_requests_total %uA\n",
+                     m->refine_requests);
+
+    p = ngx_http_pred_m_family(p, last, "pred_refine_deadline_missed_total",
+                               "counter", "Reranker calls that missed the "
+                               "deadline.");
+    p = ngx_slprintf(p, last, "pred_refine_deadline_missed_total %uA\n",
+                     m->refine_missed);
+
+    zones = pmcf->zones.elts;
+
+    p = ngx_http_pred_m_family(p, last, "pred_cache_bytes", "gauge",
+                               "Cache zone size, and the bytes in use.");
+
+    for (i = 0; i < pmcf->zones.nelts; i++) {
+        total = zones[i]->shm_zone->shm.size;
+        used = total - zones[i]->shpool->pfree * ngx_pagesize;
+
+        p = ngx_slprintf(p, last, "pred_cache_bytes{zone=\"%V\",kind="
+                         "\"total\"} %ui\n", &zones[i]->shm_zone->shm.name,
+                         total);
+        p = ngx_slprintf(p, last, "pred_cache_bytes{zone=\"%V\",kind="
+                         "\"used\"} %ui\n", &zones[i]->shm_zone->shm.name,
+                         used);
+    }
+
+    p = ngx_http_pred_m_family(p, last, "pred_cache_entries", "gauge",
+                               "Entries in the cache zone.");
+
+    for (i = 0; i < pmcf->zones.nelts; i++) {
+        p = ngx_slprintf(p, last, "pred_cache_entries{zone=\"%V\"} %uA\n",
+                         &zones[i]->shm_zone->shm.name,
+                         ngx_http_pred_cache_stat(zones[i], 0));
+    }
+
+    p = ngx_http_pred_m_family(p, last, "pred_cache_events_total",
+                               "counter", "Cache evictions, expired "
+                               "entries met, tombstones written.");
+
+    for (i = 0; i < pmcf->zones.nelts; i++) {
+        p = ngx_slprintf(p, last, "pred_cache_events_total{zone=\"%V\","
+                         "event=\"eviction\"} %uA\n"
+                         "pred_cache_events_total{zone=\"%V\","
+                         "event=\"expiration\"} %uA\n"
+                         "pred_cache_events_total{zone=\"%V\","
+                         "event=\"tombstone\"} %uA\n",
+                         &zones[i]->shm_zone->shm.name,
+                         ngx_http_pred_cache_stat(zones[i], 1),
+                         &zones[i]->shm_zone->shm.name,
+                         ngx_http_pred_cache_stat(zones[i], 2),
+                         &zones[i]->shm_zone->shm.name,
+                         ngx_http_pred_cache_stat(zones[i], 3));
+    }
+
+    snaps = pmcf->snapshots.elts;
+
+    p = ngx_http_pred_m_family(p, last, "pred_snapshot_info", "gauge",
+                               "The live snapshot version, as seen by the "
+                               "worker that answered.");
+
+    for (i = 0; i < pmcf->snapshots.nelts; i++) {
+        s = snaps[i]->live;
+        if (s) {
+            p = ngx_slprintf(p, last, "pred_snapshot_info{snapshot=\"%V\","
+                             "version=\"%s\"} 1\n", &snaps[i]->name,
+                             s->version);
+        }
+    }
+
+    p = ngx_http_pred_m_family(p, last, "pred_snapshot_entries", "gauge",
+                               "Entries in the live snapshot.");
+
+    for (i = 0; i < pmcf->snapshots.nelts; i++) {
+        s = snaps[i]->live;
+        p = ngx_slprintf(p, last, "pred_snapshot_entries{snapshot=\"%V\"} "
+                         "%uL\n", &snaps[i]->name,
+                         s ? (uint64_t) s->entries : (uint64_t) 0);
+    }
+
+    p = ngx_http_pred_m_family(p, last, "pred_snapshot_age_seconds",
+                               "gauge", "Seconds since the live snapshot "
+                               "was built.");
+
+    for (i = 0; i < pmcf->snapshots.nelts; i++) {
+        s = snaps[i]->live;
+        age = s ? ngx_max(ngx_time() - s->created_at, 0) : 0;
+        p = ngx_slprintf(p, last, "pred_snapshot_age_seconds{snapshot=\"%V\"}"
+                         " %T\n", &snaps[i]->name, age);
+    }
+
+    p = ngx_http_pred_m_family(p, last, "pred_snapshot_freshness_sla_seconds",
+                               "gauge", "The live snapshot's freshness SLA "
+                               "(0: none).");
+
+    for (i = 0; i < pmcf->snapshots.nelts; i++) {
+        s = snaps[i]->live;
+        p = ngx_slprintf(p, last, "pred_snapshot_freshness_sla_seconds"
+                         "{snapshot=\"%V\"} %uL\n", &snaps[i]->name,
+                         s ? (uint64_t) s->freshness_sla : (uint64_t) 0);
+    }
+
+    p = ngx_http_pred_m_family(p, last, "pred_snapshot_stale", "gauge",
+                               "1 when the live snapshot is older than its "
+                               "SLA, or when none is live.");
+
+    for (i = 0; i < pmcf->snapshots.nelts; i++) {
+        s = snaps[i]->live;
+        p = ngx_slprintf(p, last, "pred_snapshot_stale{snapshot=\"%V\"} %d\n",
+                         &snaps[i]->name,
+                         s == NULL
+                         || (s->freshness_sla
+                             && (uint64_t) (ngx_time() - s->created_at)
+                                > s->freshness_sla));
+    }
+
+    p = ngx_http_pred_m_family(p, last, "pred_snapshot_swaps_total",
+                               "counter", "Versions switched to, summed "
+                               "over workers.");
+
+    for (i = 0; i < pmcf->snapshots.nelts && i < NGX_HTTP_PRED_M_SNAPSHOTS;
+         i++)
+    {
+        p = ngx_slprintf(p, last, "pred_snapshot_swaps_total{snapshot=\"%V\"}"
+                         " %uA\n", &snaps[i]->name, m->snap_swaps[i]);
+    }
+
+    p = ngx_http_pred_m_family(p, last, "pred_snapshot_refused_total",
+                               "counter", "Snapshot files refused, summed "
+                               "over workers.");
+
+    for (i = 0; i < pmcf->snapshots.nelts && i < NGX_HTTP_PRED_M_SNAPSHOTS;
+         i++)
+    {
+        p = ngx_slprintf(p, last, "pred_snapshot_refused_total{snapshot="
+                         "\"%V\"} %uA\n", &snaps[i]->name,
+                         m->snap_refused[i]);
+    }
+
+    p = ngx_http_pred_m_family(p, last,
+                               "pred_snapshot_last_swap_timestamp_seconds",
+                               "gauge", "When a worker last switched "
+                               "versions (0: never).");
+
+    for (i = 0; i < pmcf->snapshots.nelts && i < NGX_HTTP_PRED_M_SNAPSHOTS;
+         i++)
+    {
+        p = ngx_slprintf(p, last, "pred_snapshot_last_swap_timestamp_seconds"
+                         "{snapshot=\"%V\"} %uA\n", &snaps[i]->name,
+                         m->snap_last_swap[i]);
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p, u_char *last)
+{
+    ngx_uint_t                    i, k;
+    ngx_str_t                    *names;
+    pred_snap_t                  *s;
+    ngx_http_pred_snapshot_t    **snaps;
+    ngx_http_pred_cache_zone_t  **zones;
+    ngx_http_pred_main_conf_t    *pmcf;
+    ngx_http_pred_metrics_sh_t   *m;
+
+    m = ngx_http_pred_m;
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
+    names = pmcf->names.elts;
+
+    p = ngx_slprintf(p, last, "{\"requests\":{");
+
+    for (i = 0; i < pmcf->names.nelts; i++) {
+        p = ngx_slprintf(p, last, "%s\"", i ? "," : "");
+        p = ngx_http_pred_metrics_label(p, last, &names[i]);
+        p = ngx_slprintf(p, last, "\":{");
+
+        for (k = 0; k < NGX_HTTP_PRED_M_SOURCES; k++) {
+            p = ngx_slprintf(p, last, "%s\"%V\":%uA", k ? "," : "",
+                             &ngx_http_pred_m_sources[k], m->requests[i][k]);
+        }
+
+        p = ngx_slprintf(p, last, "}");
+    }
+
+    p = ngx_slprintf(p, last, "},\"upstream\":{\"requests\":%uA,"
+                     "\"in_flight\":%uA,\"errors\":{", m->up_requests,
+                     m->up_in_flight);
+
+    for (i = 0; i < NGX_HTTP_PRED_FAIL_KINDS; i++) {
+        p = ngx_slprintf(p, last, "%s\"%s\":%uA", i ? "," : "",
+                         ngx_http_pred_m_fail_names[i], m->up_errors[i]);
+    }
+
+    p = ngx_slprintf(p, last, "},\"duration_ms_sum\":%uA},"
+                     "\"refine\":{\"requests\":%uA,\"deadline_missed\":%uA},"
+                     "\"caches\":{", m->up_ms_sum, m->refine_requests,
+                     m->refine_missed);
+
+    zones = pmcf->zones.elts;
+
+    for (i = 0; i < pmcf->zones.nelts; i++) {
+        p = ngx_slprintf(p, last, "%s\"%V\":{\"entries\":%uA,"
+                         "\"evictions\":%uA,\"expirations\":%uA,"
+                         "\"tombstones\":%uA}", i ? "," : "",
+                         &zones[i]->shm_zone->shm.name,
+                         ngx_http_pred_cache_stat(zones[i], 0),
+                         ngx_http_pred_cache_stat(zones[i], 1),
+                         ngx_http_pred_cache_stat(zones[i], 2),
+                         ngx_http_pred_cache_stat(zones[i], 3));
+    }
+
+    p = ngx_slprintf(p, last, "},\"snapshots\":{");
+
+    snaps = pmcf->snapshots.elts;
+
+    for (i = 0; i < pmcf->snapshots.nelts; i++) {
+        s = snaps[i]->live;
+
+        p = ngx_slprintf(p, last, "%s\"%V\":{\"version\":%s%s%s,"
+                         "\"entries\":%uL,\"swaps\":%uA,\"refused\":%uA}",
+                         i ? "," : "", &snaps[i]->name, s ? "\"" : "",
+                         s ? s->version : "null", s ? "\"" : "",
+                         s ? (uint64_t) s->entries : (uint64_t) 0,
+                         i < NGX_HTTP_PRED_M_SNAPSHOTS ? m->snap_swaps[i] : 0,
+                         i < NGX_HTTP_PRED_M_SNAPSHOTS
+                         ? m->snap_refused[i] : 0);
+    }
+
+    return ngx_slprintf(p, last, "}}");
+}
+
+
+/* a label value: \, " and newline escaped, as Prometheus and JSON read */
+static u_char *
+ngx_http_pred_metrics_label(u_char *p, u_char *last, ngx_str_t *s)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < s->len && p + 2 < last; i++) {
+        if (s->data[i] == '\\' || s->data[i] == '"') {
+            *p++ = '\\';
+            *p++ = s->data[i];
+
+        } else if (s->data[i] == '\n') {
+            *p++ = '\\';
+            *p++ = 'n';
+
+        } else {
+            *p++ = s->data[i];
+        }
+    }
+
+    return p;
+}
