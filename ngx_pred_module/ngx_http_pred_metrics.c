@@ -45,7 +45,7 @@ static u_char *ngx_http_pred_metrics_label(u_char *p, u_char *last,
 static ngx_str_t  ngx_http_pred_m_sources[] = {
     ngx_string("cache"), ngx_string("snapshot"), ngx_string("upstream"),
     ngx_string("stale"), ngx_string("default"), ngx_string("error"),
-    ngx_string("none"), ngx_string("batch")
+    ngx_string("shed"), ngx_string("none"), ngx_string("batch")
 };
 
 static const char  *ngx_http_pred_m_fail_names[] = {
@@ -205,6 +205,13 @@ ngx_http_pred_metrics_upstream_done(ngx_http_pred_ctx_t *ctx)
 }
 
 
+ngx_atomic_uint_t
+ngx_http_pred_metrics_in_flight(void)
+{
+    return ngx_http_pred_m ? ngx_http_pred_m->up_in_flight : 0;
+}
+
+
 /* a client got the fallback because the model missed the deadline */
 void
 ngx_http_pred_metrics_deadline(ngx_http_pred_ctx_t *ctx)
@@ -277,7 +284,8 @@ ngx_http_pred_metrics_log(ngx_http_request_t *r)
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
 
-    if (!plcf->enable || ngx_http_pred_m == NULL || r != r->main) {
+    /* subrequests come here only with log_subrequest on: count them then */
+    if (!plcf->enable || ngx_http_pred_m == NULL) {
         return NGX_OK;
     }
 
@@ -288,8 +296,11 @@ ngx_http_pred_metrics_log(ngx_http_request_t *r)
     if (ctx && ctx->batch) {
         src = NGX_HTTP_PRED_M_SOURCES - 1;
 
+    } else if (ctx && ctx->shed) {
+        src = NGX_HTTP_PRED_M_SOURCES - 3;
+
     } else if (ctx && ctx->out[0].len) {
-        for (src = 0; src < NGX_HTTP_PRED_M_SOURCES - 2; src++) {
+        for (src = 0; src < NGX_HTTP_PRED_M_SOURCES - 3; src++) {
             if (ctx->out[0].len == ngx_http_pred_m_sources[src].len
                 && ngx_strncmp(ctx->out[0].data,
                                ngx_http_pred_m_sources[src].data,
@@ -439,6 +450,20 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
                      m->up_requests - m->up_in_flight,
                      m->up_ms_sum / 1000, m->up_ms_sum % 1000,
                      m->up_requests - m->up_in_flight);
+
+    p = ngx_http_pred_m_family(p, last, "pred_upstream_breaker_open", "gauge",
+                               "1 while the circuit breaker keeps misses "
+                               "off the model.");
+    p = ngx_slprintf(p, last, "pred_upstream_breaker_open %d\n",
+                     pmcf->signals_sh
+                     && (ngx_msec_int_t) (pmcf->signals_sh->breaker_open_until
+                                          - ngx_current_msec) > 0);
+
+    p = ngx_http_pred_m_family(p, last, "pred_upstream_breaker_trips_total",
+                               "counter", "Times the circuit breaker "
+                               "opened.");
+    p = ngx_slprintf(p, last, "pred_upstream_breaker_trips_total %uA\n",
+                     pmcf->signals_sh ? pmcf->signals_sh->breaker_trips : 0);
 
     p = ngx_http_pred_m_family(p, last, "pred_refine_requests_total",
                                "counter", "Reranker calls started.");

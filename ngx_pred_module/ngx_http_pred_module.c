@@ -30,6 +30,14 @@ static char *ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_http_pred(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 
+static ngx_conf_enum_t  ngx_http_pred_priorities[] = {
+    { ngx_string("normal"), NGX_HTTP_PRED_PRIO_NORMAL },
+    { ngx_string("high"), NGX_HTTP_PRED_PRIO_HIGH },
+    { ngx_string("low"), NGX_HTTP_PRED_PRIO_LOW },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_enum_t  ngx_http_pred_miss_modes[] = {
     { ngx_string("sync"), 0 },
     { ngx_string("async"), 1 },
@@ -185,6 +193,27 @@ static ngx_command_t  ngx_http_pred_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_pred_loc_conf_t, name),
       NULL },
+
+    { ngx_string("pred_upstream_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_pred_upstream_limit,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pred_upstream_breaker"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_pred_upstream_breaker,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pred_priority"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pred_loc_conf_t, priority),
+      &ngx_http_pred_priorities },
 
     { ngx_string("pred_max_age"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -899,7 +928,9 @@ ngx_http_pred_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_pred_postconfiguration(ngx_conf_t *cf)
 {
-    if (ngx_http_pred_upstream_init_filters(cf) != NGX_OK) {
+    if (ngx_http_pred_upstream_init_filters(cf) != NGX_OK
+        || ngx_http_pred_signals_add(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -974,6 +1005,7 @@ ngx_http_pred_create_loc_conf(ngx_conf_t *cf)
     conf->upstream_timeout = NGX_CONF_UNSET_MSEC;
     conf->upstream_max_size = NGX_CONF_UNSET_SIZE;
     conf->miss_async = NGX_CONF_UNSET_UINT;
+    conf->priority = NGX_CONF_UNSET_UINT;
     conf->batch = NGX_CONF_UNSET;
     conf->batch_max = NGX_CONF_UNSET_UINT;
     conf->filter = NGX_CONF_UNSET;
@@ -1009,6 +1041,8 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->admin_max_body, prev->admin_max_body,
                               64 * 1024);
     ngx_conf_merge_uint_value(conf->miss_async, prev->miss_async, 0);
+    ngx_conf_merge_uint_value(conf->priority, prev->priority,
+                              NGX_HTTP_PRED_PRIO_NORMAL);
     ngx_conf_merge_value(conf->batch, prev->batch, 0);
     ngx_conf_merge_uint_value(conf->batch_max, prev->batch_max, 100);
     ngx_http_pred_filter_merge(prev, conf);

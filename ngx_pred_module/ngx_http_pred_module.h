@@ -32,8 +32,8 @@ typedef struct ngx_http_pred_cache_sh_s  ngx_http_pred_cache_sh_t;
 #define NGX_HTTP_PRED_FAIL_TOO_BIG     5
 #define NGX_HTTP_PRED_FAIL_KINDS       5
 
-/* cache, snapshot, upstream, stale, default, error, none, batch */
-#define NGX_HTTP_PRED_M_SOURCES        8
+/* cache, snapshot, upstream, stale, default, error, shed, none, batch */
+#define NGX_HTTP_PRED_M_SOURCES        9
 
 
 typedef struct {
@@ -69,8 +69,18 @@ typedef struct {
 
 
 typedef struct {
-    ngx_atomic_t                generation;
+    ngx_atomic_t                generation;     /* admin "check now" */
+    ngx_atomic_t                queued;         /* misses waiting a slot */
+    ngx_atomic_t                breaker_failures;
+    ngx_atomic_t                breaker_open_until;
+    ngx_atomic_t                breaker_probing;
+    ngx_atomic_t                breaker_trips;
 } ngx_http_pred_signals_sh_t;
+
+
+#define NGX_HTTP_PRED_PRIO_NORMAL      0
+#define NGX_HTTP_PRED_PRIO_HIGH        1
+#define NGX_HTTP_PRED_PRIO_LOW         2
 
 
 typedef struct {
@@ -83,6 +93,13 @@ typedef struct {
     ngx_http_pred_signals_sh_t *signals_sh;
     ngx_atomic_uint_t           signals_seen;   /* per worker */
     ngx_event_t                 signals_ev;     /* per worker */
+
+    /* admission control */
+    ngx_uint_t                  limit;
+    ngx_uint_t                  limit_queue;
+    ngx_msec_t                  limit_timeout;
+    ngx_uint_t                  breaker_failures;
+    ngx_msec_t                  breaker_cooldown;
 } ngx_http_pred_main_conf_t;
 
 
@@ -104,6 +121,7 @@ typedef struct {
     ngx_str_t                   upstream_extract;
     ngx_array_t                *fallback;   /* ngx_http_pred_fallback_t */
     ngx_uint_t                  miss_async;
+    ngx_uint_t                  priority;
     ngx_flag_t                  batch;
     ngx_uint_t                  batch_max;
     ngx_flag_t                  filter;
@@ -176,6 +194,9 @@ typedef struct {
     unsigned                    leader:1;
     unsigned                    refining:1;
     unsigned                    refine_done:1;
+    unsigned                    shed:1;         /* admission said no */
+    unsigned                    probe:1;        /* the breaker's probe */
+    unsigned                    queued:1;
 } ngx_http_pred_ctx_t;
 
 
@@ -228,6 +249,7 @@ char *ngx_http_pred_snapshot_merge(ngx_conf_t *cf,
 ngx_int_t ngx_http_pred_snapshot_init_process(ngx_cycle_t *cycle);
 void ngx_http_pred_snapshot_exit_process(ngx_cycle_t *cycle);
 void ngx_http_pred_snapshot_check_now(ngx_http_pred_snapshot_t *snap);
+ngx_int_t ngx_http_pred_signals_add(ngx_conf_t *cf);
 ngx_int_t ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, time_t max_age, ngx_str_t *key,
     ngx_http_pred_hit_t *hit);
@@ -265,6 +287,8 @@ char *ngx_http_pred_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_pred_upstream_merge(ngx_conf_t *cf,
     ngx_http_pred_loc_conf_t *prev, ngx_http_pred_loc_conf_t *conf);
 ngx_int_t ngx_http_pred_upstream_miss(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx);
+ngx_int_t ngx_http_pred_upstream_admitted(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
 ngx_int_t ngx_http_pred_upstream_call(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, ngx_str_t *uri);
@@ -320,6 +344,18 @@ void ngx_http_pred_metrics_upstream_done(ngx_http_pred_ctx_t *ctx);
 void ngx_http_pred_metrics_deadline(ngx_http_pred_ctx_t *ctx);
 void ngx_http_pred_metrics_snapshot(ngx_http_pred_snapshot_t *snap,
     ngx_uint_t swapped);
+ngx_atomic_uint_t ngx_http_pred_metrics_in_flight(void);
+
+/* ngx_http_pred_shed.c */
+char *ngx_http_pred_upstream_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_pred_upstream_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_pred_shed_admit(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx);
+void ngx_http_pred_shed_done(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
+    ngx_uint_t failed);
+void ngx_http_pred_shed_cleanup(ngx_http_pred_ctx_t *ctx);
 
 /* ngx_http_pred_admin.c */
 char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

@@ -140,21 +140,34 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     *snapp = snap;
 
-    /* a zone to tell every worker "check now", made with the first one */
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The zone of signals between workers: "check now", the shed queue and the
+ * circuit breaker; from postconfiguration.
+ */
+ngx_int_t
+ngx_http_pred_signals_add(ngx_conf_t *cf)
+{
+    ngx_str_t                   name;
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pred_module);
+
+    ngx_str_set(&name, "pred_signals");
+
+    pmcf->signals = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize,
+                                          &ngx_http_pred_module);
     if (pmcf->signals == NULL) {
-        ngx_str_set(&s, "pred_signals");
-
-        pmcf->signals = ngx_shared_memory_add(cf, &s, 8 * ngx_pagesize,
-                                              &ngx_http_pred_module);
-        if (pmcf->signals == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        pmcf->signals->init = ngx_http_pred_signals_init_zone;
-        pmcf->signals->data = pmcf;
+        return NGX_ERROR;
     }
 
-    return NGX_CONF_OK;
+    pmcf->signals->init = ngx_http_pred_signals_init_zone;
+    pmcf->signals->data = pmcf;
+
+    return NGX_OK;
 }
 
 
@@ -209,7 +222,7 @@ ngx_http_pred_snapshot_init_process(ngx_cycle_t *cycle)
 
     snapp = pmcf->snapshots.elts;
 
-    if (pmcf->signals && pmcf->signals_sh) {
+    if (pmcf->signals_sh && pmcf->snapshots.nelts) {
         pmcf->signals_seen = pmcf->signals_sh->generation;
 
         pmcf->signals_ev.handler = ngx_http_pred_signals_timer;
@@ -387,7 +400,7 @@ ngx_http_pred_signals_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    pmcf->signals_sh->generation = 0;
+    ngx_memzero(pmcf->signals_sh, sizeof(ngx_http_pred_signals_sh_t));
     shpool->data = pmcf->signals_sh;
 
     return NGX_OK;

@@ -268,6 +268,29 @@ ngx_http_pred_upstream_miss(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
         ctx->leader = 1;
     }
 
+    /* the one request that would call the model: may it, now? */
+    switch (ngx_http_pred_shed_admit(r, ctx)) {
+
+    case NGX_OK:
+        return ngx_http_pred_upstream_admitted(r, ctx);
+
+    case NGX_AGAIN:
+        return NGX_DONE;
+
+    case NGX_DECLINED:
+        ngx_http_pred_upstream_unlead(ctx);
+        return ngx_http_pred_fallback_answer(r, ctx, ctx->reason);
+    }
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* the model call of an admitted miss */
+ngx_int_t
+ngx_http_pred_upstream_admitted(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx)
+{
     if (ngx_http_pred_upstream_call(r, ctx, &ctx->plcf->upstream_uri)
         != NGX_OK)
     {
@@ -461,6 +484,10 @@ ngx_http_pred_upstream_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     }
 
     ngx_http_pred_metrics_upstream_done(ctx);
+
+    if (!ctx->refining) {
+        ngx_http_pred_shed_done(ctx->request, ctx, ctx->fail != 0);
+    }
 
     if (ctx->waiting) {
         ctx->request->write_event_handler = ngx_http_pred_upstream_resume;
@@ -702,6 +729,8 @@ ngx_http_pred_upstream_cleanup(void *data)
     if (ctx->timeout.timer_set) {
         ngx_del_timer(&ctx->timeout);
     }
+
+    ngx_http_pred_shed_cleanup(ctx);
 }
 
 

@@ -289,4 +289,35 @@ refused('a bad pred_refine top', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*invalid top "top=0", use 1 to 1000/);
 
+($rc, $err) = nginx_t(<<'_EOC_');
+    pred_upstream_limit 64 queue=128 timeout=20ms;
+    pred_upstream_breaker failures=5 cooldown=2s;
+    server {
+        listen 127.0.0.1:1984;
+        location = /p { pred_key $arg_id; pred_priority low; pred; }
+        location = /metrics { pred_metrics; }
+    }
+_EOC_
+is($rc, 0, 'the admission directives pass nginx -t') or diag($err);
+
+refused('a bad pred_upstream_limit', <<'_EOC_',
+    pred_upstream_limit 0;
+_EOC_
+    qr/\[emerg\] .*invalid limit "0"/);
+
+refused('a bad queue', <<'_EOC_',
+    pred_upstream_limit 8 queue=lots;
+_EOC_
+    qr/\[emerg\] .*invalid queue "queue=lots"/);
+
+refused('pred_upstream_breaker without failures', <<'_EOC_',
+    pred_upstream_breaker cooldown=1s;
+_EOC_
+    qr/\[emerg\] .*"pred_upstream_breaker" must have "failures" parameter/);
+
+refused('an unknown priority', <<'_EOC_',
+    server { location = /p { pred_key $arg_id; pred_priority urgent; pred; } }
+_EOC_
+    qr/\[emerg\] .*invalid value "urgent" in \S+nginx\.conf:\d+/);
+
 done_testing();

@@ -59,6 +59,7 @@ pred_requests_total\{location="api",source="upstream"\} 1
 pred_requests_total\{location="api",source="stale"\} 0
 pred_requests_total\{location="api",source="default"\} 1
 pred_requests_total\{location="api",source="error"\} 0
+pred_requests_total\{location="api",source="shed"\} 0
 pred_requests_total\{location="api",source="none"\} 0
 pred_requests_total\{location="api",source="batch"\} 0
 pred_requests_total\{location="plain",source="cache"\} 0
@@ -80,4 +81,4 @@ pred_upstream_duration_seconds_count 2
 .*^pred_snapshot_swaps_total\{snapshot="main"\} 1
 .*^pred_snapshot_refused_total\{snapshot="main"\} 0
 /ms,
- qr/\A\{"requests":\{"api":\{"cache":1,"snapshot":1,"upstream":1,"stale":0,"default":1,"error":0,"none":0,"batch":0\},"plain":\{"cache":0,"snapshot":0,"upstream":0,"stale":0,"default":0,"error":0,"none":1,"batch":0\}\},"upstream":\{"requests":2,"in_flight":0,"errors":\{"timeout":0,"5xx":1,"connect":0,"invalid":0,"too_big":0\},"duration_ms_sum":\d+\},"refine":\{"requests":0,"deadline_missed":0\},"caches":\{"hot":\{"entries":1,"evictions":0,"expirations":0,"tombstones":0\}\},"snapshots":\{"main":\{"version":"m1","entries":2,"swaps":1,"refused":0\}\}\}\z/]
+ qr/\A\{"requests":\{"api":\{"cache":1,"snapshot":1,"upstream":1,"stale":0,"default":1,"error":0,"shed":0,"none":0,"batch":0\},"plain":\{"cache":0,"snapshot":0,"upstream":0,"stale":0,"default":0,"error":0,"shed":0,"none":1,"batch":0\}\},"upstream":\{"requests":2,"in_flight":0,"errors":\{"timeout":0,"5xx":1,"connect":0,"invalid":0,"too_big":0\},"duration_ms_sum":\d+\},"refine":\{"requests":0,"deadline_missed":0\},"caches":\{"hot":\{"entries":1,"evictions":0,"expirations":0,"tombstones":0\}\},"snapshots":\{"main":\{"version":"m1","entries":2,"swaps":1,"refused":0\}\}\}\z/]

@@ -32,7 +32,7 @@ our @EXPORT = (qw(
     master_process_enabled no_shuffle log_level timeout
     worker_connections no_root_location env_to_nginx config_preamble
     server_port server_port_for_client server_root html_dir
-    no_long_string bail_out
+    no_long_string bail_out add_block_preprocessor
 ));
 
 our $ServerAddr = '127.0.0.1';
@@ -53,6 +53,7 @@ our $RepeatEach = 1;
 our $NoRootLocation = 0;
 our $ConfigPreamble = '';
 our @EnvToNginx;
+our @BlockPreprocessors;
 
 our $ServRoot = $ENV{TEST_NGINX_SERVROOT}
                 || File::Spec->rel2abs('t/servroot');
@@ -93,6 +94,7 @@ sub worker_connections {
 }
 sub no_root_location () { $NoRootLocation = 1 }
 sub env_to_nginx { push @EnvToNginx, @_ }
+sub add_block_preprocessor (&) { unshift @BlockPreprocessors, shift }
 sub config_preamble { $ConfigPreamble = shift }
 sub server_port { $ServerPort = shift if @_; return $ServerPort }
 sub server_port_for_client {
@@ -115,6 +117,7 @@ sub run_tests () {
     @blocks = shuffle @blocks unless $NoShuffle;
 
     for my $block (@blocks) {
+        $_->($block) for @BlockPreprocessors;
         run_block($block);
     }
 
