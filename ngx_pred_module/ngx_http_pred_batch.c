@@ -552,7 +552,9 @@ ngx_http_pred_batch_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     n = ctx->plcf->fallback ? ctx->plcf->fallback->nelts : 0;
     fbs = n ? ctx->plcf->fallback->elts : NULL;
 
-    if (why && ctx->nmissing) {
+    if (why && ctx->nmissing
+        && ngx_http_pred_warn_allowed(r->connection->log))
+    {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "pred: batch upstream for %ui keys failed: %s; "
                       "answering with the fallback chain", ctx->nmissing,

@@ -300,6 +300,7 @@ ngx_int_t ngx_http_pred_upstream_batch(ngx_http_request_t *r,
 ngx_int_t ngx_http_pred_upstream_init_filters(ngx_conf_t *cf);
 ngx_int_t ngx_http_pred_fallback_answer(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, const char *why);
+ngx_uint_t ngx_http_pred_warn_allowed(ngx_log_t *log);
 
 /* ngx_http_pred_batch.c */
 char *ngx_http_pred_batch(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

@@ -28,6 +28,10 @@
 /* how often a request waiting for another's model call looks at the zone */
 #define NGX_HTTP_PRED_POLL_MS       5
 
+/* fallback warnings a worker logs a second; an outage logs the rest as a
+   count */
+#define NGX_HTTP_PRED_WARN_PER_SEC  10
+
 
 static ngx_int_t ngx_http_pred_capture_header(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pred_capture_body(ngx_http_request_t *r,
@@ -801,7 +805,7 @@ ngx_http_pred_fallback_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
                 continue;
             }
 
-            if (why) {
+            if (why && ngx_http_pred_warn_allowed(r->connection->log)) {
                 ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                               "pred: upstream for key \"%V\" failed: %s; "
                               "answering with the stale value", &ctx->key,
@@ -813,7 +817,7 @@ ngx_http_pred_fallback_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
                                             &ctx->stale);
 
         case NGX_HTTP_PRED_FB_DEFAULT:
-            if (why) {
+            if (why && ngx_http_pred_warn_allowed(r->connection->log)) {
                 ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                               "pred: upstream for key \"%V\" failed: %s; "
                               "answering with the default", &ctx->key, why);
@@ -823,7 +827,7 @@ ngx_http_pred_fallback_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
                                             NULL, 0, 0, &fb->value);
 
         default: /* NGX_HTTP_PRED_FB_STATUS */
-            if (why) {
+            if (why && ngx_http_pred_warn_allowed(r->connection->log)) {
                 ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                               "pred: upstream for key \"%V\" failed: %s; "
                               "answering %ui", &ctx->key, why, fb->status);
@@ -961,4 +965,38 @@ ngx_http_pred_capture_body(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The budget of fallback warnings: NGX_HTTP_PRED_WARN_PER_SEC a second per
+ * worker; what is over it is counted and reported with the next second's
+ * first warning, so a model outage cannot flood the log.
+ */
+ngx_uint_t
+ngx_http_pred_warn_allowed(ngx_log_t *log)
+{
+    static time_t      second;
+    static ngx_uint_t  logged, suppressed;
+
+    if (ngx_time() != second) {
+        if (suppressed) {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "pred: %ui more fallback warnings suppressed in "
+                          "the previous second", suppressed);
+        }
+
+        second = ngx_time();
+        logged = 0;
+        suppressed = 0;
+    }
+
+    if (logged < NGX_HTTP_PRED_WARN_PER_SEC) {
+        logged++;
+        return 1;
+    }
+
+    suppressed++;
+
+    return 0;
 }
