@@ -48,8 +48,8 @@ ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_pred_loc_conf_t *plcf = conf;
 
-    ssize_t                    size;
-    ngx_str_t                 *value, s;
+    ngx_int_t                  rc;
+    ngx_str_t                 *value;
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -66,23 +66,17 @@ ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     if (cf->args->nelts == 2) {
-        if (ngx_strncmp(value[1].data, "max_body=", 9) != 0) {
+        rc = ngx_http_pred_conf_param(cf, &value[1], "max_body=", 'z', 0,
+                                      &plcf->admin_max_body);
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\"", &value[1]);
             return NGX_CONF_ERROR;
         }
-
-        s.data = value[1].data + 9;
-        s.len = value[1].len - 9;
-
-        size = ngx_parse_size(&s);
-        if (size == NGX_ERROR || size == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid max_body \"%V\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-
-        plcf->admin_max_body = size;
     }
 
     clcf->handler = ngx_http_pred_admin_handler;

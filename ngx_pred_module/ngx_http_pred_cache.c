@@ -58,8 +58,9 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_pred_main_conf_t *pmcf = conf;
 
     u_char                      *p;
+    ngx_int_t                    rc;
     ngx_http_pred_cache_zone_t **zp;
-    ssize_t                      size, max_entry;
+    ssize_t                      size;
     ngx_str_t                   *value, name, s;
     ngx_uint_t                   i;
     ngx_shm_zone_t              *shm_zone;
@@ -74,7 +75,7 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     z->ttl = 600;
     z->negative_ttl = 30;
-    max_entry = 64 * 1024;
+    z->max_entry = 64 * 1024;
     size = 0;
     name.len = 0;
 
@@ -113,45 +114,21 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            z->ttl = ngx_parse_time(&s, 1);
-            if (z->ttl == (time_t) NGX_ERROR || z->ttl == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid ttl \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
+        rc = ngx_http_pred_conf_param(cf, &value[i], "ttl=", 's', 0, &z->ttl);
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_pred_conf_param(cf, &value[i], "negative_ttl=", 's',
+                                          1, &z->negative_ttl);
+        }
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_pred_conf_param(cf, &value[i], "max_entry=", 'z',
+                                          0, &z->max_entry);
         }
 
-        if (ngx_strncmp(value[i].data, "negative_ttl=", 13) == 0) {
-            s.data = value[i].data + 13;
-            s.len = value[i].len - 13;
-
-            z->negative_ttl = ngx_parse_time(&s, 1);
-            if (z->negative_ttl == (time_t) NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid negative_ttl \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "max_entry=", 10) == 0) {
-            s.data = value[i].data + 10;
-            s.len = value[i].len - 10;
-
-            max_entry = ngx_parse_size(&s);
-            if (max_entry == NGX_ERROR || max_entry == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid max_entry \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
+        if (rc == NGX_OK) {
             continue;
         }
 
@@ -166,8 +143,6 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            &cmd->name);
         return NGX_CONF_ERROR;
     }
-
-    z->max_entry = max_entry;
 
     shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_pred_module);
     if (shm_zone == NULL) {
@@ -201,7 +176,8 @@ ngx_http_pred_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_pred_loc_conf_t *plcf = conf;
 
-    ngx_str_t       *value, s;
+    ngx_int_t        rc;
+    ngx_str_t       *value;
     ngx_uint_t       i;
     ngx_shm_zone_t  *shm_zone;
 
@@ -225,33 +201,18 @@ ngx_http_pred_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            plcf->cache_ttl = ngx_parse_time(&s, 1);
-            if (plcf->cache_ttl == (time_t) NGX_ERROR
-                || plcf->cache_ttl == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid ttl \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
+        rc = ngx_http_pred_conf_param(cf, &value[i], "ttl=", 's', 0,
+                                      &plcf->cache_ttl);
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_pred_conf_param(cf, &value[i], "swr=", 's', 1,
+                                          &plcf->cache_swr);
         }
 
-        if (ngx_strncmp(value[i].data, "swr=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
 
-            plcf->cache_swr = ngx_parse_time(&s, 1);
-            if (plcf->cache_swr == (time_t) NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid swr \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
+        if (rc == NGX_OK) {
             continue;
         }
 

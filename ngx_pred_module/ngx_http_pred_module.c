@@ -507,6 +507,68 @@ ngx_http_pred_handler(ngx_http_request_t *r)
 
 
 /*
+ * One "name=value" directive parameter (name ends with "="): NGX_DECLINED
+ * when arg is another one, NGX_OK with the value in *out, or NGX_ERROR
+ * after logging "invalid name "arg"".  kind: 's' seconds (time_t),
+ * 'm' milliseconds (ngx_msec_t), 'z' a size (size_t), 'n' a number
+ * (ngx_uint_t).
+ */
+ngx_int_t
+ngx_http_pred_conf_param(ngx_conf_t *cf, ngx_str_t *arg, const char *name,
+    u_char kind, ngx_uint_t zero_ok, void *out)
+{
+    size_t     len;
+    ngx_int_t  n;
+    ngx_str_t  v;
+
+    len = ngx_strlen(name);
+
+    if (arg->len < len || ngx_strncmp(arg->data, name, len) != 0) {
+        return NGX_DECLINED;
+    }
+
+    v.data = arg->data + len;
+    v.len = arg->len - len;
+
+    switch (kind) {
+    case 's':
+        n = ngx_parse_time(&v, 1);
+        break;
+    case 'm':
+        n = ngx_parse_time(&v, 0);
+        break;
+    case 'z':
+        n = ngx_parse_size(&v);
+        break;
+    default:
+        n = ngx_atoi(v.data, v.len);
+    }
+
+    if (n == NGX_ERROR || (n == 0 && !zero_ok)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid %*s \"%V\"",
+                           len - 1, name, arg);
+        return NGX_ERROR;
+    }
+
+    switch (kind) {
+    case 's':
+        *(time_t *) out = (time_t) n;
+        break;
+    case 'm':
+        *(ngx_msec_t *) out = (ngx_msec_t) n;
+        break;
+    case 'z':
+        *(size_t *) out = (size_t) n;
+        break;
+    default:
+        *(ngx_uint_t *) out = (ngx_uint_t) n;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * Decodes and validates a raw key into the pool.  NGX_DECLINED: the key is
  * bad (logged at info, the client's fault), *reason says why.
  */

@@ -377,6 +377,8 @@ ngx_int_t ngx_http_pred_send_error(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
 ngx_int_t ngx_http_pred_read_body(ngx_http_request_t *r, ngx_str_t *body);
+ngx_int_t ngx_http_pred_conf_param(ngx_conf_t *cf, ngx_str_t *arg,
+    const char *name, u_char kind, ngx_uint_t zero_ok, void *out);
 ngx_int_t ngx_http_pred_decode_key(ngx_http_request_t *r, ngx_str_t *raw,
     ngx_str_t *key, const char **reason);
 

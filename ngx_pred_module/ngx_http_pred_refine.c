@@ -29,8 +29,8 @@ ngx_http_pred_refine(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_pred_loc_conf_t *plcf = conf;
 
-    ngx_int_t    n;
-    ngx_str_t   *value, s;
+    ngx_int_t    n, rc;
+    ngx_str_t   *value;
     ngx_uint_t   i;
 
     if (plcf->refine_uri.data) {
@@ -50,19 +50,13 @@ ngx_http_pred_refine(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
+        rc = ngx_http_pred_conf_param(cf, &value[i], "timeout=", 'm', 0,
+                                      &plcf->refine_timeout);
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
 
-            plcf->refine_timeout = ngx_parse_time(&s, 0);
-            if (plcf->refine_timeout == (ngx_msec_t) NGX_ERROR
-                || plcf->refine_timeout == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid timeout \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
+        if (rc == NGX_OK) {
             continue;
         }
 

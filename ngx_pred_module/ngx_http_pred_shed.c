@@ -31,8 +31,8 @@ ngx_http_pred_upstream_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_pred_main_conf_t *pmcf = conf;
 
-    ngx_int_t    n;
-    ngx_str_t   *value, s;
+    ngx_int_t    n, rc;
+    ngx_str_t   *value;
     ngx_uint_t   i;
 
     if (pmcf->limit) {
@@ -54,31 +54,18 @@ ngx_http_pred_upstream_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "queue=", 6) == 0) {
-            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
-            if (n < 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid queue \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            pmcf->limit_queue = n;
-            continue;
+        rc = ngx_http_pred_conf_param(cf, &value[i], "queue=", 'n', 1,
+                                      &pmcf->limit_queue);
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_pred_conf_param(cf, &value[i], "timeout=", 'm', 0,
+                                          &pmcf->limit_timeout);
         }
 
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
 
-            pmcf->limit_timeout = ngx_parse_time(&s, 0);
-            if (pmcf->limit_timeout == (ngx_msec_t) NGX_ERROR
-                || pmcf->limit_timeout == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid timeout \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
+        if (rc == NGX_OK) {
             continue;
         }
 
@@ -98,8 +85,8 @@ ngx_http_pred_upstream_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_pred_main_conf_t *pmcf = conf;
 
-    ngx_int_t    n;
-    ngx_str_t   *value, s;
+    ngx_int_t    rc;
+    ngx_str_t   *value;
     ngx_uint_t   i;
 
     if (pmcf->breaker_failures) {
@@ -111,31 +98,18 @@ ngx_http_pred_upstream_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "failures=", 9) == 0) {
-            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
-            if (n <= 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid failures \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            pmcf->breaker_failures = n;
-            continue;
+        rc = ngx_http_pred_conf_param(cf, &value[i], "failures=", 'n', 0,
+                                      &pmcf->breaker_failures);
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_pred_conf_param(cf, &value[i], "cooldown=", 'm', 0,
+                                          &pmcf->breaker_cooldown);
         }
 
-        if (ngx_strncmp(value[i].data, "cooldown=", 9) == 0) {
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
 
-            pmcf->breaker_cooldown = ngx_parse_time(&s, 0);
-            if (pmcf->breaker_cooldown == (ngx_msec_t) NGX_ERROR
-                || pmcf->breaker_cooldown == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid cooldown \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
+        if (rc == NGX_OK) {
             continue;
         }
 

@@ -50,7 +50,8 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_pred_main_conf_t *pmcf = conf;
 
     u_char                     *p;
-    ngx_str_t                  *value, s;
+    ngx_int_t                   rc;
+    ngx_str_t                  *value;
     ngx_uint_t                  i;
     ngx_file_info_t             fi;
     ngx_http_pred_snapshot_t   *snap, **snapp;
@@ -95,17 +96,13 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 3; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "check=", 6) == 0) {
-            s.data = value[i].data + 6;
-            s.len = value[i].len - 6;
+        rc = ngx_http_pred_conf_param(cf, &value[i], "check=", 'm', 0,
+                                      &snap->check);
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
 
-            snap->check = ngx_parse_time(&s, 0);
-            if (snap->check == (ngx_msec_t) NGX_ERROR || snap->check == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid check time \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
+        if (rc == NGX_OK) {
             continue;
         }
 

@@ -70,8 +70,8 @@ ngx_http_pred_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_pred_loc_conf_t *plcf = conf;
 
-    ssize_t      size;
-    ngx_str_t   *value, s;
+    ngx_int_t    rc;
+    ngx_str_t   *value;
     ngx_uint_t   i;
 
     if (plcf->upstream_uri.data) {
@@ -91,34 +91,18 @@ ngx_http_pred_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-
-            plcf->upstream_timeout = ngx_parse_time(&s, 0);
-            if (plcf->upstream_timeout == (ngx_msec_t) NGX_ERROR
-                || plcf->upstream_timeout == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid timeout \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
+        rc = ngx_http_pred_conf_param(cf, &value[i], "timeout=", 'm', 0,
+                                      &plcf->upstream_timeout);
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_pred_conf_param(cf, &value[i], "max_size=", 'z', 0,
+                                          &plcf->upstream_max_size);
         }
 
-        if (ngx_strncmp(value[i].data, "max_size=", 9) == 0) {
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
 
-            size = ngx_parse_size(&s);
-            if (size == NGX_ERROR || size == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid max_size \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            plcf->upstream_max_size = size;
+        if (rc == NGX_OK) {
             continue;
         }
 

@@ -99,12 +99,12 @@ _EOC_
 refused('a bad check time', <<"_EOC_",
     pred_snapshot_path main $snaps check=soon;
 _EOC_
-    qr/\[emerg\] .*invalid check time "check=soon"/);
+    qr/\[emerg\] .*invalid check "check=soon"/);
 
 refused('a zero check time', <<"_EOC_",
     pred_snapshot_path main $snaps check=0;
 _EOC_
-    qr/\[emerg\] .*invalid check time "check=0"/);
+    qr/\[emerg\] .*invalid check "check=0"/);
 
 refused('a bad preload value', <<"_EOC_",
     pred_snapshot_path main $snaps preload=yes;
