@@ -21,7 +21,8 @@ DEB_PKGS    := build-essential nginx nginx-dev libnginx-mod-http-echo \
                libnginx-mod-http-perl \
                liblmdb-dev lmdb-utils libjansson-dev zlib1g-dev \
                libcmocka-dev libtest-base-perl libtext-diff-perl \
-               python3 python3-sklearn python3-numpy prometheus curl wrk
+               python3 python3-sklearn python3-numpy prometheus curl wrk \
+               libnginx-mod-http-lua redis-server gnuplot-nox
 
 LOADER      := $(BUILD)/pred-snapshot
 LOADER_SRCS := $(wildcard loader/*.c snapshot/*.c)
@@ -34,7 +35,8 @@ export TEST_NGINX_BINARY       ?= $(NGINX)
 export TEST_NGINX_LOAD_MODULES ?= $(CURDIR)/$(MODULE)
 export PRED_SNAPSHOT           ?= $(CURDIR)/$(LOADER)
 
-.PHONY: all deps module loader unit test prove demo install clean
+.PHONY: all deps module loader unit test prove bench bench-smoke demo \
+        install clean
 
 all: module loader
 
@@ -105,6 +107,21 @@ test: deps
 	$(MAKE) module loader
 	$(MAKE) unit
 	$(MAKE) prove
+	$(MAKE) bench-smoke
+
+# Benchmarks are noisy and long: make test only keeps the harness working.
+bench: deps
+	$(MAKE) module loader
+	bench/all.sh
+
+bench-smoke: module loader
+	bench/compare.sh --smoke > $(BUILD)/bench-smoke.log 2>&1 \
+	    || { tail -30 $(BUILD)/bench-smoke.log >&2; exit 1; }
+	@grep -c '^| ' $(BUILD)/bench-smoke.log \
+	    | awk '{ if ($$1 != 12) { print "bench-smoke: " $$1 \
+	        " table rows, not 12" > "/dev/stderr"; exit 1 } }'
+	@test -s bench/work-smoke/compare.png
+	@echo "# bench-smoke: ok (bench/work-smoke/REPORT.md)"
 
 demo: deps
 	$(MAKE) module loader

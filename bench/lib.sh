@@ -15,12 +15,12 @@ cpu() {
         "/proc/$worker/stat"
 }
 
-# run PATH SECONDS [LUA]: prints
+# run PATH SECONDS [LUA [KEYS]]: prints
 # "rps p50_ms p99_ms non2xx socket_errors worker_cpu_us_per_request"
 run() {
     local out rps p50 p99 non2xx sock c0 c1 reqs
     c0=$(cpu)
-    out=$(BENCH_PATH=$1 KEYS=$KEYS taskset -c 1 wrk -t1 -c"$CONNS" \
+    out=$(BENCH_PATH=$1 KEYS=${4:-$KEYS} taskset -c 1 wrk -t1 -c"$CONNS" \
           -d"${2}s" --latency -s "${3:-bench/random-key.lua}" \
           "http://127.0.0.1:$PORT$1")
     c1=$(cpu)
@@ -38,16 +38,20 @@ run() {
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-# rounds VARIANT...: ROUNDS alternating runs of each variant ("/path" or
-# "/path@script.lua"); sets m_rps_N, m_p50_N, m_p99_N, m_cus_N for the Nth
+# rounds VARIANT...: ROUNDS alternating runs of each variant ("/path",
+# "/path@script.lua", either with "%KEYS" appended for its own key count);
+# sets m_rps_N, m_p50_N, m_p99_N, m_cus_N for the Nth
 rounds() {
-    local r i v path lua a b c d e f
+    local r i v path lua keys a b c d e f
     local -a rps p50 p99 cus
     for r in $(seq 1 "$ROUNDS"); do
         i=0
         for v in "$@"; do
+            keys=$KEYS
+            case $v in *%*) keys=${v##*%}; v=${v%\%*} ;; esac
             path=${v%@*}; lua=${v#*@}; [ "$lua" = "$v" ] && lua=""
-            read -r a b c d e f < <(run "$path" "$DURATION" $lua)
+            read -r a b c d e f < <(run "$path" "$DURATION" \
+                                    "${lua:-bench/random-key.lua}" "$keys")
             echo "# round $r $path: $a req/s, p50 $b ms, p99 $c ms," \
                  "non-2xx $d, socket errors $e, worker CPU $f us/req" >&2
             [ "$d" = 0 ] && [ "$e" = 0 ] \
