@@ -244,10 +244,10 @@ for p in /snap$first /miss /lua /pcache /redis; do
 done
 
 # warm the shm tier and proxy_cache with every key, so that they only hit
-fill_s=$(( KEYS / 20000 + 2 ))
+fill_s=$(( KEYS / 8000 + 2 ))
 echo "# filling the shm tier and proxy_cache with $KEYS keys"
 echo "# /fill: $(run /fill "$fill_s" bench/seq-key.lua)"
-echo "# /pcache: $(run /pcache "$fill_s" bench/seq-key.lua)"
+echo "# /pcache: $(run /pcache $((fill_s * 2)) bench/seq-key.lua)"
 # (headers read whole first: grep -q exiting early would fail the pipe)
 for k in 0 $((KEYS / 2)) $((KEYS - 1)); do
     key=$(printf 'user_%07d' "$k")
