@@ -2,7 +2,7 @@
 # "make bench": the comparison run, the loader against mdb_load, and
 # snapshot swaps under load, gathered into bench/results/REPORT.md.
 #
-#   bench/all.sh                                   # about 40 minutes
+#   bench/all.sh                                   # about 30 minutes
 #   LOADER_NS=1000000 SNAP_KEYS="100000 1000000" bench/all.sh
 
 set -euo pipefail

@@ -18,7 +18,7 @@
 # under test has 1 worker on core 0.  Variants alternate for ROUNDS rounds;
 # medians.  Writes $OUT_DIR/REPORT.md, compare.dat and compare.png.
 #
-#   bench/compare.sh                        # the full run (about 25 min)
+#   bench/compare.sh                        # the full run (about 12 min)
 #   bench/compare.sh --smoke                # seconds: keeps it working
 
 set -euo pipefail
