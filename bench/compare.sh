@@ -33,15 +33,9 @@ fi
 KEYS=${KEYS:-100000}
 SNAP_KEYS=${SNAP_KEYS:-"100000 1000000 10000000"}
 LISTS=${LISTS:-10000}
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-10}
-CONNS=${CONNS:-64}
 PORT=${PORT:-18500}
 MODEL_PORT=${MODEL_PORT:-18501}
 REDIS_PORT=${REDIS_PORT:-18502}
-NGINX=${NGINX:-/usr/sbin/nginx}
-LOADER=$PWD/build/pred-snapshot
-MODULE=$PWD/build/nginx/objs/ngx_http_pred_module.so
 LUA_MODULES="load_module /usr/lib/nginx/modules/ndk_http_module.so;
 load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"
 WORK=${WORK:-$PWD/bench/work-compare}
@@ -50,12 +44,13 @@ WORK=${WORK:-$PWD/bench/work-compare}
 PCACHE=${PCACHE:-/dev/shm/pred-bench-pcache-$PORT}
 OUT_DIR=${OUT_DIR:-$PWD/bench/results}
 
-[ -x "$LOADER" ] && [ -f "$MODULE" ] || { echo "run make first" >&2; exit 1; }
 for c in wrk redis-server redis-cli gnuplot; do
     command -v $c >/dev/null || { echo "$c is not installed" >&2; exit 1; }
 done
 [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] \
     || { echo "libnginx-mod-http-lua is not installed" >&2; exit 1; }
+
+. bench/lib.sh
 
 rm -rf "$WORK" "$PCACHE"
 mkdir -p "$WORK/logs" "$WORK/model" "$OUT_DIR"
@@ -98,11 +93,7 @@ perl -ne 'if (/^\{"key":"([^"]*)","value":(.*)\}$/) {
 
 cat > "$WORK/model/nginx.conf" <<_EOC_
 $LUA_MODULES
-worker_processes 1;
-worker_cpu_affinity 10;
-error_log $WORK/model/error.log warn;
-pid $WORK/model/nginx.pid;
-events { worker_connections 4096; }
+$(nginx_main "$WORK/model" 10)
 http {
     access_log off;
     keepalive_requests 1000000;
@@ -149,11 +140,7 @@ first=${SNAP_KEYS%% *}
 cat > "$WORK/nginx.conf" <<_EOC_
 load_module $MODULE;
 $LUA_MODULES
-worker_processes 1;
-worker_cpu_affinity 01;
-error_log $WORK/logs/error.log notice;
-pid $WORK/nginx.pid;
-events { worker_connections 4096; }
+$(nginx_main "$WORK" 01)
 http {
     access_log off;
     default_type application/json;
@@ -229,8 +216,7 @@ _EOC_
 "$NGINX" -p "$WORK/" -c "$WORK/nginx.conf"
 sleep 0.5
 
-worker=$(pgrep -f "nginx: worker process" -P "$(cat "$WORK/nginx.pid")")
-. bench/lib.sh
+worker=$(worker_of "$WORK")
 
 # every variant answers the same value for the same key
 key=$(printf 'user_%07d' $((KEYS / 2)))

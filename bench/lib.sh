@@ -1,5 +1,32 @@
 # Shared by the bench/ scripts: running wrk against a pinned nginx worker,
-# parsing its output, medians.  Source it after setting PORT, KEYS, CONNS.
+# parsing its output, medians.  Source it from the project's top folder
+# after setting PORT and KEYS (and anything below to override).
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
+NGINX=${NGINX:-/usr/sbin/nginx}
+LOADER=$PWD/build/pred-snapshot
+MODULE=$PWD/build/nginx/objs/ngx_http_pred_module.so
+
+[ -x "$LOADER" ] && [ -f "$MODULE" ] || { echo "run make first" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
+
+# nginx_main DIR CPUMASK: the main context of a one-worker nginx whose
+# prefix is DIR (logs in DIR/logs), pinned to the cores in CPUMASK
+nginx_main() {
+    mkdir -p "$1/logs"
+    cat <<_EOC_
+worker_processes 1;
+worker_cpu_affinity $2;
+error_log $1/logs/error.log notice;
+pid $1/nginx.pid;
+events { worker_connections 4096; }
+_EOC_
+}
+
+# worker_of DIR: the pid of that nginx's worker
+worker_of() { pgrep -f "nginx: worker process" -P "$(cat "$1/nginx.pid")"; }
 
 # wrk prints latency in us, ms or s
 to_ms() {

@@ -13,17 +13,12 @@ cd "$(dirname "$0")/.."
 
 KEYS=${KEYS:-100000}
 LIST_KEYS=${LIST_KEYS:-10000}
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-10}
-CONNS=${CONNS:-64}
 PORT=${PORT:-18495}
-NGINX=${NGINX:-/usr/sbin/nginx}
-LOADER=$PWD/build/pred-snapshot
-MODULE=$PWD/build/nginx/objs/ngx_http_pred_module.so
 WORK=$PWD/bench/work-shaping
 OUT=$PWD/bench/results/shaping.md
 
-[ -x "$LOADER" ] && [ -f "$MODULE" ] || { echo "run make first" >&2; exit 1; }
+
+. bench/lib.sh
 
 rm -rf "$WORK"
 mkdir -p "$WORK/keys" "$WORK/lists" "$WORK/logs" "$(dirname "$OUT")"
@@ -38,11 +33,7 @@ bench/gen-lists.pl "$LIST_KEYS" 1 > "$WORK/lists.jsonl"
 
 cat > "$WORK/nginx.conf" <<_EOC_
 load_module $MODULE;
-worker_processes 1;
-worker_cpu_affinity 01;
-error_log $WORK/logs/error.log notice;
-pid $WORK/nginx.pid;
-events { worker_connections 4096; }
+$(nginx_main "$WORK" 01)
 http {
     access_log off;
     pred_snapshot_path keys $WORK/keys;
@@ -70,8 +61,7 @@ _EOC_
 trap '"$NGINX" -p "$WORK/" -c "$WORK/nginx.conf" -s stop 2>/dev/null || true' EXIT
 sleep 0.5
 
-worker=$(pgrep -f "nginx: worker process" -P "$(cat "$WORK/nginx.pid")")
-. bench/lib.sh
+worker=$(worker_of "$WORK")
 
 filter='&where=category:c3&min_score=0.2&exclude=i00001,i00002&limit=10&fields=id,score'
 curl -sf "http://127.0.0.1:$PORT/reco?id=user_0000001$filter" > /dev/null

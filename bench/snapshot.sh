@@ -13,19 +13,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KEYS=${KEYS:-1000000}
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-10}
-CONNS=${CONNS:-64}
 SWAP_SECONDS=${SWAP_SECONDS:-30}
 PORT=${PORT:-18480}
-NGINX=${NGINX:-/usr/sbin/nginx}
-LOADER=$PWD/build/pred-snapshot
-MODULE=$PWD/build/nginx/objs/ngx_http_pred_module.so
 WORK=$PWD/bench/work
 OUT=$PWD/bench/results/snapshot.md
 
-[ -x "$LOADER" ] && [ -f "$MODULE" ] || { echo "run make first" >&2; exit 1; }
-command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
+
+. bench/lib.sh
 
 rm -rf "$WORK"
 mkdir -p "$WORK/snaps" "$WORK/logs" "$(dirname "$OUT")"
@@ -43,11 +37,7 @@ body=$(perl -ne 'if (/^\{"key":"[^"]*","value":(.*)\}$/) { print $1; exit }' \
 
 cat > "$WORK/nginx.conf" <<_EOC_
 load_module $MODULE;
-worker_processes 1;
-worker_cpu_affinity 01;
-error_log $WORK/logs/error.log notice;
-pid $WORK/nginx.pid;
-events { worker_connections 4096; }
+$(nginx_main "$WORK" 01)
 http {
     access_log off;
     default_type application/json;
@@ -67,8 +57,7 @@ sleep 0.5
 curl -sf "http://127.0.0.1:$PORT/predict?id=user_0000001" >/dev/null \
     || { echo "snapshot lookup failed" >&2; cat "$WORK/logs/error.log"; exit 1; }
 
-worker=$(pgrep -f "nginx: worker process" -P "$(cat "$WORK/nginx.pid")")
-. bench/lib.sh
+worker=$(worker_of "$WORK")
 
 rounds /ceiling /predict
 m_rps_ceiling=$m_rps_0 m_p50_ceiling=$m_p50_0 m_p99_ceiling=$m_p99_0

@@ -14,18 +14,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KEYS=${KEYS:-10000}
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-10}
-CONNS=${CONNS:-64}
 PORT=${PORT:-18490}
 MODEL_PORT=${MODEL_PORT:-18491}
-NGINX=${NGINX:-/usr/sbin/nginx}
-MODULE=$PWD/build/nginx/objs/ngx_http_pred_module.so
 WORK=$PWD/bench/work-tiers
 OUT=$PWD/bench/results/tiers.md
 
-[ -f "$MODULE" ] || { echo "run make first" >&2; exit 1; }
-command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
+
+. bench/lib.sh
 
 rm -rf "$WORK"
 mkdir -p "$WORK/model" "$WORK/logs" "$(dirname "$OUT")"
@@ -33,11 +28,7 @@ mkdir -p "$WORK/model" "$WORK/logs" "$(dirname "$OUT")"
 body='{"score":0.461043,"segment":"s35","model":"ctr-v7","items":[568,150,978],"ts":1795300000}'
 
 cat > "$WORK/model/nginx.conf" <<_EOC_
-worker_processes 1;
-worker_cpu_affinity 10;
-error_log $WORK/model/error.log warn;
-pid $WORK/model/nginx.pid;
-events { worker_connections 4096; }
+$(nginx_main "$WORK/model" 10)
 http {
     access_log off;
     keepalive_requests 1000000;
@@ -50,11 +41,7 @@ _EOC_
 
 cat > "$WORK/nginx.conf" <<_EOC_
 load_module $MODULE;
-worker_processes 1;
-worker_cpu_affinity 01;
-error_log $WORK/logs/error.log notice;
-pid $WORK/nginx.pid;
-events { worker_connections 4096; }
+$(nginx_main "$WORK" 01)
 http {
     access_log off;
     default_type application/json;
@@ -99,8 +86,7 @@ trap '"$NGINX" -p "$WORK/" -c "$WORK/nginx.conf" -s stop 2>/dev/null || true
       "$NGINX" -p "$WORK/model/" -c "$WORK/model/nginx.conf" -s stop 2>/dev/null || true' EXIT
 sleep 0.5
 
-worker=$(pgrep -f "nginx: worker process" -P "$(cat "$WORK/nginx.pid")")
-. bench/lib.sh
+worker=$(worker_of "$WORK")
 
 # every key once through the miss path, so that /shm only hits
 echo "# filling the cache with $KEYS keys"
