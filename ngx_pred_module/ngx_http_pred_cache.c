@@ -176,10 +176,13 @@ ngx_http_pred_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_pred_loc_conf_t *plcf = conf;
 
-    ngx_int_t        rc;
-    ngx_str_t       *value;
-    ngx_uint_t       i;
-    ngx_shm_zone_t  *shm_zone;
+    ngx_str_t                   *value;
+    ngx_shm_zone_t              *shm_zone;
+    ngx_http_pred_conf_param_t   params[] = {
+        { "ttl=", 's', 0, &plcf->cache_ttl },
+        { "swr=", 's', 1, &plcf->cache_swr },
+        { NULL, 0, 0, NULL }
+    };
 
     if (plcf->cache_zone != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -199,25 +202,7 @@ ngx_http_pred_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     plcf->cache_zone = shm_zone;
 
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        rc = ngx_http_pred_conf_param(cf, &value[i], "ttl=", 's', 0,
-                                      &plcf->cache_ttl);
-        if (rc == NGX_DECLINED) {
-            rc = ngx_http_pred_conf_param(cf, &value[i], "swr=", 's', 1,
-                                          &plcf->cache_swr);
-        }
-
-        if (rc == NGX_ERROR) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc == NGX_OK) {
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+    if (ngx_http_pred_conf_params(cf, 2, params) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

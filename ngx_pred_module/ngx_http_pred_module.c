@@ -569,6 +569,45 @@ ngx_http_pred_conf_param(ngx_conf_t *cf, ngx_str_t *arg, const char *name,
 
 
 /*
+ * The directive's arguments from "from" on, each one of params (a table
+ * ended by a NULL name); anything else is an invalid parameter.
+ */
+char *
+ngx_http_pred_conf_params(ngx_conf_t *cf, ngx_uint_t from,
+    ngx_http_pred_conf_param_t *params)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                   *value;
+    ngx_uint_t                   i;
+    ngx_http_pred_conf_param_t  *p;
+
+    value = cf->args->elts;
+
+    for (i = from; i < cf->args->nelts; i++) {
+
+        rc = NGX_DECLINED;
+
+        for (p = params; p->name && rc == NGX_DECLINED; p++) {
+            rc = ngx_http_pred_conf_param(cf, &value[i], p->name, p->kind,
+                                          p->zero_ok, p->out);
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * Decodes and validates a raw key into the pool.  NGX_DECLINED: the key is
  * bad (logged at info, the client's fault), *reason says why.
  */

@@ -238,6 +238,15 @@ struct ngx_http_pred_snapshot_s {
 };
 
 
+/* one "name=value" directive parameter: see ngx_http_pred_conf_param() */
+typedef struct {
+    const char                  *name;
+    u_char                       kind;
+    ngx_uint_t                   zero_ok;
+    void                        *out;
+} ngx_http_pred_conf_param_t;
+
+
 extern ngx_module_t  ngx_http_pred_module;
 
 
@@ -379,6 +388,8 @@ ngx_int_t ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,
 ngx_int_t ngx_http_pred_read_body(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_http_pred_conf_param(ngx_conf_t *cf, ngx_str_t *arg,
     const char *name, u_char kind, ngx_uint_t zero_ok, void *out);
+char *ngx_http_pred_conf_params(ngx_conf_t *cf, ngx_uint_t from,
+    ngx_http_pred_conf_param_t *params);
 ngx_int_t ngx_http_pred_decode_key(ngx_http_request_t *r, ngx_str_t *raw,
     ngx_str_t *key, const char **reason);
 

@@ -31,9 +31,13 @@ ngx_http_pred_upstream_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_pred_main_conf_t *pmcf = conf;
 
-    ngx_int_t    n, rc;
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    ngx_int_t                    n;
+    ngx_str_t                   *value;
+    ngx_http_pred_conf_param_t   params[] = {
+        { "queue=", 'n', 1, &pmcf->limit_queue },
+        { "timeout=", 'm', 0, &pmcf->limit_timeout },
+        { NULL, 0, 0, NULL }
+    };
 
     if (pmcf->limit) {
         return "is duplicate";
@@ -52,25 +56,7 @@ ngx_http_pred_upstream_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pmcf->limit_queue = 0;
     pmcf->limit_timeout = 50;
 
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        rc = ngx_http_pred_conf_param(cf, &value[i], "queue=", 'n', 1,
-                                      &pmcf->limit_queue);
-        if (rc == NGX_DECLINED) {
-            rc = ngx_http_pred_conf_param(cf, &value[i], "timeout=", 'm', 0,
-                                          &pmcf->limit_timeout);
-        }
-
-        if (rc == NGX_ERROR) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc == NGX_OK) {
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+    if (ngx_http_pred_conf_params(cf, 2, params) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -85,36 +71,19 @@ ngx_http_pred_upstream_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_pred_main_conf_t *pmcf = conf;
 
-    ngx_int_t    rc;
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    ngx_http_pred_conf_param_t  params[] = {
+        { "failures=", 'n', 0, &pmcf->breaker_failures },
+        { "cooldown=", 'm', 0, &pmcf->breaker_cooldown },
+        { NULL, 0, 0, NULL }
+    };
 
     if (pmcf->breaker_failures) {
         return "is duplicate";
     }
 
-    value = cf->args->elts;
     pmcf->breaker_cooldown = 5000;
 
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        rc = ngx_http_pred_conf_param(cf, &value[i], "failures=", 'n', 0,
-                                      &pmcf->breaker_failures);
-        if (rc == NGX_DECLINED) {
-            rc = ngx_http_pred_conf_param(cf, &value[i], "cooldown=", 'm', 0,
-                                          &pmcf->breaker_cooldown);
-        }
-
-        if (rc == NGX_ERROR) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc == NGX_OK) {
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+    if (ngx_http_pred_conf_params(cf, 1, params) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

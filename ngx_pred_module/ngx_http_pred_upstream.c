@@ -70,9 +70,12 @@ ngx_http_pred_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_pred_loc_conf_t *plcf = conf;
 
-    ngx_int_t    rc;
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    ngx_str_t                   *value;
+    ngx_http_pred_conf_param_t   params[] = {
+        { "timeout=", 'm', 0, &plcf->upstream_timeout },
+        { "max_size=", 'z', 0, &plcf->upstream_max_size },
+        { NULL, 0, 0, NULL }
+    };
 
     if (plcf->upstream_uri.data) {
         return "is duplicate";
@@ -89,25 +92,7 @@ ngx_http_pred_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     plcf->upstream_uri = value[1];
 
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        rc = ngx_http_pred_conf_param(cf, &value[i], "timeout=", 'm', 0,
-                                      &plcf->upstream_timeout);
-        if (rc == NGX_DECLINED) {
-            rc = ngx_http_pred_conf_param(cf, &value[i], "max_size=", 'z', 0,
-                                          &plcf->upstream_max_size);
-        }
-
-        if (rc == NGX_ERROR) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc == NGX_OK) {
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+    if (ngx_http_pred_conf_params(cf, 2, params) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
