@@ -64,7 +64,12 @@ for n in $SNAP_KEYS; do
     "$LOADER" build "$WORK/s$n" --quiet --version v1 --input "$WORK/s$n.jsonl"
     "$LOADER" publish "$WORK/s$n" v1 > /dev/null
 done
-bench/gen-jsonl.pl "$KEYS" 1 > "$WORK/data.jsonl"
+# the same generator and seed: a snapshot of KEYS records already has them
+if [ -f "$WORK/s$KEYS.jsonl" ]; then
+    ln -s "s$KEYS.jsonl" "$WORK/data.jsonl"
+else
+    bench/gen-jsonl.pl "$KEYS" 1 > "$WORK/data.jsonl"
+fi
 bench/gen-lists.pl "$LISTS" > "$WORK/lists.jsonl"
 mkdir -p "$WORK/lists"
 "$LOADER" build "$WORK/lists" --quiet --version v1 --input "$WORK/lists.jsonl"
