@@ -22,7 +22,7 @@ DEB_PKGS    := build-essential nginx nginx-dev libnginx-mod-http-echo \
                liblmdb-dev lmdb-utils libjansson-dev zlib1g-dev \
                libcmocka-dev libtest-base-perl libtext-diff-perl \
                python3 python3-sklearn python3-numpy prometheus curl wrk \
-               libnginx-mod-http-lua redis-server gnuplot-nox
+               libnginx-mod-http-lua redis-server gnuplot-nox valgrind
 
 LOADER      := $(BUILD)/pred-snapshot
 LOADER_SRCS := $(wildcard loader/*.c snapshot/*.c)
@@ -36,7 +36,7 @@ export TEST_NGINX_LOAD_MODULES ?= $(CURDIR)/$(MODULE)
 export PRED_SNAPSHOT           ?= $(CURDIR)/$(LOADER)
 
 .PHONY: all deps module loader unit test prove bench bench-smoke demo \
-        install clean
+        install clean test-valgrind
 
 all: module loader
 
@@ -95,13 +95,24 @@ unit: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do echo "# $$t"; $$t; done
 
 # prove uses the real Test::Nginx when installed, the bundled one otherwise.
-prove: module loader
-	@pkill -QUIT -f "nginx.*-p $(CURDIR)/t/servroot" 2>/dev/null || true
-	@if perl -MTest::Nginx::Socket -e1 2>/dev/null; then \
-	    echo "# Test::Nginx: installed"; prove -r t; \
+PROVE = pkill -QUIT -f "nginx.*-p $(CURDIR)/t/servroot" 2>/dev/null || true; \
+	if perl -MTest::Nginx::Socket -e1 2>/dev/null; then \
+	    echo "\# Test::Nginx: installed"; prove -r t; \
 	else \
-	    echo "# Test::Nginx: bundled (t/lib)"; prove -I t/lib -r t; \
+	    echo "\# Test::Nginx: bundled (t/lib)"; prove -I t/lib -r t; \
 	fi
+
+prove: module loader
+	@$(PROVE)
+
+# The whole suite with nginx under memcheck (the runner checks each block's
+# reports; with the real Test::Nginx they go to stderr, checked here).
+test-valgrind: deps
+	$(MAKE) module loader
+	@export TEST_NGINX_USE_VALGRIND=1 TEST_NGINX_TIMEOUT=20; $(PROVE) \
+	    2> >(tee $(BUILD)/valgrind.stderr >&2)
+	@! grep -E '^==[0-9]+== +(Invalid|Conditional|Use of uninit|Syscall|Mismatched)' \
+	    $(BUILD)/valgrind.stderr
 
 test: deps
 	$(MAKE) module loader

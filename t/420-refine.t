@@ -107,7 +107,7 @@ pred: reranker for key "u1" missed its 50 ms deadline; sending the batch order
     location = /reco {
         pred_key $arg_user;
         pred_snapshot main;
-        pred_refine /_rerank;
+        pred_refine /_rerank timeout=1s;
         pred;
     }
     location = /_rerank {
@@ -142,7 +142,7 @@ pred: reranker answer for key "u1" is not a JSON array of ids
     location = /reco {
         pred_key $arg_user;
         pred_snapshot main;
-        pred_refine /_rerank top=2;
+        pred_refine /_rerank timeout=1s top=2;
         pred;
     }
     location = /_rerank {

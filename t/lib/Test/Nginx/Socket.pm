@@ -7,6 +7,11 @@ package Test::Nginx::Socket;
 # shape, master_process off, daemon on, port 1984, servroot t/servroot,
 # error_log at debug, blocks shuffled unless no_shuffle().
 #
+# TEST_NGINX_USE_VALGRIND=1 runs nginx in the foreground under memcheck, as
+# the real runner does (a value that is not a number is the valgrind options
+# to use); valgrind's report goes to logs/valgrind.PID and every block gets
+# one more assertion: no memcheck error and no definite leak through our code.
+#
 # Stricter than the real one on purpose: unknown and duplicate sections fail
 # the block, and after every block nginx is stopped and its whole error log
 # is checked for [alert] and [emerg] lines the block did not expect.
@@ -47,6 +52,7 @@ our $MasterProcess = $ENV{TEST_NGINX_MASTER_PROCESS} || 'off';
 our $Timeout = $ENV{TEST_NGINX_TIMEOUT} || 3;
 our $NoShuffle = $ENV{TEST_NGINX_NO_SHUFFLE} || 0;
 our $Sleep = $ENV{TEST_NGINX_SLEEP} || 0.015;
+our $UseValgrind = $ENV{TEST_NGINX_USE_VALGRIND};
 our $Workers = 1;
 our $WorkerConnections = 64;
 our $RepeatEach = 1;
@@ -265,11 +271,12 @@ sub write_config {
         }
 _EOC_
     my $user = $> == 0 ? "user root;\n" : '';
+    my $daemon = $UseValgrind ? 'off' : 'on';
 
     open my $out, '>', $ConfFile or bail_out("cannot write $ConfFile: $!");
     print $out <<"_EOC_";
 worker_processes  $Workers;
-daemon on;
+daemon $daemon;
 master_process $MasterProcess;
 error_log $ErrLogFile $log_level;
 pid       $PidFile;
@@ -333,12 +340,15 @@ sub is_running {
     return $stat !~ /^\d+ \(.*\) [ZX] /;
 }
 
+our $NginxChild;
+
 sub stop_nginx {
-    my $pid = read_pid();
+    my $pid = read_pid() // $NginxChild;
     return unless is_running($pid);
 
     kill SIGQUIT, $pid;
-    my $left = $Timeout;
+    # valgrind checks for leaks at exit, which takes a while
+    my $left = $UseValgrind ? $Timeout + 60 : $Timeout;
     while ($left > 0 && is_running($pid)) {
         waitpid($pid, WNOHANG);
         sleep 0.02;
@@ -351,11 +361,85 @@ sub stop_nginx {
         sleep 0.1;
     }
 
+    waitpid($NginxChild, 0) if $NginxChild;
+    undef $NginxChild;
     unlink $PidFile;
+}
+
+sub valgrind_cmd {
+    my $opts = $UseValgrind =~ /^\d+$/
+        ? '--tool=memcheck --leak-check=full --show-possibly-lost=no '
+          . '--num-callers=100 --gen-suppressions=all'
+        : $UseValgrind;
+    $opts .= " --suppressions=$_" for grep { -f } 'valgrind.suppress',
+                                                  't/valgrind.suppress';
+    return "valgrind -q $opts --log-file=$LogDir/valgrind.%p";
+}
+
+# under valgrind nginx stays in the foreground as our child, and is ready
+# once it answers on the port
+sub start_nginx_valgrind {
+    my $cmd = valgrind_cmd() . " $NginxBinary -p $ServRoot/ -c $ConfFile";
+
+    $NginxChild = fork() // bail_out("fork: $!");
+    if ($NginxChild == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>>', "$LogDir/valgrind.stderr";
+        exec 'sh', '-c', "exec $cmd" or POSIX::_exit(127);
+    }
+
+    for (1 .. 600) {
+        my $sock = IO::Socket::INET->new(PeerAddr => $ServerAddr,
+                                         PeerPort => $ServerPort,
+                                         Proto => 'tcp');
+        return 0 if $sock;
+        if (waitpid($NginxChild, WNOHANG) == $NginxChild) {
+            undef $NginxChild;
+            return $? || 1;
+        }
+        sleep 0.1;
+    }
+
+    return 1;
+}
+
+# memcheck's reports in dir's valgrind.PID files that are problems: every
+# error, and the definite leaks whose stack passes through our code (nginx
+# leaves its cycle's memory to the exiting process)
+sub valgrind_problems {
+    my ($dir) = @_;
+    my @bad;
+
+    for my $file (glob "$dir/valgrind.[0-9]*") {
+        open my $in, '<', $file or next;
+        my $text = do { local $/; <$in> } // '';
+        close $in;
+        $text =~ s/^==\d+== ?//mg;
+
+        for my $rec (split /\n\s*\n/, $text) {
+            next unless $rec =~ /^\s+(?:at|by) 0x/m;
+            next if $rec =~ /(?:indirectly|possibly) lost|still reachable/;
+            next if $rec =~ /definitely lost/
+                    && $rec !~ /ngx_http_pred_|\bpred_\w+ \(/;
+            push @bad, "$file:\n$rec";
+        }
+    }
+
+    return @bad;
+}
+
+sub check_valgrind {
+    my ($name) = @_;
+    my @bad = valgrind_problems($LogDir);
+
+    Test::More::ok(!@bad, "$name - no valgrind errors")
+        or Test::More::diag(join "\n", @bad);
 }
 
 sub start_nginx {
     my ($name) = @_;
+    return start_nginx_valgrind() if $UseValgrind;
+
     my $cmd = "$NginxBinary -p $ServRoot/ -c $ConfFile > /dev/null";
     my $status;
 
@@ -694,6 +778,7 @@ sub run_block {
 
     stop_nginx();
     check_alerts($block, $name);
+    check_valgrind($name) if $UseValgrind;
 }
 
 1;
