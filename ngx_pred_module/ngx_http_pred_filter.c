@@ -17,50 +17,31 @@
 
 #include "ngx_http_pred_module.h"
 #include "pred_json.h"
-
-
-#define NGX_HTTP_PRED_FILTER_MAX_ARGS  32
-
-
-typedef struct {
-    ngx_str_t                   field;
-    ngx_str_t                   value;
-} ngx_http_pred_where_t;
+#include "pred_filter.h"
 
 
 typedef struct {
     /* the member names read from each item, in one pass: the where
        fields, then the id (for exclude), then the score (for min_score) */
-    pred_json_name_t            cond[NGX_HTTP_PRED_FILTER_MAX_ARGS + 2];
+    pred_json_name_t            cond[PRED_FILTER_MAX_ARGS + 2];
     size_t                      ncond;
-    pred_json_name_t            proj[NGX_HTTP_PRED_FILTER_MAX_ARGS];
+    pred_json_name_t            proj[PRED_FILTER_MAX_ARGS];
 
-    ngx_http_pred_where_t       where[NGX_HTTP_PRED_FILTER_MAX_ARGS];
-    ngx_uint_t                  nwhere;
-    ngx_str_t                   exclude[NGX_HTTP_PRED_FILTER_MAX_ARGS];
-    ngx_uint_t                  nexclude;
-    ngx_str_t                   fields[NGX_HTTP_PRED_FILTER_MAX_ARGS];
-    ngx_uint_t                  nfields;
-    ngx_uint_t                  limit;
-    double                      min_score;
-    unsigned                    has_limit:1;
-    unsigned                    has_min_score:1;
+    pred_filter_args_t          a;
 } ngx_http_pred_shape_t;
 
 
 static ngx_int_t ngx_http_pred_filter_args(ngx_http_request_t *r,
     ngx_http_pred_loc_conf_t *plcf, ngx_http_pred_shape_t *sh,
     const char **arg, const char **reason);
-static ngx_uint_t ngx_http_pred_arg_values(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *out, ngx_uint_t max);
-static const char *ngx_http_pred_filter_known(
-    ngx_http_pred_loc_conf_t *plcf, ngx_str_t *field);
+static ngx_int_t ngx_http_pred_filter_known(ngx_http_pred_loc_conf_t *plcf,
+    pred_span_t *field);
 static void ngx_http_pred_filter_names(ngx_http_pred_loc_conf_t *plcf,
     ngx_http_pred_shape_t *sh);
 static ngx_int_t ngx_http_pred_filter_keep(ngx_http_pred_shape_t *sh,
     const char *p, const char *end);
 static ngx_int_t ngx_http_pred_span_is(const char *s, const char *e,
-    ngx_str_t *value);
+    const char *value, size_t len);
 static u_char *ngx_http_pred_filter_project(u_char *d,
     ngx_http_pred_shape_t *sh, const char *p, const char *end);
 
@@ -84,8 +65,8 @@ ngx_http_pred_filter(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
         return rc;
     }
 
-    if (!sh.nwhere && !sh.nexclude && !sh.nfields && !sh.has_limit
-        && !sh.has_min_score)
+    if (!sh.a.nwhere && !sh.a.nexclude && !sh.a.nfields && !sh.a.has_limit
+        && !sh.a.has_min_score)
     {
         return NGX_OK;
     }
@@ -121,14 +102,14 @@ ngx_http_pred_filter(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
 
         e = pred_json_skip_value(p, le);
 
-        if ((!sh.has_limit || kept < sh.limit)
+        if ((!sh.a.has_limit || kept < sh.a.limit)
             && ngx_http_pred_filter_keep(&sh, p, e))
         {
             if (kept++) {
                 *d++ = ',';
             }
 
-            if (sh.nfields) {
+            if (sh.a.nfields) {
                 d = ngx_http_pred_filter_project(d, &sh, p, e);
 
             } else {
@@ -165,213 +146,64 @@ ngx_http_pred_filter_args(ngx_http_request_t *r,
     ngx_http_pred_loc_conf_t *plcf, ngx_http_pred_shape_t *sh,
     const char **arg, const char **reason)
 {
-    char        *end, num[64];
-    u_char      *colon, *c, *last;
-    ngx_str_t    vals[NGX_HTTP_PRED_FILTER_MAX_ARGS], v, *names;
-    ngx_int_t    n;
-    ngx_uint_t   i, nvals;
+    int           bad;
+    u_char       *buf;
+    ngx_uint_t    i;
+    pred_span_t   names[PRED_FILTER_NARGS];
 
     ngx_memzero(sh, sizeof(ngx_http_pred_shape_t));
-    names = plcf->filter_args;
 
     if (r->args.len == 0) {
         return NGX_OK;
     }
 
-    /* where=F:V, repeated or comma-separated */
-    nvals = ngx_http_pred_arg_values(r, &names[0], vals,
-                                     NGX_HTTP_PRED_FILTER_MAX_ARGS);
+    buf = ngx_pnalloc(r->pool, r->args.len);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
 
-    for (i = 0; i < nvals; i++) {
-        for (c = vals[i].data, last = c + vals[i].len; c <= last; c++) {
-            v.data = c;
-            c = ngx_strlchr(c, last, ',');
-            if (c == NULL) {
-                c = last;
-            }
+    for (i = 0; i < PRED_FILTER_NARGS; i++) {
+        names[i].data = (char *) plcf->filter_args[i].data;
+        names[i].len = plcf->filter_args[i].len;
+    }
 
-            v.len = c - v.data;
-            colon = ngx_strlchr(v.data, c, ':');
+    if (pred_filter_parse((char *) r->args.data, r->args.len, names,
+                          (char *) buf, &sh->a, &bad, reason)
+        != 0)
+    {
+        *arg = names[bad].data;
+        return NGX_DECLINED;
+    }
 
-            if (colon == NULL || sh->nwhere == NGX_HTTP_PRED_FILTER_MAX_ARGS)
-            {
-                *arg = (char *) names[0].data;
-                *reason = "use FIELD:VALUE, at most 32";
-                return NGX_DECLINED;
-            }
+    *reason = "unknown field";
 
-            sh->where[sh->nwhere].field.data = v.data;
-            sh->where[sh->nwhere].field.len = colon - v.data;
-            sh->where[sh->nwhere].value.data = colon + 1;
-            sh->where[sh->nwhere].value.len = c - colon - 1;
-
-            *reason = ngx_http_pred_filter_known(plcf,
-                                                 &sh->where[sh->nwhere].field);
-            if (*reason) {
-                *arg = (char *) names[0].data;
-                return NGX_DECLINED;
-            }
-
-            sh->nwhere++;
+    for (i = 0; i < sh->a.nwhere; i++) {
+        if (!ngx_http_pred_filter_known(plcf, &sh->a.where_field[i])) {
+            *arg = names[PRED_FILTER_WHERE].data;
+            return NGX_DECLINED;
         }
     }
 
-    /* exclude=ID,ID and fields=F,F: comma-separated lists */
-    for (n = 1; n <= 2; n++) {
-        nvals = ngx_http_pred_arg_values(r, &names[n], vals, 1);
-        if (nvals == 0) {
-            continue;
-        }
-
-        for (c = vals[0].data, last = c + vals[0].len; c <= last; c++) {
-            v.data = c;
-            c = ngx_strlchr(c, last, ',');
-            if (c == NULL) {
-                c = last;
-            }
-
-            v.len = c - v.data;
-
-            if (v.len == 0
-                || (n == 1 ? sh->nexclude : sh->nfields)
-                   == NGX_HTTP_PRED_FILTER_MAX_ARGS)
-            {
-                *arg = (char *) names[n].data;
-                *reason = "use a comma-separated list, at most 32";
-                return NGX_DECLINED;
-            }
-
-            if (n == 1) {
-                sh->exclude[sh->nexclude++] = v;
-                continue;
-            }
-
-            *reason = ngx_http_pred_filter_known(plcf, &v);
-            if (*reason) {
-                *arg = (char *) names[n].data;
-                return NGX_DECLINED;
-            }
-
-            /* once each: the shaped value must stay within the original */
-            for (i = 0; i < sh->nfields; i++) {
-                if (sh->fields[i].len == v.len
-                    && ngx_strncmp(sh->fields[i].data, v.data, v.len) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (i == sh->nfields) {
-                sh->fields[sh->nfields++] = v;
-            }
-        }
-    }
-
-    /* limit=N */
-    if (ngx_http_pred_arg_values(r, &names[3], vals, 1)) {
-        n = ngx_atoi(vals[0].data, vals[0].len);
-        if (n == NGX_ERROR) {
-            *arg = (char *) names[3].data;
-            *reason = "not a whole number";
+    for (i = 0; i < sh->a.nfields; i++) {
+        if (!ngx_http_pred_filter_known(plcf, &sh->a.fields[i])) {
+            *arg = names[PRED_FILTER_FIELDS].data;
             return NGX_DECLINED;
         }
-
-        sh->limit = n;
-        sh->has_limit = 1;
-    }
-
-    /* min_score=X */
-    if (ngx_http_pred_arg_values(r, &names[4], vals, 1)) {
-        if (vals[0].len == 0 || vals[0].len >= sizeof(num)) {
-            *arg = (char *) names[4].data;
-            *reason = "not a number";
-            return NGX_DECLINED;
-        }
-
-        ngx_memcpy(num, vals[0].data, vals[0].len);
-        num[vals[0].len] = '\0';
-
-        sh->min_score = strtod(num, &end);
-
-        if (*end != '\0' || sh->min_score != sh->min_score) {
-            *arg = (char *) names[4].data;
-            *reason = "not a number";
-            return NGX_DECLINED;
-        }
-
-        sh->has_min_score = 1;
     }
 
     return NGX_OK;
 }
 
 
-/* every value of argument "name", %-decoded, up to max */
-static ngx_uint_t
-ngx_http_pred_arg_values(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *out, ngx_uint_t max)
+/* whether a field may be named: with pred_filter_fields, only those */
+static ngx_int_t
+ngx_http_pred_filter_known(ngx_http_pred_loc_conf_t *plcf, pred_span_t *field)
 {
-    u_char      *p, *last, *next, *dst, *src;
-    ngx_uint_t   n;
-
-    n = 0;
-    p = r->args.data;
-    last = r->args.data + r->args.len;
-
-    for ( /* void */ ; p < last && n < max; p = next + 1) {
-        next = ngx_strlchr(p, last, '&');
-        if (next == NULL) {
-            next = last;
-        }
-
-        if ((size_t) (next - p) > name->len && p[name->len] == '='
-            && ngx_strncmp(p, name->data, name->len) == 0)
-        {
-            src = p + name->len + 1;
-            dst = ngx_pnalloc(r->pool, next - src + 1);
-            if (dst == NULL) {
-                return n;
-            }
-
-            out[n].data = dst;
-            ngx_unescape_uri(&dst, &src, next - (p + name->len + 1), 0);
-            out[n].len = dst - out[n].data;
-            n++;
-        }
-    }
-
-    return n;
-}
-
-
-/*
- * NULL if a field may be named, else why not.  Plain names only: they are
- * written back unescaped, which keeps a shaped value within the original's
- * length.  With pred_filter_fields, only those fields.
- */
-static const char *
-ngx_http_pred_filter_known(ngx_http_pred_loc_conf_t *plcf, ngx_str_t *field)
-{
-    u_char      c;
-    ngx_uint_t  i;
-    ngx_str_t  *known;
-
-    if (field->len == 0 || field->len > 64) {
-        return "field names are 1 to 64 of A-Z a-z 0-9 _ . -";
-    }
-
-    for (i = 0; i < field->len; i++) {
-        c = field->data[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-        {
-            return "field names are 1 to 64 of A-Z a-z 0-9 _ . -";
-        }
-    }
+    ngx_uint_t   i;
+    ngx_str_t   *known;
 
     if (plcf->filter_fields == NULL) {
-        return NULL;
+        return 1;
     }
 
     known = plcf->filter_fields->elts;
@@ -380,11 +212,11 @@ ngx_http_pred_filter_known(ngx_http_pred_loc_conf_t *plcf, ngx_str_t *field)
         if (known[i].len == field->len
             && ngx_strncmp(known[i].data, field->data, field->len) == 0)
         {
-            return NULL;
+            return 1;
         }
     }
 
-    return "unknown field";
+    return 0;
 }
 
 
@@ -394,24 +226,24 @@ ngx_http_pred_filter_names(ngx_http_pred_loc_conf_t *plcf,
 {
     ngx_uint_t  i;
 
-    for (i = 0; i < sh->nwhere; i++) {
-        sh->cond[sh->ncond].name = (char *) sh->where[i].field.data;
-        sh->cond[sh->ncond++].len = sh->where[i].field.len;
+    for (i = 0; i < sh->a.nwhere; i++) {
+        sh->cond[sh->ncond].name = sh->a.where_field[i].data;
+        sh->cond[sh->ncond++].len = sh->a.where_field[i].len;
     }
 
-    if (sh->nexclude) {
+    if (sh->a.nexclude) {
         sh->cond[sh->ncond].name = (char *) plcf->filter_id.data;
         sh->cond[sh->ncond++].len = plcf->filter_id.len;
     }
 
-    if (sh->has_min_score) {
+    if (sh->a.has_min_score) {
         sh->cond[sh->ncond].name = (char *) plcf->filter_score.data;
         sh->cond[sh->ncond++].len = plcf->filter_score.len;
     }
 
-    for (i = 0; i < sh->nfields; i++) {
-        sh->proj[i].name = (char *) sh->fields[i].data;
-        sh->proj[i].len = sh->fields[i].len;
+    for (i = 0; i < sh->a.nfields; i++) {
+        sh->proj[i].name = sh->a.fields[i].data;
+        sh->proj[i].len = sh->a.fields[i].len;
     }
 }
 
@@ -424,8 +256,8 @@ ngx_http_pred_filter_keep(ngx_http_pred_shape_t *sh, const char *p,
     char         num[64];
     size_t       len;
     ngx_uint_t   i, k;
-    const char  *vs[NGX_HTTP_PRED_FILTER_MAX_ARGS + 2];
-    const char  *ve[NGX_HTTP_PRED_FILTER_MAX_ARGS + 2];
+    const char  *vs[PRED_FILTER_MAX_ARGS + 2];
+    const char  *ve[PRED_FILTER_MAX_ARGS + 2];
 
     if (sh->ncond == 0) {
         return 1;
@@ -435,15 +267,19 @@ ngx_http_pred_filter_keep(ngx_http_pred_shape_t *sh, const char *p,
         return 0;
     }
 
-    for (k = 0; k < sh->nwhere; k++) {
-        if (!ngx_http_pred_span_is(vs[k], ve[k], &sh->where[k].value)) {
+    for (k = 0; k < sh->a.nwhere; k++) {
+        if (!ngx_http_pred_span_is(vs[k], ve[k], sh->a.where_value[k].data,
+                                   sh->a.where_value[k].len))
+        {
             return 0;
         }
     }
 
-    if (sh->nexclude) {
-        for (i = 0; i < sh->nexclude; i++) {
-            if (ngx_http_pred_span_is(vs[k], ve[k], &sh->exclude[i])) {
+    if (sh->a.nexclude) {
+        for (i = 0; i < sh->a.nexclude; i++) {
+            if (ngx_http_pred_span_is(vs[k], ve[k], sh->a.exclude[i].data,
+                                      sh->a.exclude[i].len))
+            {
                 return 0;
             }
         }
@@ -451,7 +287,7 @@ ngx_http_pred_filter_keep(ngx_http_pred_shape_t *sh, const char *p,
         k++;
     }
 
-    if (sh->has_min_score) {
+    if (sh->a.has_min_score) {
         if (vs[k] == NULL) {
             return 0;
         }
@@ -466,7 +302,7 @@ ngx_http_pred_filter_keep(ngx_http_pred_shape_t *sh, const char *p,
         ngx_memcpy(num, vs[k], len);
         num[len] = '\0';
 
-        if (strtod(num, NULL) < sh->min_score) {
+        if (strtod(num, NULL) < sh->a.min_score) {
             return 0;
         }
     }
@@ -481,7 +317,8 @@ ngx_http_pred_filter_keep(ngx_http_pred_shape_t *sh, const char *p,
  * JSON text.
  */
 static ngx_int_t
-ngx_http_pred_span_is(const char *s, const char *e, ngx_str_t *value)
+ngx_http_pred_span_is(const char *s, const char *e, const char *value,
+    size_t len)
 {
     if (s == NULL) {
         return 0;
@@ -492,8 +329,7 @@ ngx_http_pred_span_is(const char *s, const char *e, ngx_str_t *value)
         e--;
     }
 
-    return (size_t) (e - s) == value->len
-           && ngx_strncmp(s, value->data, value->len) == 0;
+    return (size_t) (e - s) == len && ngx_strncmp(s, value, len) == 0;
 }
 
 
@@ -510,7 +346,7 @@ ngx_http_pred_filter_match(const char *obj, const char *end,
         return 0;
     }
 
-    return ngx_http_pred_span_is(s, e, value);
+    return ngx_http_pred_span_is(s, e, (char *) value->data, value->len);
 }
 
 
@@ -520,14 +356,14 @@ ngx_http_pred_filter_project(u_char *d, ngx_http_pred_shape_t *sh,
     const char *p, const char *end)
 {
     ngx_uint_t   i, n;
-    const char  *vs[NGX_HTTP_PRED_FILTER_MAX_ARGS];
-    const char  *ve[NGX_HTTP_PRED_FILTER_MAX_ARGS];
+    const char  *vs[PRED_FILTER_MAX_ARGS];
+    const char  *ve[PRED_FILTER_MAX_ARGS];
 
-    (void) pred_json_members(p, end, sh->proj, sh->nfields, vs, ve);
+    (void) pred_json_members(p, end, sh->proj, sh->a.nfields, vs, ve);
 
     *d++ = '{';
 
-    for (i = 0, n = 0; i < sh->nfields; i++) {
+    for (i = 0, n = 0; i < sh->a.nfields; i++) {
         if (vs[i] == NULL) {
             continue;
         }
@@ -538,7 +374,7 @@ ngx_http_pred_filter_project(u_char *d, ngx_http_pred_shape_t *sh,
 
         /* plain names: no escaping needed */
         *d++ = '"';
-        d = ngx_cpymem(d, sh->fields[i].data, sh->fields[i].len);
+        d = ngx_cpymem(d, sh->a.fields[i].data, sh->a.fields[i].len);
         *d++ = '"';
         *d++ = ':';
         d = ngx_cpymem(d, vs[i], ve[i] - vs[i]);
@@ -575,7 +411,7 @@ ngx_http_pred_filter_args_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     for (i = 1; i < cf->args->nelts; i++) {
         eq = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
 
-        for (k = 0; eq && k < 5; k++) {
+        for (k = 0; eq && k < PRED_FILTER_NARGS; k++) {
             name = &ngx_http_pred_filter_arg_names[k];
 
             if ((size_t) (eq - value[i].data) == name->len
@@ -589,7 +425,7 @@ ngx_http_pred_filter_args_slot(ngx_conf_t *cf, ngx_command_t *cmd,
             }
         }
 
-        if (eq == NULL || k == 5) {
+        if (eq == NULL || k == PRED_FILTER_NARGS) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\"", &value[i]);
             return NGX_CONF_ERROR;
@@ -648,7 +484,7 @@ ngx_http_pred_filter_merge(ngx_http_pred_loc_conf_t *prev,
                              "score");
     ngx_conf_merge_ptr_value(conf->filter_fields, prev->filter_fields, NULL);
 
-    for (k = 0; k < 5; k++) {
+    for (k = 0; k < PRED_FILTER_NARGS; k++) {
         if (conf->filter_args[k].data == NULL) {
             conf->filter_args[k] = prev->filter_args[k].data
                                    ? prev->filter_args[k]

@@ -112,9 +112,10 @@ GET /reco?user=u1
 ["GET /reco?user=u1&limit=ten", "GET /reco?user=u1&limit=-1",
  "GET /reco?user=u1&min_score=high", "GET /reco?user=u1&where=books",
  "GET /reco?user=u1&fields=id,,score", "GET /reco?user=u1&fields=a%22b",
- "GET /reco?user=u1&exclude="]
+ "GET /reco?user=u1&exclude=", "GET /reco?user=u1&where=category:b%zzks",
+ "GET /reco?user=u1&exclude=b1%2", "GET /reco?user=u1&limit=10000000000"]
 --- error_code eval
-[400, 400, 400, 400, 400, 400, 400]
+[400, 400, 400, 400, 400, 400, 400, 400, 400, 400]
 --- response_body eval
 ['{"error":"bad_argument","reason":"limit: not a whole number"}',
  '{"error":"bad_argument","reason":"limit: not a whole number"}',
@@ -122,7 +123,10 @@ GET /reco?user=u1
  '{"error":"bad_argument","reason":"where: use FIELD:VALUE, at most 32"}',
  '{"error":"bad_argument","reason":"fields: use a comma-separated list, at most 32"}',
  '{"error":"bad_argument","reason":"fields: field names are 1 to 64 of A-Z a-z 0-9 _ . -"}',
- '{"error":"bad_argument","reason":"exclude: use a comma-separated list, at most 32"}']
+ '{"error":"bad_argument","reason":"exclude: use a comma-separated list, at most 32"}',
+ '{"error":"bad_argument","reason":"where: bad % escape"}',
+ '{"error":"bad_argument","reason":"exclude: bad % escape"}',
+ '{"error":"bad_argument","reason":"limit: not a whole number"}']
 
 
 
