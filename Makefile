@@ -23,6 +23,7 @@ DEB_PKGS    := build-essential nginx nginx-dev libnginx-mod-http-echo \
                libcmocka-dev libtest-base-perl libtext-diff-perl \
                python3 python3-sklearn python3-numpy prometheus curl wrk \
                libnginx-mod-http-lua redis-server gnuplot-nox valgrind
+FUZZ_PKGS   := clang libclang-rt-14-dev
 
 LOADER      := $(BUILD)/pred-snapshot
 LOADER_SRCS := $(wildcard loader/*.c snapshot/*.c)
@@ -31,12 +32,20 @@ PREFIX      ?= /usr/local
 
 UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
+# fuzz targets: libFuzzer builds for make fuzz, plain replays for make unit
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY  := $(FUZZ_TARGETS:%=$(BUILD)/tests/replay_%)
+FUZZ_SRCS    := $(wildcard snapshot/*.c) loader/jsonl.c
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined
+
 export TEST_NGINX_BINARY       ?= $(NGINX)
 export TEST_NGINX_LOAD_MODULES ?= $(CURDIR)/$(MODULE)
 export PRED_SNAPSHOT           ?= $(CURDIR)/$(LOADER)
 
 .PHONY: all deps module loader unit test prove bench bench-smoke demo \
-        install clean test-valgrind
+        install clean test-valgrind fuzz
 
 all: module loader
 
@@ -91,8 +100,43 @@ $(BUILD)/tests/%: tests/%.c $(wildcard snapshot/*.[ch] loader/jsonl.[ch])
 	$(CC) $(CFLAGS) $(WARN) -Isnapshot -Iloader -o $@ $< \
 	    $(wildcard snapshot/*.c) loader/jsonl.c -lcmocka $(LIBS)
 
-unit: $(UNIT_TESTS)
+$(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c \
+        $(wildcard snapshot/*.[ch] loader/jsonl.[ch])
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -Isnapshot -Iloader -o $@ $< tests/fuzz/replay.c \
+	    $(FUZZ_SRCS) $(LIBS)
+
+unit: $(UNIT_TESTS) $(FUZZ_REPLAY)
 	@for t in $(UNIT_TESTS); do echo "# $$t"; $$t; done
+	@for t in $(FUZZ_TARGETS); do \
+	    $(BUILD)/tests/replay_$$t tests/fuzz/corpus/$$t/* \
+	        $$(ls -d tests/fuzz/regressions/$$t/* 2>/dev/null) \
+	        2>$(BUILD)/tests/replay_$$t.log \
+	    || { tail -5 $(BUILD)/tests/replay_$$t.log >&2; exit 1; }; done
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard snapshot/*.[ch] loader/jsonl.[ch])
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -Isnapshot -Iloader -o $@ $< $(FUZZ_SRCS) $(LIBS)
+
+# Each target for FUZZ_SECONDS from its seeds and past crashes; the corpus it
+# grows stays in build/.  A crash stops here with the input's path: fix it,
+# then keep the input in tests/fuzz/regressions/TARGET/.
+fuzz: deps
+	$(MAKE) deps DEB_PKGS="$(FUZZ_PKGS)"
+	$(MAKE) $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(BUILD)/fuzz/work-$$t; \
+	    cp tests/fuzz/corpus/$$t/* $(BUILD)/fuzz/work-$$t/; \
+	    cp tests/fuzz/regressions/$$t/* $(BUILD)/fuzz/work-$$t/ \
+	        2>/dev/null || true; \
+	    echo "# fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	    $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	        -max_len=32768 -print_final_stats=1 \
+	        -artifact_prefix=$(BUILD)/fuzz/crash-$$t- $(BUILD)/fuzz/work-$$t \
+	        > $(BUILD)/fuzz/$$t.log 2>&1 \
+	    || { tail -40 $(BUILD)/fuzz/$$t.log >&2; exit 1; }; \
+	    grep -E '^stat::number_of_executed_units|^Done' $(BUILD)/fuzz/$$t.log; \
+	done
 
 # prove uses the real Test::Nginx when installed, the bundled one otherwise.
 PROVE = pkill -QUIT -f "nginx.*-p $(CURDIR)/t/servroot" 2>/dev/null || true; \

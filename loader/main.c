@@ -19,6 +19,7 @@ static int pred_cmd_verify(int argc, char **argv);
 static int pred_cmd_info(int argc, char **argv);
 static int pred_cmd_get(int argc, char **argv);
 static const char *pred_resolve(const char *arg, char *buf, size_t size);
+static void *pred_alloc(void *ctx, size_t size);
 static void pred_usage(FILE *out);
 
 
@@ -151,8 +152,8 @@ pred_cmd_get(int argc, char **argv)
     int           rc;
     char          buf[4096], err[PRED_SNAP_ERR_MAX];
     size_t        len;
+    void         *val;
     const char   *path;
-    const void   *val;
     pred_snap_t   s;
 
     if (argc != 3) {
@@ -165,12 +166,13 @@ pred_cmd_get(int argc, char **argv)
         return PRED_EXIT_FAIL;
     }
 
-    rc = pred_snap_get(&s, argv[2], strlen(argv[2]), &val, &len, err,
-                       sizeof(err));
+    rc = pred_snap_get(&s, argv[2], strlen(argv[2]), pred_alloc, NULL, &val,
+                       &len, err, sizeof(err));
 
     if (rc == 1) {
         fwrite(val, 1, len, stdout);
         fputc('\n', stdout);
+        free(val);
 
     } else if (rc == 0) {
         pred_error("%s: key \"%s\" not found", path, argv[2]);
@@ -179,7 +181,6 @@ pred_cmd_get(int argc, char **argv)
         pred_error("%s: %s", path, err);
     }
 
-    pred_snap_release(&s);
     pred_snap_close(&s);
 
     return rc == 1 ? PRED_EXIT_OK : PRED_EXIT_FAIL;
@@ -319,6 +320,15 @@ pred_parse_size(const char *s, size_t *out)
 
 
 /* a snapshot directory stands for its live version */
+static void *
+pred_alloc(void *ctx, size_t size)
+{
+    (void) ctx;
+
+    return malloc(size);
+}
+
+
 static const char *
 pred_resolve(const char *arg, char *buf, size_t size)
 {

@@ -40,6 +40,9 @@ static void ngx_http_pred_snapshot_preload_stop(
     ngx_http_pred_snapshot_t *snap);
 static void ngx_http_pred_snapshot_switch(ngx_http_pred_snapshot_t *snap,
     pred_snap_t *s);
+static void *ngx_http_pred_snapshot_alloc(void *pool, size_t size);
+static void ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap,
+    ngx_str_t *key, const char *reason);
 static pred_snap_t *ngx_http_pred_snapshot_open(
     ngx_http_pred_snapshot_t *snap, char *err, size_t errlen);
 
@@ -274,6 +277,45 @@ ngx_http_pred_snapshot_exit_process(ngx_cycle_t *cycle)
 }
 
 
+static void *
+ngx_http_pred_snapshot_alloc(void *pool, size_t size)
+{
+    return ngx_pnalloc(pool, size);
+}
+
+
+/*
+ * The live file faulted under the map (truncated or overwritten in place,
+ * which publish never does): stop reading it at once, and let the pointer
+ * check take the next version that is published.
+ */
+static void
+ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap, ngx_str_t *key,
+    const char *reason)
+{
+    int           fd;
+    struct stat   st;
+    pred_snap_t  *s;
+
+    s = snap->live;
+
+    ngx_log_error(NGX_LOG_CRIT, snap->log, 0,
+                  "pred: snapshot \"%V\" version %s: key \"%V\": %s; "
+                  "no longer served", &snap->name, s->version, key, reason);
+
+    ngx_http_pred_metrics_snapshot(snap, 0);
+
+    snap->refused_dev = snap->live_dev;
+    snap->refused_ino = snap->live_ino;
+    snap->refused_mtime = (mdb_env_get_fd(s->env, &fd) == 0
+                           && fstat(fd, &st) == 0) ? st.st_mtime : 0;
+    snap->live = NULL;
+
+    pred_snap_close(s);
+    ngx_free(s);
+}
+
+
 /*
  * NGX_OK: a hit, NGX_DECLINED: a miss, NGX_BUSY: no snapshot is loaded,
  * NGX_ERROR: LMDB failed (logged).
@@ -285,9 +327,9 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
 {
     int           rc;
     char          err[PRED_SNAP_ERR_MAX];
+    void         *val;
     size_t        len;
     time_t        limit;
-    const void   *val;
     pred_snap_t  *s;
 
     s = snap->live;
@@ -295,20 +337,18 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
         return NGX_BUSY;
     }
 
-    rc = pred_snap_get(s, key->data, key->len, &val, &len, err, sizeof(err));
+    rc = pred_snap_get(s, key->data, key->len, ngx_http_pred_snapshot_alloc,
+                       r->pool, &val, &len, err, sizeof(err));
 
     if (rc == 1) {
-        hit->value.data = ngx_pnalloc(r->pool, len);
-        if (hit->value.data == NULL) {
-            pred_snap_release(s);
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(hit->value.data, val, len);
+        hit->value.data = val;
         hit->value.len = len;
     }
 
-    pred_snap_release(s);
+    if (rc == PRED_SNAP_FAULT) {
+        ngx_http_pred_snapshot_fault(snap, key, err);
+        return NGX_BUSY;
+    }
 
     if (rc == -1) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

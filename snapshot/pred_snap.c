@@ -4,26 +4,277 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <jansson.h>
 
 #include "pred_key.h"
 #include "pred_snap.h"
 
 
+static int pred_snap_open_map(pred_snap_t *s, const char *path,
+    int nordahead, char *err, size_t errlen);
+static int pred_snap_get_map(pred_snap_t *s, const void *key,
+    size_t key_len, pred_snap_alloc_pt alloc, void *ctx, void **val,
+    size_t *val_len, char *err, size_t errlen);
+static int pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen);
+static void pred_snap_guard_install(void);
+static void pred_snap_deadline(time_t seconds);
+static void pred_snap_on_fault(int signo, siginfo_t *si, void *uc);
+static void pred_snap_on_assert(MDB_env *env, const char *msg);
+static int pred_snap_faulted(char *err, size_t errlen);
 static int pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err,
     size_t errlen);
 static int pred_snap_meta_txn(pred_snap_t *s, MDB_txn *txn, const char *name,
     char *buf, size_t size);
 
 
+/* the guarded call in progress, if any: processes are single-threaded */
+static sigjmp_buf * volatile  pred_snap_jmp;
+static int                    pred_snap_fault_signo;
+static char                   pred_snap_assert_msg[128];
+static struct sigaction       pred_snap_old_segv;
+static struct sigaction       pred_snap_old_bus;
+static struct sigaction       pred_snap_old_fpe;
+static struct sigaction       pred_snap_old_vtalrm;
+
+
+/*
+ * Corrupt pages can also send LMDB round a cycle forever; opening and
+ * verifying run with a deadline in CPU time (SIGVTALRM, which nginx does
+ * not use).  Lookups do not: a timer per lookup would cost two system
+ * calls, and a published file has passed verify.
+ */
+#define PRED_SNAP_OPEN_CPU      2
+#define PRED_SNAP_VERIFY_CPU    10
+#define PRED_SNAP_VERIFY_RATE   (4 << 20)       /* bytes per extra second */
+
+
+/*
+ * The public calls that read the map all have this shape: a jump buffer
+ * in their own frame, the work in a *_map function, and on a fault the
+ * jump back here with nothing modified since sigsetjmp but globals.
+ */
 int
 pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
     size_t errlen)
+{
+    int         rc;
+    sigjmp_buf  jb;
+
+    pred_snap_guard_install();
+
+    if (sigsetjmp(jb, 0) != 0) {
+        pred_snap_deadline(0);
+        pred_snap_close(s);
+        return pred_snap_faulted(err, errlen);
+    }
+
+    pred_snap_jmp = &jb;
+    pred_snap_deadline(PRED_SNAP_OPEN_CPU);
+    rc = pred_snap_open_map(s, path, nordahead, err, errlen);
+    pred_snap_deadline(0);
+    pred_snap_jmp = NULL;
+
+    return rc;
+}
+
+
+int
+pred_snap_get(pred_snap_t *s, const void *key, size_t key_len,
+    pred_snap_alloc_pt alloc, void *ctx, void **val, size_t *val_len,
+    char *err, size_t errlen)
+{
+    int         rc;
+    sigjmp_buf  jb;
+
+    if (sigsetjmp(jb, 0) != 0) {
+        mdb_txn_reset(s->txn);
+        pred_snap_faulted(err, errlen);
+        return PRED_SNAP_FAULT;
+    }
+
+    pred_snap_jmp = &jb;
+    rc = pred_snap_get_map(s, key, key_len, alloc, ctx, val, val_len, err,
+                           errlen);
+    pred_snap_jmp = NULL;
+
+    mdb_txn_reset(s->txn);
+
+    return rc;
+}
+
+
+int
+pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
+{
+    int         rc;
+    sigjmp_buf  jb;
+
+    if (sigsetjmp(jb, 0) != 0) {
+        pred_snap_deadline(0);
+        mdb_txn_reset(s->txn);
+        return pred_snap_faulted(err, errlen);
+    }
+
+    pred_snap_jmp = &jb;
+    pred_snap_deadline(PRED_SNAP_VERIFY_CPU
+                       + s->file_size / PRED_SNAP_VERIFY_RATE);
+    rc = pred_snap_verify_map(s, err, errlen);
+    pred_snap_deadline(0);
+    pred_snap_jmp = NULL;
+
+    return rc;
+}
+
+
+int
+pred_snap_meta(pred_snap_t *s, const char *name, char *buf, size_t size)
+{
+    int         rc;
+    sigjmp_buf  jb;
+
+    if (sigsetjmp(jb, 0) != 0) {
+        mdb_txn_reset(s->txn);
+        return -1;
+    }
+
+    pred_snap_jmp = &jb;
+
+    rc = -1;
+
+    if (mdb_txn_renew(s->txn) == 0) {
+        rc = pred_snap_meta_txn(s, s->txn, name, buf, size);
+        mdb_txn_reset(s->txn);
+    }
+
+    pred_snap_jmp = NULL;
+
+    return rc;
+}
+
+
+static void
+pred_snap_guard_install(void)
+{
+    static int        installed;
+    struct sigaction  sa;
+
+    if (installed) {
+        return;
+    }
+
+    installed = 1;
+
+    memset(&sa, 0, sizeof(struct sigaction));
+    sa.sa_sigaction = pred_snap_on_fault;
+    /* not blocked in the handler: sigsetjmp(jb, 0) does not restore masks */
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+
+    sigaction(SIGSEGV, &sa, &pred_snap_old_segv);
+    sigaction(SIGBUS, &sa, &pred_snap_old_bus);
+    sigaction(SIGFPE, &sa, &pred_snap_old_fpe);
+    sigaction(SIGVTALRM, &sa, &pred_snap_old_vtalrm);
+}
+
+
+static void
+pred_snap_deadline(time_t seconds)
+{
+    struct itimerval  it;
+
+    memset(&it, 0, sizeof(struct itimerval));
+    it.it_value.tv_sec = seconds;
+
+    (void) setitimer(ITIMER_VIRTUAL, &it, NULL);
+}
+
+
+static void
+pred_snap_on_fault(int signo, siginfo_t *si, void *uc)
+{
+    sigjmp_buf        *jb;
+    struct sigaction  *old;
+
+    (void) uc;
+
+    jb = pred_snap_jmp;
+
+    if (jb != NULL && (si->si_code > 0 || signo == SIGVTALRM)) {
+        pred_snap_jmp = NULL;
+        pred_snap_fault_signo = signo;
+        siglongjmp(*jb, 1);
+    }
+
+    /*
+     * Not ours: put the previous handler back; the faulting instruction
+     * runs again and faults into it, a signal sent by kill is sent again.
+     */
+    old = signo == SIGSEGV ? &pred_snap_old_segv
+          : signo == SIGBUS ? &pred_snap_old_bus
+          : signo == SIGFPE ? &pred_snap_old_fpe : &pred_snap_old_vtalrm;
+
+    sigaction(signo, old, NULL);
+
+    if (si->si_code <= 0 || signo == SIGVTALRM) {
+        raise(signo);
+    }
+}
+
+
+/* LMDB checks some invariants of the pages it reads, and aborts */
+static void
+pred_snap_on_assert(MDB_env *env, const char *msg)
+{
+    sigjmp_buf  *jb;
+
+    (void) env;
+
+    jb = pred_snap_jmp;
+
+    if (jb != NULL) {
+        pred_snap_jmp = NULL;
+        pred_snap_fault_signo = 0;
+        snprintf(pred_snap_assert_msg, sizeof(pred_snap_assert_msg), "%s",
+                 msg);
+        siglongjmp(*jb, 1);
+    }
+}
+
+
+static int
+pred_snap_faulted(char *err, size_t errlen)
+{
+    if (pred_snap_fault_signo == 0) {
+        return pred_snap_errorf(err, errlen, "LMDB gave up reading the "
+                                "file (%s): its pages are corrupt",
+                                pred_snap_assert_msg);
+    }
+
+    if (pred_snap_fault_signo == SIGVTALRM) {
+        return pred_snap_errorf(err, errlen, "LMDB was still reading the "
+                                "file after its CPU time limit: its pages "
+                                "are corrupt (a cycle)");
+    }
+
+    return pred_snap_errorf(err, errlen, "%s reading the file: it is "
+                            "truncated or its pages are corrupt",
+                            pred_snap_fault_signo == SIGBUS ? "SIGBUS"
+                            : pred_snap_fault_signo == SIGFPE ? "SIGFPE"
+                                                              : "SIGSEGV");
+}
+
+
+static int
+pred_snap_open_map(pred_snap_t *s, const char *path, int nordahead,
+    char *err, size_t errlen)
 {
     int           rc, fd;
     size_t        need;
@@ -34,7 +285,6 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
     unsigned int  flags;
 
     memset(s, 0, sizeof(pred_snap_t));
-    txn = NULL;
 
     rc = mdb_env_create(&s->env);
     if (rc != 0) {
@@ -44,6 +294,7 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
     }
 
     mdb_env_set_maxdbs(s->env, 2);
+    mdb_env_set_assert(s->env, pred_snap_on_assert);
 
     flags = MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK;
     if (nordahead) {
@@ -79,15 +330,17 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
 
     s->file_size = fst.st_size;
 
-    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    /* in s, so that pred_snap_close() ends it after a fault too */
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->txn);
     if (rc != 0) {
+        s->txn = NULL;
         pred_snap_errorf(err, errlen, "mdb_txn_begin: %s", mdb_strerror(rc));
         goto failed;
     }
 
-    rc = mdb_dbi_open(txn, PRED_SNAP_DB_DATA, 0, &s->data);
+    rc = mdb_dbi_open(s->txn, PRED_SNAP_DB_DATA, 0, &s->data);
     if (rc == 0) {
-        rc = mdb_dbi_open(txn, PRED_SNAP_DB_META, 0, &s->meta);
+        rc = mdb_dbi_open(s->txn, PRED_SNAP_DB_META, 0, &s->meta);
     }
 
     if (rc != 0) {
@@ -98,11 +351,11 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
         goto failed;
     }
 
-    if (pred_snap_read_meta(s, txn, err, errlen) != 0) {
+    if (pred_snap_read_meta(s, s->txn, err, errlen) != 0) {
         goto failed;
     }
 
-    rc = mdb_stat(txn, s->data, &st);
+    rc = mdb_stat(s->txn, s->data, &st);
     if (rc != 0) {
         pred_snap_errorf(err, errlen, "mdb_stat: %s", mdb_strerror(rc));
         goto failed;
@@ -115,8 +368,9 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
     }
 
     /* a read-only commit is what keeps the database handles open */
+    txn = s->txn;
+    s->txn = NULL;
     rc = mdb_txn_commit(txn);
-    txn = NULL;
     if (rc != 0) {
         pred_snap_errorf(err, errlen, "mdb_txn_commit: %s", mdb_strerror(rc));
         goto failed;
@@ -134,10 +388,6 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
     return 0;
 
 failed:
-
-    if (txn) {
-        mdb_txn_abort(txn);
-    }
 
     pred_snap_close(s);
 
@@ -160,9 +410,10 @@ pred_snap_close(pred_snap_t *s)
 }
 
 
-int
-pred_snap_get(pred_snap_t *s, const void *key, size_t key_len,
-    const void **val, size_t *val_len, char *err, size_t errlen)
+static int
+pred_snap_get_map(pred_snap_t *s, const void *key, size_t key_len,
+    pred_snap_alloc_pt alloc, void *ctx, void **val, size_t *val_len,
+    char *err, size_t errlen)
 {
     int      rc;
     MDB_val  k, v;
@@ -186,22 +437,20 @@ pred_snap_get(pred_snap_t *s, const void *key, size_t key_len,
         return pred_snap_errorf(err, errlen, "mdb_get: %s", mdb_strerror(rc));
     }
 
-    *val = v.mv_data;
+    *val = alloc(ctx, v.mv_size ? v.mv_size : 1);
+    if (*val == NULL) {
+        return pred_snap_errorf(err, errlen, "out of memory");
+    }
+
+    memcpy(*val, v.mv_data, v.mv_size);
     *val_len = v.mv_size;
 
     return 1;
 }
 
 
-void
-pred_snap_release(pred_snap_t *s)
-{
-    mdb_txn_reset(s->txn);
-}
-
-
-int
-pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
+static int
+pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen)
 {
     int           rc, ret;
     char          sum[32];
@@ -285,23 +534,6 @@ done:
     mdb_txn_reset(s->txn);
 
     return ret;
-}
-
-
-int
-pred_snap_meta(pred_snap_t *s, const char *name, char *buf, size_t size)
-{
-    int  rc;
-
-    if (mdb_txn_renew(s->txn) != 0) {
-        return -1;
-    }
-
-    rc = pred_snap_meta_txn(s, s->txn, name, buf, size);
-
-    mdb_txn_reset(s->txn);
-
-    return rc;
 }
 
 

@@ -46,6 +46,9 @@
 
 #define PRED_SNAP_FNV_INIT         0xcbf29ce484222325ULL
 
+/* pred_snap_get(): the map faulted; the snapshot must be closed */
+#define PRED_SNAP_FAULT            -2
+
 
 typedef enum {
     PRED_SNAP_STALE_SERVE = 0,
@@ -71,6 +74,12 @@ typedef struct {
 
 
 /*
+ * Every call below that reads the map runs under a fault guard: a SIGBUS,
+ * SIGSEGV or SIGFPE inside LMDB (a file truncated under the map, corrupt
+ * pages that LMDB trusts) becomes an error return instead of killing the
+ * process.  The first pred_snap_open() installs the handlers; a fault
+ * outside a guarded call goes to the handler that was there before.
+ *
  * Opens a published snapshot read-only (MDB_RDONLY | MDB_NOSUBDIR |
  * MDB_NOLOCK, plus MDB_NORDAHEAD when nordahead is set) and checks what is
  * cheap to check: the file is not truncated, both databases and the
@@ -82,15 +91,18 @@ int pred_snap_open(pred_snap_t *s, const char *path, int nordahead,
 
 void pred_snap_close(pred_snap_t *s);
 
+typedef void *(*pred_snap_alloc_pt)(void *ctx, size_t size);
+
 /*
- * Looks a key up.  Returns 1 and points *val into the map on a hit, 0 on a
- * miss, -1 on error (reason in err).  The value stays valid only until
- * pred_snap_release(), which must follow every call.
+ * Looks a key up and copies the value out into alloc(ctx, len).  Returns 1
+ * with *val and *val_len on a hit, 0 on a miss, -1 on error and
+ * PRED_SNAP_FAULT when the map faulted (reason in err; the value may have
+ * been allocated by then and stays the caller's; after a fault the
+ * snapshot must be closed, not read again).
  */
 int pred_snap_get(pred_snap_t *s, const void *key, size_t key_len,
-    const void **val, size_t *val_len, char *err, size_t errlen);
-
-void pred_snap_release(pred_snap_t *s);
+    pred_snap_alloc_pt alloc, void *ctx, void **val, size_t *val_len,
+    char *err, size_t errlen);
 
 /*
  * The full check that publish relies on: every key valid, every value valid

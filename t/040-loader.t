@@ -251,6 +251,29 @@ run_ok('verify a value that is not JSON', 1,
        qr/invalid snapshot: key "a": value is not valid JSON: /,
        'verify', "$dir/snap-json.mdb");
 
+# files that once crashed LMDB itself (found by tests/fuzz/fuzz_snapshot)
+# are refused with a reason, and publish leaves the live version alone
+
+my $reg = 'tests/fuzz/regressions/snapshot';
+for my $case (
+    ['sigfpe-zero-page-size',
+     qr/invalid snapshot: SIGFPE reading the file: it is truncated or its pages are corrupt\n\z/],
+    ['lmdb-assert-root',
+     qr/invalid snapshot: LMDB gave up reading the file \(mdb\.c:\d+: Assertion 'root > 1' failed in mdb_page_search\(\)\): its pages are corrupt\n\z/],
+    ['lmdb-cycle',
+     qr/invalid snapshot: LMDB was still reading the file after its CPU time limit: its pages are corrupt \(a cycle\)\n\z/],
+    ['value-past-the-map', qr/invalid snapshot: key "a": /])
+{
+    my ($name, $re) = @$case;
+    system('cp', "$reg/$name", "$dir/snap-$name.mdb") == 0 or die;
+    run_ok("verify $name", 1, qr/\Q$dir\E\/snap-\Q$name\E\.mdb: $re/,
+           'verify', "$dir/snap-$name.mdb");
+    run_ok("publish $name", 1, qr/refused, the live version is unchanged\n\z/,
+           'publish', $dir, $name);
+    is(readlink("$dir/current"), 'snap-ten.mdb', "$name: current unchanged");
+    unlink "$dir/snap-$name.mdb";
+}
+
 # rollback, list, gc
 
 run_ok('publish v1', 0, "published v1 (2 entries), previous: ten\n",

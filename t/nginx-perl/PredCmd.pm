@@ -1,7 +1,8 @@
 package PredCmd;
 
 # A test-only nginx perl handler: lets a Test::Nginx block act between two
-# of its requests (publish, roll back, point "current" at a bad file),
+# of its requests (publish, roll back, point "current" at a bad file,
+# truncate or remove the live file),
 # which the block format cannot otherwise express.  Loaded only by t/ files.
 
 use strict;
@@ -21,6 +22,15 @@ sub run {
         symlink $target, "$dir/.current.tmp" or die "symlink: $!";
         rename "$dir/.current.tmp", "$dir/current" or die "rename: $!";
         $out = "current -> $target\n";
+
+    } elsif ($op eq 'truncate') {
+        my ($file, $size) = @args;
+        truncate $file, $size or die "truncate: $!";
+        $out = "truncated $file to $size bytes\n";
+
+    } elsif ($op eq 'unlink') {
+        unlink $args[0] or die "unlink: $!";
+        $out = "removed $args[0]\n";
 
     } elsif ($op eq 'reload') {
         kill 'HUP', getppid();

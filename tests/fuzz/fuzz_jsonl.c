@@ -1,0 +1,61 @@
+/*
+ * One JSON Lines record as pred-snapshot build reads it, with a required
+ * field and a range check.  A record that parses must give a valid key and
+ * a value that is valid, compact JSON.
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pred_key.h"
+#include "pred_json.h"
+#include "jsonl.h"
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char                 err[256];
+    size_t               where;
+    pred_buf_t           key, value;
+    pred_jsonl_opts_t    opts;
+    pred_jsonl_range_t   range;
+    static const char   *require[] = { "value" };
+
+    memset(&key, 0, sizeof(pred_buf_t));
+    memset(&value, 0, sizeof(pred_buf_t));
+    memset(&opts, 0, sizeof(pred_jsonl_opts_t));
+
+    range.field = "score";
+    range.min = 0;
+    range.max = 1;
+
+    opts.key_field = "key";
+    opts.value_field = "value";
+    opts.require = require;
+    opts.nrequire = 1;
+    opts.ranges = &range;
+    opts.nranges = 1;
+
+    if (pred_jsonl_parse((const char *) data, size, &opts, &key, &value, err,
+                         sizeof(err))
+        == 0)
+    {
+        if (pred_key_validate((unsigned char *) key.data, key.len)
+            != PRED_KEY_OK
+            || pred_json_validate(value.data, value.len, &where) != 0
+            || value.len > size)
+        {
+            abort();
+        }
+
+    } else if (strlen(err) == 0) {
+        abort();
+    }
+
+    pred_buf_free(&key);
+    pred_buf_free(&value);
+
+    return 0;
+}
