@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <zlib.h>
 #include <jansson.h>
 
@@ -128,6 +129,8 @@ static int pred_build_record(pred_build_t *b, uint32_t file, uint64_t line,
     pred_buf_t *key, pred_buf_t *val);
 static int pred_build_spill(pred_build_t *b);
 static int pred_build_write(pred_build_t *b, const char *tmp);
+static const char *pred_build_lmdb_error(MDB_env *env, int rc, char *buf,
+    size_t size);
 static int pred_build_merge(pred_build_t *b, MDB_env *env, MDB_dbi dbi,
     MDB_txn **txn);
 static int pred_build_put_meta(pred_build_t *b, MDB_txn *txn,
@@ -836,12 +839,16 @@ static int
 pred_build_write(pred_build_t *b, const char *tmp)
 {
     int       rc;
+    char      why[128];
     size_t    mapsize;
     MDB_env  *env;
     MDB_txn  *txn;
     MDB_dbi   data, meta;
 
-    qsort(b->recs, b->nrecs, sizeof(pred_rec_t *), pred_rec_qsort_cmp);
+    /* qsort's array must not be NULL, even empty (UBSan) */
+    if (b->nrecs) {
+        qsort(b->recs, b->nrecs, sizeof(pred_rec_t *), pred_rec_qsort_cmp);
+    }
 
     rc = mdb_env_create(&env);
     if (rc != 0) {
@@ -861,7 +868,8 @@ pred_build_write(pred_build_t *b, const char *tmp)
     rc = mdb_env_open(env, tmp, MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOSYNC
                                 | MDB_NOMETASYNC, 0644);
     if (rc != 0) {
-        pred_error("%s: %s", tmp, mdb_strerror(rc));
+        pred_error("%s: %s", tmp,
+                   pred_build_lmdb_error(env, rc, why, sizeof(why)));
         goto failed;
     }
 
@@ -874,7 +882,8 @@ pred_build_write(pred_build_t *b, const char *tmp)
     }
 
     if (rc != 0) {
-        pred_error("%s: %s", tmp, mdb_strerror(rc));
+        pred_error("%s: %s", tmp,
+                   pred_build_lmdb_error(env, rc, why, sizeof(why)));
         goto failed;
     }
 
@@ -894,7 +903,8 @@ pred_build_write(pred_build_t *b, const char *tmp)
     }
 
     if (rc != 0) {
-        pred_error("%s: %s", tmp, mdb_strerror(rc));
+        pred_error("%s: %s", tmp,
+                   pred_build_lmdb_error(env, rc, why, sizeof(why)));
         goto failed;
     }
 
@@ -918,6 +928,7 @@ static int
 pred_build_merge(pred_build_t *b, MDB_env *env, MDB_dbi dbi, MDB_txn **txn)
 {
     int           rc, ret;
+    char          why[128];
     size_t        i, n;
     MDB_val       k, v;
     pred_buf_t    pend;
@@ -1007,7 +1018,8 @@ pred_build_merge(pred_build_t *b, MDB_env *env, MDB_dbi dbi, MDB_txn **txn)
 
             if (rc != 0) {
                 pred_error("writing entry %" PRIu64 ": %s", b->written + 1,
-                           mdb_strerror(rc));
+                           pred_build_lmdb_error(env, rc, why,
+                                                 sizeof(why)));
                 goto done;
             }
 
@@ -1063,6 +1075,7 @@ static int
 pred_build_put_meta(pred_build_t *b, MDB_txn *txn, MDB_dbi dbi)
 {
     int              rc;
+    char             why[128];
     char             entries[32], created[32], sla[32], sum[32], *source;
     size_t           i;
     json_t          *arr;
@@ -1115,7 +1128,9 @@ pred_build_put_meta(pred_build_t *b, MDB_txn *txn, MDB_dbi dbi)
     free(source);
 
     if (rc != 0) {
-        pred_error("writing metadata: %s", mdb_strerror(rc));
+        pred_error("writing metadata: %s",
+                   pred_build_lmdb_error(mdb_txn_env(txn), rc, why,
+                                         sizeof(why)));
         return -1;
     }
 
@@ -1387,4 +1402,29 @@ pred_fsync_path(const char *path, int dir)
     }
 
     return 0;
+}
+
+
+/*
+ * LMDB reports a short write, which is what a full disk gives, as EIO:
+ * say so when the file system is all but out of space.
+ */
+static const char *
+pred_build_lmdb_error(MDB_env *env, int rc, char *buf, size_t size)
+{
+    const char      *path;
+    struct statvfs   vfs;
+
+    if ((rc == EIO || rc == ENOSPC)
+        && mdb_env_get_path(env, &path) == 0
+        && statvfs(path, &vfs) == 0
+        && (uint64_t) vfs.f_bavail * vfs.f_frsize < 1024 * 1024)
+    {
+        snprintf(buf, size, "no space left on device (%" PRIu64 " KiB free; "
+                 "LMDB: %s)", (uint64_t) vfs.f_bavail * vfs.f_frsize / 1024,
+                 mdb_strerror(rc));
+        return buf;
+    }
+
+    return mdb_strerror(rc);
 }
