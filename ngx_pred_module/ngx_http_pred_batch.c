@@ -475,9 +475,11 @@ ngx_http_pred_batch_result(ngx_http_request_t *sr, ngx_http_pred_ctx_t *ctx,
     if (pred_json_array(start, stop, starts, stops, ctx->nmissing, &n) != 0
         || n != ctx->nmissing)
     {
-        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                      "pred: batch answer is not an array of %ui "
-                      "predictions", ctx->nmissing);
+        if (ngx_http_pred_warn_allowed(sr->connection->log)) {
+            ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                          "pred: batch answer is not an array of %ui "
+                          "predictions", ctx->nmissing);
+        }
         ctx->fail = NGX_HTTP_PRED_FAIL_INVALID;
         ctx->reason = "not an array of one prediction per key";
         return;

@@ -17,7 +17,10 @@ typedef struct {
     ngx_atomic_t   requests[NGX_HTTP_PRED_M_LOCATIONS]
                            [NGX_HTTP_PRED_M_SOURCES];
     ngx_atomic_t   up_requests;
-    ngx_atomic_t   up_in_flight;
+    ngx_atomic_t   up_finished;
+    /* per process slot, so that a worker that dies mid-call takes its
+       calls with it: its replacement, in the same slot, starts at zero */
+    ngx_atomic_t   up_in_flight[NGX_MAX_PROCESSES];
     ngx_atomic_t   up_errors[NGX_HTTP_PRED_FAIL_KINDS];
     ngx_atomic_t   up_buckets[NGX_HTTP_PRED_M_BUCKETS];
     ngx_atomic_t   up_ms_sum;
@@ -171,7 +174,8 @@ ngx_http_pred_metrics_upstream_start(ngx_http_pred_ctx_t *ctx)
     }
 
     (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_requests, 1);
-    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_in_flight, 1);
+    (void) ngx_atomic_fetch_add(
+                          &ngx_http_pred_m->up_in_flight[ngx_process_slot], 1);
 }
 
 
@@ -184,7 +188,9 @@ ngx_http_pred_metrics_upstream_done(ngx_http_pred_ctx_t *ctx)
         return;
     }
 
-    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_in_flight, -1);
+    (void) ngx_atomic_fetch_add(
+                         &ngx_http_pred_m->up_in_flight[ngx_process_slot], -1);
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_finished, 1);
 
     for (i = 0; i < NGX_HTTP_PRED_M_BUCKETS; i++) {
         if ((ngx_msec_t) ctx->up_time <= ngx_http_pred_m_bounds[i]) {
@@ -208,7 +214,30 @@ ngx_http_pred_metrics_upstream_done(ngx_http_pred_ctx_t *ctx)
 ngx_atomic_uint_t
 ngx_http_pred_metrics_in_flight(void)
 {
-    return ngx_http_pred_m ? ngx_http_pred_m->up_in_flight : 0;
+    ngx_int_t          i;
+    ngx_atomic_uint_t  n;
+
+    if (ngx_http_pred_m == NULL) {
+        return 0;
+    }
+
+    n = 0;
+
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        n += ngx_http_pred_m->up_in_flight[i];
+    }
+
+    return n;
+}
+
+
+/* a worker's slot may hold the calls of the one that died before it */
+void
+ngx_http_pred_metrics_init_process(void)
+{
+    if (ngx_http_pred_m) {
+        ngx_http_pred_m->up_in_flight[ngx_process_slot] = 0;
+    }
 }
 
 
@@ -417,7 +446,7 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
     p = ngx_http_pred_m_family(p, last, "pred_upstream_in_flight", "gauge",
                                "Model calls under way.");
     p = ngx_slprintf(p, last, "pred_upstream_in_flight %uA\n",
-                     m->up_in_flight);
+                     ngx_http_pred_metrics_in_flight());
 
     p = ngx_http_pred_m_family(p, last, "pred_upstream_errors_total",
                                "counter", "Failed model calls, by kind "
@@ -447,9 +476,9 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
                      "{le=\"+Inf\"} %uA\n"
                      "pred_upstream_duration_seconds_sum %uA.%03uA\n"
                      "pred_upstream_duration_seconds_count %uA\n",
-                     m->up_requests - m->up_in_flight,
+                     m->up_finished,
                      m->up_ms_sum / 1000, m->up_ms_sum % 1000,
-                     m->up_requests - m->up_in_flight);
+                     m->up_finished);
 
     p = ngx_http_pred_m_family(p, last, "pred_upstream_breaker_open", "gauge",
                                "1 while the circuit breaker keeps misses "
@@ -654,7 +683,7 @@ ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p, u_char *last)
 
     p = ngx_slprintf(p, last, "},\"upstream\":{\"requests\":%uA,"
                      "\"in_flight\":%uA,\"errors\":{", m->up_requests,
-                     m->up_in_flight);
+                     ngx_http_pred_metrics_in_flight());
 
     for (i = 0; i < NGX_HTTP_PRED_FAIL_KINDS; i++) {
         p = ngx_slprintf(p, last, "%s\"%s\":%uA", i ? "," : "",

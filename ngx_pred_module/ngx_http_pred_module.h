@@ -355,6 +355,7 @@ void ngx_http_pred_metrics_deadline(ngx_http_pred_ctx_t *ctx);
 void ngx_http_pred_metrics_snapshot(ngx_http_pred_snapshot_t *snap,
     ngx_uint_t swapped);
 ngx_atomic_uint_t ngx_http_pred_metrics_in_flight(void);
+void ngx_http_pred_metrics_init_process(void);
 
 /* ngx_http_pred_shed.c */
 char *ngx_http_pred_upstream_limit(ngx_conf_t *cf, ngx_command_t *cmd,

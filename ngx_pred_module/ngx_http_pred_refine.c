@@ -193,9 +193,11 @@ ngx_http_pred_refine_result(ngx_http_request_t *sr, ngx_http_pred_ctx_t *ctx)
     if (pred_json_validate((char *) ctx->body.data, ctx->body.len, &where)
         != 0 || ctx->body.len == 0 || ctx->body.data[0] != '[')
     {
-        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                      "pred: reranker answer for key \"%V\" is not a JSON "
-                      "array of ids", &ctx->key);
+        if (ngx_http_pred_warn_allowed(sr->connection->log)) {
+            ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                          "pred: reranker answer for key \"%V\" is not a "
+                          "JSON array of ids", &ctx->key);
+        }
         return;
     }
 

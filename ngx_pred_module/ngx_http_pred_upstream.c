@@ -325,6 +325,7 @@ ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     ctx->request = r;
     ctx->started = ngx_current_msec;
     ctx->fail = 0;
+    ctx->done = 0;
 
     ngx_http_pred_metrics_upstream_start(ctx);
 
@@ -516,9 +517,13 @@ ngx_http_pred_upstream_status(ngx_http_request_t *sr,
 
     if (ctx->too_big) {
         ctx->fail = NGX_HTTP_PRED_FAIL_TOO_BIG;
-        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                      "pred: upstream answer for key \"%V\" is over "
-                      "max_size %uz", &ctx->key, ctx->plcf->upstream_max_size);
+
+        if (ngx_http_pred_warn_allowed(sr->connection->log)) {
+            ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                          "pred: upstream answer for key \"%V\" is over "
+                          "max_size %uz", &ctx->key,
+                          ctx->plcf->upstream_max_size);
+        }
         ctx->reason = "answer over max_size";
         return NGX_ERROR;
     }
@@ -570,9 +575,12 @@ ngx_http_pred_upstream_result(ngx_http_request_t *sr,
     if (pred_json_validate((char *) body.data, body.len, &where) != 0) {
         ctx->fail = NGX_HTTP_PRED_FAIL_INVALID;
         ngx_http_pred_upstream_unlead(ctx);
-        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                      "pred: upstream answer for key \"%V\" is not valid "
-                      "JSON at byte %uz", &ctx->key, where);
+
+        if (ngx_http_pred_warn_allowed(sr->connection->log)) {
+            ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                          "pred: upstream answer for key \"%V\" is not "
+                          "valid JSON at byte %uz", &ctx->key, where);
+        }
         ctx->reason = "invalid JSON";
         return;
     }
@@ -588,9 +596,13 @@ ngx_http_pred_upstream_result(ngx_http_request_t *sr,
     {
         ctx->fail = NGX_HTTP_PRED_FAIL_INVALID;
         ngx_http_pred_upstream_unlead(ctx);
-        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                      "pred: upstream answer for key \"%V\" has nothing at "
-                      "\"%V\"", &ctx->key, &ctx->plcf->upstream_extract);
+
+        if (ngx_http_pred_warn_allowed(sr->connection->log)) {
+            ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                          "pred: upstream answer for key \"%V\" has nothing "
+                          "at \"%V\"", &ctx->key,
+                          &ctx->plcf->upstream_extract);
+        }
         ctx->reason = "nothing at the extract pointer";
         return;
     }

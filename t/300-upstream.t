@@ -388,3 +388,43 @@ pred: upstream answer for key "k" is over max_size 64
 pred: upstream for key "k" failed: answer over max_size; answering with the default
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: an answer sent while its model call runs on closes a keep-alive connection, so the client's next request does not wait for that call
+--- main_config
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
+--- http_config
+    pred_cache_zone zone=hot:1m;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location /predict/ {
+            echo_sleep 0.4;
+            echo -n '{"score":0.9}';
+        }
+    }
+--- config
+    location = /predict {
+        pred_key $arg_id;
+        pred_cache hot;
+        pred_upstream /_model timeout=100ms;
+        pred_fallback 'default={"score":0}';
+        pred;
+    }
+    location /_model {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/predict/$pred_key_escaped;
+    }
+    location = /sleep { echo_sleep 0.5; echo slept; }
+--- request eval
+["GET /predict?id=k", "GET /sleep", "GET /predict?id=k"]
+--- more_headers eval
+["Connection: keep-alive", "", ""]
+--- response_headers eval
+["X-Pred-Source: default\nConnection: close",
+ "",
+ "X-Pred-Source: cache"]
+--- response_body eval
+['{"score":0}', "slept\n", '{"score":0.9}']
+--- no_error_log
+[error]

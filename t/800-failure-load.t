@@ -1,0 +1,404 @@
+# Failures under load, against a real nginx (master, two workers) and wrk:
+# the model down, slow, or answering garbage; a worker killed with SIGKILL;
+# nginx reloaded every second; the cache zone flooded with distinct keys;
+# the disk filling up during a build.  Every answer is checked against the
+# key it was for (nothing wrong is ever served), none hangs past its
+# deadline, and the error counters say what the fallback config promises.
+use strict;
+use warnings;
+use lib 't';
+use PredTest;
+use Test::More;
+use File::Path qw(make_path remove_tree);
+use File::Spec;
+use IO::Socket::INET;
+use HTTP::Tiny;
+use Time::HiRes qw(sleep time);
+
+plan skip_all => 'wrk is not installed'
+    if system('wrk --version >/dev/null 2>&1') != 0
+       && system('which wrk >/dev/null 2>&1') != 0;
+plan skip_all => 'nginx under valgrind is too slow to load'
+    if $ENV{TEST_NGINX_USE_VALGRIND};
+
+my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+my $module = $ENV{TEST_NGINX_LOAD_MODULES}
+             || File::Spec->rel2abs('build/nginx/objs/ngx_http_pred_module.so');
+my $mods = $ENV{TEST_NGINX_MODULES_DIR};
+my $root = File::Spec->rel2abs('t/servroot-load');
+my $http = HTTP::Tiny->new(timeout => 5);
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 1) or die "port: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+my ($port, $mport, $closed) = (free_port(), free_port(), free_port());
+
+my $snap = snap_dir('load');
+snap_build($snap, 'v1',
+           join('', map { qq{{"key":"s$_","value":{"k":"s$_"}}\n} } 0 .. 199));
+snap_publish($snap, 'v1');
+
+remove_tree($root);
+make_path("$root/logs", "$root/conf");
+
+write_file("$root/conf/nginx.conf", <<"_EOC_");
+load_module $module;
+load_module $mods/ngx_http_echo_module.so;
+master_process on;
+worker_processes 2;
+daemon on;
+pid $root/logs/nginx.pid;
+error_log $root/logs/error.log info;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    pred_cache_zone zone=hot:4m;
+    pred_cache_zone zone=small:64k;
+    pred_snapshot_path main $snap check=200ms;
+
+    upstream model { server 127.0.0.1:$mport; keepalive 16; }
+
+    server {
+        listen 127.0.0.1:$mport;
+        location = /slow { echo_sleep 1; echo -n '{"k":"\$arg_id"}'; }
+        location = /garbage { return 200 '{"k": nope'; }
+        location = /ok { echo_sleep 0.02; echo -n '{"k":"\$arg_id"}'; }
+        location = /fast { return 200 '{"k":"\$arg_id"}'; }
+    }
+
+    server {
+        listen 127.0.0.1:$port;
+        add_header X-Key \$arg_id always;
+
+        location = /down {
+            pred_key \$arg_id;
+            pred_name down;
+            pred_upstream /_down timeout=200ms;
+            pred_fallback 'default={"fallback":true}';
+            pred;
+        }
+        location = /_down {
+            internal;
+            proxy_connect_timeout 100ms;
+            proxy_pass http://127.0.0.1:$closed/m?id=\$pred_key_escaped;
+        }
+
+        location = /slow {
+            pred_key \$arg_id;
+            pred_name slow;
+            pred_upstream /_slow timeout=50ms;
+            pred_fallback 'default={"fallback":true}';
+            pred;
+        }
+        location = /_slow {
+            internal;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://model/slow?id=\$pred_key_escaped;
+        }
+
+        location = /garbage {
+            pred_key \$arg_id;
+            pred_name garbage;
+            pred_upstream /_garbage timeout=500ms;
+            pred_fallback status=503;
+            pred;
+        }
+        location = /_garbage {
+            internal;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://model/garbage?id=\$pred_key_escaped;
+        }
+
+        location = /hit {
+            pred_key \$arg_id;
+            pred_name hit;
+            pred_cache hot;
+            pred_snapshot main;
+            pred_upstream /_ok timeout=1s;
+            pred;
+        }
+        location = /_ok {
+            internal;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://model/ok?id=\$pred_key_escaped;
+        }
+
+        location = /flood {
+            pred_key \$arg_id;
+            pred_name flood;
+            pred_cache small;
+            pred_upstream /_fast timeout=1s;
+            pred;
+        }
+        location = /_fast {
+            internal;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://model/fast?id=\$pred_key_escaped;
+        }
+
+        location /admin/ { pred_cache hot; pred_admin; }
+        location = /metrics { pred_metrics; }
+    }
+}
+_EOC_
+
+sub nginx_cmd {
+    my @sig = @_;
+    return system("$nginx -p $root/ -c $root/conf/nginx.conf @sig "
+                  . ">>$root/logs/stderr.log 2>&1");
+}
+
+sub master_pid {
+    open my $in, '<', "$root/logs/nginx.pid" or return undef;
+    my $pid = <$in>;
+    chomp $pid;
+    return $pid;
+}
+
+# from /proc rather than pgrep, which hangs with a sanitizer preloaded
+sub workers {
+    my $m = master_pid() or return ();
+    my @w;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $in, '<', $stat or next;
+        my $line = <$in> // '';
+        close $in;
+        push @w, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $m;
+    }
+    return sort { $a <=> $b } @w;
+}
+
+sub metrics {
+    my $res = $http->get("http://127.0.0.1:$port/metrics");
+    my %m;
+    for (split /\n/, $res->{content} // '') {
+        next if /^#/;
+        $m{$1} = $2 if /^(\S+) (\S+)$/;
+    }
+    return \%m;
+}
+
+sub delta {
+    my ($before, $after, $name) = @_;
+    return ($after->{$name} // 0) - ($before->{$name} // 0);
+}
+
+sub log_text {
+    open my $in, '<', "$root/logs/error.log" or return '';
+    local $/;
+    return <$in> // '';
+}
+
+# runs wrk; returns the RESULT fields
+sub load {
+    my (%o) = @_;
+    my $cmd = "wrk -t2 -c$o{c} -d$o{d}s --timeout 3s -s t/wrk/check.lua "
+              . "http://127.0.0.1:$port -- $o{path} $o{prefix} $o{n} "
+              . "$o{status} '$o{bodies}' 2>&1";
+    my $out = `$cmd`;
+    my %r = $out =~ /(\w+)=(\S*)/g;
+    $r{raw} = $out;
+    return \%r;
+}
+
+# nginx also answers what wrk sent just before its time was up and then
+# dropped: up to one request per connection more than wrk counted
+sub counted_ok {
+    my ($name, $got, $r, $c) = @_;
+    ok($got >= $r->{n} && $got <= $r->{n} + $c,
+       "$name ($got for $r->{n} answers, at most $c in flight at the end)");
+}
+
+sub load_ok {
+    my ($name, $r, %allow) = @_;
+    ok($r->{n} > 100, "$name: load ran ($r->{n} answers)")
+        or diag($r->{raw});
+    is($r->{bad}, 0, "$name: every answer is right for its key")
+        or diag("first wrong answer: $r->{sample}");
+    is($r->{badstatus}, 0, "$name: every status is as promised");
+    cmp_ok($r->{timeout}, '==', 0, "$name: no request timed out");
+    cmp_ok($r->{connect} + $r->{write}, '==', 0,
+           "$name: no connect or write errors");
+    cmp_ok($r->{read}, '<=', $allow{read} // 0,
+           "$name: read errors within " . ($allow{read} // 0));
+    cmp_ok($r->{maxms}, '<', $allow{maxms}, "$name: slowest answer "
+           . "$r->{maxms} ms, under $allow{maxms} ms");
+}
+
+is(nginx_cmd(), 0, 'nginx starts') or BAIL_OUT(log_text());
+sleep 0.5;
+is(scalar(my @w = workers()), 2, 'two workers');
+
+# 1. the model refuses connections: every answer is the default
+{
+    my $m0 = metrics();
+    my $r = load(path => '/down', prefix => 'd', n => 1000, c => 32, d => 3,
+                 status => 200, bodies => '{"fallback":true}');
+    load_ok('model down', $r, maxms => 1000);
+    my $m1 = metrics();
+    my $calls = delta($m0, $m1, 'pred_upstream_requests_total');
+    counted_ok('model down: every answer counted as a default',
+               delta($m0, $m1,
+                     'pred_requests_total{location="down",source="default"}'),
+               $r, 32);
+    counted_ok('model down: one model call per request', $calls, $r, 32);
+    is(delta($m0, $m1, 'pred_upstream_errors_total{kind="connect"}'), $calls,
+       'model down: every call counted as a connect error');
+}
+
+# 2. the model takes 1 s against a 50 ms deadline: the default at the deadline
+{
+    my $m0 = metrics();
+    my $r = load(path => '/slow', prefix => 'w', n => 100000, c => 32, d => 3,
+                 status => 200, bodies => '{"fallback":true}');
+    load_ok('model slow', $r, maxms => 500);
+    sleep 1.5;
+    my $m1 = metrics();
+    my $defaults = delta($m0, $m1,
+                         'pred_requests_total{location="slow",source="default"}');
+    counted_ok('model slow: every answer counted as a default', $defaults,
+               $r, 32);
+    is(delta($m0, $m1, 'pred_upstream_errors_total{kind="timeout"}'),
+       $defaults, 'model slow: every client deadline counted as a timeout');
+    is($m1->{pred_upstream_in_flight}, 0,
+       'model slow: the late calls all finished');
+}
+
+# 3. the model answers garbage: a clean 503 naming the key, and a log that
+#    stays within its budget of 10 warnings a second per worker
+{
+    my $m0 = metrics();
+    my $log0 = length log_text();
+    my $r = load(path => '/garbage', prefix => 'g', n => 1000, c => 32,
+                 d => 3, status => 503,
+                 bodies => '{"error":"upstream_unavailable","key":"KEY",'
+                           . '"reason":"invalid JSON"}');
+    load_ok('model garbage', $r, maxms => 1000);
+    my $m1 = metrics();
+    counted_ok('model garbage: every answer counted as an error',
+               delta($m0, $m1,
+                     'pred_requests_total{location="garbage",source="error"}'),
+               $r, 32);
+    is(delta($m0, $m1, 'pred_upstream_errors_total{kind="invalid"}'),
+       delta($m0, $m1, 'pred_upstream_requests_total'),
+       'model garbage: every call counted as invalid');
+    sleep 1.1;
+    metrics();
+    my $log = substr(log_text(), $log0);
+    my $warned = () = $log =~ /\[warn\] [^\n]*pred: upstream[^\n]* key "g\d+"/g;
+    cmp_ok($warned, '<=', 2 * 5 * 10,
+           "model garbage: $warned warnings for $r->{n} failures, "
+           . "within 10 a second per worker");
+    my $suppressed = 0;
+    $suppressed += $1 while $log =~ /pred: (\d+) more fallback warnings suppressed/g;
+    cmp_ok($suppressed, '>', $r->{n}, "model garbage: the rest counted "
+           . "($suppressed suppressed)");
+}
+
+# 4. a worker killed with SIGKILL mid-load: the master replaces it, the
+#    zone stays usable and the in-flight gauge drops back to zero
+{
+    my @before = workers();
+    my $pid = fork // die;
+    if ($pid == 0) {
+        sleep 1.5;
+        kill 'KILL', $before[0];
+        exit 0;
+    }
+    my $r = load(path => '/hit', prefix => 's', n => 400, c => 32, d => 4,
+                 status => 200, bodies => '{"k":"KEY"}');
+    waitpid $pid, 0;
+    # the killed worker's connections are cut: at most one read error each
+    load_ok('worker killed', $r, maxms => 1500, read => 32);
+    sleep 0.5;
+    my @after = workers();
+    is(scalar @after, 2, 'worker killed: two workers again');
+    ok(!grep({ $_ == $before[0] } @after), 'worker killed: it was replaced');
+    like(log_text(), qr/\[alert\] .*worker process $before[0] exited on signal 9/,
+         'worker killed: the master logged it');
+    is(metrics()->{pred_upstream_in_flight}, 0,
+       'worker killed: no model call is left counted in flight');
+    my $put = $http->request('PUT', "http://127.0.0.1:$port/admin/zz1",
+                             { content => '{"k":"put"}' });
+    is($put->{status}, 200, 'worker killed: the zone takes writes');
+    for (1 .. 4) {
+        my $g = $http->get("http://127.0.0.1:$port/hit?id=zz1");
+        is($g->{content}, '{"k":"put"}', "worker killed: read $_ sees it");
+    }
+}
+
+# 5. nginx -s reload every second under load
+{
+    my $pid = fork // die;
+    if ($pid == 0) {
+        for (1 .. 5) { sleep 1; nginx_cmd('-s', 'reload'); }
+        exit 0;
+    }
+    my $r = load(path => '/hit', prefix => 's', n => 400, c => 32, d => 6,
+                 status => 200, bodies => '{"k":"KEY"}');
+    waitpid $pid, 0;
+    load_ok('reload every second', $r, maxms => 1500, read => 5 * 32);
+    my $reloads = () = log_text() =~ /signal 1 \(SIGHUP\) received/g;
+    is($reloads, 5, 'reload every second: five reloads happened');
+}
+
+# 6. a 64k zone flooded with distinct keys: evictions, not errors
+{
+    my $m0 = metrics();
+    my $r = load(path => '/flood', prefix => 'f', n => 1000000, c => 32,
+                 d => 3, status => 200, bodies => '{"k":"KEY"}');
+    load_ok('zone flooded', $r, maxms => 1500);
+    my $m1 = metrics();
+    cmp_ok(delta($m0, $m1, 'pred_cache_events_total{zone="small",event="eviction"}'),
+           '>', 1000, 'zone flooded: entries were evicted');
+    cmp_ok($m1->{'pred_cache_entries{zone="small"}'}, '<', 1000,
+           'zone flooded: the zone holds what fits');
+    counted_ok('zone flooded: every answer from the model or the cache',
+               delta($m0, $m1,
+                     'pred_requests_total{location="flood",source="upstream"}')
+               + delta($m0, $m1,
+                       'pred_requests_total{location="flood",source="cache"}'),
+               $r, 32);
+}
+
+nginx_cmd('-s', 'quit');
+for (1 .. 100) { last unless master_pid() && kill 0, master_pid(); sleep 0.05 }
+
+my @crit = grep { /\[(?:crit|emerg)\]/ || (/\[alert\]/ && !/exited on signal 9/) }
+           split /\n/, log_text();
+is(scalar @crit, 0, 'no [crit], [emerg] or unexpected [alert] in the log')
+    or diag(join "\n", @crit[0 .. ($#crit > 9 ? 9 : $#crit)]);
+
+# 7. the disk fills up during a build: a clear error, nothing left behind
+SKIP: {
+    my $mnt = "$root/tmpfs";
+    make_path($mnt);
+    skip 'cannot mount a tmpfs here (needs root)', 4
+        if system("mount -t tmpfs -o size=256k tmpfs $mnt 2>/dev/null") != 0;
+
+    my $in = "$root/big.jsonl";
+    write_file($in, join '', map { qq{{"key":"k$_","value":{"v":$_}}\n} }
+                             1 .. 20000);
+    my ($rc, $out) = pred_snapshot('build', $mnt, '--quiet', '--version',
+                                   'full', '--input', $in);
+    is($rc, 1, 'disk full: build fails');
+    like($out, qr/^pred-snapshot: \Q$mnt\E\/\.snap-full\.mdb\.\d+\.tmp: no space left on device \(\d+ KiB free; LMDB: Input\/output error\)\n\z/,
+         'disk full: the message names the file and the cause')
+        or diag($out);
+    my @left = glob("$mnt/* $mnt/.*[!.]*");
+    is("@left", '', 'disk full: nothing left behind');
+    ok(!-e "$mnt/current", 'disk full: nothing published');
+    system("umount $mnt");
+}
+
+remove_tree($root) if Test::More->builder->is_passing;
+done_testing();
