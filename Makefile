@@ -45,7 +45,7 @@ export TEST_NGINX_LOAD_MODULES ?= $(CURDIR)/$(MODULE)
 export PRED_SNAPSHOT           ?= $(CURDIR)/$(LOADER)
 
 .PHONY: all deps module loader unit test prove bench bench-smoke demo \
-        install clean test-valgrind fuzz
+        install clean test-valgrind test-asan fuzz
 
 all: module loader
 
@@ -78,7 +78,8 @@ $(NGX_BUILD)/objs/Makefile: config
 	mkdir -p $(BUILD)
 	cp -r $(NGX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && . ./conf_flags && \
-	    ./configure "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR) \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" $(NGX_CONF_EXTRA) \
+	        --add-dynamic-module=$(CURDIR) \
 	        >configure.log 2>&1 || { tail -30 configure.log >&2; \
 	        echo "make: nginx configure failed" >&2; exit 1; }
 
@@ -86,7 +87,8 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
 	@printf 'load_module %s;\nevents {}\npid /dev/null;\nerror_log stderr;\n' \
 	    $(CURDIR)/$(MODULE) > $(BUILD)/load-check.conf
-	$(NGINX) -t -q -p $(CURDIR)/$(BUILD) -c $(CURDIR)/$(BUILD)/load-check.conf
+	$(NGX_PRELOAD) $(NGINX) -t -q -p $(CURDIR)/$(BUILD) \
+	    -c $(CURDIR)/$(BUILD)/load-check.conf
 
 loader: $(LOADER)
 
@@ -139,7 +141,7 @@ fuzz: deps
 	done
 
 # prove uses the real Test::Nginx when installed, the bundled one otherwise.
-PROVE = pkill -QUIT -f "nginx.*-p $(CURDIR)/t/servroot" 2>/dev/null || true; \
+PROVE = env -u LD_PRELOAD pkill -QUIT -f "[n]ginx.*-p $(CURDIR)/t/servroot" 2>/dev/null || true; \
 	if perl -MTest::Nginx::Socket -e1 2>/dev/null; then \
 	    echo "\# Test::Nginx: installed"; prove -r t; \
 	else \
@@ -163,6 +165,39 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) prove
 	$(MAKE) bench-smoke
+
+# The module, the loader and the unit tests built with AddressSanitizer and
+# UndefinedBehaviorSanitizer, Debian's nginx running the module with the
+# runtime preloaded; every report goes to a file, and any file fails the run.
+# LeakSanitizer watches the loader and unit tests, not nginx, which leaves
+# its cycle to the exiting process (make test-valgrind covers the module).
+SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer
+ASAN        := $(BUILD)/asan
+ASAN_RT      = $(shell $(CC) -print-file-name=libasan.so)
+SAN_REPORTS := $(CURDIR)/$(ASAN)/reports
+SAN_ENV      = ASAN_OPTIONS=log_path=$(SAN_REPORTS)/asan:detect_leaks=0 \
+               UBSAN_OPTIONS=log_path=$(SAN_REPORTS)/ubsan:print_stacktrace=1
+
+test-asan: deps
+	$(MAKE) BUILD=$(ASAN) CFLAGS="-O1 -g $(SAN_FLAGS)" \
+	    NGX_CONF_EXTRA='--with-cc-opt="$(SAN_FLAGS)" --with-ld-opt="$(SAN_FLAGS)"' \
+	    NGX_PRELOAD="LD_PRELOAD=$(ASAN_RT) ASAN_OPTIONS=detect_leaks=0" \
+	    module loader
+	rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS)
+	$(MAKE) BUILD=$(ASAN) CFLAGS="-O1 -g $(SAN_FLAGS)" unit \
+	    UBSAN_OPTIONS=log_path=$(SAN_REPORTS)/ubsan:print_stacktrace=1 \
+	    ASAN_OPTIONS=log_path=$(SAN_REPORTS)/asan
+	@export $(SAN_ENV) LD_PRELOAD=$(ASAN_RT) \
+	    TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(ASAN)/nginx/objs/ngx_http_pred_module.so \
+	    PRED_SNAPSHOT=$(CURDIR)/$(ASAN)/pred-snapshot; $(PROVE)
+	@ASAN_OPTIONS=log_path=$(SAN_REPORTS)/asan \
+	    UBSAN_OPTIONS=log_path=$(SAN_REPORTS)/ubsan:print_stacktrace=1 \
+	    PRED_SNAPSHOT=$(CURDIR)/$(ASAN)/pred-snapshot prove t/040-loader.t
+	@if ls $(SAN_REPORTS)/* >/dev/null 2>&1; then \
+	    head -50 $(SAN_REPORTS)/*; \
+	    echo "test-asan: sanitizer reports in $(SAN_REPORTS)" >&2; exit 1; \
+	fi
+	@echo "# test-asan: no sanitizer reports"
 
 # Benchmarks are noisy and long: make test only keeps the harness working.
 bench: deps
