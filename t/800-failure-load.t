@@ -314,12 +314,20 @@ is(scalar(my @w = workers()), 2, 'two workers');
         kill 'KILL', $before[0];
         exit 0;
     }
+    # slow model calls keep both workers with calls in flight all along
+    my $slow = fork // die;
+    if ($slow == 0) {
+        load(path => '/slow', prefix => 'w', n => 100000, c => 8, d => 4,
+             status => 200, bodies => '{"fallback":true}');
+        exit 0;
+    }
     my $r = load(path => '/hit', prefix => 's', n => 400, c => 32, d => 4,
                  status => 200, bodies => '{"k":"KEY"}');
     waitpid $pid, 0;
+    waitpid $slow, 0;
     # the killed worker's connections are cut: at most one read error each
     load_ok('worker killed', $r, maxms => 1500, read => 32);
-    sleep 0.5;
+    sleep 1.5;
     my @after = workers();
     is(scalar @after, 2, 'worker killed: two workers again');
     ok(!grep({ $_ == $before[0] } @after), 'worker killed: it was replaced');
