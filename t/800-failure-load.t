@@ -8,10 +8,10 @@ use strict;
 use warnings;
 use lib 't';
 use PredTest;
+use PredNginx;
 use Test::More;
 use File::Path qw(make_path remove_tree);
 use File::Spec;
-use IO::Socket::INET;
 use HTTP::Tiny;
 use Time::HiRes qw(sleep time);
 
@@ -21,20 +21,8 @@ plan skip_all => 'wrk is not installed'
 plan skip_all => 'nginx under valgrind is too slow to load'
     if $ENV{TEST_NGINX_USE_VALGRIND};
 
-my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
-my $module = $ENV{TEST_NGINX_LOAD_MODULES}
-             || File::Spec->rel2abs('build/nginx/objs/ngx_http_pred_module.so');
-my $mods = $ENV{TEST_NGINX_MODULES_DIR};
 my $root = File::Spec->rel2abs('t/servroot-load');
 my $http = HTTP::Tiny->new(timeout => 5);
-
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Listen => 1) or die "port: $!";
-    my $p = $s->sockport;
-    close $s;
-    return $p;
-}
 
 my ($port, $mport, $closed) = (free_port(), free_port(), free_port());
 
@@ -43,20 +31,7 @@ snap_build($snap, 'v1',
            join('', map { qq{{"key":"s$_","value":{"k":"s$_"}}\n} } 0 .. 199));
 snap_publish($snap, 'v1');
 
-remove_tree($root);
-make_path("$root/logs", "$root/conf");
-
-write_file("$root/conf/nginx.conf", <<"_EOC_");
-load_module $module;
-load_module $mods/ngx_http_echo_module.so;
-master_process on;
-worker_processes 2;
-daemon on;
-pid $root/logs/nginx.pid;
-error_log $root/logs/error.log info;
-events { worker_connections 4096; }
-http {
-    access_log off;
+my $conf = <<"_EOC_";
     pred_cache_zone zone=hot:4m;
     pred_cache_zone zone=small:64k;
     pred_snapshot_path main $snap check=200ms;
@@ -148,55 +123,7 @@ http {
         location /admin/ { pred_cache hot; pred_admin; }
         location = /metrics { pred_metrics; }
     }
-}
 _EOC_
-
-sub nginx_cmd {
-    my @sig = @_;
-    return system("$nginx -p $root/ -c $root/conf/nginx.conf @sig "
-                  . ">>$root/logs/stderr.log 2>&1");
-}
-
-sub master_pid {
-    open my $in, '<', "$root/logs/nginx.pid" or return undef;
-    my $pid = <$in>;
-    chomp $pid;
-    return $pid;
-}
-
-# from /proc rather than pgrep, which hangs with a sanitizer preloaded
-sub workers {
-    my $m = master_pid() or return ();
-    my @w;
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $in, '<', $stat or next;
-        my $line = <$in> // '';
-        close $in;
-        push @w, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $m;
-    }
-    return sort { $a <=> $b } @w;
-}
-
-sub metrics {
-    my $res = $http->get("http://127.0.0.1:$port/metrics");
-    my %m;
-    for (split /\n/, $res->{content} // '') {
-        next if /^#/;
-        $m{$1} = $2 if /^(\S+) (\S+)$/;
-    }
-    return \%m;
-}
-
-sub delta {
-    my ($before, $after, $name) = @_;
-    return ($after->{$name} // 0) - ($before->{$name} // 0);
-}
-
-sub log_text {
-    open my $in, '<', "$root/logs/error.log" or return '';
-    local $/;
-    return <$in> // '';
-}
 
 # runs wrk; returns the RESULT fields
 sub load {
@@ -234,8 +161,8 @@ sub load_ok {
            . "$r->{maxms} ms, under $allow{maxms} ms");
 }
 
-is(nginx_cmd(), 0, 'nginx starts') or BAIL_OUT(log_text());
-sleep 0.5;
+is(nginx_start($root, $port, $conf), 0, 'nginx starts')
+    or BAIL_OUT(log_text());
 is(scalar(my @w = workers()), 2, 'two workers');
 
 # 1. the model refuses connections: every answer is the default
@@ -348,7 +275,7 @@ is(scalar(my @w = workers()), 2, 'two workers');
 {
     my $pid = fork // die;
     if ($pid == 0) {
-        for (1 .. 5) { sleep 1; nginx_cmd('-s', 'reload'); }
+        for (1 .. 5) { sleep 1; nginx_signal('reload'); }
         exit 0;
     }
     my $r = load(path => '/hit', prefix => 's', n => 400, c => 32, d => 6,
@@ -378,8 +305,7 @@ is(scalar(my @w = workers()), 2, 'two workers');
                $r, 32);
 }
 
-nginx_cmd('-s', 'quit');
-for (1 .. 100) { last unless master_pid() && kill 0, master_pid(); sleep 0.05 }
+nginx_stop();
 
 my @crit = grep { /\[(?:crit|emerg)\]/ || (/\[alert\]/ && !/exited on signal 9/) }
            split /\n/, log_text();

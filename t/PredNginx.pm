@@ -1,0 +1,128 @@
+package PredNginx;
+
+# A standalone nginx for the tests that drive it from outside the block
+# format (load, raw bytes): its own server root, a master and two workers,
+# the module loaded, and helpers to read its metrics, log and workers.
+# Plain Perl, independent of which Test::Nginx runs the other files.
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use File::Path qw(make_path remove_tree);
+use File::Spec ();
+use HTTP::Tiny ();
+use IO::Socket::INET ();
+use Time::HiRes qw(sleep);
+
+use PredTest qw(write_file);
+
+our @EXPORT = qw(free_port nginx_start nginx_stop nginx_signal metrics
+                 delta log_text workers);
+
+my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+my $module = $ENV{TEST_NGINX_LOAD_MODULES}
+             || File::Spec->rel2abs('build/nginx/objs/ngx_http_pred_module.so');
+my $mods = $ENV{TEST_NGINX_MODULES_DIR} || '/usr/lib/nginx/modules';
+my $http = HTTP::Tiny->new(timeout => 5);
+my ($root, $port);
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 1) or die "port: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+sub nginx_cmd {
+    my @args = @_;
+    return system("$nginx -p $root/ -c $root/conf/nginx.conf @args "
+                  . ">>$root/logs/stderr.log 2>&1");
+}
+
+# starts nginx in a fresh ROOT with this http{} block; the main server
+# listens on PORT, where /metrics must be pred_metrics
+sub nginx_start {
+    my ($dir, $main_port, $http_block) = @_;
+    ($root, $port) = ($dir, $main_port);
+
+    remove_tree($root);
+    make_path("$root/logs", "$root/conf");
+
+    write_file("$root/conf/nginx.conf", <<"_EOC_");
+load_module $module;
+load_module $mods/ngx_http_echo_module.so;
+master_process on;
+worker_processes 2;
+daemon on;
+pid $root/logs/nginx.pid;
+error_log $root/logs/error.log info;
+events { worker_connections 4096; }
+http {
+    access_log off;
+$http_block
+}
+_EOC_
+
+    my $rc = nginx_cmd();
+    sleep 0.5;
+    return $rc;
+}
+
+sub nginx_signal { return nginx_cmd('-s', @_) }
+
+sub master_pid {
+    open my $in, '<', "$root/logs/nginx.pid" or return undef;
+    my $pid = <$in>;
+    chomp $pid;
+    return $pid;
+}
+
+sub nginx_stop {
+    my $pid = master_pid();
+    nginx_cmd('-s', 'quit');
+    for (1 .. 100) { last unless $pid && kill 0, $pid; sleep 0.05 }
+}
+
+# from /proc rather than pgrep, which hangs with a sanitizer preloaded
+sub workers {
+    my $m = master_pid() or return ();
+    my @w;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $in, '<', $stat or next;
+        my $line = <$in> // '';
+        close $in;
+        push @w, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $m;
+    }
+    return sort { $a <=> $b } @w;
+}
+
+sub metrics {
+    my $res = $http->get("http://127.0.0.1:$port/metrics");
+    my %m;
+    for (split /\n/, $res->{content} // '') {
+        next if /^#/;
+        $m{$1} = $2 if /^(\S+) (\S+)$/;
+    }
+    return \%m;
+}
+
+# a test that dies half way must not leave its nginx behind
+END {
+    my $pid = $root && master_pid();
+    kill 'QUIT', $pid if $pid && kill 0, $pid;
+}
+
+sub delta {
+    my ($before, $after, $name) = @_;
+    return ($after->{$name} // 0) - ($before->{$name} // 0);
+}
+
+sub log_text {
+    open my $in, '<', "$root/logs/error.log" or return '';
+    local $/;
+    return <$in> // '';
+}
+
+1;
