@@ -128,6 +128,7 @@ static int pred_build_read(pred_build_t *b, uint32_t file);
 static int pred_build_record(pred_build_t *b, uint32_t file, uint64_t line,
     pred_buf_t *key, pred_buf_t *val);
 static int pred_build_spill(pred_build_t *b);
+static int pred_build_run(pred_build_opts_t *opts);
 static int pred_build_write(pred_build_t *b, const char *tmp);
 static const char *pred_build_lmdb_error(MDB_env *env, int rc, char *buf,
     size_t size);
@@ -158,6 +159,31 @@ static size_t pred_ntmp_paths;
 int
 pred_cmd_build(int argc, char **argv)
 {
+    int                rc;
+    size_t             i;
+    pred_build_opts_t  o;
+
+    rc = pred_build_parse_args(argc, argv, &o);
+
+    if (rc == PRED_EXIT_OK) {
+        rc = pred_build_run(&o);
+    }
+
+    for (i = 0; i < o.jsonl.nranges; i++) {
+        free((char *) o.jsonl.ranges[i].field);
+    }
+
+    free(o.inputs);
+    free(o.jsonl.require);
+    free(o.jsonl.ranges);
+
+    return rc;
+}
+
+
+static int
+pred_build_run(pred_build_opts_t *opts)
+{
     int                 rc;
     char                tmp[4096], final[4096];
     size_t              i;
@@ -166,10 +192,7 @@ pred_cmd_build(int argc, char **argv)
     pred_build_opts_t   o;
     struct sigaction    sa;
 
-    rc = pred_build_parse_args(argc, argv, &o);
-    if (rc != PRED_EXIT_OK) {
-        return rc;
-    }
+    o = *opts;
 
     memset(&b, 0, sizeof(pred_build_t));
     b.opts = &o;

@@ -384,12 +384,12 @@ pred_scan(const char *dir, pred_entry_t **out, size_t *n, char *cur,
 
             if (pred_snap_open(&s, path, 0, e->err, sizeof(e->err)) != 0) {
                 e->problem = e->err;
-                continue;
-            }
 
-            e->entries = s.entries;
-            e->created_at = s.created_at;
-            pred_snap_close(&s);
+            } else {
+                e->entries = s.entries;
+                e->created_at = s.created_at;
+                pred_snap_close(&s);
+            }
         }
 
         free(names[i]);

@@ -39,6 +39,8 @@ static int pred_snap_meta_txn(pred_snap_t *s, MDB_txn *txn, const char *name,
 static sigjmp_buf * volatile  pred_snap_jmp;
 static int                    pred_snap_fault_signo;
 static char                   pred_snap_assert_msg[128];
+/* the verify walk's cursor, for the fault path to close */
+static MDB_cursor            *pred_snap_cursor;
 static struct sigaction       pred_snap_old_segv;
 static struct sigaction       pred_snap_old_bus;
 static struct sigaction       pred_snap_old_fpe;
@@ -119,6 +121,12 @@ pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
 
     if (sigsetjmp(jb, 0) != 0) {
         pred_snap_deadline(0);
+
+        if (pred_snap_cursor) {
+            mdb_cursor_close(pred_snap_cursor);
+            pred_snap_cursor = NULL;
+        }
+
         mdb_txn_reset(s->txn);
         return pred_snap_faulted(err, errlen);
     }
@@ -456,6 +464,7 @@ pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen)
     char          sum[32];
     uint64_t      n, h;
     MDB_val       k, v;
+    MDB_stat      st;
     json_t       *json;
     MDB_cursor   *cur;
     json_error_t  jerr;
@@ -469,7 +478,20 @@ pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen)
     ret = -1;
     cur = NULL;
 
+    /*
+     * mdb_stat reads the database's root with a cursor on the stack: a
+     * corrupt root faults there, before mdb_cursor_open has allocated one
+     * that a fault could not give back.
+     */
+    rc = mdb_stat(s->txn, s->data, &st);
+    if (rc != 0) {
+        pred_snap_errorf(err, errlen, "mdb_stat: %s", mdb_strerror(rc));
+        goto done;
+    }
+
     rc = mdb_cursor_open(s->txn, s->data, &cur);
+    pred_snap_cursor = cur;
+
     if (rc != 0) {
         pred_snap_errorf(err, errlen, "mdb_cursor_open: %s", mdb_strerror(rc));
         goto done;
@@ -529,6 +551,7 @@ done:
 
     if (cur) {
         mdb_cursor_close(cur);
+        pred_snap_cursor = NULL;
     }
 
     mdb_txn_reset(s->txn);
