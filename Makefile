@@ -168,7 +168,8 @@ test: deps
 
 # The module, the loader and the unit tests built with AddressSanitizer and
 # UndefinedBehaviorSanitizer, Debian's nginx running the module with the
-# runtime preloaded; every report goes to a file, and any file fails the run.
+# runtime preloaded by a wrapper (preloaded into everything, it hangs curl
+# and pkill); every report goes to a file, and any file fails the run.
 # LeakSanitizer watches the loader and unit tests, not nginx, which leaves
 # its cycle to the exiting process (make test-valgrind covers the module).
 SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -179,6 +180,7 @@ SAN_ENV      = ASAN_OPTIONS=log_path=$(SAN_REPORTS)/asan:detect_leaks=0 \
                UBSAN_OPTIONS=log_path=$(SAN_REPORTS)/ubsan:print_stacktrace=1
 
 test-asan: deps
+	$(MAKE) module loader
 	$(MAKE) BUILD=$(ASAN) CFLAGS="-O1 -g $(SAN_FLAGS)" \
 	    NGX_CONF_EXTRA='--with-cc-opt="$(SAN_FLAGS)" --with-ld-opt="$(SAN_FLAGS)"' \
 	    NGX_PRELOAD="LD_PRELOAD=$(ASAN_RT) ASAN_OPTIONS=detect_leaks=0" \
@@ -187,7 +189,10 @@ test-asan: deps
 	$(MAKE) BUILD=$(ASAN) CFLAGS="-O1 -g $(SAN_FLAGS)" unit \
 	    UBSAN_OPTIONS=log_path=$(SAN_REPORTS)/ubsan:print_stacktrace=1 \
 	    ASAN_OPTIONS=log_path=$(SAN_REPORTS)/asan
-	@export $(SAN_ENV) LD_PRELOAD=$(ASAN_RT) \
+	@printf '#!/bin/sh\nLD_PRELOAD=%s exec %s "$$@"\n' $(ASAN_RT) $(NGINX) \
+	    > $(ASAN)/nginx-asan && chmod +x $(ASAN)/nginx-asan
+	@export $(SAN_ENV) NGINX_BINARY=$(CURDIR)/$(ASAN)/nginx-asan \
+	    TEST_NGINX_BINARY=$(CURDIR)/$(ASAN)/nginx-asan \
 	    TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(ASAN)/nginx/objs/ngx_http_pred_module.so \
 	    PRED_SNAPSHOT=$(CURDIR)/$(ASAN)/pred-snapshot; $(PROVE)
 	@ASAN_OPTIONS=log_path=$(SAN_REPORTS)/asan \

@@ -5,7 +5,8 @@
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
-NGINX=${NGINX:-/usr/sbin/nginx}
+# not $NGINX from the environment: nginx reads it as inherited sockets
+NGINX=${NGINX_BINARY:-/usr/sbin/nginx}
 LOADER=$PWD/build/pred-snapshot
 MODULE=$PWD/build/nginx/objs/ngx_http_pred_module.so
 

@@ -12,7 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 check=${1:-}
-nginx=${NGINX:-/usr/sbin/nginx}
+# not $NGINX: nginx reads that variable as sockets inherited from an
+# upgrade, and then does not daemonize
+nginx=${NGINX_BINARY:-/usr/sbin/nginx}
 py=/usr/bin/python3
 loader=$PWD/build/pred-snapshot
 conf=conf-examples/demo.conf

@@ -25,7 +25,7 @@ __DATA__
 ["PUT /admin/u1\n{ \"score\" : 0.25 , \"tags\": [\"a b\", 1] }",
  "GET /predict?id=u1"]
 --- response_headers eval
-["Content-Type: application/json", "X-Pred-Source: cache\nAge: 0\n!X-Pred-Version"]
+["Content-Type: application/json", "X-Pred-Source: cache\n!X-Pred-Version"]
 --- response_body eval
 ['{"stored":"u1","ttl":600}', '{"score":0.25,"tags":["a b",1]}']
 --- no_error_log
@@ -216,3 +216,19 @@ my $v = '"' . ('v' x 1000) . '"';
  "PUT /admin/x//y\n2", "GET /predict?id=x//y"]
 --- response_body eval
 ['{"stored":"a/b c","ttl":600}', '1', '{"stored":"x//y","ttl":600}', '2']
+
+
+
+=== TEST 11: a cache hit says how old the value is (0 or 1 s: the PUT may fall in the second before)
+--- http_config
+    pred_cache_zone zone=hot:1m;
+--- config
+    pred_cache hot;
+    location = /predict { pred_key $arg_id; pred; }
+    location /admin/ { pred_admin; }
+--- request eval
+["PUT /admin/u1\n1", "GET /predict?id=u1"]
+--- response_headers_like eval
+["Content-Type: application/json", "X-Pred-Source: cache\nAge: [01]"]
+--- response_body eval
+['{"stored":"u1","ttl":600}', '1']

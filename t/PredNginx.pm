@@ -25,7 +25,7 @@ my $module = $ENV{TEST_NGINX_LOAD_MODULES}
              || File::Spec->rel2abs('build/nginx/objs/ngx_http_pred_module.so');
 my $mods = $ENV{TEST_NGINX_MODULES_DIR} || '/usr/lib/nginx/modules';
 my $http = HTTP::Tiny->new(timeout => 5);
-my ($root, $port);
+my ($root, $port, $owner);
 
 sub free_port {
     my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
@@ -45,7 +45,7 @@ sub nginx_cmd {
 # listens on PORT, where /metrics must be pred_metrics
 sub nginx_start {
     my ($dir, $main_port, $http_block) = @_;
-    ($root, $port) = ($dir, $main_port);
+    ($root, $port, $owner) = ($dir, $main_port, $$);
 
     remove_tree($root);
     make_path("$root/logs", "$root/conf");
@@ -108,9 +108,10 @@ sub metrics {
     return \%m;
 }
 
-# a test that dies half way must not leave its nginx behind
+# a test that dies half way must not leave its nginx behind (the processes
+# it forks run END blocks too, and must not stop it)
 END {
-    my $pid = $root && master_pid();
+    my $pid = $root && $owner && $owner == $$ && master_pid();
     kill 'QUIT', $pid if $pid && kill 0, $pid;
 }
 
