@@ -439,6 +439,8 @@ ngx_http_pred_handler(ngx_http_request_t *r)
                     {
                         return NGX_HTTP_INTERNAL_SERVER_ERROR;
                     }
+
+                    ngx_http_pred_upstream_detach(r, ctx);
                 }
 
                 return ngx_http_pred_send_value(r,
@@ -773,21 +775,9 @@ ngx_http_pred_send(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *body)
 ngx_int_t
 ngx_http_pred_send_raw(ngx_http_request_t *r, ngx_str_t *body)
 {
-    ngx_int_t             rc;
-    ngx_buf_t            *b;
-    ngx_chain_t           out;
-    ngx_http_pred_ctx_t  *ctx;
-
-    /*
-     * A model call still running in the background holds the request until
-     * it ends, and with it the client's next request on this connection:
-     * the answer is complete now, so the connection closes after it rather
-     * than keep the client waiting for a call it gave up on.
-     */
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_pred_module);
-    if (ctx && ctx->sr && !ctx->done) {
-        r->main->keepalive = 0;
-    }
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
 
     rc = ngx_http_send_header(r);
 

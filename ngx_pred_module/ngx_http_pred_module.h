@@ -299,6 +299,8 @@ ngx_int_t ngx_http_pred_upstream_miss(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
 ngx_int_t ngx_http_pred_upstream_admitted(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
+void ngx_http_pred_upstream_detach(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx);
 ngx_int_t ngx_http_pred_upstream_call(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, ngx_str_t *uri);
 ngx_int_t ngx_http_pred_upstream_hold(ngx_http_request_t *r,

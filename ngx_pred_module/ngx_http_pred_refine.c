@@ -231,6 +231,7 @@ ngx_http_pred_refine_timeout(ngx_event_t *ev)
     ctx->result = 0;
 
     ngx_http_pred_metrics_deadline(ctx);
+    ngx_http_pred_upstream_detach(r, ctx);
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0,
                   "pred: reranker for key \"%V\" missed its %M ms deadline; "

@@ -271,6 +271,7 @@ ngx_http_pred_upstream_admitted(ngx_http_request_t *r,
     }
 
     if (ctx->plcf->miss_async) {
+        ngx_http_pred_upstream_detach(r, ctx);
         return ngx_http_pred_fallback_answer(r, ctx, NULL);
     }
 
@@ -330,6 +331,21 @@ ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     ngx_http_pred_metrics_upstream_start(ctx);
 
     return NGX_OK;
+}
+
+
+/*
+ * The answer goes out while ctx's model call runs on.  nginx holds a
+ * request until its subrequests end, and with it the client's next request
+ * on a kept-alive connection, which would wait for a call the answer gave
+ * up on: the connection closes after this answer instead.
+ */
+void
+ngx_http_pred_upstream_detach(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+{
+    if (ctx->sr && !ctx->done) {
+        r->main->keepalive = 0;
+    }
 }
 
 
@@ -695,6 +711,7 @@ ngx_http_pred_upstream_timeout(ngx_event_t *ev)
     ctx->reason = "timed out";
 
     ngx_http_pred_metrics_deadline(ctx);
+    ngx_http_pred_upstream_detach(r, ctx);
 
     ngx_http_finalize_request(r, ctx->batch
                                  ? ngx_http_pred_batch_answer(r, ctx,

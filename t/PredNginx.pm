@@ -18,7 +18,7 @@ use Time::HiRes qw(sleep);
 use PredTest qw(write_file);
 
 our @EXPORT = qw(free_port nginx_start nginx_stop nginx_signal metrics
-                 delta log_text workers);
+                 delta log_text workers valgrind_problems);
 
 my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my $module = $ENV{TEST_NGINX_LOAD_MODULES}
@@ -35,10 +35,23 @@ sub free_port {
     return $p;
 }
 
+# with TEST_NGINX_USE_VALGRIND, nginx (and so its workers) runs under
+# memcheck as in the block tests, its reports in logs/valgrind.PID
 sub nginx_cmd {
     my @args = @_;
-    return system("$nginx -p $root/ -c $root/conf/nginx.conf @args "
+    my $vg = $ENV{TEST_NGINX_USE_VALGRIND} && !@args
+             ? 'valgrind -q --tool=memcheck --leak-check=full '
+               . "--show-possibly-lost=no --num-callers=50 "
+               . "--log-file=$root/logs/valgrind.%p "
+             : '';
+    return system("$vg$nginx -p $root/ -c $root/conf/nginx.conf @args "
                   . ">>$root/logs/stderr.log 2>&1");
+}
+
+# the same judgement as the bundled runner's for its blocks
+sub valgrind_problems {
+    require File::Spec->rel2abs('t/lib/Test/Nginx/Socket.pm');
+    return Test::Nginx::Socket::valgrind_problems("$root/logs");
 }
 
 # starts nginx in a fresh ROOT with this http{} block; the main server
@@ -66,7 +79,17 @@ $http_block
 _EOC_
 
     my $rc = nginx_cmd();
-    sleep 0.5;
+
+    # ready once it answers (memcheck takes seconds to start it)
+    for (1 .. 300) {
+        last if $rc != 0;
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port);
+        last if $s;
+        sleep 0.1;
+    }
+
+    sleep 0.3;
     return $rc;
 }
 
@@ -82,7 +105,8 @@ sub master_pid {
 sub nginx_stop {
     my $pid = master_pid();
     nginx_cmd('-s', 'quit');
-    for (1 .. 100) { last unless $pid && kill 0, $pid; sleep 0.05 }
+    # memcheck looks for leaks at exit, which takes a while
+    for (1 .. 1200) { last unless $pid && kill 0, $pid; sleep 0.05 }
 }
 
 # from /proc rather than pgrep, which hangs with a sanitizer preloaded
