@@ -25,7 +25,7 @@ static int pred_snap_get_map(pred_snap_t *s, const void *key,
     size_t *val_len, char *err, size_t errlen);
 static int pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen);
 static void pred_snap_guard_install(void);
-static void pred_snap_deadline(time_t seconds);
+static void pred_snap_deadline(uint64_t ms);
 static void pred_snap_on_fault(int signo, siginfo_t *si, void *uc);
 static void pred_snap_on_assert(MDB_env *env, const char *msg);
 static int pred_snap_faulted(char *err, size_t errlen);
@@ -53,9 +53,9 @@ static struct sigaction       pred_snap_old_vtalrm;
  * not use).  Lookups do not: a timer per lookup would cost two system
  * calls, and a published file has passed verify.
  */
-#define PRED_SNAP_OPEN_CPU      2
-#define PRED_SNAP_VERIFY_CPU    10
-#define PRED_SNAP_VERIFY_RATE   (4 << 20)       /* bytes per extra second */
+#define PRED_SNAP_OPEN_CPU_MS    500        /* a few pages, whatever the size */
+#define PRED_SNAP_VERIFY_CPU_MS  1000
+#define PRED_SNAP_VERIFY_RATE    4096       /* bytes per extra ms: 4 MB/s */
 
 
 /*
@@ -79,7 +79,7 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
     }
 
     pred_snap_jmp = &jb;
-    pred_snap_deadline(PRED_SNAP_OPEN_CPU);
+    pred_snap_deadline(PRED_SNAP_OPEN_CPU_MS);
     rc = pred_snap_open_map(s, path, nordahead, err, errlen);
     pred_snap_deadline(0);
     pred_snap_jmp = NULL;
@@ -132,7 +132,7 @@ pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
     }
 
     pred_snap_jmp = &jb;
-    pred_snap_deadline(PRED_SNAP_VERIFY_CPU
+    pred_snap_deadline(PRED_SNAP_VERIFY_CPU_MS
                        + s->file_size / PRED_SNAP_VERIFY_RATE);
     rc = pred_snap_verify_map(s, err, errlen);
     pred_snap_deadline(0);
@@ -194,12 +194,13 @@ pred_snap_guard_install(void)
 
 
 static void
-pred_snap_deadline(time_t seconds)
+pred_snap_deadline(uint64_t ms)
 {
     struct itimerval  it;
 
     memset(&it, 0, sizeof(struct itimerval));
-    it.it_value.tv_sec = seconds;
+    it.it_value.tv_sec = ms / 1000;
+    it.it_value.tv_usec = (ms % 1000) * 1000;
 
     (void) setitimer(ITIMER_VIRTUAL, &it, NULL);
 }
