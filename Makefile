@@ -1,6 +1,8 @@
 # ngx_pred_module: build, test and demo.
 #
-#   make test   install what is missing (Debian, as root), build, run every test
+#   make test   install what is missing (Debian, as root), build, run every
+#               test, then all of them again under ASan and UBSan
+#   make test-valgrind, make fuzz   the slower checks, by hand
 #   make demo   build and run the demo on 127.0.0.1:8080
 
 SHELL       := /bin/bash
@@ -164,6 +166,7 @@ test: deps
 	$(MAKE) module loader
 	$(MAKE) unit
 	$(MAKE) prove
+	$(MAKE) test-asan
 	$(MAKE) bench-smoke
 
 # The module, the loader and the unit tests built with AddressSanitizer and
