@@ -18,9 +18,10 @@ typedef struct {
                            [NGX_HTTP_PRED_M_SOURCES];
     ngx_atomic_t   up_requests;
     ngx_atomic_t   up_finished;
-    /* per process slot, so that a worker that dies mid-call takes its
-       calls with it: its replacement, in the same slot, starts at zero */
-    ngx_atomic_t   up_in_flight[NGX_MAX_PROCESSES];
+    ngx_atomic_t   up_in_flight;
+    /* the same, per process slot: a worker that dies mid-call leaves its
+       calls here, and its replacement, in the same slot, takes them off */
+    ngx_atomic_t   up_slot[NGX_MAX_PROCESSES];
     ngx_atomic_t   up_errors[NGX_HTTP_PRED_FAIL_KINDS];
     ngx_atomic_t   up_buckets[NGX_HTTP_PRED_M_BUCKETS];
     ngx_atomic_t   up_ms_sum;
@@ -174,8 +175,9 @@ ngx_http_pred_metrics_upstream_start(ngx_http_pred_ctx_t *ctx)
     }
 
     (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_requests, 1);
-    (void) ngx_atomic_fetch_add(
-                          &ngx_http_pred_m->up_in_flight[ngx_process_slot], 1);
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_in_flight, 1);
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_slot[ngx_process_slot],
+                                1);
 }
 
 
@@ -188,8 +190,9 @@ ngx_http_pred_metrics_upstream_done(ngx_http_pred_ctx_t *ctx)
         return;
     }
 
-    (void) ngx_atomic_fetch_add(
-                         &ngx_http_pred_m->up_in_flight[ngx_process_slot], -1);
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_in_flight, -1);
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_slot[ngx_process_slot],
+                                -1);
     (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_finished, 1);
 
     for (i = 0; i < NGX_HTTP_PRED_M_BUCKETS; i++) {
@@ -214,20 +217,7 @@ ngx_http_pred_metrics_upstream_done(ngx_http_pred_ctx_t *ctx)
 ngx_atomic_uint_t
 ngx_http_pred_metrics_in_flight(void)
 {
-    ngx_int_t          i;
-    ngx_atomic_uint_t  n;
-
-    if (ngx_http_pred_m == NULL) {
-        return 0;
-    }
-
-    n = 0;
-
-    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
-        n += ngx_http_pred_m->up_in_flight[i];
-    }
-
-    return n;
+    return ngx_http_pred_m ? ngx_http_pred_m->up_in_flight : 0;
 }
 
 
@@ -235,8 +225,17 @@ ngx_http_pred_metrics_in_flight(void)
 void
 ngx_http_pred_metrics_init_process(void)
 {
-    if (ngx_http_pred_m) {
-        ngx_http_pred_m->up_in_flight[ngx_process_slot] = 0;
+    ngx_atomic_int_t  left;
+
+    if (ngx_http_pred_m == NULL) {
+        return;
+    }
+
+    left = ngx_http_pred_m->up_slot[ngx_process_slot];
+
+    if (left) {
+        (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_in_flight, -left);
+        ngx_http_pred_m->up_slot[ngx_process_slot] = 0;
     }
 }
 
@@ -446,7 +445,7 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
     p = ngx_http_pred_m_family(p, last, "pred_upstream_in_flight", "gauge",
                                "Model calls under way.");
     p = ngx_slprintf(p, last, "pred_upstream_in_flight %uA\n",
-                     ngx_http_pred_metrics_in_flight());
+                     m->up_in_flight);
 
     p = ngx_http_pred_m_family(p, last, "pred_upstream_errors_total",
                                "counter", "Failed model calls, by kind "
@@ -683,7 +682,7 @@ ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p, u_char *last)
 
     p = ngx_slprintf(p, last, "},\"upstream\":{\"requests\":%uA,"
                      "\"in_flight\":%uA,\"errors\":{", m->up_requests,
-                     ngx_http_pred_metrics_in_flight());
+                     m->up_in_flight);
 
     for (i = 0; i < NGX_HTTP_PRED_FAIL_KINDS; i++) {
         p = ngx_slprintf(p, last, "%s\"%s\":%uA", i ? "," : "",
