@@ -96,7 +96,7 @@ __DATA__
 
 
 
-=== TEST 3: stale-while-revalidate answers at once and refreshes once
+=== TEST 3: stale-while-revalidate answers at once and refreshes once; the answer closes a kept-alive connection, since the refresh holds the request
 --- main_config
     load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
 --- http_config
@@ -128,8 +128,10 @@ __DATA__
 --- request eval
 ["PUT /admin/k\n{\"score\":\"old\"}", "GET /sleep", "GET /predict?id=k",
  "GET /predict?id=k", "GET /predict?id=k", "GET /modellog"]
+--- more_headers eval
+["", "", "Connection: keep-alive", "", "", ""]
 --- response_headers eval
-["", "", "X-Pred-Source: cache\nX-Pred-Stale: 1",
+["", "", "X-Pred-Source: cache\nX-Pred-Stale: 1\nConnection: close",
  "X-Pred-Source: cache\n!X-Pred-Stale",
  "X-Pred-Source: cache\n!X-Pred-Stale", ""]
 --- response_body eval
@@ -139,7 +141,7 @@ __DATA__
 
 
 
-=== TEST 4: async misses answer from the fallback chain and fill the cache
+=== TEST 4: async misses answer from the fallback chain and fill the cache; the answer closes a kept-alive connection
 --- main_config
     load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
 --- http_config
@@ -166,8 +168,10 @@ __DATA__
     }
 --- request eval
 ["GET /predict?id=k", "GET /predict?id=k"]
+--- more_headers eval
+["Connection: keep-alive", ""]
 --- response_headers eval
-["X-Pred-Source: default", "X-Pred-Source: cache"]
+["X-Pred-Source: default\nConnection: close", "X-Pred-Source: cache"]
 --- response_body eval
 ['{"score":0}', '{"score":0.7}']
 --- no_error_log

@@ -62,7 +62,7 @@ __DATA__
 
 
 
-=== TEST 2: a reranker past its deadline: the batch order, X-Pred-Refined: 0
+=== TEST 2: a reranker past its deadline: the batch order, X-Pred-Refined: 0, and a kept-alive connection closed after it
 --- main_config
     load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
 --- http_config
@@ -87,8 +87,11 @@ __DATA__
     }
 --- request
 GET /reco?user=u1
+--- more_headers
+Connection: keep-alive
 --- response_headers
 X-Pred-Refined: 0
+Connection: close
 --- response_body chomp
 {"items":[{"id":"b1","s":1},{"id":"m1","s":2},{"id":"b2","s":3},{"id":"b3","s":4}],"v":1}
 --- error_log
