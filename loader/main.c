@@ -319,7 +319,6 @@ pred_parse_size(const char *s, size_t *out)
 }
 
 
-/* a snapshot directory stands for its live version */
 static void *
 pred_alloc(void *ctx, size_t size)
 {
@@ -329,6 +328,7 @@ pred_alloc(void *ctx, size_t size)
 }
 
 
+/* a snapshot directory stands for its live version */
 static const char *
 pred_resolve(const char *arg, char *buf, size_t size)
 {

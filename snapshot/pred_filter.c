@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pred_key.h"
 #include "pred_filter.h"
 
 
@@ -17,7 +18,6 @@ static int pred_filter_list(int arg, pred_span_t *v,
     pred_filter_args_t *out, const char **reason);
 static int pred_filter_number(int arg, pred_span_t *v,
     pred_filter_args_t *out, const char **reason);
-static int pred_filter_hex(int c);
 
 
 int
@@ -108,35 +108,18 @@ static int
 pred_filter_value(const char *p, const char *last, char **buf,
     pred_span_t *out)
 {
-    int    hi, lo;
-    char  *d;
+    size_t  n;
 
-    d = *buf;
-    out->data = d;
-
-    while (p < last) {
-        if (*p != '%') {
-            *d++ = *p++;
-            continue;
-        }
-
-        if (last - p < 3) {
-            return -1;
-        }
-
-        hi = pred_filter_hex(p[1]);
-        lo = pred_filter_hex(p[2]);
-
-        if (hi < 0 || lo < 0) {
-            return -1;
-        }
-
-        *d++ = (char) (hi << 4 | lo);
-        p += 3;
+    if (pred_key_unescape((const unsigned char *) p, last - p,
+                          (unsigned char *) *buf, &n)
+        != 0)
+    {
+        return -1;
     }
 
-    out->len = d - out->data;
-    *buf = d;
+    out->data = *buf;
+    out->len = n;
+    *buf += n;
 
     return 0;
 }
@@ -265,21 +248,4 @@ pred_filter_number(int arg, pred_span_t *v, pred_filter_args_t *out,
     out->has_min_score = 1;
 
     return 0;
-}
-
-
-static int
-pred_filter_hex(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
 }

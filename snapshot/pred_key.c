@@ -31,8 +31,8 @@ pred_key_validate(const unsigned char *key, size_t len)
 }
 
 
-pred_key_rc_t
-pred_key_decode(const unsigned char *src, size_t len, unsigned char *dst,
+int
+pred_key_unescape(const unsigned char *src, size_t len, unsigned char *dst,
     size_t *dst_len)
 {
     int     hi, lo;
@@ -48,14 +48,14 @@ pred_key_decode(const unsigned char *src, size_t len, unsigned char *dst,
         }
 
         if (len - i < 3) {
-            return PRED_KEY_BAD_ESCAPE;
+            return -1;
         }
 
         hi = pred_key_hex(src[i + 1]);
         lo = pred_key_hex(src[i + 2]);
 
         if (hi < 0 || lo < 0) {
-            return PRED_KEY_BAD_ESCAPE;
+            return -1;
         }
 
         dst[n++] = (unsigned char) (hi << 4 | lo);
@@ -64,7 +64,19 @@ pred_key_decode(const unsigned char *src, size_t len, unsigned char *dst,
 
     *dst_len = n;
 
-    return pred_key_validate(dst, n);
+    return 0;
+}
+
+
+pred_key_rc_t
+pred_key_decode(const unsigned char *src, size_t len, unsigned char *dst,
+    size_t *dst_len)
+{
+    if (pred_key_unescape(src, len, dst, dst_len) != 0) {
+        return PRED_KEY_BAD_ESCAPE;
+    }
+
+    return pred_key_validate(dst, *dst_len);
 }
 
 

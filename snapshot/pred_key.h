@@ -32,6 +32,13 @@ typedef enum {
 pred_key_rc_t pred_key_validate(const unsigned char *key, size_t len);
 
 /*
+ * Decodes %XX escapes exactly once, nothing else ("+" stays "+"): 0, or
+ * -1 for a "%" not followed by two hex digits.  dst must hold len bytes.
+ */
+int pred_key_unescape(const unsigned char *src, size_t len,
+    unsigned char *dst, size_t *dst_len);
+
+/*
  * Decodes %XX escapes exactly once (so "%2541" becomes "%41", not "A") and
  * validates the result.  "+" is kept as is: keys are opaque bytes, not form
  * fields.  dst must hold len bytes; *dst_len receives the decoded length.

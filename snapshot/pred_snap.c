@@ -28,6 +28,7 @@ static void pred_snap_guard_install(void);
 static void pred_snap_deadline(uint64_t ms);
 static void pred_snap_on_fault(int signo, siginfo_t *si, void *uc);
 static void pred_snap_on_assert(MDB_env *env, const char *msg);
+static void pred_snap_escape(int signo);
 static int pred_snap_faulted(char *err, size_t errlen);
 static int pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err,
     size_t errlen);
@@ -209,17 +210,12 @@ pred_snap_deadline(uint64_t ms)
 static void
 pred_snap_on_fault(int signo, siginfo_t *si, void *uc)
 {
-    sigjmp_buf        *jb;
     struct sigaction  *old;
 
     (void) uc;
 
-    jb = pred_snap_jmp;
-
-    if (jb != NULL && (si->si_code > 0 || signo == SIGVTALRM)) {
-        pred_snap_jmp = NULL;
-        pred_snap_fault_signo = signo;
-        siglongjmp(*jb, 1);
+    if (si->si_code > 0 || signo == SIGVTALRM) {
+        pred_snap_escape(signo);
     }
 
     /*
@@ -242,17 +238,24 @@ pred_snap_on_fault(int signo, siginfo_t *si, void *uc)
 static void
 pred_snap_on_assert(MDB_env *env, const char *msg)
 {
-    sigjmp_buf  *jb;
-
     (void) env;
+
+    snprintf(pred_snap_assert_msg, sizeof(pred_snap_assert_msg), "%s", msg);
+    pred_snap_escape(0);
+}
+
+
+/* back to the guarded call in progress, if any; signo 0: an assertion */
+static void
+pred_snap_escape(int signo)
+{
+    sigjmp_buf  *jb;
 
     jb = pred_snap_jmp;
 
     if (jb != NULL) {
         pred_snap_jmp = NULL;
-        pred_snap_fault_signo = 0;
-        snprintf(pred_snap_assert_msg, sizeof(pred_snap_assert_msg), "%s",
-                 msg);
+        pred_snap_fault_signo = signo;
         siglongjmp(*jb, 1);
     }
 }
