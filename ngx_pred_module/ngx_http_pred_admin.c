@@ -17,12 +17,6 @@
 #include "pred_json.h"
 
 
-typedef struct {
-    ngx_str_t                    key;
-    time_t                       ttl;
-} ngx_http_pred_admin_ctx_t;
-
-
 static ngx_int_t ngx_http_pred_admin_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pred_admin_path(ngx_http_request_t *r,
     ngx_str_t *rest);
@@ -79,9 +73,8 @@ ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    clcf->handler = ngx_http_pred_admin_handler;
-
-    return NGX_CONF_OK;
+    return ngx_http_pred_set_handler(cf, plcf, NGX_HTTP_PRED_HANDLER_ADMIN,
+                                     ngx_http_pred_admin_handler);
 }
 
 
@@ -209,9 +202,10 @@ static ngx_int_t
 ngx_http_pred_admin_put(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
     ngx_str_t *key)
 {
-    ngx_int_t                   rc;
-    ngx_http_pred_loc_conf_t   *plcf;
-    ngx_http_pred_admin_ctx_t  *ctx;
+    time_t                     ttl;
+    ngx_int_t                  rc;
+    ngx_http_pred_ctx_t       *ctx;
+    ngx_http_pred_loc_conf_t  *plcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
 
@@ -227,15 +221,7 @@ ngx_http_pred_admin_put(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
                                         "max_body");
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_pred_admin_ctx_t));
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->key = *key;
-
-    if (ngx_http_pred_admin_ttl(r, plcf->cache_ttl != NGX_CONF_UNSET
-                                   ? plcf->cache_ttl : z->ttl, &ctx->ttl)
+    if (ngx_http_pred_admin_ttl(r, ngx_http_pred_cache_ttl(plcf, z), &ttl)
         != NGX_OK)
     {
         return ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST, "bad_ttl",
@@ -243,7 +229,13 @@ ngx_http_pred_admin_put(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
                                         "60 or 10m");
     }
 
-    ngx_http_set_ctx(r, ctx, ngx_http_pred_module);
+    /* the module's one context type: $pred_key is the key written */
+    ctx = ngx_http_pred_ctx_create(r, key);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->ttl = ttl;
 
     rc = ngx_http_read_client_request_body(r, ngx_http_pred_admin_put_body);
 
@@ -263,7 +255,7 @@ ngx_http_pred_admin_put_body(ngx_http_request_t *r)
     ngx_str_t                    body, value;
     json_error_t                 jerr;
     ngx_http_pred_loc_conf_t    *plcf;
-    ngx_http_pred_admin_ctx_t   *ctx;
+    ngx_http_pred_ctx_t         *ctx;
     ngx_http_pred_cache_zone_t  *z;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
@@ -347,6 +339,7 @@ ngx_http_pred_admin_delete(ngx_http_request_t *r,
 {
     time_t                     ttl;
     ngx_int_t                  rc;
+    ngx_http_pred_ctx_t       *ctx;
     ngx_http_pred_loc_conf_t  *plcf;
 
     rc = ngx_http_discard_request_body(r);
@@ -356,8 +349,7 @@ ngx_http_pred_admin_delete(ngx_http_request_t *r,
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
 
-    if (ngx_http_pred_admin_ttl(r, plcf->cache_ttl != NGX_CONF_UNSET
-                                   ? plcf->cache_ttl : z->ttl, &ttl)
+    if (ngx_http_pred_admin_ttl(r, ngx_http_pred_cache_ttl(plcf, z), &ttl)
         != NGX_OK)
     {
         return ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST, "bad_ttl",
@@ -373,6 +365,13 @@ ngx_http_pred_admin_delete(ngx_http_request_t *r,
                                         "no_room", key,
                                         "the cache zone has no room");
     }
+
+    ctx = ngx_http_pred_ctx_create(r, key);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->ttl = ttl;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "pred: admin: invalidated \"%V\" for %T s", key, ttl);
@@ -528,16 +527,10 @@ ngx_http_pred_admin_json(ngx_http_request_t *r, ngx_uint_t status,
 static ngx_int_t
 ngx_http_pred_admin_allow(ngx_http_request_t *r, const char *methods)
 {
-    ngx_str_t  allow, value;
+    ngx_str_t  value;
 
-    ngx_str_set(&allow, "Allow");
     value.data = (u_char *) methods;
     value.len = ngx_strlen(methods);
 
-    if (ngx_http_pred_add_header(r, &allow, &value) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_pred_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                                    "method_not_allowed", NULL, methods);
+    return ngx_http_pred_send_not_allowed(r, &value, methods);
 }

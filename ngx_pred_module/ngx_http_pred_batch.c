@@ -27,17 +27,14 @@ static ngx_int_t ngx_http_pred_batch_run(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
 static void ngx_http_pred_batch_lookup(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, ngx_http_pred_batch_item_t *item);
+static void ngx_http_pred_batch_done(ngx_http_request_t *sr,
+    ngx_http_pred_call_t *call);
+static ngx_int_t ngx_http_pred_batch_resume(ngx_http_request_t *r,
+    ngx_http_pred_call_t *call);
+static ngx_int_t ngx_http_pred_batch_answer(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, const char *why);
 static ngx_int_t ngx_http_pred_batch_fail(ngx_http_request_t *r,
     const char *reason);
-
-
-static ngx_str_t  ngx_http_pred_src_cache = ngx_string("cache");
-static ngx_str_t  ngx_http_pred_src_snapshot = ngx_string("snapshot");
-static ngx_str_t  ngx_http_pred_src_upstream = ngx_string("upstream");
-static ngx_str_t  ngx_http_pred_src_stale = ngx_string("stale");
-static ngx_str_t  ngx_http_pred_src_default = ngx_string("default");
-static ngx_str_t  ngx_http_pred_src_error = ngx_string("error");
-static ngx_str_t  ngx_http_pred_src_none = ngx_string("none");
 
 
 /* "pred_batch on|off [max=N]" */
@@ -97,7 +94,16 @@ ngx_http_pred_batch_handler(ngx_http_request_t *r)
     const char           *reason;
     ngx_http_pred_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
+    ctx = ngx_http_pred_ctx_create(r, NULL);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->batch = ngx_array_create(r->pool, 8,
+                                  sizeof(ngx_http_pred_batch_item_t));
+    if (ctx->batch == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (r->method == NGX_HTTP_POST) {
         return ngx_http_pred_batch_post(r);
@@ -269,14 +275,6 @@ ngx_http_pred_batch_add(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     pred_key_rc_t                krc;
     ngx_http_pred_batch_item_t  *items, *item;
 
-    if (ctx->batch == NULL) {
-        ctx->batch = ngx_array_create(r->pool, 8,
-                                      sizeof(ngx_http_pred_batch_item_t));
-        if (ctx->batch == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
     if (decode) {
         rc = ngx_http_pred_decode_key(r, raw, &key, &why);
         if (rc == NGX_ERROR) {
@@ -331,206 +329,211 @@ ngx_http_pred_batch_add(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 
     ngx_memzero(item, sizeof(ngx_http_pred_batch_item_t));
     item->key = key;
+    item->source = NGX_HTTP_PRED_SRC_NONE;
 
     return NGX_OK;
 }
 
 
+/*
+ * Every key through the tiers; the keys they all miss go to the model in
+ * one call, which the request waits for.
+ */
 static ngx_int_t
 ngx_http_pred_batch_run(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 {
-    ngx_uint_t                   i;
+    ngx_int_t                    rc;
+    ngx_uint_t                   i, n;
+    ngx_http_pred_call_t        *call;
     ngx_http_pred_batch_item_t  *items;
 
-    if (ctx->batch == NULL || ctx->batch->nelts == 0) {
+    if (ctx->batch->nelts == 0) {
         return ngx_http_pred_batch_fail(r, "no keys");
     }
 
     items = ctx->batch->elts;
-    ctx->nmissing = 0;
+    n = 0;
 
     for (i = 0; i < ctx->batch->nelts; i++) {
         ngx_http_pred_batch_lookup(r, ctx, &items[i]);
 
-        if (items[i].source == NULL) {
-            ctx->nmissing++;
+        if (items[i].source == NGX_HTTP_PRED_SRC_NONE) {
+            n++;
         }
     }
 
-    if (ctx->nmissing && ctx->plcf->upstream_uri.len) {
-        return ngx_http_pred_upstream_batch(r, ctx);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "pred: batch of %ui keys, %ui missed every tier",
+                   ctx->batch->nelts, n);
+
+    if (n == 0 || ctx->plcf->upstream_uri.len == 0) {
+        return ngx_http_pred_batch_answer(r, ctx, NULL);
     }
 
-    return ngx_http_pred_batch_answer(r, ctx, NULL);
+    call = ngx_http_pred_call_create(r, ctx, NGX_HTTP_PRED_CALL_BATCH);
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    call->items = ngx_palloc(r->pool, n * sizeof(ngx_uint_t));
+    if (call->items == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < ctx->batch->nelts; i++) {
+        if (items[i].source == NGX_HTTP_PRED_SRC_NONE) {
+            call->items[call->nitems++] = i;
+        }
+    }
+
+    call->uri = &ctx->plcf->upstream_uri;
+    call->timeout = ctx->plcf->upstream_timeout;
+    call->priority = ctx->plcf->priority;
+    call->held = 1;
+    call->done = ngx_http_pred_batch_done;
+    call->resume = ngx_http_pred_batch_resume;
+
+    rc = ngx_http_pred_call_start(r, call);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_pred_batch_answer(r, ctx, call->reason);
+    }
+
+    return (rc == NGX_DONE) ? NGX_DONE : NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
-/* the cache, then the snapshot; a miss leaves item->source NULL */
+/* one key through the tiers; a miss leaves item->source NONE */
 static void
 ngx_http_pred_batch_lookup(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     ngx_http_pred_batch_item_t *item)
 {
-    ngx_int_t                    rc;
-    ngx_uint_t                   masked;
-    ngx_http_pred_hit_t          hit;
-    ngx_http_pred_cached_t       cached;
-    ngx_http_pred_cache_zone_t  *z;
+    ngx_http_pred_lookup_t   res;
+    ngx_http_pred_answer_t  *ans;
 
-    masked = 0;
-    z = ngx_http_pred_cache_zone_get(ctx->plcf);
+    if (ngx_http_pred_lookup(r, ctx->plcf, &item->key, &res) != NGX_OK) {
+        return;
+    }
 
-    if (z && ngx_http_pred_cache_get(r, z, &item->key, &cached) == NGX_OK) {
+    ans = &res.answer;
 
-        if (cached.expired_ms <= 0) {
-            if (cached.kind == NGX_HTTP_PRED_CACHE_VALUE) {
-                item->value = cached.value;
-                item->source = &ngx_http_pred_src_cache;
-                return;
-            }
+    switch (res.kind) {
 
-            if (cached.kind == NGX_HTTP_PRED_CACHE_NEGATIVE) {
-                item->source = &ngx_http_pred_src_cache;
-                return;
-            }
+    case NGX_HTTP_PRED_LOOKUP_ANSWER:
+        if (ans->status == NGX_HTTP_OK) {
+            item->value = ans->value;
+            item->source = ans->source;
 
-            masked = 1;
-
-        } else if (cached.kind == NGX_HTTP_PRED_CACHE_VALUE) {
-            item->stale = cached.value;
-            item->has_stale = 1;
+        } else {
+            /* a cached 404 says so; a stale snapshot that must fail: error */
+            item->source = (ans->source == NGX_HTTP_PRED_SRC_NONE)
+                           ? NGX_HTTP_PRED_SRC_ERROR : ans->source;
         }
-    }
 
-    if (ctx->plcf->snapshot == NULL || masked) {
+        return;
+
+    case NGX_HTTP_PRED_LOOKUP_REFRESH:
+    case NGX_HTTP_PRED_LOOKUP_MISS:
+        /* no refresh per key: the batch's call asks for it */
+        item->stale = res.stale;
+        return;
+
+    default:
+        /* no snapshot, or it failed: the model, if any, or null */
         return;
     }
-
-    rc = ngx_http_pred_snapshot_lookup(r, ctx->plcf->snapshot,
-                                       ctx->plcf->max_age, &item->key, &hit);
-    if (rc != NGX_OK) {
-        return;
-    }
-
-    if (!hit.stale || hit.fallback == PRED_SNAP_STALE_SERVE
-        || (hit.fallback == PRED_SNAP_STALE_UPSTREAM
-            && ctx->plcf->upstream_uri.len == 0))
-    {
-        item->value = hit.value;
-        item->source = &ngx_http_pred_src_snapshot;
-        return;
-    }
-
-    if (hit.fallback == PRED_SNAP_STALE_FAIL) {
-        item->source = &ngx_http_pred_src_error;
-        return;
-    }
-
-    item->stale = hit.value;
-    item->has_stale = 1;
 }
 
 
 /*
- * The model's answer, in the subrequest: an array in the order of the
- * missing keys; null means the model does not know the key.
+ * The model's answer, in its subrequest: an array in the order of the
+ * keys the call asked for; null means the model does not know the key.
+ * Each answer is cached, in time or not; the items are set only while
+ * the request still waits.
  */
-void
-ngx_http_pred_batch_result(ngx_http_request_t *sr, ngx_http_pred_ctx_t *ctx,
-    ngx_str_t *body)
+static void
+ngx_http_pred_batch_done(ngx_http_request_t *sr, ngx_http_pred_call_t *call)
 {
-    size_t                       n, i, j, where;
+    size_t                       n, j;
     ngx_str_t                    value;
     const char                  *start, *stop, **starts, **stops;
-    ngx_http_pred_batch_item_t  *items;
-    ngx_http_pred_cache_zone_t  *z;
+    ngx_http_pred_ctx_t         *ctx;
+    ngx_http_pred_batch_item_t  *items, *item;
 
-    if (pred_json_validate((char *) body->data, body->len, &where) != 0) {
-        ctx->fail = NGX_HTTP_PRED_FAIL_INVALID;
-        ctx->reason = "invalid JSON";
+    ctx = call->ctx;
+
+    if (call->status == NGX_HTTP_NOT_FOUND) {
+        call->reason = "the model answered 404";
         return;
     }
 
-    start = (char *) body->data;
-    stop = (char *) body->data + body->len;
-
-    if (ctx->plcf->upstream_extract.len
-        && pred_json_pointer((char *) body->data, body->len,
-                             (char *) ctx->plcf->upstream_extract.data,
-                             ctx->plcf->upstream_extract.len, &start, &stop)
-           != 0)
+    if (call->fail
+        || ngx_http_pred_upstream_extract(sr, call, &start, &stop) != NGX_OK)
     {
-        ctx->fail = NGX_HTTP_PRED_FAIL_INVALID;
-        ctx->reason = "nothing at the extract pointer";
         return;
     }
 
-    starts = ngx_palloc(sr->pool, 2 * ctx->nmissing * sizeof(char *));
+    starts = ngx_palloc(sr->pool, 2 * call->nitems * sizeof(char *));
     if (starts == NULL) {
-        ctx->reason = "out of memory";
+        call->reason = "out of memory";
         return;
     }
 
-    stops = starts + ctx->nmissing;
+    stops = starts + call->nitems;
 
-    if (pred_json_array(start, stop, starts, stops, ctx->nmissing, &n) != 0
-        || n != ctx->nmissing)
+    if (pred_json_array(start, stop, starts, stops, call->nitems, &n) != 0
+        || n != call->nitems)
     {
         if (ngx_http_pred_warn_allowed(sr->connection->log)) {
             ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
                           "pred: batch answer is not an array of %ui "
-                          "predictions", ctx->nmissing);
+                          "predictions", call->nitems);
         }
-        ctx->fail = NGX_HTTP_PRED_FAIL_INVALID;
-        ctx->reason = "not an array of one prediction per key";
+
+        call->fail = NGX_HTTP_PRED_FAIL_INVALID;
+        call->reason = "not an array of one prediction per key";
         return;
     }
 
-    z = ngx_http_pred_cache_zone_get(ctx->plcf);
     items = ctx->batch->elts;
 
-    for (i = 0, j = 0; i < ctx->batch->nelts; i++) {
-        if (items[i].source) {
-            continue;
-        }
+    for (j = 0; j < call->nitems; j++) {
+        item = &items[call->items[j]];
 
-        items[i].source = &ngx_http_pred_src_upstream;
-
-        if (stops[j] - starts[j] == 4 && ngx_strncmp(starts[j], "null", 4)
-                                         == 0)
+        if (stops[j] - starts[j] == 4
+            && ngx_strncmp(starts[j], "null", 4) == 0)
         {
-            if (z && z->negative_ttl) {
-                (void) ngx_http_pred_cache_put(z, &items[i].key,
-                                               NGX_HTTP_PRED_CACHE_NEGATIVE,
-                                               NULL, z->negative_ttl,
-                                               sr->connection->log);
+            ngx_str_null(&value);
+
+        } else {
+            value.data = ngx_pnalloc(sr->pool, stops[j] - starts[j]);
+            if (value.data == NULL) {
+                call->reason = "out of memory";
+                return;
             }
 
-            j++;
-            continue;
+            value.len = pred_json_compact(starts[j], stops[j] - starts[j],
+                                          (char *) value.data);
         }
 
-        value.data = ngx_pnalloc(sr->pool, stops[j] - starts[j]);
-        if (value.data == NULL) {
-            items[i].source = NULL;
-            ctx->reason = "out of memory";
-            return;
+        (void) ngx_http_pred_upstream_store(ctx->plcf, &item->key,
+                                            value.len ? &value : NULL,
+                                            sr->connection->log);
+
+        if (!call->late) {
+            item->value = value;
+            item->source = NGX_HTTP_PRED_SRC_UPSTREAM;
         }
-
-        value.len = pred_json_compact(starts[j], stops[j] - starts[j],
-                                      (char *) value.data);
-        items[i].value = value;
-
-        if (z) {
-            (void) ngx_http_pred_cache_put(z, &items[i].key,
-                                           NGX_HTTP_PRED_CACHE_VALUE, &value,
-                                           ctx->plcf->cache_ttl
-                                           != NGX_CONF_UNSET
-                                           ? ctx->plcf->cache_ttl : z->ttl,
-                                           sr->connection->log);
-        }
-
-        j++;
     }
+}
+
+
+static ngx_int_t
+ngx_http_pred_batch_resume(ngx_http_request_t *r, ngx_http_pred_call_t *call)
+{
+    return ngx_http_pred_batch_answer(r, call->ctx,
+                                      call->late ? "timed out"
+                                                 : call->reason);
 }
 
 
@@ -538,65 +541,45 @@ ngx_http_pred_batch_result(ngx_http_request_t *sr, ngx_http_pred_ctx_t *ctx,
  * Answers every key: what a tier or the model found, else the fallback
  * chain per key ("why" set: the model failed), else null ("none").
  */
-ngx_int_t
+static ngx_int_t
 ngx_http_pred_batch_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     const char *why)
 {
     size_t                       len;
     u_char                      *p;
-    ngx_str_t                    body;
-    ngx_uint_t                   i, k, n;
-    ngx_http_pred_hit_t          hit;
-    ngx_http_pred_fallback_t    *fbs;
+    ngx_str_t                    body, *src;
+    ngx_uint_t                   i, nmissing;
+    ngx_http_pred_answer_t       ans;
     ngx_http_pred_batch_item_t  *items, *item;
 
     items = ctx->batch->elts;
-    n = ctx->plcf->fallback ? ctx->plcf->fallback->nelts : 0;
-    fbs = n ? ctx->plcf->fallback->elts : NULL;
-
-    if (why && ctx->nmissing
-        && ngx_http_pred_warn_allowed(r->connection->log))
-    {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "pred: batch upstream for %ui keys failed: %s; "
-                      "answering with the fallback chain", ctx->nmissing,
-                      why);
-    }
+    nmissing = 0;
 
     for (i = 0; i < ctx->batch->nelts; i++) {
         item = &items[i];
 
-        for (k = 0; item->source == NULL && why && k < n; k++) {
-
-            if (fbs[k].type == NGX_HTTP_PRED_FB_STALE) {
-                if (!item->has_stale && ctx->plcf->snapshot
-                    && ngx_http_pred_snapshot_lookup(r, ctx->plcf->snapshot,
-                                                     ctx->plcf->max_age,
-                                                     &item->key, &hit)
-                       == NGX_OK)
-                {
-                    item->stale = hit.value;
-                    item->has_stale = 1;
-                }
-
-                if (item->has_stale) {
-                    item->value = item->stale;
-                    item->source = &ngx_http_pred_src_stale;
-                }
-
-            } else if (fbs[k].type == NGX_HTTP_PRED_FB_DEFAULT) {
-                item->value = fbs[k].value;
-                item->source = &ngx_http_pred_src_default;
-
-            } else {
-                item->source = &ngx_http_pred_src_error;
-            }
+        if (item->source != NGX_HTTP_PRED_SRC_NONE || why == NULL) {
+            continue;
         }
 
-        if (item->source == NULL) {
-            item->source = why ? &ngx_http_pred_src_error
-                               : &ngx_http_pred_src_none;
+        nmissing++;
+
+        ngx_http_pred_fallback_pick(r, ctx->plcf, &item->key, &item->stale,
+                                    why, 0, &ans);
+
+        if (ans.status == NGX_HTTP_OK) {
+            item->value = ans.value;
+            item->source = ans.source;
+
+        } else {
+            item->source = NGX_HTTP_PRED_SRC_ERROR;
         }
+    }
+
+    if (nmissing && ngx_http_pred_warn_allowed(r->connection->log)) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "pred: batch upstream for %ui keys failed: %s; "
+                      "answering with the fallback chain", nmissing, why);
     }
 
     /* {"results":{"k":v,...},"sources":{"k":"s",...}} */
@@ -606,7 +589,7 @@ ngx_http_pred_batch_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     for (i = 0; i < ctx->batch->nelts; i++) {
         len += 2 * (ngx_http_pred_json_escape_len(&items[i].key) + 4)
                + (items[i].value.len ? items[i].value.len : 4)
-               + items[i].source->len + 2;
+               + ngx_http_pred_source_names[items[i].source].len + 2;
     }
 
     body.data = ngx_pnalloc(r->pool, len);
@@ -639,9 +622,11 @@ ngx_http_pred_batch_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
             *p++ = '"';
         }
 
+        src = &ngx_http_pred_source_names[items[i].source];
+
         p = ngx_http_pred_json_escape(p, &items[i].key);
         p = ngx_cpymem(p, "\":\"", 3);
-        p = ngx_cpymem(p, items[i].source->data, items[i].source->len);
+        p = ngx_cpymem(p, src->data, src->len);
         *p++ = '"';
     }
 
@@ -649,30 +634,30 @@ ngx_http_pred_batch_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 
     body.len = p - body.data;
 
+    /* an answer at the deadline leaves while the call runs on */
+    if (ngx_http_pred_calls_running(ctx)) {
+        r->main->keepalive = 0;
+    }
+
     return ngx_http_pred_send(r, NGX_HTTP_OK, &body);
 }
 
 
-/* $pred_keys_json: the keys the model is asked for, as a JSON array */
+/* $pred_keys_json: the keys the call asks the model for, a JSON array */
 ngx_int_t
-ngx_http_pred_batch_keys_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, ngx_http_pred_ctx_t *ctx)
+ngx_http_pred_batch_keys_json(ngx_http_request_t *r,
+    ngx_http_pred_call_t *call, ngx_str_t *out)
 {
     size_t                       len;
     u_char                      *p;
-    ngx_uint_t                   i, first;
-    ngx_http_pred_batch_item_t  *items;
+    ngx_uint_t                   j;
+    ngx_http_pred_batch_item_t  *items, *item;
 
-    if (ctx == NULL || ctx->batch == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    items = ctx->batch->elts;
+    items = call->ctx->batch->elts;
     len = 2;
 
-    for (i = 0; i < ctx->batch->nelts; i++) {
-        len += ngx_http_pred_json_escape_len(&items[i].key) + 3;
+    for (j = 0; j < call->nitems; j++) {
+        len += ngx_http_pred_json_escape_len(&items[call->items[j]].key) + 3;
     }
 
     p = ngx_pnalloc(r->pool, len);
@@ -680,30 +665,24 @@ ngx_http_pred_batch_keys_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->data = p;
+    out->data = p;
     *p++ = '[';
 
-    for (i = 0, first = 1; i < ctx->batch->nelts; i++) {
-        if (items[i].source) {
-            continue;
-        }
+    for (j = 0; j < call->nitems; j++) {
+        item = &items[call->items[j]];
 
-        if (!first) {
+        if (j) {
             *p++ = ',';
         }
 
-        first = 0;
         *p++ = '"';
-        p = ngx_http_pred_json_escape(p, &items[i].key);
+        p = ngx_http_pred_json_escape(p, &item->key);
         *p++ = '"';
     }
 
     *p++ = ']';
 
-    v->len = p - v->data;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
+    out->len = p - out->data;
 
     return NGX_OK;
 }

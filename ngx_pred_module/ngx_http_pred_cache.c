@@ -544,6 +544,15 @@ ngx_http_pred_cache_zone_get(ngx_http_pred_loc_conf_t *plcf)
 }
 
 
+/* how long a value lives: the location's pred_cache ttl, else the zone's */
+time_t
+ngx_http_pred_cache_ttl(ngx_http_pred_loc_conf_t *plcf,
+    ngx_http_pred_cache_zone_t *z)
+{
+    return (plcf->cache_ttl != NGX_CONF_UNSET) ? plcf->cache_ttl : z->ttl;
+}
+
+
 static ngx_int_t
 ngx_http_pred_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {

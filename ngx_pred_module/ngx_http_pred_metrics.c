@@ -15,13 +15,9 @@
 
 typedef struct {
     ngx_atomic_t   requests[NGX_HTTP_PRED_M_LOCATIONS]
-                           [NGX_HTTP_PRED_M_SOURCES];
+                           [NGX_HTTP_PRED_SRC_N];
     ngx_atomic_t   up_requests;
     ngx_atomic_t   up_finished;
-    ngx_atomic_t   up_in_flight;
-    /* the same, per process slot: a worker that dies mid-call leaves its
-       calls here, and its replacement, in the same slot, takes them off */
-    ngx_atomic_t   up_slot[NGX_MAX_PROCESSES];
     ngx_atomic_t   up_errors[NGX_HTTP_PRED_FAIL_KINDS];
     ngx_atomic_t   up_buckets[NGX_HTTP_PRED_M_BUCKETS];
     ngx_atomic_t   up_ms_sum;
@@ -44,13 +40,6 @@ static u_char *ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p,
 static u_char *ngx_http_pred_metrics_label(u_char *p, u_char *last,
     ngx_str_t *s);
 
-
-/* the sources, in the order of NGX_HTTP_PRED_M_SOURCES */
-static ngx_str_t  ngx_http_pred_m_sources[] = {
-    ngx_string("cache"), ngx_string("snapshot"), ngx_string("upstream"),
-    ngx_string("stale"), ngx_string("default"), ngx_string("error"),
-    ngx_string("shed"), ngx_string("none"), ngx_string("batch")
-};
 
 static const char  *ngx_http_pred_m_fail_names[] = {
     "timeout", "5xx", "connect", "invalid", "too_big"
@@ -103,12 +92,8 @@ ngx_http_pred_metrics_init(ngx_conf_t *cf)
 char *
 ngx_http_pred_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_core_loc_conf_t  *clcf;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_pred_metrics_handler;
-
-    return NGX_CONF_OK;
+    return ngx_http_pred_set_handler(cf, conf, NGX_HTTP_PRED_HANDLER_METRICS,
+                                     ngx_http_pred_metrics_handler);
 }
 
 
@@ -162,41 +147,37 @@ ngx_http_pred_metrics_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *conf)
 }
 
 
+/*
+ * A call started.  Reranker calls have their own counters; the others are
+ * the model's (in flight: see admission, which counts every call).
+ */
 void
-ngx_http_pred_metrics_upstream_start(ngx_http_pred_ctx_t *ctx)
+ngx_http_pred_metrics_call_start(ngx_http_pred_call_t *call)
 {
     if (ngx_http_pred_m == NULL) {
         return;
     }
 
-    if (ctx->refining) {
-        (void) ngx_atomic_fetch_add(&ngx_http_pred_m->refine_requests, 1);
-        return;
-    }
-
-    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_requests, 1);
-    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_in_flight, 1);
-    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_slot[ngx_process_slot],
-                                1);
+    (void) ngx_atomic_fetch_add(call->kind == NGX_HTTP_PRED_CALL_RERANK
+                                ? &ngx_http_pred_m->refine_requests
+                                : &ngx_http_pred_m->up_requests, 1);
 }
 
 
+/* a model call's answer is in, after ms */
 void
-ngx_http_pred_metrics_upstream_done(ngx_http_pred_ctx_t *ctx)
+ngx_http_pred_metrics_call_done(ngx_http_pred_call_t *call, ngx_msec_t ms)
 {
     ngx_uint_t  i;
 
-    if (ngx_http_pred_m == NULL || ctx->refining) {
+    if (ngx_http_pred_m == NULL || call->kind == NGX_HTTP_PRED_CALL_RERANK) {
         return;
     }
 
-    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_in_flight, -1);
-    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_slot[ngx_process_slot],
-                                -1);
     (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_finished, 1);
 
     for (i = 0; i < NGX_HTTP_PRED_M_BUCKETS; i++) {
-        if ((ngx_msec_t) ctx->up_time <= ngx_http_pred_m_bounds[i]) {
+        if (ms <= ngx_http_pred_m_bounds[i]) {
             break;
         }
     }
@@ -205,50 +186,24 @@ ngx_http_pred_metrics_upstream_done(ngx_http_pred_ctx_t *ctx)
         (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_buckets[i], 1);
     }
 
-    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_ms_sum, ctx->up_time);
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_ms_sum, ms);
 
-    if (ctx->fail) {
-        (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_errors[ctx->fail
+    if (call->fail) {
+        (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_errors[call->fail
                                                                  - 1], 1);
     }
 }
 
 
-ngx_atomic_uint_t
-ngx_http_pred_metrics_in_flight(void)
-{
-    return ngx_http_pred_m ? ngx_http_pred_m->up_in_flight : 0;
-}
-
-
-/* a worker's slot may hold the calls of the one that died before it */
+/* a client was answered without the call: it missed the deadline */
 void
-ngx_http_pred_metrics_init_process(void)
-{
-    ngx_atomic_int_t  left;
-
-    if (ngx_http_pred_m == NULL) {
-        return;
-    }
-
-    left = ngx_http_pred_m->up_slot[ngx_process_slot];
-
-    if (left) {
-        (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_in_flight, -left);
-        ngx_http_pred_m->up_slot[ngx_process_slot] = 0;
-    }
-}
-
-
-/* a client got the fallback because the model missed the deadline */
-void
-ngx_http_pred_metrics_deadline(ngx_http_pred_ctx_t *ctx)
+ngx_http_pred_metrics_deadline(ngx_http_pred_call_t *call)
 {
     if (ngx_http_pred_m == NULL) {
         return;
     }
 
-    if (ctx->refining) {
+    if (call->kind == NGX_HTTP_PRED_CALL_RERANK) {
         (void) ngx_atomic_fetch_add(&ngx_http_pred_m->refine_missed, 1);
         return;
     }
@@ -319,24 +274,17 @@ ngx_http_pred_metrics_log(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
 
-    src = NGX_HTTP_PRED_M_SOURCES - 2;   /* none */
+    if (ctx == NULL) {
+        src = NGX_HTTP_PRED_SRC_NONE;
 
-    if (ctx && ctx->batch) {
-        src = NGX_HTTP_PRED_M_SOURCES - 1;
+    } else if (ctx->batch) {
+        src = NGX_HTTP_PRED_SRC_BATCH;
 
-    } else if (ctx && ctx->shed) {
-        src = NGX_HTTP_PRED_M_SOURCES - 3;
+    } else if (ctx->shed) {
+        src = NGX_HTTP_PRED_SRC_SHED;
 
-    } else if (ctx && ctx->out[0].len) {
-        for (src = 0; src < NGX_HTTP_PRED_M_SOURCES - 3; src++) {
-            if (ctx->out[0].len == ngx_http_pred_m_sources[src].len
-                && ngx_strncmp(ctx->out[0].data,
-                               ngx_http_pred_m_sources[src].data,
-                               ctx->out[0].len) == 0)
-            {
-                break;
-            }
-        }
+    } else {
+        src = ctx->source;
     }
 
     (void) ngx_atomic_fetch_add(&ngx_http_pred_m->requests[plcf->index][src],
@@ -370,7 +318,7 @@ ngx_http_pred_metrics_handler(ngx_http_request_t *r)
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
 
-    size = 16384 + pmcf->names.nelts * NGX_HTTP_PRED_M_SOURCES * 600
+    size = 16384 + pmcf->names.nelts * NGX_HTTP_PRED_SRC_N * 600
            + pmcf->snapshots.nelts * 2048 + pmcf->zones.nelts * 1024;
 
     body.data = ngx_pnalloc(r->pool, size);
@@ -410,7 +358,8 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
 {
     time_t                        age;
     uint64_t                      cum;
-    ngx_uint_t                    i, k, used, total;
+    ngx_uint_t                    i, k, used, total, open;
+    ngx_atomic_uint_t             trips;
     ngx_str_t                    *names;
     pred_snap_t                  *s;
     ngx_http_pred_snapshot_t    **snaps;
@@ -428,11 +377,11 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
     names = pmcf->names.elts;
 
     for (i = 0; i < pmcf->names.nelts; i++) {
-        for (k = 0; k < NGX_HTTP_PRED_M_SOURCES; k++) {
+        for (k = 0; k < NGX_HTTP_PRED_SRC_N; k++) {
             p = ngx_slprintf(p, last, "pred_requests_total{location=\"");
             p = ngx_http_pred_metrics_label(p, last, &names[i]);
             p = ngx_slprintf(p, last, "\",source=\"%V\"} %uA\n",
-                             &ngx_http_pred_m_sources[k],
+                             &ngx_http_pred_source_names[k],
                              m->requests[i][k]);
         }
     }
@@ -443,9 +392,11 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
                      m->up_requests);
 
     p = ngx_http_pred_m_family(p, last, "pred_upstream_in_flight", "gauge",
-                               "Model calls under way.");
+                               "Outgoing calls under way (model, refresh, "
+                               "batch and reranker calls), as "
+                               "pred_upstream_limit counts them.");
     p = ngx_slprintf(p, last, "pred_upstream_in_flight %uA\n",
-                     m->up_in_flight);
+                     ngx_http_pred_admission_in_flight(pmcf));
 
     p = ngx_http_pred_m_family(p, last, "pred_upstream_errors_total",
                                "counter", "Failed model calls, by kind "
@@ -482,16 +433,14 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
     p = ngx_http_pred_m_family(p, last, "pred_upstream_breaker_open", "gauge",
                                "1 while the circuit breaker keeps misses "
                                "off the model.");
-    p = ngx_slprintf(p, last, "pred_upstream_breaker_open %d\n",
-                     pmcf->signals_sh
-                     && (ngx_msec_int_t) (pmcf->signals_sh->breaker_open_until
-                                          - ngx_current_msec) > 0);
+    open = ngx_http_pred_admission_breaker(pmcf, &trips);
+    p = ngx_slprintf(p, last, "pred_upstream_breaker_open %ui\n", open);
 
     p = ngx_http_pred_m_family(p, last, "pred_upstream_breaker_trips_total",
                                "counter", "Times the circuit breaker "
                                "opened.");
     p = ngx_slprintf(p, last, "pred_upstream_breaker_trips_total %uA\n",
-                     pmcf->signals_sh ? pmcf->signals_sh->breaker_trips : 0);
+                     trips);
 
     p = ngx_http_pred_m_family(p, last, "pred_refine_requests_total",
                                "counter", "Reranker calls started.");
@@ -672,9 +621,9 @@ ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p, u_char *last)
         p = ngx_http_pred_metrics_label(p, last, &names[i]);
         p = ngx_slprintf(p, last, "\":{");
 
-        for (k = 0; k < NGX_HTTP_PRED_M_SOURCES; k++) {
+        for (k = 0; k < NGX_HTTP_PRED_SRC_N; k++) {
             p = ngx_slprintf(p, last, "%s\"%V\":%uA", k ? "," : "",
-                             &ngx_http_pred_m_sources[k], m->requests[i][k]);
+                             &ngx_http_pred_source_names[k], m->requests[i][k]);
         }
 
         p = ngx_slprintf(p, last, "}");
@@ -682,7 +631,7 @@ ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p, u_char *last)
 
     p = ngx_slprintf(p, last, "},\"upstream\":{\"requests\":%uA,"
                      "\"in_flight\":%uA,\"errors\":{", m->up_requests,
-                     m->up_in_flight);
+                     ngx_http_pred_admission_in_flight(pmcf));
 
     for (i = 0; i < NGX_HTTP_PRED_FAIL_KINDS; i++) {
         p = ngx_slprintf(p, last, "%s\"%s\":%uA", i ? "," : "",

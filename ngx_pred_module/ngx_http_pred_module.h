@@ -1,7 +1,17 @@
 /*
  * ngx_http_pred_module: serves precomputed predictions.
  *
- * Declarations shared by the module's files; each file owns one concern.
+ * Declarations shared by the module's files; each file owns one concern
+ * (README, "Layout").  A request's path through them:
+ *
+ *   handler / batch     what the client asked for
+ *   lookup              one pass through the tiers: a tagged result
+ *   upstream            a miss: the model call, single-flight, its answer
+ *   call + admission    every outgoing call: its own context, admission,
+ *                       bookkeeping that runs exactly once
+ *   fallback            the chain, for one key or each key of a batch
+ *   answer              preparing what is sent: rerank, then shape
+ *   response            writing it
  */
 
 #ifndef NGX_HTTP_PRED_MODULE_H
@@ -17,6 +27,29 @@
 
 typedef struct ngx_http_pred_snapshot_s  ngx_http_pred_snapshot_t;
 typedef struct ngx_http_pred_cache_sh_s  ngx_http_pred_cache_sh_t;
+typedef struct ngx_http_pred_ctx_s       ngx_http_pred_ctx_t;
+typedef struct ngx_http_pred_call_s      ngx_http_pred_call_t;
+
+
+/*
+ * Who answered.  One table of names (ngx_http_pred_source_names) serves
+ * X-Pred-Source, $pred_source, the batch body's "sources" and the
+ * metrics' source label; the last three are never sent as a header.
+ */
+typedef enum {
+    NGX_HTTP_PRED_SRC_CACHE = 0,
+    NGX_HTTP_PRED_SRC_SNAPSHOT,
+    NGX_HTTP_PRED_SRC_UPSTREAM,
+    NGX_HTTP_PRED_SRC_STALE,
+    NGX_HTTP_PRED_SRC_DEFAULT,
+    NGX_HTTP_PRED_SRC_ERROR,
+    NGX_HTTP_PRED_SRC_SHED,         /* metrics: admission said no */
+    NGX_HTTP_PRED_SRC_NONE,         /* no X-Pred-Source; batch: null */
+    NGX_HTTP_PRED_SRC_BATCH,        /* metrics: a multi-key request */
+    NGX_HTTP_PRED_SRC_N
+} ngx_http_pred_source_e;
+
+extern ngx_str_t  ngx_http_pred_source_names[NGX_HTTP_PRED_SRC_N];
 
 
 #define NGX_HTTP_PRED_CACHE_VALUE      0
@@ -31,9 +64,6 @@ typedef struct ngx_http_pred_cache_sh_s  ngx_http_pred_cache_sh_t;
 #define NGX_HTTP_PRED_FAIL_INVALID     4
 #define NGX_HTTP_PRED_FAIL_TOO_BIG     5
 #define NGX_HTTP_PRED_FAIL_KINDS       5
-
-/* cache, snapshot, upstream, stale, default, error, shed, none, batch */
-#define NGX_HTTP_PRED_M_SOURCES        9
 
 
 typedef struct {
@@ -68,19 +98,28 @@ typedef struct {
 } ngx_http_pred_cached_t;
 
 
+/* what a snapshot lookup found, copied into the request pool */
 typedef struct {
-    ngx_atomic_t                generation;     /* admin "check now" */
-    ngx_atomic_t                queued;         /* misses waiting a slot */
-    ngx_atomic_t                breaker_failures;
-    ngx_atomic_t                breaker_open_until;
-    ngx_atomic_t                breaker_probing;
-    ngx_atomic_t                breaker_trips;
-} ngx_http_pred_signals_sh_t;
+    ngx_str_t                   value;
+    ngx_str_t                   version;
+    time_t                      age;
+    pred_snap_stale_t           fallback;
+    unsigned                    stale:1;
+} ngx_http_pred_hit_t;
 
 
 #define NGX_HTTP_PRED_PRIO_NORMAL      0
 #define NGX_HTTP_PRED_PRIO_HIGH        1
 #define NGX_HTTP_PRED_PRIO_LOW         2
+
+
+/* the content handler a location has: one of them at most */
+#define NGX_HTTP_PRED_HANDLER_LOOKUP   1
+#define NGX_HTTP_PRED_HANDLER_ADMIN    2
+#define NGX_HTTP_PRED_HANDLER_METRICS  3
+
+
+typedef struct ngx_http_pred_admission_sh_s  ngx_http_pred_admission_sh_t;
 
 
 typedef struct {
@@ -90,20 +129,23 @@ typedef struct {
 
     /* "check now" for every worker: a generation in shared memory */
     ngx_shm_zone_t             *signals;
-    ngx_http_pred_signals_sh_t *signals_sh;
+    ngx_atomic_t               *generation;
     ngx_atomic_uint_t           signals_seen;   /* per worker */
     ngx_event_t                 signals_ev;     /* per worker */
 
-    /* admission control */
+    /* admission control, and its zone */
     ngx_uint_t                  limit;
     ngx_uint_t                  limit_queue;
     ngx_msec_t                  limit_timeout;
     ngx_uint_t                  breaker_failures;
     ngx_msec_t                  breaker_cooldown;
+    ngx_shm_zone_t             *admission;
+    ngx_http_pred_admission_sh_t  *admission_sh;
 } ngx_http_pred_main_conf_t;
 
 
 typedef struct {
+    ngx_uint_t                  handler;    /* NGX_HTTP_PRED_HANDLER_* */
     ngx_flag_t                  enable;
     ngx_str_t                   name;       /* pred_name, for metrics */
     ngx_uint_t                  index;      /* its request counters */
@@ -137,77 +179,176 @@ typedef struct {
 } ngx_http_pred_loc_conf_t;
 
 
+/*
+ * What a request answers, prepared before anything is written: a value
+ * (status 200) or an error body, and what the headers say about it.
+ */
+typedef struct {
+    ngx_uint_t                  status;
+    ngx_http_pred_source_e      source;     /* NONE: no X-Pred-Source */
+    ngx_str_t                   value;      /* 200: the JSON sent */
+    ngx_str_t                   version;    /* empty: no X-Pred-Version */
+    time_t                      age;
+    const char                 *code;       /* an error body's */
+    const char                 *reason;     /* NULL: none */
+    unsigned                    stale:1;
+    unsigned                    retry:1;    /* Retry-After: 1 */
+    unsigned                    with_key:1; /* the error body names it */
+} ngx_http_pred_answer_t;
+
+
+/* what one pass through the tiers found for a key */
+typedef enum {
+    NGX_HTTP_PRED_LOOKUP_ANSWER = 0,    /* res->answer says it all */
+    NGX_HTTP_PRED_LOOKUP_REFRESH,       /* an expired value within swr:
+                                           answer it, refresh it */
+    NGX_HTTP_PRED_LOOKUP_MISS,          /* the model's turn, if any */
+    NGX_HTTP_PRED_LOOKUP_UNAVAILABLE,   /* no snapshot is loaded */
+    NGX_HTTP_PRED_LOOKUP_FAILED         /* the snapshot read failed */
+} ngx_http_pred_lookup_e;
+
+
+/* what the "stale" fallback may serve */
+typedef struct {
+    ngx_str_t                   value;
+    time_t                      age;
+    unsigned                    set:1;
+} ngx_http_pred_stale_t;
+
+
+typedef struct {
+    ngx_http_pred_lookup_e      kind;
+    ngx_http_pred_answer_t      answer;     /* ANSWER, REFRESH */
+    ngx_http_pred_stale_t       stale;      /* MISS */
+} ngx_http_pred_lookup_t;
+
+
 /* one key of a multi-key lookup */
 typedef struct {
     ngx_str_t                   key;
     ngx_str_t                   value;      /* JSON; empty: null */
-    ngx_str_t                  *source;     /* NULL: not found yet */
-    ngx_str_t                   stale;
-    unsigned                    has_stale:1;
+    ngx_http_pred_source_e      source;     /* NONE: not answered yet */
+    ngx_http_pred_stale_t       stale;
 } ngx_http_pred_batch_item_t;
 
 
-/* per request, on the main request; $pred_key reads it */
-typedef struct {
-    ngx_str_t                   key;
-    ngx_http_pred_loc_conf_t   *plcf;
+/*
+ * The kinds of outgoing call.  Each has its own context (a call), its
+ * priority in admission (README, "Admission control"), and its handlers.
+ */
+typedef enum {
+    NGX_HTTP_PRED_CALL_MODEL = 0,   /* a miss, the client waits (or not:
+                                       pred_miss_mode async) */
+    NGX_HTTP_PRED_CALL_REFRESH,     /* stale-while-revalidate */
+    NGX_HTTP_PRED_CALL_BATCH,       /* a batch's misses, in one call */
+    NGX_HTTP_PRED_CALL_RERANK       /* pred_refine */
+} ngx_http_pred_call_kind_e;
+
+
+/* the request waited for the call: it answers now */
+typedef ngx_int_t (*ngx_http_pred_call_resume_pt)(ngx_http_request_t *r,
+    ngx_http_pred_call_t *call);
+/* the call's answer arrived, in its subrequest, in time or not */
+typedef void (*ngx_http_pred_call_done_pt)(ngx_http_request_t *sr,
+    ngx_http_pred_call_t *call);
+
+
+#define NGX_HTTP_PRED_CALL_NEW        0
+#define NGX_HTTP_PRED_CALL_QUEUED     1     /* waits for admission */
+#define NGX_HTTP_PRED_CALL_RUNNING    2
+#define NGX_HTTP_PRED_CALL_FINISHED   3     /* the answer is in */
+#define NGX_HTTP_PRED_CALL_SHED       4     /* admission said no */
+
+
+struct ngx_http_pred_call_s {
+    ngx_http_pred_call_kind_e   kind;
+    ngx_uint_t                  state;      /* NGX_HTTP_PRED_CALL_* */
+    ngx_http_pred_ctx_t        *ctx;        /* the request's */
+    ngx_http_pred_call_t       *next;       /* in ctx->calls */
+    ngx_str_t                  *uri;
+    ngx_uint_t                  priority;
+    ngx_msec_t                  timeout;    /* the client's deadline */
+    ngx_msec_t                  started;
+    ngx_msec_t                  queued_until;
+
+    ngx_http_request_t         *sr;
+    ngx_event_t                 timer;      /* queue poll, then deadline */
+
+    ngx_http_pred_call_done_pt    done;
+    ngx_http_pred_call_resume_pt  resume;
+
+    /* the answer, as the capture filters kept it */
+    ngx_str_t                   body;
+    ngx_uint_t                  status;
+    ngx_uint_t                  fail;       /* NGX_HTTP_PRED_FAIL_* */
+    const char                 *reason;
+
+    /* what the done handler made of it */
+    ngx_uint_t                  result;
+    ngx_str_t                   value;
+
+    /* a batch call: the items it asks for, in order */
+    ngx_uint_t                 *items;
+    ngx_uint_t                  nitems;
+
+    /* a rerank call: the candidates sent ($pred_candidates) */
+    ngx_str_t                   candidates;
+
+    unsigned                    held:1;     /* the request waits for it */
+    unsigned                    late:1;     /* its deadline passed */
+    unsigned                    admitted:1; /* counted in flight */
+    unsigned                    queued:1;   /* counted in the queue */
+    unsigned                    probe:1;    /* the breaker's probe */
+    unsigned                    leader:1;   /* holds a single-flight
+                                               marker */
+    unsigned                    cached:1;   /* left a fresh entry for
+                                               the waiters */
+    unsigned                    too_big:1;
+    unsigned                    released:1;
+};
+
+
+/*
+ * The module's context, the only type ever stored in its slot: one per
+ * request that a pred handler (lookup, batch or admin) answers.  $pred_key
+ * and the capture filters find it from a call's subrequest through
+ * r->parent.
+ */
+struct ngx_http_pred_ctx_s {
     ngx_http_request_t         *request;
+    ngx_http_pred_loc_conf_t   *plcf;
+    ngx_str_t                   key;        /* admin: the key written */
 
     /* a multi-key lookup: ngx_http_pred_batch_item_t */
     ngx_array_t                *batch;
-    ngx_uint_t                  nmissing;
 
-    /* what the "stale" fallback may serve */
-    ngx_str_t                   stale;
-    time_t                      stale_age;
+    ngx_http_pred_stale_t       stale;
 
-    /* the model call */
-    ngx_http_request_t         *sr;
-    ngx_event_t                 timeout;
-    ngx_msec_t                  started;
-    ngx_msec_t                  deadline;   /* a waiter's */
-    ngx_str_t                   body;       /* the model's answer */
-    ngx_uint_t                  status;
-    ngx_uint_t                  result;
-    ngx_str_t                   value;
-    const char                 *reason;
+    /* every outgoing call, newest first; the one the request waits for */
+    ngx_http_pred_call_t       *calls;
+    ngx_http_pred_call_t       *held;
 
-    unsigned                    has_stale:1;
-    unsigned                    waiting:1;
-    unsigned                    done:1;
-    /* the answer held back while the reranker is asked */
-    ngx_str_t                   candidates;
-    ngx_str_t                  *ans_source;
-    ngx_str_t                  *ans_version;    /* NULL or &ans_ver */
-    ngx_str_t                   ans_ver;
-    time_t                      ans_age;
-    ngx_uint_t                  ans_stale;
-    ngx_str_t                   ans_value;
+    /* waiting for another request's model call */
+    ngx_event_t                 wait;
+    ngx_msec_t                  wait_until;
 
-    /* what the answer said about itself, for the log variables */
-    ngx_str_t                   out[5];     /* source version age stale
-                                               refined */
-    ngx_msec_int_t              up_time;    /* -1: no model call */
-    ngx_uint_t                  fail;       /* NGX_HTTP_PRED_FAIL_* */
+    /* the answer kept while the reranker is asked */
+    ngx_http_pred_answer_t      pending;
 
-    unsigned                    too_big:1;
-    unsigned                    leader:1;
-    unsigned                    refining:1;
-    unsigned                    refine_done:1;
-    unsigned                    shed:1;         /* admission said no */
-    unsigned                    probe:1;        /* the breaker's probe */
-    unsigned                    queued:1;
-} ngx_http_pred_ctx_t;
-
-
-/* what a snapshot lookup found, copied into the request pool */
-typedef struct {
-    ngx_str_t                   value;
+    /* what went out, for the log variables and the metrics */
+    ngx_http_pred_source_e      source;
     ngx_str_t                   version;
     time_t                      age;
-    pred_snap_stale_t           fallback;
-    unsigned                    stale:1;
-} ngx_http_pred_hit_t;
+    ngx_msec_int_t              up_time;    /* -1: no model call ended */
+    time_t                      ttl;        /* admin: the ttl written */
+
+    unsigned                    age_sent:1;
+    unsigned                    stale_sent:1;
+    unsigned                    refined:2;  /* 0: no header, 1: "0",
+                                               2: "1" */
+    unsigned                    shed:1;     /* admission said no */
+    unsigned                    cleanup:1;  /* its pool cleanup is in */
+};
 
 
 struct ngx_http_pred_snapshot_s {
@@ -250,6 +391,31 @@ typedef struct {
 extern ngx_module_t  ngx_http_pred_module;
 
 
+/* ngx_http_pred_module.c: directives, configuration */
+ngx_int_t ngx_http_pred_conf_param(ngx_conf_t *cf, ngx_str_t *arg,
+    const char *name, u_char kind, ngx_uint_t zero_ok, void *out);
+char *ngx_http_pred_conf_params(ngx_conf_t *cf, ngx_uint_t from,
+    ngx_http_pred_conf_param_t *params);
+char *ngx_http_pred_set_handler(ngx_conf_t *cf,
+    ngx_http_pred_loc_conf_t *plcf, ngx_uint_t which,
+    ngx_http_handler_pt handler);
+
+/* ngx_http_pred_handler.c: single-key lookups */
+ngx_int_t ngx_http_pred_handler(ngx_http_request_t *r);
+ngx_http_pred_ctx_t *ngx_http_pred_ctx_create(ngx_http_request_t *r,
+    ngx_str_t *key);
+ngx_int_t ngx_http_pred_decode_key(ngx_http_request_t *r, ngx_str_t *raw,
+    ngx_str_t *key, const char **reason);
+ngx_int_t ngx_http_pred_hold(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx);
+
+/* ngx_http_pred_variables.c */
+ngx_int_t ngx_http_pred_add_variables(ngx_conf_t *cf);
+
+/* ngx_http_pred_lookup.c */
+ngx_int_t ngx_http_pred_lookup(ngx_http_request_t *r,
+    ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key,
+    ngx_http_pred_lookup_t *res);
+
 /* ngx_http_pred_snapshot.c */
 char *ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -275,6 +441,8 @@ ngx_int_t ngx_http_pred_cache_get(ngx_http_request_t *r,
 ngx_int_t ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z,
     ngx_str_t *key, ngx_uint_t kind, ngx_str_t *value, time_t ttl,
     ngx_log_t *log);
+time_t ngx_http_pred_cache_ttl(ngx_http_pred_loc_conf_t *plcf,
+    ngx_http_pred_cache_zone_t *z);
 ngx_int_t ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z,
     ngx_str_t *key, ngx_msec_t timeout);
 void ngx_http_pred_cache_unlead(ngx_http_pred_cache_zone_t *z,
@@ -289,39 +457,72 @@ ngx_http_pred_cache_zone_t *ngx_http_pred_cache_zone_get(
 ngx_atomic_uint_t ngx_http_pred_cache_stat(ngx_http_pred_cache_zone_t *z,
     ngx_uint_t what);
 
-/* ngx_http_pred_upstream.c */
+/* ngx_http_pred_upstream.c: the miss path */
 char *ngx_http_pred_upstream(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_pred_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_pred_upstream_merge(ngx_conf_t *cf,
     ngx_http_pred_loc_conf_t *prev, ngx_http_pred_loc_conf_t *conf);
 ngx_int_t ngx_http_pred_upstream_miss(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
-ngx_int_t ngx_http_pred_upstream_admitted(ngx_http_request_t *r,
+ngx_int_t ngx_http_pred_upstream_refresh(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
-void ngx_http_pred_upstream_detach(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx);
-ngx_int_t ngx_http_pred_upstream_call(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx, ngx_str_t *uri);
-ngx_int_t ngx_http_pred_upstream_hold(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx, ngx_event_handler_pt handler,
-    ngx_msec_t timer);
-ngx_int_t ngx_http_pred_upstream_batch(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx);
-ngx_int_t ngx_http_pred_upstream_init_filters(ngx_conf_t *cf);
+ngx_int_t ngx_http_pred_upstream_extract(ngx_http_request_t *sr,
+    ngx_http_pred_call_t *call, const char **start, const char **stop);
+ngx_int_t ngx_http_pred_upstream_store(ngx_http_pred_loc_conf_t *plcf,
+    ngx_str_t *key, ngx_str_t *value, ngx_log_t *log);
+ngx_uint_t ngx_http_pred_warn_allowed(ngx_log_t *log);
+
+/* ngx_http_pred_call.c: outgoing calls */
+ngx_http_pred_call_t *ngx_http_pred_call_create(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_http_pred_call_kind_e kind);
+ngx_int_t ngx_http_pred_call_start(ngx_http_request_t *r,
+    ngx_http_pred_call_t *call);
+ngx_int_t ngx_http_pred_call_admitted(ngx_http_pred_call_t *call);
+void ngx_http_pred_call_resume(ngx_http_pred_call_t *call);
+ngx_uint_t ngx_http_pred_calls_running(ngx_http_pred_ctx_t *ctx);
+ngx_http_pred_call_t *ngx_http_pred_call_of(ngx_http_request_t *r);
+ngx_int_t ngx_http_pred_call_init_filters(ngx_conf_t *cf);
+const char *ngx_http_pred_call_kind_name(ngx_http_pred_call_t *call);
+ngx_str_t *ngx_http_pred_call_about(ngx_http_pred_call_t *call);
+
+/* ngx_http_pred_admission.c */
+char *ngx_http_pred_upstream_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_pred_upstream_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_pred_admission_add(ngx_conf_t *cf);
+void ngx_http_pred_admission_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_pred_admit(ngx_http_request_t *r,
+    ngx_http_pred_call_t *call);
+void ngx_http_pred_admission_release(ngx_http_pred_call_t *call);
+ngx_atomic_uint_t ngx_http_pred_admission_in_flight(
+    ngx_http_pred_main_conf_t *pmcf);
+ngx_uint_t ngx_http_pred_admission_breaker(ngx_http_pred_main_conf_t *pmcf,
+    ngx_atomic_uint_t *trips);
+
+/* ngx_http_pred_fallback.c */
+char *ngx_http_pred_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+void ngx_http_pred_fallback_pick(ngx_http_request_t *r,
+    ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key,
+    ngx_http_pred_stale_t *stale, const char *why, ngx_uint_t warn,
+    ngx_http_pred_answer_t *ans);
 ngx_int_t ngx_http_pred_fallback_answer(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, const char *why);
-ngx_uint_t ngx_http_pred_warn_allowed(ngx_log_t *log);
+
+/* ngx_http_pred_answer.c: preparing what is sent */
+ngx_int_t ngx_http_pred_answer(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_http_pred_answer_t *ans);
+void ngx_http_pred_answer_value(ngx_http_pred_answer_t *ans,
+    ngx_http_pred_source_e source, ngx_str_t *value, time_t age);
+void ngx_http_pred_answer_error(ngx_http_pred_answer_t *ans,
+    ngx_uint_t status, ngx_http_pred_source_e source, const char *code,
+    const char *reason);
 
 /* ngx_http_pred_batch.c */
 char *ngx_http_pred_batch(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_pred_batch_handler(ngx_http_request_t *r);
-void ngx_http_pred_batch_result(ngx_http_request_t *sr,
-    ngx_http_pred_ctx_t *ctx, ngx_str_t *body);
-ngx_int_t ngx_http_pred_batch_answer(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx, const char *why);
-ngx_int_t ngx_http_pred_batch_keys_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, ngx_http_pred_ctx_t *ctx);
+ngx_int_t ngx_http_pred_batch_keys_json(ngx_http_request_t *r,
+    ngx_http_pred_call_t *call, ngx_str_t *out);
 
 /* ngx_http_pred_filter.c */
 char *ngx_http_pred_filter_args_slot(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -339,62 +540,38 @@ ngx_int_t ngx_http_pred_filter_match(const char *obj, const char *end,
 /* ngx_http_pred_refine.c */
 char *ngx_http_pred_refine(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_pred_refine_start(ngx_http_request_t *r,
-    ngx_str_t *source, ngx_str_t *version, time_t age, ngx_uint_t stale,
-    ngx_str_t *value);
-void ngx_http_pred_refine_result(ngx_http_request_t *sr,
-    ngx_http_pred_ctx_t *ctx);
-ngx_int_t ngx_http_pred_refine_resume(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx);
+    ngx_http_pred_ctx_t *ctx, ngx_http_pred_answer_t *ans);
 
 /* ngx_http_pred_metrics.c */
 ngx_int_t ngx_http_pred_metrics_init(ngx_conf_t *cf);
 char *ngx_http_pred_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_pred_metrics_merge(ngx_conf_t *cf,
     ngx_http_pred_loc_conf_t *conf);
-void ngx_http_pred_metrics_upstream_start(ngx_http_pred_ctx_t *ctx);
-void ngx_http_pred_metrics_upstream_done(ngx_http_pred_ctx_t *ctx);
-void ngx_http_pred_metrics_deadline(ngx_http_pred_ctx_t *ctx);
+void ngx_http_pred_metrics_call_start(ngx_http_pred_call_t *call);
+void ngx_http_pred_metrics_call_done(ngx_http_pred_call_t *call,
+    ngx_msec_t ms);
+void ngx_http_pred_metrics_deadline(ngx_http_pred_call_t *call);
 void ngx_http_pred_metrics_snapshot(ngx_http_pred_snapshot_t *snap,
     ngx_uint_t swapped);
-ngx_atomic_uint_t ngx_http_pred_metrics_in_flight(void);
-void ngx_http_pred_metrics_init_process(void);
-
-/* ngx_http_pred_shed.c */
-char *ngx_http_pred_upstream_limit(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_pred_upstream_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-ngx_int_t ngx_http_pred_shed_admit(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx);
-void ngx_http_pred_shed_done(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
-    ngx_uint_t failed);
-void ngx_http_pred_shed_cleanup(ngx_http_pred_ctx_t *ctx);
 
 /* ngx_http_pred_admin.c */
 char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
-/* ngx_http_pred_module.c: the answers every handler shares */
-extern ngx_str_t  ngx_http_pred_h_source;
-extern ngx_str_t  ngx_http_pred_h_refined;
-extern ngx_str_t  ngx_http_pred_h_retry;
-extern ngx_str_t  ngx_http_pred_one;
+/* ngx_http_pred_response.c: every response the module writes */
+extern ngx_str_t  ngx_http_pred_h_allow;
 
+ngx_int_t ngx_http_pred_send_answer(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_http_pred_answer_t *ans);
 ngx_int_t ngx_http_pred_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);
 ngx_int_t ngx_http_pred_send_raw(ngx_http_request_t *r, ngx_str_t *body);
-ngx_int_t ngx_http_pred_send_value(ngx_http_request_t *r, ngx_str_t *source,
-    ngx_str_t *version, time_t age, ngx_uint_t stale, ngx_str_t *value);
 ngx_int_t ngx_http_pred_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, ngx_str_t *key, const char *reason);
+ngx_int_t ngx_http_pred_send_not_allowed(ngx_http_request_t *r,
+    ngx_str_t *methods, const char *reason);
 ngx_int_t ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
 ngx_int_t ngx_http_pred_read_body(ngx_http_request_t *r, ngx_str_t *body);
-ngx_int_t ngx_http_pred_conf_param(ngx_conf_t *cf, ngx_str_t *arg,
-    const char *name, u_char kind, ngx_uint_t zero_ok, void *out);
-char *ngx_http_pred_conf_params(ngx_conf_t *cf, ngx_uint_t from,
-    ngx_http_pred_conf_param_t *params);
-ngx_int_t ngx_http_pred_decode_key(ngx_http_request_t *r, ngx_str_t *raw,
-    ngx_str_t *key, const char **reason);
 
 /* ngx_http_pred_json.c */
 ngx_int_t ngx_http_pred_json_error(ngx_pool_t *pool, ngx_str_t *out,

@@ -13,14 +13,12 @@
 #include "pred_json.h"
 
 
-static void ngx_http_pred_refine_timeout(ngx_event_t *ev);
-static ngx_int_t ngx_http_pred_refine_finish(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx);
+static void ngx_http_pred_refine_done(ngx_http_request_t *sr,
+    ngx_http_pred_call_t *call);
+static ngx_int_t ngx_http_pred_refine_resume(ngx_http_request_t *r,
+    ngx_http_pred_call_t *call);
 static ngx_int_t ngx_http_pred_refine_reorder(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx, ngx_str_t *value);
-
-
-static ngx_str_t  ngx_http_pred_zero = ngx_string("0");
+    ngx_http_pred_call_t *call, ngx_str_t *value);
 
 
 /* "pred_refine URI [timeout=T] [top=N]" */
@@ -83,45 +81,41 @@ ngx_http_pred_refine(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * Called on the way out of a list value: NGX_DONE while the reranker is
- * asked (the answer goes out later), NGX_DECLINED to send it now.
+ * Called while a value answer is prepared: NGX_DONE while the reranker is
+ * asked (the answer, kept in ctx->pending, goes out when it answers or its
+ * deadline passes), NGX_DECLINED to send it now, unreranked.
  */
 ngx_int_t
-ngx_http_pred_refine_start(ngx_http_request_t *r, ngx_str_t *source,
-    ngx_str_t *version, time_t age, ngx_uint_t stale, ngx_str_t *value)
+ngx_http_pred_refine_start(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
+    ngx_http_pred_answer_t *ans)
 {
-    u_char               *d;
-    size_t                n;
-    const char           *ls, *le, *p, *e;
-    ngx_http_pred_ctx_t  *ctx;
+    u_char                    *d;
+    size_t                     n;
+    ngx_int_t                  rc;
+    const char                *ls, *le, *p, *e;
+    ngx_http_pred_call_t      *call;
+    ngx_http_pred_loc_conf_t  *plcf;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
+    plcf = ctx->plcf;
 
-    if (ctx == NULL || ctx->refine_done || ctx->batch) {
+    /* asked once: "0" unless the reranker's order is used */
+    ctx->refined = 1;
+
+    if (pred_json_member((char *) ans->value.data,
+                         (char *) ans->value.data + ans->value.len,
+                         (char *) plcf->filter_list.data,
+                         plcf->filter_list.len, &ls, &le) != 0
+        || *ls != '[')
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "pred: key \"%V\": no candidates to rerank",
+                       &ctx->key);
         return NGX_DECLINED;
     }
 
-    ctx->refine_done = 1;
-
-    /*
-     * A background model call (swr, async) still runs on this context:
-     * its answer must stay captured, so no second subrequest now.
-     */
-    if (ctx->sr && !ctx->done) {
-        return ngx_http_pred_add_header(r, &ngx_http_pred_h_refined,
-                                        &ngx_http_pred_zero) == NGX_OK
-               ? NGX_DECLINED : NGX_ERROR;
-    }
-
-    if (pred_json_member((char *) value->data,
-                         (char *) value->data + value->len,
-                         (char *) ctx->plcf->filter_list.data,
-                         ctx->plcf->filter_list.len, &ls, &le) != 0
-        || *ls != '[')
-    {
-        return ngx_http_pred_add_header(r, &ngx_http_pred_h_refined,
-                                        &ngx_http_pred_zero) == NGX_OK
-               ? NGX_DECLINED : NGX_ERROR;
+    call = ngx_http_pred_call_create(r, ctx, NGX_HTTP_PRED_CALL_RERANK);
+    if (call == NULL) {
+        return NGX_ERROR;
     }
 
     /* the first top candidates, as written */
@@ -130,12 +124,12 @@ ngx_http_pred_refine_start(ngx_http_request_t *r, ngx_str_t *source,
         return NGX_ERROR;
     }
 
-    ctx->candidates.data = d;
+    call->candidates.data = d;
     *d++ = '[';
 
     p = pred_json_skip_ws(ls + 1, le);
 
-    for (n = 0; p < le && *p != ']' && n < ctx->plcf->refine_top; n++) {
+    for (n = 0; p < le && *p != ']' && n < plcf->refine_top; n++) {
         e = pred_json_skip_value(p, le);
 
         if (n) {
@@ -151,125 +145,92 @@ ngx_http_pred_refine_start(ngx_http_request_t *r, ngx_str_t *source,
     }
 
     *d++ = ']';
-    ctx->candidates.len = d - ctx->candidates.data;
+    call->candidates.len = d - call->candidates.data;
 
-    /* copied: version may point into the handler's stack */
-    ctx->ans_source = source;
-    ctx->ans_version = NULL;
+    call->uri = &plcf->refine_uri;
+    call->timeout = plcf->refine_timeout;
+    call->priority = NGX_HTTP_PRED_PRIO_LOW;
+    call->held = 1;
+    call->done = ngx_http_pred_refine_done;
+    call->resume = ngx_http_pred_refine_resume;
 
-    if (version) {
-        ctx->ans_ver = *version;
-        ctx->ans_version = &ctx->ans_ver;
+    /* kept in the pool: ans may be on the caller's stack */
+    ctx->pending = *ans;
+
+    rc = ngx_http_pred_call_start(r, call);
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "pred: key \"%V\": not reranked: %s", &ctx->key,
+                       call->reason);
     }
 
-    ctx->ans_age = age;
-    ctx->ans_stale = stale;
-    ctx->ans_value = *value;
-
-    /* a fresh subrequest for the reranker */
-    ctx->refining = 1;
-    ctx->done = 0;
-    ctx->too_big = 0;
-    ctx->result = 0;
-    ctx->body.len = 0;
-
-    if (ngx_http_pred_upstream_call(r, ctx, &ctx->plcf->refine_uri)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_pred_upstream_hold(r, ctx, ngx_http_pred_refine_timeout,
-                                       ctx->plcf->refine_timeout);
+    return rc;
 }
 
 
-/* the reranker's answer, in its subrequest: a JSON array of ids */
-void
-ngx_http_pred_refine_result(ngx_http_request_t *sr, ngx_http_pred_ctx_t *ctx)
+/*
+ * The reranker's answer, in its subrequest: a JSON array of ids.  Past the
+ * deadline, the answer went out without it, and it is dropped unread.
+ */
+static void
+ngx_http_pred_refine_done(ngx_http_request_t *sr, ngx_http_pred_call_t *call)
 {
     size_t  where;
 
-    if (pred_json_validate((char *) ctx->body.data, ctx->body.len, &where)
-        != 0 || ctx->body.len == 0 || ctx->body.data[0] != '[')
+    if (call->late || call->fail || call->status == NGX_HTTP_NOT_FOUND) {
+        return;
+    }
+
+    if (pred_json_validate((char *) call->body.data, call->body.len, &where)
+        != 0 || call->body.len == 0 || call->body.data[0] != '[')
     {
         if (ngx_http_pred_warn_allowed(sr->connection->log)) {
             ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
                           "pred: reranker answer for key \"%V\" is not a "
-                          "JSON array of ids", &ctx->key);
+                          "JSON array of ids", &call->ctx->key);
         }
         return;
     }
 
-    ctx->result = 1;
+    call->result = 1;
 }
 
 
-ngx_int_t
-ngx_http_pred_refine_resume(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+/* the reranker answered, failed, was shed or missed its deadline */
+static ngx_int_t
+ngx_http_pred_refine_resume(ngx_http_request_t *r, ngx_http_pred_call_t *call)
 {
-    return ngx_http_pred_refine_finish(r, ctx);
-}
+    ngx_int_t                rc;
+    ngx_http_pred_ctx_t     *ctx;
+    ngx_http_pred_answer_t  *ans;
 
+    ctx = call->ctx;
+    ans = &ctx->pending;
 
-static void
-ngx_http_pred_refine_timeout(ngx_event_t *ev)
-{
-    ngx_http_pred_ctx_t *ctx = ev->data;
-
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = ctx->request;
-    c = r->connection;
-
-    if (!ctx->waiting) {
-        return;
+    if (call->late) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "pred: reranker for key \"%V\" missed its %M ms "
+                      "deadline; sending the batch order", &ctx->key,
+                      call->timeout);
     }
 
-    ctx->waiting = 0;
-    ctx->result = 0;
-
-    ngx_http_pred_metrics_deadline(ctx);
-    ngx_http_pred_upstream_detach(r, ctx);
-
-    ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                  "pred: reranker for key \"%V\" missed its %M ms deadline; "
-                  "sending the batch order", &ctx->key,
-                  ctx->plcf->refine_timeout);
-
-    ngx_http_finalize_request(r, ngx_http_pred_refine_finish(r, ctx));
-
-    ngx_http_run_posted_requests(c);
-}
-
-
-static ngx_int_t
-ngx_http_pred_refine_finish(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
-{
-    ngx_int_t  rc;
-    ngx_str_t  value;
-
-    ctx->refining = 0;
-    value = ctx->ans_value;
-
-    rc = ctx->result ? ngx_http_pred_refine_reorder(r, ctx, &value)
-                     : NGX_DECLINED;
+    rc = (call->result && !call->late)
+         ? ngx_http_pred_refine_reorder(r, call, &ans->value)
+         : NGX_DECLINED;
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_pred_add_header(r, &ngx_http_pred_h_refined,
-                                 rc == NGX_OK ? &ngx_http_pred_one
-                                              : &ngx_http_pred_zero)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "pred: key \"%V\": %s", &ctx->key,
+                   rc == NGX_OK ? "reranked in time" : "sending the batch "
+                                                       "order");
 
-    return ngx_http_pred_send_value(r, ctx->ans_source, ctx->ans_version,
-                                    ctx->ans_age, ctx->ans_stale, &value);
+    ctx->refined = (rc == NGX_OK) ? 2 : 1;
+
+    return ngx_http_pred_answer(r, ctx, ans);
 }
 
 
@@ -278,24 +239,27 @@ ngx_http_pred_refine_finish(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
  * top in the batch order, then the tail as it was.
  */
 static ngx_int_t
-ngx_http_pred_refine_reorder(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
-    ngx_str_t *value)
+ngx_http_pred_refine_reorder(ngx_http_request_t *r,
+    ngx_http_pred_call_t *call, ngx_str_t *value)
 {
-    u_char       *out, *d, *used;
-    size_t        n, i, k, nids, kept;
-    ngx_str_t     id;
-    const char   *v, *vend, *ls, *le, *p, **is, **ie, **ids, **ide;
+    u_char                    *out, *d, *used;
+    size_t                     n, i, k, nids, kept;
+    ngx_str_t                  id;
+    const char                *v, *vend, *ls, *le, *p, **is, **ie, **ids,
+                             **ide;
+    ngx_http_pred_loc_conf_t  *plcf;
 
+    plcf = call->ctx->plcf;
     v = (char *) value->data;
     vend = v + value->len;
 
-    if (pred_json_member(v, vend, (char *) ctx->plcf->filter_list.data,
-                         ctx->plcf->filter_list.len, &ls, &le) != 0)
+    if (pred_json_member(v, vend, (char *) plcf->filter_list.data,
+                         plcf->filter_list.len, &ls, &le) != 0)
     {
         return NGX_DECLINED;
     }
 
-    n = ctx->plcf->refine_top;
+    n = plcf->refine_top;
 
     is = ngx_palloc(r->pool, 4 * n * sizeof(char *) + n);
     if (is == NULL) {
@@ -323,9 +287,9 @@ ngx_http_pred_refine_reorder(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 
     n = i;
 
-    if (pred_json_array((char *) ctx->body.data,
-                        (char *) ctx->body.data + ctx->body.len, ids, ide,
-                        ctx->plcf->refine_top, &nids)
+    if (pred_json_array((char *) call->body.data,
+                        (char *) call->body.data + call->body.len, ids, ide,
+                        plcf->refine_top, &nids)
         != 0)
     {
         return NGX_DECLINED;
@@ -351,7 +315,7 @@ ngx_http_pred_refine_reorder(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 
         for (i = 0; i < n; i++) {
             if (!used[i] && ngx_http_pred_filter_match(is[i], ie[i],
-                                                       &ctx->plcf->filter_id,
+                                                       &plcf->filter_id,
                                                        &id))
             {
                 used[i] = 1;

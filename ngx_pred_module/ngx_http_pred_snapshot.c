@@ -145,8 +145,8 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * The zone of signals between workers: "check now", the shed queue and the
- * circuit breaker; from postconfiguration.
+ * The zone of signals between workers: the "check now" generation; from
+ * postconfiguration.
  */
 ngx_int_t
 ngx_http_pred_signals_add(ngx_conf_t *cf)
@@ -222,8 +222,8 @@ ngx_http_pred_snapshot_init_process(ngx_cycle_t *cycle)
 
     snapp = pmcf->snapshots.elts;
 
-    if (pmcf->signals_sh && pmcf->snapshots.nelts) {
-        pmcf->signals_seen = pmcf->signals_sh->generation;
+    if (pmcf->generation && pmcf->snapshots.nelts) {
+        pmcf->signals_seen = *pmcf->generation;
 
         pmcf->signals_ev.handler = ngx_http_pred_signals_timer;
         pmcf->signals_ev.data = pmcf;
@@ -307,8 +307,9 @@ ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap, ngx_str_t *key,
 
     snap->refused_dev = snap->live_dev;
     snap->refused_ino = snap->live_ino;
-    snap->refused_mtime = (mdb_env_get_fd(s->env, &fd) == 0
-                           && fstat(fd, &st) == 0) ? st.st_mtime : 0;
+    fd = pred_snap_fd(s);
+    snap->refused_mtime = (fd != -1 && fstat(fd, &st) == 0) ? st.st_mtime
+                                                            : 0;
     snap->live = NULL;
 
     pred_snap_close(s);
@@ -400,9 +401,8 @@ ngx_http_pred_snapshot_check_now(ngx_http_pred_snapshot_t *snap)
     pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_pred_module);
 
-    if (pmcf->signals_sh) {
-        pmcf->signals_seen = ngx_atomic_fetch_add(
-                                 &pmcf->signals_sh->generation, 1) + 1;
+    if (pmcf->generation) {
+        pmcf->signals_seen = ngx_atomic_fetch_add(pmcf->generation, 1) + 1;
     }
 
     ngx_http_pred_snapshot_check(snap);
@@ -420,25 +420,24 @@ ngx_http_pred_signals_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     pmcf = shm_zone->data;
 
     if (opmcf) {
-        pmcf->signals_sh = opmcf->signals_sh;
+        pmcf->generation = opmcf->generation;
         return NGX_OK;
     }
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (shm_zone->shm.exists) {
-        pmcf->signals_sh = shpool->data;
+        pmcf->generation = shpool->data;
         return NGX_OK;
     }
 
-    pmcf->signals_sh = ngx_slab_alloc(shpool,
-                                      sizeof(ngx_http_pred_signals_sh_t));
-    if (pmcf->signals_sh == NULL) {
+    pmcf->generation = ngx_slab_alloc(shpool, sizeof(ngx_atomic_t));
+    if (pmcf->generation == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memzero(pmcf->signals_sh, sizeof(ngx_http_pred_signals_sh_t));
-    shpool->data = pmcf->signals_sh;
+    *pmcf->generation = 0;
+    shpool->data = (void *) pmcf->generation;
 
     return NGX_OK;
 }
@@ -457,7 +456,7 @@ ngx_http_pred_signals_timer(ngx_event_t *ev)
         return;
     }
 
-    gen = pmcf->signals_sh->generation;
+    gen = *pmcf->generation;
 
     if (gen != pmcf->signals_seen) {
         pmcf->signals_seen = gen;
@@ -613,7 +612,9 @@ ngx_http_pred_snapshot_open(ngx_http_pred_snapshot_t *snap, char *err,
     }
 
     /* what was really opened: the pointer may have moved since the stat */
-    if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) == -1) {
+    fd = pred_snap_fd(s);
+
+    if (fd == -1 || fstat(fd, &st) == -1) {
         ngx_cpystrn((u_char *) err, (u_char *) "fstat failed", errlen);
         pred_snap_close(s);
         ngx_free(s);
@@ -665,7 +666,9 @@ ngx_http_pred_snapshot_preload_start(ngx_http_pred_snapshot_t *snap,
     int     fd;
     u_char *map;
 
-    if (mdb_env_get_fd(s->env, &fd) != 0) {
+    fd = pred_snap_fd(s);
+
+    if (fd == -1) {
         return NGX_DECLINED;
     }
 

@@ -1,20 +1,12 @@
 /*
- * The miss path: the real-time model, reached through a subrequest to a
- * location the user writes with proxy_pass, and the fallback chain.
+ * The miss path: the real-time model, reached through a call (see
+ * ngx_http_pred_call.c) to a location the user writes with proxy_pass.
  *
- * The subrequest runs in the background: it is not part of the parent's
- * output, so when the model misses the deadline the parent answers from the
- * fallback chain at once while the model's answer, if it comes, still fills
- * the cache.  The post-subrequest handler only records the result and posts
- * the parent, as auth_request does.
- *
- * The answer is captured by this file's own header and body filters, not
- * with NGX_HTTP_SUBREQUEST_IN_MEMORY: an answer over that buffer is an
- * NGX_ERROR, on which nginx closes the client's connection; here it is just
- * an answer over max_size, and the fallback chain replies.
+ * One request per key asks the model, across all workers, through a
+ * marker in the cache zone (single-flight); the others wait for its answer
+ * in the cache.  The model's answer is validated, extracted and cached by
+ * one step, whether a client still waits for it or not.
  */
-
-#include <jansson.h>
 
 #include "ngx_http_pred_module.h"
 #include "pred_json.h"
@@ -22,7 +14,6 @@
 
 #define NGX_HTTP_PRED_UP_VALUE      1
 #define NGX_HTTP_PRED_UP_NOT_FOUND  2
-#define NGX_HTTP_PRED_UP_FAILED     3
 
 
 /* how often a request waiting for another's model call looks at the zone */
@@ -33,35 +24,17 @@
 #define NGX_HTTP_PRED_WARN_PER_SEC  10
 
 
-static ngx_int_t ngx_http_pred_capture_header(ngx_http_request_t *r);
-static ngx_int_t ngx_http_pred_capture_body(ngx_http_request_t *r,
-    ngx_chain_t *in);
-static ngx_http_pred_ctx_t *ngx_http_pred_capturing(ngx_http_request_t *r);
-static ngx_int_t ngx_http_pred_upstream_done(ngx_http_request_t *sr,
-    void *data, ngx_int_t rc);
-static ngx_int_t ngx_http_pred_upstream_status(ngx_http_request_t *sr,
-    ngx_http_pred_ctx_t *ctx, ngx_int_t rc);
-static void ngx_http_pred_upstream_result(ngx_http_request_t *sr,
-    ngx_http_pred_ctx_t *ctx, ngx_int_t rc);
+static ngx_http_pred_call_t *ngx_http_pred_upstream_call(
+    ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
+    ngx_http_pred_call_kind_e kind, ngx_uint_t held);
+static void ngx_http_pred_upstream_done(ngx_http_request_t *sr,
+    ngx_http_pred_call_t *call);
+static ngx_int_t ngx_http_pred_upstream_resume(ngx_http_request_t *r,
+    ngx_http_pred_call_t *call);
 static ngx_int_t ngx_http_pred_upstream_wait(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
 static void ngx_http_pred_upstream_poll(ngx_event_t *ev);
-static void ngx_http_pred_upstream_unlead(ngx_http_pred_ctx_t *ctx);
-static void ngx_http_pred_upstream_resume(ngx_http_request_t *r);
-static void ngx_http_pred_upstream_timeout(ngx_event_t *ev);
-static void ngx_http_pred_upstream_cleanup(void *data);
-static ngx_int_t ngx_http_pred_upstream_answer(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx);
-
-
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
-
-static ngx_str_t  ngx_http_pred_upstream_source = ngx_string("upstream");
-static ngx_str_t  ngx_http_pred_cache_source = ngx_string("cache");
-static ngx_str_t  ngx_http_pred_stale_source = ngx_string("stale");
-static ngx_str_t  ngx_http_pred_default_source = ngx_string("default");
-static ngx_str_t  ngx_http_pred_error_source = ngx_string("error");
+static void ngx_http_pred_upstream_wait_cleanup(void *data);
 
 
 /* "pred_upstream URI [timeout=T] [max_size=SIZE]" */
@@ -100,91 +73,6 @@ ngx_http_pred_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* "pred_fallback stale | default=JSON | status=404|503 ..." */
-char *
-ngx_http_pred_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_pred_loc_conf_t *plcf = conf;
-
-    json_t                    *json;
-    ngx_str_t                 *value;
-    ngx_uint_t                 i;
-    json_error_t               jerr;
-    ngx_http_pred_fallback_t  *fb;
-
-    if (plcf->fallback != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    plcf->fallback = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                      sizeof(ngx_http_pred_fallback_t));
-    if (plcf->fallback == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        fb = ngx_array_push(plcf->fallback);
-        if (fb == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(fb, sizeof(ngx_http_pred_fallback_t));
-
-        if (ngx_strcmp(value[i].data, "stale") == 0) {
-            fb->type = NGX_HTTP_PRED_FB_STALE;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "default=", 8) == 0) {
-            fb->type = NGX_HTTP_PRED_FB_DEFAULT;
-
-            json = json_loadb((char *) value[i].data + 8, value[i].len - 8,
-                              JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-                              &jerr);
-            if (json == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid JSON in \"%V\": %s", &value[i],
-                                   jerr.text);
-                return NGX_CONF_ERROR;
-            }
-
-            json_decref(json);
-
-            fb->value.data = ngx_pnalloc(cf->pool, value[i].len - 8);
-            if (fb->value.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            fb->value.len = pred_json_compact((char *) value[i].data + 8,
-                                              value[i].len - 8,
-                                              (char *) fb->value.data);
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "status=404") == 0) {
-            fb->type = NGX_HTTP_PRED_FB_STATUS;
-            fb->status = NGX_HTTP_NOT_FOUND;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "status=503") == 0) {
-            fb->type = NGX_HTTP_PRED_FB_STATUS;
-            fb->status = NGX_HTTP_SERVICE_UNAVAILABLE;
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
 char *
 ngx_http_pred_upstream_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
     ngx_http_pred_loc_conf_t *conf)
@@ -215,22 +103,31 @@ ngx_http_pred_upstream_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
 
 
 /*
- * A miss: one request per key asks the model, across all workers, and the
- * others wait for its answer in the cache.  In async mode nobody waits.
+ * A miss: lead the model call for the key, or wait for the leader's
+ * answer.  In async mode nobody waits: the fallback answers at once.
  */
 ngx_int_t
 ngx_http_pred_upstream_miss(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 {
     ngx_int_t                    rc;
+    ngx_uint_t                   leader;
+    ngx_http_pred_call_t        *call;
     ngx_http_pred_cache_zone_t  *z;
 
+    leader = 0;
     z = ngx_http_pred_cache_zone_get(ctx->plcf);
 
     if (z) {
-        rc = ngx_http_pred_cache_lead(z, &ctx->key,
-                                      ctx->plcf->upstream_timeout);
+        if (ngx_http_pred_cache_lead(z, &ctx->key,
+                                     ctx->plcf->upstream_timeout)
+            == NGX_BUSY)
+        {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "pred: key \"%V\": another request leads the "
+                           "model call, %s", &ctx->key,
+                           ctx->plcf->miss_async ? "not waiting (async)"
+                                                 : "waiting for it");
 
-        if (rc == NGX_BUSY) {
             if (ctx->plcf->miss_async) {
                 return ngx_http_pred_fallback_answer(r, ctx, NULL);
             }
@@ -238,158 +135,285 @@ ngx_http_pred_upstream_miss(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
             return ngx_http_pred_upstream_wait(r, ctx);
         }
 
-        ctx->leader = 1;
+        leader = 1;
     }
 
-    /* the one request that would call the model: may it, now? */
-    switch (ngx_http_pred_shed_admit(r, ctx)) {
+    call = ngx_http_pred_upstream_call(r, ctx, NGX_HTTP_PRED_CALL_MODEL,
+                                       !ctx->plcf->miss_async);
+    if (call == NULL) {
+        if (leader) {
+            ngx_http_pred_cache_unlead(z, &ctx->key);
+        }
 
-    case NGX_OK:
-        return ngx_http_pred_upstream_admitted(r, ctx);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    case NGX_AGAIN:
+    call->leader = leader;
+
+    rc = ngx_http_pred_call_start(r, call);
+
+    switch (rc) {
+
+    case NGX_DONE:
         return NGX_DONE;
 
+    case NGX_OK:
+        /* async: the call fills the cache; the fallback answers now */
+        return ngx_http_pred_fallback_answer(r, ctx, NULL);
+
     case NGX_DECLINED:
-        ngx_http_pred_upstream_unlead(ctx);
-        return ngx_http_pred_fallback_answer(r, ctx, ctx->reason);
+        return ngx_http_pred_fallback_answer(r, ctx, call->reason);
     }
 
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
-/* the model call of an admitted miss */
+/*
+ * Stale-while-revalidate: the expired value answers, and one request
+ * across all workers refreshes it in the background.
+ */
 ngx_int_t
-ngx_http_pred_upstream_admitted(ngx_http_request_t *r,
+ngx_http_pred_upstream_refresh(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx)
 {
-    if (ngx_http_pred_upstream_call(r, ctx, &ctx->plcf->upstream_uri)
-        != NGX_OK)
+    ngx_http_pred_call_t        *call;
+    ngx_http_pred_cache_zone_t  *z;
+
+    z = ngx_http_pred_cache_zone_get(ctx->plcf);
+
+    if (z == NULL
+        || ngx_http_pred_cache_lead(z, &ctx->key, ctx->plcf->upstream_timeout)
+           != NGX_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "pred: key \"%V\": a refresh is under way",
+                       &ctx->key);
+        return NGX_OK;
     }
 
-    if (ctx->plcf->miss_async) {
-        ngx_http_pred_upstream_detach(r, ctx);
-        return ngx_http_pred_fallback_answer(r, ctx, NULL);
+    call = ngx_http_pred_upstream_call(r, ctx, NGX_HTTP_PRED_CALL_REFRESH, 0);
+    if (call == NULL) {
+        ngx_http_pred_cache_unlead(z, &ctx->key);
+        return NGX_ERROR;
     }
 
-    return ngx_http_pred_upstream_hold(r, ctx, ngx_http_pred_upstream_timeout,
-                                       ctx->plcf->upstream_timeout);
+    call->leader = 1;
+
+    /* shed: the marker is gone with the release, the value still answers */
+    return ngx_http_pred_call_start(r, call) == NGX_ERROR ? NGX_ERROR
+                                                           : NGX_OK;
 }
 
 
-/* one model call for all the keys of a batch that every tier missed */
-ngx_int_t
-ngx_http_pred_upstream_batch(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+static ngx_http_pred_call_t *
+ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
+    ngx_http_pred_call_kind_e kind, ngx_uint_t held)
 {
-    if (ngx_http_pred_upstream_call(r, ctx, &ctx->plcf->upstream_uri)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ngx_http_pred_call_t  *call;
+
+    call = ngx_http_pred_call_create(r, ctx, kind);
+    if (call == NULL) {
+        return NULL;
     }
 
-    return ngx_http_pred_upstream_hold(r, ctx, ngx_http_pred_upstream_timeout,
-                                       ctx->plcf->upstream_timeout);
+    call->uri = &ctx->plcf->upstream_uri;
+    call->timeout = ctx->plcf->upstream_timeout;
+    call->held = held;
+    call->priority = held ? ctx->plcf->priority : NGX_HTTP_PRED_PRIO_LOW;
+    call->done = ngx_http_pred_upstream_done;
+    call->resume = ngx_http_pred_upstream_resume;
+
+    return call;
 }
 
 
 /*
- * Starts the model call in the background.  Nothing waits for it unless
- * the caller holds the request; its answer goes to the cache either way.
+ * The model's answer for one key, in time or not: a value is validated,
+ * extracted and cached, a 404 cached as a negative answer.
+ */
+static void
+ngx_http_pred_upstream_done(ngx_http_request_t *sr,
+    ngx_http_pred_call_t *call)
+{
+    const char           *start, *stop;
+    ngx_http_pred_ctx_t  *ctx;
+
+    ctx = call->ctx;
+
+    if (call->status == NGX_HTTP_NOT_FOUND) {
+        call->result = NGX_HTTP_PRED_UP_NOT_FOUND;
+        call->cached = (ngx_http_pred_upstream_store(ctx->plcf, &ctx->key,
+                                                     NULL, sr->connection->log)
+                        == NGX_OK);
+        return;
+    }
+
+    if (call->fail
+        || ngx_http_pred_upstream_extract(sr, call, &start, &stop) != NGX_OK)
+    {
+        return;
+    }
+
+    call->value.data = ngx_pnalloc(sr->pool, stop - start);
+    if (call->value.data == NULL) {
+        call->reason = "out of memory";
+        return;
+    }
+
+    call->value.len = pred_json_compact(start, stop - start,
+                                        (char *) call->value.data);
+    call->result = NGX_HTTP_PRED_UP_VALUE;
+
+    call->cached = (ngx_http_pred_upstream_store(ctx->plcf, &ctx->key,
+                                                 &call->value,
+                                                 sr->connection->log)
+                    == NGX_OK);
+}
+
+
+/* the client waited for the call: its answer, or the fallback chain */
+static ngx_int_t
+ngx_http_pred_upstream_resume(ngx_http_request_t *r,
+    ngx_http_pred_call_t *call)
+{
+    ngx_http_pred_ctx_t     *ctx;
+    ngx_http_pred_answer_t   ans;
+
+    ctx = call->ctx;
+
+    if (call->late) {
+        return ngx_http_pred_fallback_answer(r, ctx, "timed out");
+    }
+
+    switch (call->result) {
+
+    case NGX_HTTP_PRED_UP_VALUE:
+        ngx_http_pred_answer_value(&ans, NGX_HTTP_PRED_SRC_UPSTREAM,
+                                   &call->value, 0);
+        return ngx_http_pred_answer(r, ctx, &ans);
+
+    case NGX_HTTP_PRED_UP_NOT_FOUND:
+        ngx_http_pred_answer_error(&ans, NGX_HTTP_NOT_FOUND,
+                                   NGX_HTTP_PRED_SRC_UPSTREAM, "not_found",
+                                   NULL);
+        return ngx_http_pred_answer(r, ctx, &ans);
+    }
+
+    return ngx_http_pred_fallback_answer(r, ctx, call->reason);
+}
+
+
+/*
+ * The one check of a model's answer, for one key or a batch: valid JSON
+ * (checked without allocating), and the value at pred_upstream_extract.
+ * NGX_DECLINED: call->fail and call->reason say why (and it is logged).
  */
 ngx_int_t
-ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
-    ngx_str_t *uri)
+ngx_http_pred_upstream_extract(ngx_http_request_t *sr,
+    ngx_http_pred_call_t *call, const char **start, const char **stop)
 {
-    ngx_http_request_t          *sr;
-    ngx_http_post_subrequest_t  *ps;
+    size_t                     where;
+    ngx_str_t                 *body;
+    ngx_http_pred_loc_conf_t  *plcf;
 
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    if (ps == NULL) {
-        return NGX_ERROR;
+    body = &call->body;
+    plcf = call->ctx->plcf;
+
+    if (pred_json_validate((char *) body->data, body->len, &where) != 0) {
+        call->fail = NGX_HTTP_PRED_FAIL_INVALID;
+        call->reason = "invalid JSON";
+
+        if (ngx_http_pred_warn_allowed(sr->connection->log)) {
+            ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                          "pred: upstream answer for %V is not valid JSON "
+                          "at byte %uz", ngx_http_pred_call_about(call),
+                          where);
+        }
+
+        return NGX_DECLINED;
     }
 
-    ps->handler = ngx_http_pred_upstream_done;
-    ps->data = ctx;
+    *start = (char *) body->data;
+    *stop = (char *) body->data + body->len;
 
-    /* the reranker gets the client's arguments: $arg_device and the like */
-    if (ngx_http_subrequest(r, uri, ctx->refining ? &r->args : NULL, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_BACKGROUND)
-        != NGX_OK)
+    if (plcf->upstream_extract.len
+        && pred_json_pointer((char *) body->data, body->len,
+                             (char *) plcf->upstream_extract.data,
+                             plcf->upstream_extract.len, start, stop)
+           != 0)
     {
-        return NGX_ERROR;
+        call->fail = NGX_HTTP_PRED_FAIL_INVALID;
+        call->reason = "nothing at the extract pointer";
+
+        if (ngx_http_pred_warn_allowed(sr->connection->log)) {
+            ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                          "pred: upstream answer for %V has nothing at "
+                          "\"%V\"", ngx_http_pred_call_about(call),
+                          &plcf->upstream_extract);
+        }
+
+        return NGX_DECLINED;
     }
-
-    ctx->sr = sr;
-    ctx->request = r;
-    ctx->started = ngx_current_msec;
-    ctx->fail = 0;
-    ctx->done = 0;
-
-    ngx_http_pred_metrics_upstream_start(ctx);
 
     return NGX_OK;
 }
 
 
 /*
- * The answer goes out while ctx's model call runs on.  nginx holds a
- * request until its subrequests end, and with it the client's next request
- * on a kept-alive connection, which would wait for a call the answer gave
- * up on: the connection closes after this answer instead.
+ * Caches a model's answer for a key: a value for the location's ttl, or
+ * (value NULL) a negative answer for the zone's negative_ttl.  NGX_OK: a
+ * fresh entry is there for the key's waiters.
  */
-void
-ngx_http_pred_upstream_detach(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+ngx_int_t
+ngx_http_pred_upstream_store(ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key,
+    ngx_str_t *value, ngx_log_t *log)
 {
-    if (ctx->sr && !ctx->done) {
-        r->main->keepalive = 0;
+    ngx_http_pred_cache_zone_t  *z;
+
+    z = ngx_http_pred_cache_zone_get(plcf);
+
+    if (z == NULL) {
+        return NGX_DECLINED;
     }
+
+    if (value == NULL) {
+        if (z->negative_ttl == 0) {
+            return NGX_DECLINED;
+        }
+
+        return ngx_http_pred_cache_put(z, key, NGX_HTTP_PRED_CACHE_NEGATIVE,
+                                       NULL, z->negative_ttl, log);
+    }
+
+    return ngx_http_pred_cache_put(z, key, NGX_HTTP_PRED_CACHE_VALUE, value,
+                                   ngx_http_pred_cache_ttl(plcf, z), log);
 }
 
 
-/* holds the request until handler answers it; the handler returns this */
-ngx_int_t
-ngx_http_pred_upstream_hold(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
-    ngx_event_handler_pt handler, ngx_msec_t timer)
+/* another request leads the key's model call: wait for its answer */
+static ngx_int_t
+ngx_http_pred_upstream_wait(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 {
     ngx_pool_cleanup_t  *cln;
 
+    /* the request may go away before the timer fires */
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the request may go away before the timer fires */
-    cln->handler = ngx_http_pred_upstream_cleanup;
+    cln->handler = ngx_http_pred_upstream_wait_cleanup;
     cln->data = ctx;
 
-    ctx->request = r;
-    ctx->waiting = 1;
+    ctx->wait_until = ngx_current_msec + ctx->plcf->upstream_timeout;
+    ctx->wait.handler = ngx_http_pred_upstream_poll;
+    ctx->wait.data = ctx;
+    ctx->wait.log = r->connection->log;
 
-    ctx->timeout.handler = handler;
-    ctx->timeout.data = ctx;
-    ctx->timeout.log = r->connection->log;
+    ngx_add_timer(&ctx->wait, NGX_HTTP_PRED_POLL_MS);
 
-    ngx_add_timer(&ctx->timeout, timer);
-
-    r->write_event_handler = ngx_http_request_empty_handler;
-
-    /* held until the answer or the fallback is sent */
-    r->main->count++;
-
-    return NGX_DONE;
-}
-
-
-static ngx_int_t
-ngx_http_pred_upstream_wait(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
-{
-    ctx->deadline = ngx_current_msec + ctx->plcf->upstream_timeout;
-
-    return ngx_http_pred_upstream_hold(r, ctx, ngx_http_pred_upstream_poll,
-                                       NGX_HTTP_PRED_POLL_MS);
+    return ngx_http_pred_hold(r, ctx);
 }
 
 
@@ -401,6 +425,7 @@ ngx_http_pred_upstream_poll(ngx_event_t *ev)
     ngx_int_t                    rc;
     ngx_connection_t            *c;
     ngx_http_request_t          *r;
+    ngx_http_pred_answer_t       ans;
     ngx_http_pred_cached_t       cached;
     ngx_http_pred_cache_zone_t  *z;
 
@@ -411,25 +436,25 @@ ngx_http_pred_upstream_poll(ngx_event_t *ev)
     rc = ngx_http_pred_cache_poll(r, z, &ctx->key, &cached);
 
     if (rc == NGX_AGAIN
-        && (ngx_msec_int_t) (ctx->deadline - ngx_current_msec) > 0)
+        && (ngx_msec_int_t) (ctx->wait_until - ngx_current_msec) > 0)
     {
         ngx_add_timer(ev, NGX_HTTP_PRED_POLL_MS);
         return;
     }
 
-    ctx->waiting = 0;
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "pred: key \"%V\": the wait ended (%i)", &ctx->key, rc);
 
     if (rc == NGX_OK && cached.kind == NGX_HTTP_PRED_CACHE_VALUE) {
-        rc = ngx_http_pred_send_value(r, &ngx_http_pred_cache_source, NULL,
-                                      cached.age, 0, &cached.value);
+        ngx_http_pred_answer_value(&ans, NGX_HTTP_PRED_SRC_CACHE,
+                                   &cached.value, cached.age);
+        rc = ngx_http_pred_answer(r, ctx, &ans);
 
     } else if (rc == NGX_OK && cached.kind == NGX_HTTP_PRED_CACHE_NEGATIVE) {
-        rc = ngx_http_pred_add_header(r, &ngx_http_pred_h_source,
-                                      &ngx_http_pred_cache_source);
-        if (rc == NGX_OK) {
-            rc = ngx_http_pred_send_error(r, NGX_HTTP_NOT_FOUND,
-                                          "not_found", &ctx->key, NULL);
-        }
+        ngx_http_pred_answer_error(&ans, NGX_HTTP_NOT_FOUND,
+                                   NGX_HTTP_PRED_SRC_CACHE, "not_found",
+                                   NULL);
+        rc = ngx_http_pred_answer(r, ctx, &ans);
 
     } else {
         rc = ngx_http_pred_fallback_answer(r, ctx,
@@ -444,525 +469,14 @@ ngx_http_pred_upstream_poll(ngx_event_t *ev)
 }
 
 
-static ngx_int_t
-ngx_http_pred_upstream_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+static void
+ngx_http_pred_upstream_wait_cleanup(void *data)
 {
     ngx_http_pred_ctx_t *ctx = data;
 
-    if (ctx->done) {
-        return rc;
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
     }
-
-    ctx->done = 1;
-
-    if (!ctx->refining) {
-        ctx->up_time = (ngx_msec_int_t) (ngx_current_msec - ctx->started);
-    }
-
-    if (ctx->refining) {
-        if (ngx_http_pred_upstream_status(sr, ctx, rc) == NGX_OK) {
-            ngx_http_pred_refine_result(sr, ctx);
-        }
-
-    } else if (ctx->batch) {
-        if (ngx_http_pred_upstream_status(sr, ctx, rc) == NGX_OK) {
-            ngx_http_pred_batch_result(sr, ctx, &ctx->body);
-        }
-
-    } else {
-        ngx_http_pred_upstream_result(sr, ctx, rc);
-    }
-
-    ngx_http_pred_metrics_upstream_done(ctx);
-
-    if (!ctx->refining) {
-        ngx_http_pred_shed_done(ctx->request, ctx, ctx->fail != 0);
-    }
-
-    if (ctx->waiting) {
-        ctx->request->write_event_handler = ngx_http_pred_upstream_resume;
-        ngx_http_post_request(ctx->request, NULL);
-    }
-
-    /*
-     * The model's failure is recorded and answered by the fallback chain;
-     * passed on, an error would make nginx terminate the client's request.
-     */
-    return sr->connection->error ? rc : NGX_OK;
-}
-
-
-/*
- * The model's status; NGX_OK for a 2xx answer that fits max_size, else
- * ctx->reason says what went wrong (a 404 is NGX_DECLINED, no reason).
- */
-static ngx_int_t
-ngx_http_pred_upstream_status(ngx_http_request_t *sr,
-    ngx_http_pred_ctx_t *ctx, ngx_int_t rc)
-{
-    ngx_uint_t  status;
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        status = rc;
-
-    } else if (rc == NGX_ERROR) {
-        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-    } else {
-        status = sr->headers_out.status;
-    }
-
-    ctx->status = status;
-
-    if (status == NGX_HTTP_NOT_FOUND) {
-        ctx->reason = ctx->batch ? "the model answered 404" : NULL;
-        return NGX_DECLINED;
-    }
-
-    if (status < 200 || status > 299) {
-        ctx->reason = (status == NGX_HTTP_BAD_GATEWAY)
-                      ? "connect or read failed (502)"
-                      : (status == NGX_HTTP_GATEWAY_TIME_OUT)
-                        ? "timed out in the proxy (504)" : "error status";
-        ctx->fail = (status == NGX_HTTP_BAD_GATEWAY)
-                    ? NGX_HTTP_PRED_FAIL_CONNECT
-                    : (status == NGX_HTTP_GATEWAY_TIME_OUT)
-                      ? NGX_HTTP_PRED_FAIL_TIMEOUT : NGX_HTTP_PRED_FAIL_5XX;
-        return NGX_ERROR;
-    }
-
-    if (ctx->too_big) {
-        ctx->fail = NGX_HTTP_PRED_FAIL_TOO_BIG;
-
-        if (ngx_http_pred_warn_allowed(sr->connection->log)) {
-            ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                          "pred: upstream answer for key \"%V\" is over "
-                          "max_size %uz", &ctx->key,
-                          ctx->plcf->upstream_max_size);
-        }
-        ctx->reason = "answer over max_size";
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* classifies the model's answer and caches what is worth caching */
-static void
-ngx_http_pred_upstream_result(ngx_http_request_t *sr,
-    ngx_http_pred_ctx_t *ctx, ngx_int_t rc)
-{
-    size_t                       where;
-    ngx_str_t                    body;
-    ngx_int_t                    st;
-    const char                  *start, *stop;
-    ngx_http_pred_cache_zone_t  *z;
-
-    ctx->result = NGX_HTTP_PRED_UP_FAILED;
-
-    st = ngx_http_pred_upstream_status(sr, ctx, rc);
-
-    z = ngx_http_pred_cache_zone_get(ctx->plcf);
-
-    if (st == NGX_DECLINED) {
-        ctx->result = NGX_HTTP_PRED_UP_NOT_FOUND;
-
-        if (z == NULL || z->negative_ttl == 0
-            || ngx_http_pred_cache_put(z, &ctx->key,
-                                       NGX_HTTP_PRED_CACHE_NEGATIVE, NULL,
-                                       z->negative_ttl, sr->connection->log)
-               != NGX_OK)
-        {
-            ngx_http_pred_upstream_unlead(ctx);
-        }
-
-        return;
-    }
-
-    if (st != NGX_OK) {
-        ngx_http_pred_upstream_unlead(ctx);
-        return;
-    }
-
-    body = ctx->body;
-
-    /* every answer is checked, so the check allocates nothing */
-    if (pred_json_validate((char *) body.data, body.len, &where) != 0) {
-        ctx->fail = NGX_HTTP_PRED_FAIL_INVALID;
-        ngx_http_pred_upstream_unlead(ctx);
-
-        if (ngx_http_pred_warn_allowed(sr->connection->log)) {
-            ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                          "pred: upstream answer for key \"%V\" is not "
-                          "valid JSON at byte %uz", &ctx->key, where);
-        }
-        ctx->reason = "invalid JSON";
-        return;
-    }
-
-    start = (char *) body.data;
-    stop = (char *) body.data + body.len;
-
-    if (ctx->plcf->upstream_extract.len
-        && pred_json_pointer((char *) body.data, body.len,
-                             (char *) ctx->plcf->upstream_extract.data,
-                             ctx->plcf->upstream_extract.len, &start, &stop)
-           != 0)
-    {
-        ctx->fail = NGX_HTTP_PRED_FAIL_INVALID;
-        ngx_http_pred_upstream_unlead(ctx);
-
-        if (ngx_http_pred_warn_allowed(sr->connection->log)) {
-            ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                          "pred: upstream answer for key \"%V\" has nothing "
-                          "at \"%V\"", &ctx->key,
-                          &ctx->plcf->upstream_extract);
-        }
-        ctx->reason = "nothing at the extract pointer";
-        return;
-    }
-
-    ctx->value.data = ngx_pnalloc(sr->pool, stop - start);
-    if (ctx->value.data == NULL) {
-        ngx_http_pred_upstream_unlead(ctx);
-        ctx->reason = "out of memory";
-        return;
-    }
-
-    ctx->value.len = pred_json_compact(start, stop - start,
-                                       (char *) ctx->value.data);
-    ctx->result = NGX_HTTP_PRED_UP_VALUE;
-
-    if (z == NULL
-        || ngx_http_pred_cache_put(z, &ctx->key, NGX_HTTP_PRED_CACHE_VALUE,
-                                   &ctx->value,
-                                   ctx->plcf->cache_ttl != NGX_CONF_UNSET
-                                   ? ctx->plcf->cache_ttl : z->ttl,
-                                   sr->connection->log)
-           != NGX_OK)
-    {
-        ngx_http_pred_upstream_unlead(ctx);
-    }
-}
-
-
-/* a leader that leaves no fresh entry must let its waiters go */
-static void
-ngx_http_pred_upstream_unlead(ngx_http_pred_ctx_t *ctx)
-{
-    ngx_http_pred_cache_zone_t  *z;
-
-    z = ngx_http_pred_cache_zone_get(ctx->plcf);
-
-    if (ctx->leader && z) {
-        ngx_http_pred_cache_unlead(z, &ctx->key);
-    }
-}
-
-
-static void
-ngx_http_pred_upstream_resume(ngx_http_request_t *r)
-{
-    ngx_http_pred_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
-
-    if (ctx == NULL || !ctx->waiting) {
-        return;
-    }
-
-    ctx->waiting = 0;
-
-    if (ctx->timeout.timer_set) {
-        ngx_del_timer(&ctx->timeout);
-    }
-
-    r->write_event_handler = ngx_http_request_empty_handler;
-
-    if (ctx->refining) {
-        ngx_http_finalize_request(r, ngx_http_pred_refine_resume(r, ctx));
-        return;
-    }
-
-    ngx_http_finalize_request(r, ctx->batch
-                                 ? ngx_http_pred_batch_answer(r, ctx,
-                                                              ctx->reason)
-                                 : ngx_http_pred_upstream_answer(r, ctx));
-}
-
-
-static void
-ngx_http_pred_upstream_timeout(ngx_event_t *ev)
-{
-    ngx_http_pred_ctx_t *ctx = ev->data;
-
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = ctx->request;
-    c = r->connection;
-
-    if (!ctx->waiting) {
-        return;
-    }
-
-    ctx->waiting = 0;
-    ctx->reason = "timed out";
-
-    ngx_http_pred_metrics_deadline(ctx);
-    ngx_http_pred_upstream_detach(r, ctx);
-
-    ngx_http_finalize_request(r, ctx->batch
-                                 ? ngx_http_pred_batch_answer(r, ctx,
-                                                              ctx->reason)
-                                 : ngx_http_pred_fallback_answer(r, ctx,
-                                                                 ctx->reason));
-
-    ngx_http_run_posted_requests(c);
-}
-
-
-static void
-ngx_http_pred_upstream_cleanup(void *data)
-{
-    ngx_http_pred_ctx_t *ctx = data;
-
-    if (ctx->timeout.timer_set) {
-        ngx_del_timer(&ctx->timeout);
-    }
-
-    ngx_http_pred_shed_cleanup(ctx);
-}
-
-
-static ngx_int_t
-ngx_http_pred_upstream_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
-{
-    switch (ctx->result) {
-
-    case NGX_HTTP_PRED_UP_VALUE:
-        return ngx_http_pred_send_value(r, &ngx_http_pred_upstream_source,
-                                        NULL, 0, 0, &ctx->value);
-
-    case NGX_HTTP_PRED_UP_NOT_FOUND:
-        if (ngx_http_pred_add_header(r, &ngx_http_pred_h_source,
-                                     &ngx_http_pred_upstream_source)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_pred_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                        &ctx->key, NULL);
-    }
-
-    return ngx_http_pred_fallback_answer(r, ctx, ctx->reason);
-}
-
-
-/*
- * Walks the location's fallback chain; "status=503" ends it when nothing
- * else answers.  Every answer names its fallback in X-Pred-Source.
- */
-ngx_int_t
-ngx_http_pred_fallback_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
-    const char *why)
-{
-    ngx_uint_t                 i, n;
-    ngx_http_pred_hit_t        hit;
-    ngx_http_pred_fallback_t  *fbs, *fb, last;
-
-    n = ctx->plcf->fallback ? ctx->plcf->fallback->nelts : 0;
-    fbs = n ? ctx->plcf->fallback->elts : NULL;
-
-    last.type = NGX_HTTP_PRED_FB_STATUS;
-    last.status = NGX_HTTP_SERVICE_UNAVAILABLE;
-
-    for (i = 0; i <= n; i++) {
-
-        fb = (i == n) ? &last : &fbs[i];
-
-        switch (fb->type) {
-
-        case NGX_HTTP_PRED_FB_STALE:
-
-            /* an expired cache value, else the snapshot's, even if masked */
-            if (!ctx->has_stale && ctx->plcf->snapshot
-                && ngx_http_pred_snapshot_lookup(r, ctx->plcf->snapshot,
-                                                 ctx->plcf->max_age,
-                                                 &ctx->key, &hit)
-                   == NGX_OK)
-            {
-                ctx->stale = hit.value;
-                ctx->stale_age = hit.age;
-                ctx->has_stale = 1;
-            }
-
-            if (!ctx->has_stale) {
-                continue;
-            }
-
-            if (why && ngx_http_pred_warn_allowed(r->connection->log)) {
-                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                              "pred: upstream for key \"%V\" failed: %s; "
-                              "answering with the stale value", &ctx->key,
-                              why);
-            }
-
-            return ngx_http_pred_send_value(r, &ngx_http_pred_stale_source,
-                                            NULL, ctx->stale_age, 1,
-                                            &ctx->stale);
-
-        case NGX_HTTP_PRED_FB_DEFAULT:
-            if (why && ngx_http_pred_warn_allowed(r->connection->log)) {
-                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                              "pred: upstream for key \"%V\" failed: %s; "
-                              "answering with the default", &ctx->key, why);
-            }
-
-            return ngx_http_pred_send_value(r, &ngx_http_pred_default_source,
-                                            NULL, 0, 0, &fb->value);
-
-        default: /* NGX_HTTP_PRED_FB_STATUS */
-            if (why && ngx_http_pred_warn_allowed(r->connection->log)) {
-                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                              "pred: upstream for key \"%V\" failed: %s; "
-                              "answering %ui", &ctx->key, why, fb->status);
-            }
-
-            if (ngx_http_pred_add_header(r, &ngx_http_pred_h_source,
-                                         &ngx_http_pred_error_source)
-                != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            if (fb->status == NGX_HTTP_NOT_FOUND) {
-                return ngx_http_pred_send_error(r, NGX_HTTP_NOT_FOUND,
-                                                "not_found", &ctx->key,
-                                                NULL);
-            }
-
-            if (ngx_http_pred_add_header(r, &ngx_http_pred_h_retry,
-                                         &ngx_http_pred_one)
-                != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            return ngx_http_pred_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            "upstream_unavailable",
-                                            &ctx->key,
-                                            why ? why : "asked in the "
-                                                        "background");
-        }
-    }
-
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-}
-
-
-ngx_int_t
-ngx_http_pred_upstream_init_filters(ngx_conf_t *cf)
-{
-    ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_pred_capture_header;
-
-    ngx_http_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_pred_capture_body;
-
-    return NGX_OK;
-}
-
-
-/* the context of the model call whose output r is, or NULL */
-static ngx_http_pred_ctx_t *
-ngx_http_pred_capturing(ngx_http_request_t *r)
-{
-    ngx_http_pred_ctx_t  *ctx;
-
-    if (r->parent == NULL) {
-        return NULL;
-    }
-
-    /* the parent may itself be a subrequest: SSI, echo_location, ... */
-    ctx = ngx_http_get_module_ctx(r->parent, ngx_http_pred_module);
-
-    return (ctx && ctx->sr == r) ? ctx : NULL;
-}
-
-
-static ngx_int_t
-ngx_http_pred_capture_header(ngx_http_request_t *r)
-{
-    if (ngx_http_pred_capturing(r)) {
-        return NGX_OK;
-    }
-
-    return ngx_http_next_header_filter(r);
-}
-
-
-/* keeps the model's answer, up to max_size, and sends nothing on */
-static ngx_int_t
-ngx_http_pred_capture_body(ngx_http_request_t *r, ngx_chain_t *in)
-{
-    off_t                 len;
-    u_char               *p;
-    size_t                max;
-    ssize_t               n;
-    ngx_buf_t            *b;
-    ngx_chain_t          *cl;
-    ngx_http_pred_ctx_t  *ctx;
-
-    ctx = ngx_http_pred_capturing(r);
-
-    if (ctx == NULL) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    max = ctx->plcf->upstream_max_size;
-
-    for (cl = in; cl; cl = cl->next) {
-        b = cl->buf;
-
-        len = b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
-
-        if (len && !ctx->too_big) {
-            if (ctx->body.len + len > max) {
-                ctx->too_big = 1;
-
-            } else {
-                if (ctx->body.data == NULL) {
-                    ctx->body.data = ngx_pnalloc(r->pool, max);
-                    if (ctx->body.data == NULL) {
-                        return NGX_ERROR;
-                    }
-                }
-
-                p = ctx->body.data + ctx->body.len;
-
-                if (b->in_file) {
-                    n = ngx_read_file(b->file, p, (size_t) len,
-                                      b->file_pos);
-                    if (n != len) {
-                        return NGX_ERROR;
-                    }
-
-                } else {
-                    ngx_memcpy(p, b->pos, (size_t) len);
-                }
-
-                ctx->body.len += (size_t) len;
-            }
-        }
-
-        b->pos = b->last;
-        b->file_pos = b->file_last;
-    }
-
-    return NGX_OK;
 }
 
 

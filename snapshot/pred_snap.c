@@ -422,6 +422,19 @@ pred_snap_close(pred_snap_t *s)
 }
 
 
+int
+pred_snap_fd(const pred_snap_t *s)
+{
+    mdb_filehandle_t  fd;
+
+    if (s->env == NULL || mdb_env_get_fd(s->env, &fd) != 0) {
+        return -1;
+    }
+
+    return fd;
+}
+
+
 static int
 pred_snap_get_map(pred_snap_t *s, const void *key, size_t key_len,
     pred_snap_alloc_pt alloc, void *ctx, void **val, size_t *val_len,

@@ -91,6 +91,9 @@ int pred_snap_open(pred_snap_t *s, const char *path, int nordahead,
 
 void pred_snap_close(pred_snap_t *s);
 
+/* The open file's descriptor, for fstat and mmap; -1 if none. */
+int pred_snap_fd(const pred_snap_t *s);
+
 typedef void *(*pred_snap_alloc_pt)(void *ctx, size_t size);
 
 /*

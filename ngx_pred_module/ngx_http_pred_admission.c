@@ -1,0 +1,489 @@
+/*
+ * Admission control for every outgoing call: a cap on calls in flight
+ * across all workers, priorities, a bounded wait queue, and a circuit
+ * breaker.  Hits never come here.
+ *
+ *   pred_upstream_limit N [queue=M] [timeout=T];   (http)
+ *   pred_upstream_breaker failures=N cooldown=T;   (http)
+ *   pred_priority high|normal|low;                 (location)
+ *
+ * At the cap, low is shed at once (the fallback chain answers), normal
+ * waits in the queue for a slot up to T, and high may use reserved
+ * capacity (a quarter of N, at least one).  A model call the client waits
+ * for and a batch's call have the location's priority; a call that runs
+ * after the answer went out (pred_miss_mode async, stale-while-revalidate)
+ * and a reranker call are low: the client has an answer without them.
+ *
+ * The breaker opens after N failed model calls in a row: calls go straight
+ * to the fallback chain for the cooldown, then one probe is let through;
+ * its success closes it.  Model, refresh and batch calls decide it;
+ * reranker calls obey it but never probe and never count, since the
+ * breaker speaks for the model.
+ *
+ * The state is in this file's zone: the in-flight gauge (with a count per
+ * process slot, so that a worker that dies mid-call leaves nothing behind:
+ * its replacement takes the dead one's calls off), the queue length and
+ * the breaker.
+ */
+
+#include "ngx_http_pred_module.h"
+
+
+#define NGX_HTTP_PRED_QUEUE_POLL_MS   5
+
+
+struct ngx_http_pred_admission_sh_s {
+    ngx_atomic_t                in_flight;
+    ngx_atomic_t                slot[NGX_MAX_PROCESSES];
+    ngx_atomic_t                queued;
+    ngx_atomic_t                breaker_failures;
+    ngx_atomic_t                breaker_open_until;
+    ngx_atomic_t                breaker_probing;
+    ngx_atomic_t                breaker_trips;
+};
+
+
+static ngx_int_t ngx_http_pred_admission_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_http_pred_admission_room(
+    ngx_http_pred_main_conf_t *pmcf, ngx_uint_t priority);
+static void ngx_http_pred_admission_take(ngx_http_pred_main_conf_t *pmcf,
+    ngx_http_pred_call_t *call);
+static void ngx_http_pred_admission_poll(ngx_event_t *ev);
+static void ngx_http_pred_admission_verdict(ngx_http_pred_main_conf_t *pmcf,
+    ngx_http_pred_call_t *call);
+static ngx_int_t ngx_http_pred_admission_shed(ngx_http_pred_call_t *call,
+    const char *reason);
+
+
+/* "pred_upstream_limit N [queue=M] [timeout=T]" */
+char *
+ngx_http_pred_upstream_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pred_main_conf_t *pmcf = conf;
+
+    ngx_int_t                    n;
+    ngx_str_t                   *value;
+    ngx_http_pred_conf_param_t   params[] = {
+        { "queue=", 'n', 1, &pmcf->limit_queue },
+        { "timeout=", 'm', 0, &pmcf->limit_timeout },
+        { NULL, 0, 0, NULL }
+    };
+
+    if (pmcf->limit) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid limit \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    pmcf->limit = n;
+    pmcf->limit_queue = 0;
+    pmcf->limit_timeout = 50;
+
+    if (ngx_http_pred_conf_params(cf, 2, params) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* "pred_upstream_breaker failures=N cooldown=T" */
+char *
+ngx_http_pred_upstream_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_pred_main_conf_t *pmcf = conf;
+
+    ngx_http_pred_conf_param_t  params[] = {
+        { "failures=", 'n', 0, &pmcf->breaker_failures },
+        { "cooldown=", 'm', 0, &pmcf->breaker_cooldown },
+        { NULL, 0, 0, NULL }
+    };
+
+    if (pmcf->breaker_failures) {
+        return "is duplicate";
+    }
+
+    pmcf->breaker_cooldown = 5000;
+
+    if (ngx_http_pred_conf_params(cf, 1, params) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (pmcf->breaker_failures == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"pred_upstream_breaker\" must have "
+                           "\"failures\" parameter");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the zone; from postconfiguration, always: the gauge is in it */
+ngx_int_t
+ngx_http_pred_admission_add(ngx_conf_t *cf)
+{
+    ngx_str_t                   name;
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pred_module);
+
+    ngx_str_set(&name, "pred_admission");
+
+    pmcf->admission = ngx_shared_memory_add(cf, &name,
+                          8 * ngx_pagesize
+                          + sizeof(ngx_http_pred_admission_sh_t),
+                          &ngx_http_pred_module);
+    if (pmcf->admission == NULL) {
+        return NGX_ERROR;
+    }
+
+    pmcf->admission->init = ngx_http_pred_admission_init_zone;
+    pmcf->admission->data = pmcf;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pred_admission_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_pred_main_conf_t  *opmcf = data;
+
+    ngx_slab_pool_t            *shpool;
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    pmcf = shm_zone->data;
+
+    /* a reload keeps the calls in flight and the breaker's state */
+    if (opmcf) {
+        pmcf->admission_sh = opmcf->admission_sh;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        pmcf->admission_sh = shpool->data;
+        return NGX_OK;
+    }
+
+    pmcf->admission_sh = ngx_slab_alloc(shpool,
+                                        sizeof(ngx_http_pred_admission_sh_t));
+    if (pmcf->admission_sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(pmcf->admission_sh, sizeof(ngx_http_pred_admission_sh_t));
+    shpool->data = pmcf->admission_sh;
+
+    return NGX_OK;
+}
+
+
+/* a worker's slot may hold the calls of the one that died before it */
+void
+ngx_http_pred_admission_init_process(ngx_cycle_t *cycle)
+{
+    ngx_atomic_int_t               left;
+    ngx_http_pred_main_conf_t     *pmcf;
+    ngx_http_pred_admission_sh_t  *sh;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_pred_module);
+    if (pmcf == NULL || pmcf->admission_sh == NULL) {
+        return;
+    }
+
+    sh = pmcf->admission_sh;
+    left = sh->slot[ngx_process_slot];
+
+    if (left) {
+        (void) ngx_atomic_fetch_add(&sh->in_flight, -left);
+        sh->slot[ngx_process_slot] = 0;
+
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "pred: %A calls in flight of a worker that ended in "
+                      "this slot are no longer counted", left);
+    }
+}
+
+
+/*
+ * May the call run now?  NGX_OK: yes, it is counted in flight;
+ * NGX_DECLINED: shed it (call->reason says why); NGX_AGAIN: it waits in
+ * the queue, and ngx_http_pred_call_admitted() runs when that ends.
+ */
+ngx_int_t
+ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
+{
+    ngx_http_pred_main_conf_t     *pmcf;
+    ngx_http_pred_admission_sh_t  *sh;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
+    sh = pmcf->admission_sh;
+
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (pmcf->breaker_failures) {
+        if ((ngx_msec_int_t) (sh->breaker_open_until - ngx_current_msec) > 0)
+        {
+            return ngx_http_pred_admission_shed(call, "circuit open");
+        }
+
+        /* the cooldown is over: one model call at a time probes */
+        if (sh->breaker_open_until) {
+            if (call->kind == NGX_HTTP_PRED_CALL_RERANK
+                || !ngx_atomic_cmp_set(&sh->breaker_probing, 0, 1))
+            {
+                return ngx_http_pred_admission_shed(call, "circuit open");
+            }
+
+            call->probe = 1;
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "pred: the call for key \"%V\" is the breaker's "
+                           "probe", &call->ctx->key);
+        }
+    }
+
+    if (pmcf->limit == 0
+        || ngx_http_pred_admission_room(pmcf, call->priority) == NGX_OK)
+    {
+        ngx_http_pred_admission_take(pmcf, call);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "pred: %s call for key \"%V\" admitted",
+                       ngx_http_pred_call_kind_name(call), &call->ctx->key);
+        return NGX_OK;
+    }
+
+    /* only a call the client waits for may wait for a slot */
+    if (call->priority == NGX_HTTP_PRED_PRIO_LOW || !call->held
+        || ngx_atomic_fetch_add(&sh->queued, 1) >= pmcf->limit_queue)
+    {
+        if (call->priority != NGX_HTTP_PRED_PRIO_LOW && call->held) {
+            (void) ngx_atomic_fetch_add(&sh->queued, -1);
+        }
+
+        return ngx_http_pred_admission_shed(call,
+                                            "shed: too many model calls in "
+                                            "flight");
+    }
+
+    call->queued = 1;
+    call->queued_until = ngx_current_msec + pmcf->limit_timeout;
+    call->timer.handler = ngx_http_pred_admission_poll;
+
+    ngx_add_timer(&call->timer, NGX_HTTP_PRED_QUEUE_POLL_MS);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "pred: call for key \"%V\" waits for a slot",
+                   &call->ctx->key);
+
+    return NGX_AGAIN;
+}
+
+
+static ngx_int_t
+ngx_http_pred_admission_shed(ngx_http_pred_call_t *call, const char *reason)
+{
+    call->reason = reason;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, call->timer.log, 0,
+                   "pred: %s call for key \"%V\" shed: %s",
+                   ngx_http_pred_call_kind_name(call), &call->ctx->key,
+                   reason);
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_pred_admission_room(ngx_http_pred_main_conf_t *pmcf,
+    ngx_uint_t priority)
+{
+    ngx_uint_t  cap;
+
+    cap = pmcf->limit;
+
+    if (priority == NGX_HTTP_PRED_PRIO_HIGH) {
+        cap += ngx_max(pmcf->limit / 4, 1);
+    }
+
+    return pmcf->admission_sh->in_flight < cap ? NGX_OK : NGX_BUSY;
+}
+
+
+static void
+ngx_http_pred_admission_take(ngx_http_pred_main_conf_t *pmcf,
+    ngx_http_pred_call_t *call)
+{
+    ngx_http_pred_admission_sh_t  *sh;
+
+    sh = pmcf->admission_sh;
+
+    (void) ngx_atomic_fetch_add(&sh->in_flight, 1);
+    (void) ngx_atomic_fetch_add(&sh->slot[ngx_process_slot], 1);
+
+    call->admitted = 1;
+}
+
+
+static void
+ngx_http_pred_admission_poll(ngx_event_t *ev)
+{
+    ngx_http_pred_call_t *call = ev->data;
+
+    ngx_int_t                   rc;
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_pred_module);
+
+    rc = ngx_http_pred_admission_room(pmcf, call->priority);
+
+    if (rc != NGX_OK
+        && (ngx_msec_int_t) (call->queued_until - ngx_current_msec) > 0)
+    {
+        ngx_add_timer(ev, NGX_HTTP_PRED_QUEUE_POLL_MS);
+        return;
+    }
+
+    call->queued = 0;
+    (void) ngx_atomic_fetch_add(&pmcf->admission_sh->queued, -1);
+
+    if (rc == NGX_OK) {
+        ngx_http_pred_admission_take(pmcf, call);
+
+    } else {
+        (void) ngx_http_pred_admission_shed(call,
+                                            "shed: no model call slot "
+                                            "within the queue timeout");
+    }
+
+    (void) ngx_http_pred_call_admitted(call);
+}
+
+
+/* gives back what admission gave the call: once, from its release */
+void
+ngx_http_pred_admission_release(ngx_http_pred_call_t *call)
+{
+    ngx_http_pred_main_conf_t     *pmcf;
+    ngx_http_pred_admission_sh_t  *sh;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_pred_module);
+    sh = pmcf->admission_sh;
+
+    if (sh == NULL) {
+        return;
+    }
+
+    if (call->queued) {
+        call->queued = 0;
+        (void) ngx_atomic_fetch_add(&sh->queued, -1);
+    }
+
+    if (call->admitted) {
+        call->admitted = 0;
+        (void) ngx_atomic_fetch_add(&sh->in_flight, -1);
+        (void) ngx_atomic_fetch_add(&sh->slot[ngx_process_slot], -1);
+    }
+
+    if (pmcf->breaker_failures == 0
+        || call->kind == NGX_HTTP_PRED_CALL_RERANK)
+    {
+        return;
+    }
+
+    if (call->state == NGX_HTTP_PRED_CALL_FINISHED) {
+        ngx_http_pred_admission_verdict(pmcf, call);
+        return;
+    }
+
+    /* shed, queued out or terminated: no verdict; the next call probes */
+    if (call->probe) {
+        call->probe = 0;
+        sh->breaker_probing = 0;
+    }
+}
+
+
+/* a finished model call: the breaker counts failures in a row */
+static void
+ngx_http_pred_admission_verdict(ngx_http_pred_main_conf_t *pmcf,
+    ngx_http_pred_call_t *call)
+{
+    ngx_http_pred_admission_sh_t  *sh;
+
+    sh = pmcf->admission_sh;
+
+    if (call->fail == 0) {
+        sh->breaker_failures = 0;
+
+        if (call->probe) {
+            sh->breaker_open_until = 0;
+            sh->breaker_probing = 0;
+            ngx_log_error(NGX_LOG_NOTICE, call->timer.log, 0,
+                          "pred: circuit breaker closed: the probe for key "
+                          "\"%V\" succeeded", &call->ctx->key);
+        }
+
+        return;
+    }
+
+    if (call->probe
+        || ngx_atomic_fetch_add(&sh->breaker_failures, 1) + 1
+           == pmcf->breaker_failures)
+    {
+        sh->breaker_open_until = ngx_current_msec + pmcf->breaker_cooldown;
+        sh->breaker_probing = 0;
+        (void) ngx_atomic_fetch_add(&sh->breaker_trips, 1);
+
+        ngx_log_error(NGX_LOG_WARN, call->timer.log, 0,
+                      "pred: circuit breaker open for %M ms after %ui "
+                      "failed model calls in a row%s",
+                      pmcf->breaker_cooldown, pmcf->breaker_failures,
+                      call->probe ? " (the probe failed)" : "");
+    }
+}
+
+
+ngx_atomic_uint_t
+ngx_http_pred_admission_in_flight(ngx_http_pred_main_conf_t *pmcf)
+{
+    return pmcf->admission_sh ? pmcf->admission_sh->in_flight : 0;
+}
+
+
+/* 1 while the breaker is open; *trips: how often it opened */
+ngx_uint_t
+ngx_http_pred_admission_breaker(ngx_http_pred_main_conf_t *pmcf,
+    ngx_atomic_uint_t *trips)
+{
+    ngx_http_pred_admission_sh_t  *sh;
+
+    sh = pmcf->admission_sh;
+
+    if (sh == NULL) {
+        *trips = 0;
+        return 0;
+    }
+
+    *trips = sh->breaker_trips;
+
+    return (ngx_msec_int_t) (sh->breaker_open_until - ngx_current_msec) > 0;
+}

@@ -1,0 +1,179 @@
+/*
+ * One pass through the tiers for one key, for the single-key and the batch
+ * handler alike: the shared-memory tier (model answers, overrides,
+ * tombstones), then the snapshot, unless a tombstone masks it, with its
+ * staleness policy.  The result is tagged: an answer, a value to refresh,
+ * or a miss (with what the "stale" fallback may serve).
+ */
+
+#include "ngx_http_pred_module.h"
+
+
+static ngx_int_t ngx_http_pred_lookup_snapshot(ngx_http_request_t *r,
+    ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key,
+    ngx_http_pred_lookup_t *res);
+
+
+/* NGX_OK with res filled in, or NGX_ERROR (out of memory) */
+ngx_int_t
+ngx_http_pred_lookup(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
+    ngx_str_t *key, ngx_http_pred_lookup_t *res)
+{
+    ngx_int_t                    rc;
+    ngx_http_pred_cached_t       cached;
+    ngx_http_pred_cache_zone_t  *z;
+
+    res->kind = NGX_HTTP_PRED_LOOKUP_MISS;
+    res->stale.set = 0;
+
+    z = ngx_http_pred_cache_zone_get(plcf);
+
+    if (z == NULL) {
+        return ngx_http_pred_lookup_snapshot(r, plcf, key, res);
+    }
+
+    rc = ngx_http_pred_cache_get(r, z, key, &cached);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "pred: key \"%V\": cache miss", key);
+
+        return ngx_http_pred_lookup_snapshot(r, plcf, key, res);
+    }
+
+    if (cached.expired_ms <= 0) {
+        switch (cached.kind) {
+
+        case NGX_HTTP_PRED_CACHE_VALUE:
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "pred: key \"%V\": cache hit", key);
+
+            res->kind = NGX_HTTP_PRED_LOOKUP_ANSWER;
+            ngx_http_pred_answer_value(&res->answer, NGX_HTTP_PRED_SRC_CACHE,
+                                       &cached.value, cached.age);
+            return NGX_OK;
+
+        case NGX_HTTP_PRED_CACHE_NEGATIVE:
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "pred: key \"%V\": cached as not found", key);
+
+            res->kind = NGX_HTTP_PRED_LOOKUP_ANSWER;
+            ngx_http_pred_answer_error(&res->answer, NGX_HTTP_NOT_FOUND,
+                                       NGX_HTTP_PRED_SRC_CACHE, "not_found",
+                                       NULL);
+            return NGX_OK;
+        }
+
+        /* a tombstone: an invalidated key must not fall back to the
+           batch answer */
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "pred: key \"%V\": tombstone, the snapshot is "
+                       "masked", key);
+
+        return NGX_OK;
+    }
+
+    if (cached.kind != NGX_HTTP_PRED_CACHE_VALUE) {
+        return ngx_http_pred_lookup_snapshot(r, plcf, key, res);
+    }
+
+    res->stale.value = cached.value;
+    res->stale.age = cached.age;
+    res->stale.set = 1;
+
+    /* stale-while-revalidate: answer now, one refresh for all */
+    if (plcf->upstream_uri.len
+        && cached.expired_ms <= (ngx_msec_int_t) plcf->cache_swr * 1000)
+    {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "pred: key \"%V\": expired %M ms ago, within swr",
+                       key, (ngx_msec_t) cached.expired_ms);
+
+        res->kind = NGX_HTTP_PRED_LOOKUP_REFRESH;
+        ngx_http_pred_answer_value(&res->answer, NGX_HTTP_PRED_SRC_CACHE,
+                                   &cached.value, cached.age);
+        res->answer.stale = 1;
+        return NGX_OK;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "pred: key \"%V\": cached value expired", key);
+
+    return ngx_http_pred_lookup_snapshot(r, plcf, key, res);
+}
+
+
+static ngx_int_t
+ngx_http_pred_lookup_snapshot(ngx_http_request_t *r,
+    ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key,
+    ngx_http_pred_lookup_t *res)
+{
+    ngx_int_t               rc;
+    ngx_http_pred_hit_t     hit;
+    ngx_http_pred_answer_t *ans;
+
+    if (plcf->snapshot == NULL) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_pred_snapshot_lookup(r, plcf->snapshot, plcf->max_age, key,
+                                       &hit);
+    switch (rc) {
+
+    case NGX_DECLINED:
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "pred: key \"%V\": not in the snapshot", key);
+        return NGX_OK;
+
+    case NGX_BUSY:
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "pred: key \"%V\": no snapshot is loaded", key);
+
+        if (plcf->upstream_uri.len == 0) {
+            res->kind = NGX_HTTP_PRED_LOOKUP_UNAVAILABLE;
+        }
+
+        return NGX_OK;
+
+    case NGX_ERROR:
+        res->kind = NGX_HTTP_PRED_LOOKUP_FAILED;
+        return NGX_OK;
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "pred: key \"%V\": snapshot hit, version %V, age %T%s",
+                   key, &hit.version, hit.age, hit.stale ? ", stale" : "");
+
+    /* stale, and the snapshot asks for the model: keep it for later */
+    if (hit.stale && hit.fallback == PRED_SNAP_STALE_UPSTREAM
+        && plcf->upstream_uri.len)
+    {
+        res->stale.value = hit.value;
+        res->stale.age = hit.age;
+        res->stale.set = 1;
+        return NGX_OK;
+    }
+
+    res->kind = NGX_HTTP_PRED_LOOKUP_ANSWER;
+    ans = &res->answer;
+
+    /* "upstream" without a model answers like "serve" */
+    if (hit.stale && hit.fallback == PRED_SNAP_STALE_FAIL) {
+        ngx_http_pred_answer_error(ans, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   NGX_HTTP_PRED_SRC_NONE, "stale", NULL);
+
+    } else {
+        ngx_http_pred_answer_value(ans, NGX_HTTP_PRED_SRC_SNAPSHOT,
+                                   &hit.value, hit.age);
+        ans->stale = hit.stale;
+    }
+
+    ans->version = hit.version;
+
+    return NGX_OK;
+}
