@@ -320,4 +320,29 @@ refused('an unknown priority', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*invalid value "urgent" in \S+nginx\.conf:\d+/);
 
+# each of these answers a location: two in one would answer with one
+# handler and the other's configuration (a PUT counted as a lookup)
+refused('pred and pred_admin in one location', <<'_EOC_',
+    pred_cache_zone zone=hot:1m;
+    server {
+        location /a/ { pred_key $arg_id; pred_cache hot; pred; pred_admin; }
+    }
+_EOC_
+    qr/\[emerg\] .*"pred" and "pred_admin" cannot be in one location: each answers the requests of the location it is in in \S+nginx\.conf:\d+/);
+
+refused('pred_admin and pred in one location', <<'_EOC_',
+    server { location /a/ { pred_admin; pred_key $arg_id; pred; } }
+_EOC_
+    qr/\[emerg\] .*"pred_admin" and "pred" cannot be in one location/);
+
+refused('pred and pred_metrics in one location', <<'_EOC_',
+    server { location /m { pred_key $arg_id; pred; pred_metrics; } }
+_EOC_
+    qr/\[emerg\] .*"pred" and "pred_metrics" cannot be in one location/);
+
+refused('pred_admin twice', <<'_EOC_',
+    server { location /a/ { pred_admin; pred_admin; } }
+_EOC_
+    qr/\[emerg\] .*"pred_admin" directive is duplicate/);
+
 done_testing();

@@ -232,3 +232,36 @@ my $v = '"' . ('v' x 1000) . '"';
 ["Content-Type: application/json", "X-Pred-Source: cache\nAge: [01]"]
 --- response_body eval
 ['{"stored":"u1","ttl":600}', '1']
+
+
+
+=== TEST 12: an admin server logging with the prediction variables (edge.conf's): writes work, and the variables say what the admin call did or "-"
+--- http_config
+    pred_cache_zone zone=hot:1m;
+    log_format pred '$request_method key=$pred_key source=$pred_source version=$pred_version age=$pred_age stale=$pred_stale refined=$pred_refined up=$pred_upstream_time status=$status';
+--- config
+    pred_cache hot;
+    location = /predict { pred_key $arg_id; pred; }
+    location /admin/ {
+        access_log $TEST_NGINX_SERVER_ROOT/logs/admin.log pred;
+        pred_admin;
+    }
+    location = /adminlog { alias $TEST_NGINX_SERVER_ROOT/logs/admin.log; }
+--- request eval
+["PUT /admin/u1\n{\"s\":1}", "DELETE /admin/u2", "POST /admin/purge?prefix=zz",
+ "GET /admin/u1", "GET /predict?id=u1", "GET /adminlog"]
+--- error_code eval
+[200, 200, 200, 405, 200, 200]
+--- response_body eval
+['{"stored":"u1","ttl":600}', '{"invalidated":"u2","ttl":600}',
+ '{"purged":0}', '{"error":"method_not_allowed","reason":"PUT, DELETE"}',
+ '{"s":1}',
+ "PUT key=u1 source=- version=- age=- stale=- refined=- up=- status=200
+DELETE key=u2 source=- version=- age=- stale=- refined=- up=- status=200
+POST key=- source=- version=- age=- stale=- refined=- up=- status=200
+GET key=- source=- version=- age=- stale=- refined=- up=- status=405
+"]
+--- no_error_log
+[alert]
+[error]
+

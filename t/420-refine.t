@@ -180,3 +180,53 @@ GET /reco?user=flat
 X-Pred-Refined: 0
 --- response_body chomp
 {"score":1}
+
+
+
+=== TEST 6: a reranker answer after the deadline is dropped: not cached as the key's value (nor a 404 as a negative answer), the in-flight gauge back to 0, the breaker untouched
+--- main_config
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
+--- http_config
+    pred_snapshot_path main $TEST_NGINX_SNAP_REFINE;
+    pred_cache_zone zone=hot:1m;
+    pred_upstream_limit 4;
+    pred_upstream_breaker failures=1 cooldown=10s;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /rerank/u1 { echo_sleep 0.2; echo -n '["b3"]'; }
+        location = /rerank/flat2 { echo_sleep 0.2; echo_status 404; echo -n '{}'; }
+        location = /rerank/u1x { echo_sleep 0.2; echo_status 500; echo -n 'no'; }
+    }
+--- config
+    pred_cache hot;
+    pred_snapshot main;
+    location = /reco {
+        pred_key $arg_user;
+        pred_refine /_rerank timeout=30ms;
+        pred;
+    }
+    location = /_rerank {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/rerank/$arg_r;
+    }
+    location = /sleep { echo_sleep 0.4; echo -n ok; }
+    location = /metrics { pred_metrics; }
+--- request eval
+["GET /reco?user=u1&r=u1", "GET /reco?user=u1&r=flat2", "GET /reco?user=u1&r=u1x",
+ "GET /sleep", "GET /reco?user=u1", "GET /metrics"]
+--- error_code eval
+[200, 200, 200, 200, 200, 200]
+--- response_headers eval
+["X-Pred-Refined: 0\nX-Pred-Source: snapshot", "X-Pred-Refined: 0\nX-Pred-Source: snapshot",
+ "X-Pred-Refined: 0\nX-Pred-Source: snapshot", "", "X-Pred-Source: snapshot\nX-Pred-Refined: 0", ""]
+--- response_body eval
+['{"items":[{"id":"b1","s":1},{"id":"m1","s":2},{"id":"b2","s":3},{"id":"b3","s":4}],"v":1}',
+ '{"items":[{"id":"b1","s":1},{"id":"m1","s":2},{"id":"b2","s":3},{"id":"b3","s":4}],"v":1}',
+ '{"items":[{"id":"b1","s":1},{"id":"m1","s":2},{"id":"b2","s":3},{"id":"b3","s":4}],"v":1}',
+ 'ok',
+ '{"items":[{"id":"b1","s":1},{"id":"m1","s":2},{"id":"b2","s":3},{"id":"b3","s":4}],"v":1}',
+ qr/^pred_upstream_in_flight 0\n(?s:.*)^pred_upstream_breaker_open 0\n(?s:.*)^pred_upstream_breaker_trips_total 0\n(?s:.*)^pred_refine_requests_total 4\n(?s:.*)^pred_refine_deadline_missed_total 3\n(?s:.*)^pred_cache_entries\{zone="hot"\} 0\n/m]
+--- no_error_log
+[alert]
+[crit]
+

@@ -225,3 +225,161 @@ GET /burst
 --- response_body eval
 ['{"d":0}', '{"d":0}', "slept\n", '{"s":1}', '{"s":1}',
  qr/pred: circuit breaker closed: the probe for key "good2" succeeded/]
+
+
+
+=== TEST 8: an open breaker keeps every kind of call off the model: a stale-while-revalidate refresh, a batch's call, a reranker call
+--- http_config
+    pred_cache_zone zone=hot:1m ttl=1s;
+    pred_upstream_breaker failures=1 cooldown=10s;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        access_log $TEST_NGINX_SERVER_ROOT/logs/model.log;
+        location /predict/bad { return 500; }
+        location /predict/ { return 200 '{"s":1}'; }
+        location = /batch { return 200 '[{"x":1},{"x":2}]'; }
+        location = /rerank { return 200 '["b"]'; }
+    }
+--- config
+    pred_cache hot ttl=1s swr=60s;
+    pred_upstream /_model;
+    pred_fallback 'default={"d":0}';
+    location = /predict { pred_key $arg_id; pred; }
+    location = /batch {
+        pred_key $arg_keys;
+        pred_batch on;
+        pred_upstream /_batch;
+        pred;
+    }
+    location = /reco {
+        pred_key $arg_id;
+        pred_refine /_rerank timeout=1s;
+        pred;
+    }
+    location /admin/ { pred_admin; }
+    location /_model {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/predict/$pred_key_escaped;
+    }
+    location = /_batch {
+        internal;
+        proxy_method POST;
+        proxy_set_body $pred_keys_json;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/batch;
+    }
+    location = /_rerank {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/rerank;
+    }
+    location = /sleep { echo_sleep 1.1; echo slept; }
+    location = /modellog { alias $TEST_NGINX_SERVER_ROOT/logs/model.log; }
+    location = /metrics { pred_metrics; }
+--- request eval
+["GET /predict?id=s1", "PUT /admin/list1?ttl=1h\n{\"items\":[{\"id\":\"a\"},{\"id\":\"b\"}]}",
+ "GET /predict?id=bad", "GET /sleep", "GET /predict?id=s1",
+ "GET /batch?keys=b1,b2", "GET /reco?id=list1", "GET /modellog", "GET /metrics"]
+--- response_headers eval
+["X-Pred-Source: upstream", "", "X-Pred-Source: default", "",
+ "X-Pred-Source: cache\nX-Pred-Stale: 1", "", "X-Pred-Source: cache\nX-Pred-Refined: 0",
+ "", ""]
+--- response_body eval
+['{"s":1}', '{"stored":"list1","ttl":3600}', '{"d":0}', "slept\n", '{"s":1}',
+ '{"results":{"b1":{"d":0},"b2":{"d":0}},"sources":{"b1":"default","b2":"default"}}',
+ '{"items":[{"id":"a"},{"id":"b"}]}',
+ qr/\A[^\n]*GET \/predict\/s1 [^\n]*\n[^\n]*GET \/predict\/bad [^\n]*\n\z/,
+ qr/^pred_upstream_in_flight 0\n(?s:.*)^pred_upstream_breaker_trips_total 1\n(?s:.*)^pred_refine_requests_total 0\n/m]
+
+
+
+=== TEST 9: pred_upstream_limit counts batch and reranker calls: at the cap both are shed (the batch to the fallback chain, the list unreranked)
+--- http_config
+    pred_cache_zone zone=hot:1m;
+    pred_upstream_limit 1;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        access_log $TEST_NGINX_SERVER_ROOT/logs/model.log;
+        location /predict/ { echo_sleep 0.3; echo -n '{"s":1}'; }
+        location = /batch { return 200 '[{"x":1}]'; }
+        location = /rerank { return 200 '["b"]'; }
+    }
+--- config
+    pred_cache hot;
+    pred_upstream /_model timeout=1s;
+    pred_fallback 'default={"d":0}';
+    location = /normal { pred_key $arg_id; pred; }
+    location = /batch {
+        pred_key $arg_keys;
+        pred_batch on;
+        pred_upstream /_batch;
+        pred;
+    }
+    location = /reco {
+        pred_key $arg_id;
+        pred_refine /_rerank timeout=1s;
+        pred;
+    }
+    location /admin/ { pred_admin; }
+    location /_model {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/predict/$pred_key_escaped;
+    }
+    location = /_batch {
+        internal;
+        proxy_method POST;
+        proxy_set_body $pred_keys_json;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/batch;
+    }
+    location = /_rerank {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/rerank;
+    }
+    location = /burst {
+        echo_location_async /normal "id=a";
+        echo_location_async /batch "keys=b1";
+        echo_location_async /reco "id=list1";
+    }
+    location = /modellog { alias $TEST_NGINX_SERVER_ROOT/logs/model.log; }
+--- request eval
+["PUT /admin/list1\n{\"items\":[{\"id\":\"a\"},{\"id\":\"b\"}]}", "GET /burst",
+ "GET /modellog"]
+--- response_body eval
+['{"stored":"list1","ttl":600}',
+ '{"s":1}{"results":{"b1":{"d":0}},"sources":{"b1":"default"}}{"items":[{"id":"a"},{"id":"b"}]}',
+ qr/\A[^\n]*GET \/predict\/a [^\n]*\n\z/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: a single-flight leader that times out in the admission queue lets its waiters fall back at once
+--- http_config
+    pred_cache_zone zone=hot:1m;
+    pred_upstream_limit 1 queue=5 timeout=100ms;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location /predict/ { echo_sleep 0.5; echo -n '{"s":1}'; }
+    }
+--- config
+    pred_cache hot;
+    pred_upstream /_model timeout=3s;
+    pred_fallback 'default={"d":0}';
+    location = /normal { pred_key $arg_id; pred; }
+    location /_model {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/predict/$pred_key_escaped;
+    }
+    location = /burst {
+        echo_location_async /normal "id=a";
+        echo_location_async /normal "id=b";
+        echo_location_async /normal "id=b";
+    }
+--- request
+GET /burst
+--- response_body chomp
+{"s":1}{"d":0}{"d":0}
+--- error_log
+pred: upstream for key "b" failed: shed: no model call slot within the queue timeout; answering with the default
+pred: upstream for key "b" failed: another request's model call failed; answering with the default
+--- no_error_log
+timed out waiting
+
