@@ -34,10 +34,16 @@ PREFIX      ?= /usr/local
 
 UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
+# the plain-C parts that tests link: snapshot/, the loader's parser and its
+# buffer, and for the unit tests the build's external sort (no LMDB writer)
+PLAIN_SRCS  := $(wildcard snapshot/*.c) loader/buf.c loader/jsonl.c
+PLAIN_DEPS  := $(wildcard snapshot/*.[ch] loader/buf.[ch] loader/jsonl.[ch])
+UNIT_SRCS   := $(PLAIN_SRCS) loader/sort.c
+
 # fuzz targets: libFuzzer builds for make fuzz, plain replays for make unit
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY  := $(FUZZ_TARGETS:%=$(BUILD)/tests/replay_%)
-FUZZ_SRCS    := $(wildcard snapshot/*.c) loader/jsonl.c
+FUZZ_SRCS    := $(PLAIN_SRCS)
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined
@@ -98,14 +104,13 @@ $(LOADER): $(LOADER_SRCS) $(wildcard loader/*.h snapshot/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -Isnapshot -Iloader -o $@ $(LOADER_SRCS) $(LIBS)
 
-# unit tests link the plain-C parts: snapshot/ and the loader's parser
-$(BUILD)/tests/%: tests/%.c $(wildcard snapshot/*.[ch] loader/jsonl.[ch])
+# unit tests link UNIT_SRCS, fuzz replays FUZZ_SRCS: no LMDB writer in either
+$(BUILD)/tests/%: tests/%.c $(PLAIN_DEPS) loader/sort.c loader/sort.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -Isnapshot -Iloader -o $@ $< \
-	    $(wildcard snapshot/*.c) loader/jsonl.c -lcmocka $(LIBS)
+	    $(UNIT_SRCS) -lcmocka $(LIBS)
 
-$(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c \
-        $(wildcard snapshot/*.[ch] loader/jsonl.[ch])
+$(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(PLAIN_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -Isnapshot -Iloader -o $@ $< tests/fuzz/replay.c \
 	    $(FUZZ_SRCS) $(LIBS)
@@ -118,7 +123,7 @@ unit: $(UNIT_TESTS) $(FUZZ_REPLAY)
 	        2>$(BUILD)/tests/replay_$$t.log \
 	    || { tail -5 $(BUILD)/tests/replay_$$t.log >&2; exit 1; }; done
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard snapshot/*.[ch] loader/jsonl.[ch])
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PLAIN_DEPS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -Isnapshot -Iloader -o $@ $< $(FUZZ_SRCS) $(LIBS)
 

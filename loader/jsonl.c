@@ -144,43 +144,6 @@ pred_jsonl_parse_range(const char *spec, pred_jsonl_range_t *r)
 }
 
 
-int
-pred_buf_reserve(pred_buf_t *b, size_t n)
-{
-    char    *p;
-    size_t   size;
-
-    if (n <= b->size) {
-        return 0;
-    }
-
-    size = b->size ? b->size : 256;
-    while (size < n) {
-        size *= 2;
-    }
-
-    p = realloc(b->data, size);
-    if (p == NULL) {
-        return -1;
-    }
-
-    b->data = p;
-    b->size = size;
-
-    return 0;
-}
-
-
-void
-pred_buf_free(pred_buf_t *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = 0;
-    b->size = 0;
-}
-
-
 static int
 pred_jsonl_checks(json_t *value, const pred_jsonl_opts_t *opts, char *err,
     size_t errlen)

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+
 
 typedef struct {
     const char  *field;
@@ -26,13 +28,6 @@ typedef struct {
 } pred_jsonl_opts_t;
 
 
-typedef struct {
-    char    *data;
-    size_t   len;
-    size_t   size;
-} pred_buf_t;
-
-
 /*
  * Parses one line (without its newline).  On success fills key with the key
  * bytes and value with the value's JSON exactly as written but without
@@ -45,10 +40,5 @@ int pred_jsonl_parse(const char *line, size_t len,
 
 /* Parses "F:MIN:MAX"; 0 or -1. */
 int pred_jsonl_parse_range(const char *spec, pred_jsonl_range_t *r);
-
-/* Makes room for n more bytes; 0 or -1 (out of memory). */
-int pred_buf_reserve(pred_buf_t *b, size_t n);
-
-void pred_buf_free(pred_buf_t *b);
 
 #endif /* PRED_JSONL_H */

@@ -30,6 +30,7 @@ int pred_parse_size(const char *s, size_t *out);
 int pred_snap_file(char *buf, size_t size, const char *dir,
     const char *version);
 int pred_open_verified(const char *path, pred_snap_t *s, int full);
+int pred_fsync_path(const char *path, int dir);
 
 /* build.c */
 int pred_cmd_build(int argc, char **argv);

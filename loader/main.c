@@ -3,12 +3,14 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "pred_snap.h"
@@ -201,6 +203,35 @@ pred_open_verified(const char *path, pred_snap_t *s, int full)
     if (full && pred_snap_verify(s, err, sizeof(err)) != 0) {
         pred_error("%s: invalid snapshot: %s", path, err);
         pred_snap_close(s);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Syncs a file, or a folder (dir) after a rename or link in it, so that the
+ * new name survives a crash.  Every fsync of the loader goes through here:
+ * a failure is reported with the path and the reason, and the caller
+ * publishes nothing after it.
+ */
+int
+pred_fsync_path(const char *path, int dir)
+{
+    int  fd, rc;
+
+    fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd == -1) {
+        pred_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+
+    rc = fsync(fd);
+    close(fd);
+
+    if (rc == -1) {
+        pred_error("%s: fsync: %s", path, strerror(errno));
         return -1;
     }
 

@@ -8,7 +8,6 @@
  */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +40,8 @@ static int pred_link_read(const char *dir, const char *name, char *target,
     size_t size);
 static int pred_link_set(const char *dir, const char *name,
     const char *target);
+static void pred_link_restore(const char *dir, const char *name,
+    const char *old);
 static int pred_switch(const char *dir, const char *target,
     const char *verb, int full);
 static int pred_scan(const char *dir, pred_entry_t **out, size_t *n,
@@ -227,7 +228,7 @@ pred_live_entries(const char *dir, uint64_t *entries)
 static int
 pred_switch(const char *dir, const char *target, const char *verb, int full)
 {
-    char         path[4096], cur[256];
+    char         path[4096], cur[256], prev[256];
     size_t       len;
     pred_snap_t  s;
 
@@ -253,9 +254,33 @@ pred_switch(const char *dir, const char *target, const char *verb, int full)
         return PRED_EXIT_OK;
     }
 
-    if ((cur[0] && pred_link_set(dir, PRED_LINK_PREVIOUS, cur) != 0)
-        || pred_link_set(dir, PRED_LINK_CURRENT, target) != 0)
+    if (pred_link_read(dir, PRED_LINK_PREVIOUS, prev, sizeof(prev)) != 0) {
+        prev[0] = '\0';
+    }
+
+    /*
+     * Each rename is synced before the next.  A failure puts back what
+     * this command changed: a switch that may not survive a crash must not
+     * look done to nginx or to the next command.
+     */
+    if (cur[0]
+        && (pred_link_set(dir, PRED_LINK_PREVIOUS, cur) != 0
+            || pred_fsync_path(dir, 1) != 0))
     {
+        pred_link_restore(dir, PRED_LINK_PREVIOUS, prev);
+        pred_snap_close(&s);
+        return PRED_EXIT_FAIL;
+    }
+
+    if (pred_link_set(dir, PRED_LINK_CURRENT, target) != 0
+        || pred_fsync_path(dir, 1) != 0)
+    {
+        pred_link_restore(dir, PRED_LINK_CURRENT, cur);
+
+        if (cur[0]) {
+            pred_link_restore(dir, PRED_LINK_PREVIOUS, prev);
+        }
+
         pred_snap_close(&s);
         return PRED_EXIT_FAIL;
     }
@@ -301,10 +326,10 @@ pred_link_read(const char *dir, const char *name, char *target, size_t size)
 }
 
 
+/* points dir/name at target, replacing it in one rename */
 static int
 pred_link_set(const char *dir, const char *name, const char *target)
 {
-    int   fd;
     char  tmp[4096], path[4096];
 
     snprintf(tmp, sizeof(tmp), "%s/.%s.%d.tmp", dir, name, (int) getpid());
@@ -323,13 +348,39 @@ pred_link_set(const char *dir, const char *name, const char *target)
         return -1;
     }
 
-    fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd != -1) {
-        fsync(fd);
-        close(fd);
+    return 0;
+}
+
+
+/*
+ * Points dir/name back at old ("": no such pointer) after a switch failed
+ * part way, unless it still is.  Not synced: the sync that just failed
+ * would fail again, and should a crash lose this, the folder shows the
+ * switch, whose target passed its checks.
+ */
+static void
+pred_link_restore(const char *dir, const char *name, const char *old)
+{
+    char  path[4096], now[256];
+
+    if (pred_link_read(dir, name, now, sizeof(now)) != 0) {
+        now[0] = '\0';
     }
 
-    return 0;
+    if (strcmp(now, old) == 0) {
+        return;
+    }
+
+    if (old[0]) {
+        (void) pred_link_set(dir, name, old);
+        return;
+    }
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+
+    if (unlink(path) == -1) {
+        pred_error("%s: %s", path, strerror(errno));
+    }
 }
 
 

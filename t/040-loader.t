@@ -94,6 +94,22 @@ system("gzip -c $in/good.jsonl > $in/good.jsonl.gz") == 0 or die;
 run_ok('gzip input', 0, qr/: 2 entries/, 'build', $dir, '--version', 'gz',
        '--input', "$in/good.jsonl.gz");
 
+# a gzip file cut short (its trailer lost in a copy) is refused, not read as
+# the records before the cut
+{
+    open my $gz, '<', "$in/good.jsonl.gz" or die $!;
+    binmode $gz;
+    my $bytes = do { local $/; <$gz> };
+    close $gz;
+    write_file("$in/cut.jsonl.gz", substr($bytes, 0, length($bytes) - 8));
+    my $files = files_in($dir);
+    run_ok('a truncated gzip input', 1,
+           "pred-snapshot: $in/cut.jsonl.gz: the gzip stream is cut short "
+           . "(truncated file?)\n",
+           'build', $dir, '--version', 'cut', '--input', "$in/cut.jsonl.gz");
+    is(files_in($dir), $files, 'a truncated gzip input leaves nothing behind');
+}
+
 mkdir "$in/spark";
 write_file("$in/spark/part-00000", qq{{"key":"p0","value":0}\n});
 write_file("$in/spark/part-00001", qq{{"key":"p1","value":1}\n});

@@ -1,0 +1,92 @@
+/*
+ * pred-snapshot build: declarations shared by the build's files only.
+ *
+ *   build.c        the command: the phases in order, checks, cleanup
+ *   build_args.c   the command line
+ *   build_input.c  finding the input files and reading their records
+ *   sort.c         the external sort (sort.h; plain C, unit-tested alone)
+ *   build_lmdb.c   writing the sorted records to the LMDB file
+ */
+
+#ifndef PRED_BUILD_H
+#define PRED_BUILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "pred_snap.h"
+#include "jsonl.h"
+#include "sort.h"
+
+
+/* entries per LMDB write transaction, and so between progress lines */
+#define PRED_WRITER_BATCH  65536
+
+
+typedef struct {
+    char               *dir;
+    char               *version;
+    char              **inputs;
+    size_t              ninputs;
+    int                 no_success_marker;
+    int                 dedupe;
+    int                 quiet;
+    uint64_t            min_entries;
+    int                 max_shrink;       /* percent, -1: off */
+    uint64_t            freshness_sla;
+    const char         *owner;
+    const char         *invalidated_by;
+    const char         *fallback;
+    time_t              created_at;
+    size_t              memory;
+    pred_jsonl_opts_t   jsonl;
+} pred_build_opts_t;
+
+
+typedef struct {
+    MDB_env            *env;
+    MDB_txn            *txn;
+    MDB_dbi             data;
+    MDB_dbi             meta;
+    const char         *path;
+    uint64_t            written;
+    uint64_t            hash;
+} pred_writer_t;
+
+
+typedef struct {
+    pred_build_opts_t  *opts;
+
+    char              **files;          /* every file read, for messages */
+    size_t              nfiles;
+    uint64_t            total_bytes;    /* on disk, for the progress line */
+    uint64_t            read_bytes;     /* of files already read */
+
+    pred_sort_t         sort;
+    pred_writer_t       writer;
+
+    struct timespec     started;
+    double              last_progress;
+} pred_build_t;
+
+
+/* build_args.c: PRED_EXIT_OK, or the exit code of a message printed */
+int pred_build_parse_args(int argc, char **argv, pred_build_opts_t *o);
+void pred_build_free_args(pred_build_opts_t *o);
+
+/* build_input.c */
+int pred_build_add_input(pred_build_t *b, const char *arg);
+int pred_build_read(pred_build_t *b, uint32_t file);
+
+/* build_lmdb.c: every failure is reported; pred_writer_close() always */
+int pred_writer_open(pred_writer_t *w, const char *path, uint64_t records,
+    uint64_t bytes);
+int pred_writer_append(pred_writer_t *w, const pred_rec_t *r);
+int pred_writer_commit(pred_writer_t *w, const pred_build_opts_t *o);
+void pred_writer_close(pred_writer_t *w);
+
+/* build.c */
+void pred_build_progress(pred_build_t *b, const char *phase, uint64_t done);
+
+#endif /* PRED_BUILD_H */

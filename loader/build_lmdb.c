@@ -1,0 +1,262 @@
+/*
+ * pred-snapshot build: the LMDB writer.  The sorted records are appended
+ * (MDB_APPEND fills pages sequentially, which is what makes the build
+ * faster than random puts) in transactions of PRED_WRITER_BATCH entries,
+ * hashed on the way for the checksum; the metadata goes last.  The file is
+ * written without LMDB's syncs and synced once at the end.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <jansson.h>
+
+#include "loader.h"
+#include "build.h"
+
+
+static int pred_writer_put_meta(pred_writer_t *w, const pred_build_opts_t *o);
+static int pred_writer_put(MDB_txn *txn, MDB_dbi dbi, const char *name,
+    const char *value);
+static const char *pred_writer_error(MDB_env *env, int rc, char *buf,
+    size_t size);
+
+
+/* records and bytes (keys and values) size the map */
+int
+pred_writer_open(pred_writer_t *w, const char *path, uint64_t records,
+    uint64_t bytes)
+{
+    int     rc;
+    char    why[128];
+    size_t  mapsize;
+
+    memset(w, 0, sizeof(pred_writer_t));
+    w->path = path;
+    w->hash = PRED_SNAP_FNV_INIT;
+
+    rc = mdb_env_create(&w->env);
+    if (rc != 0) {
+        w->env = NULL;
+        pred_error("mdb_env_create: %s", mdb_strerror(rc));
+        return -1;
+    }
+
+    /* pages are filled in order: data plus per-entry overhead, with room */
+    mapsize = (bytes + records * 32) * 2 + 64 * 1024 * 1024;
+    mapsize = (mapsize + 65535) & ~(size_t) 65535;
+
+    mdb_env_set_mapsize(w->env, mapsize);
+    mdb_env_set_maxdbs(w->env, 2);
+
+    rc = mdb_env_open(w->env, path, MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOSYNC
+                                    | MDB_NOMETASYNC, 0644);
+
+    if (rc == 0) {
+        rc = mdb_txn_begin(w->env, NULL, 0, &w->txn);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(w->txn, PRED_SNAP_DB_DATA, MDB_CREATE, &w->data);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(w->txn, PRED_SNAP_DB_META, MDB_CREATE, &w->meta);
+    }
+
+    if (rc != 0) {
+        pred_error("%s: %s", path,
+                   pred_writer_error(w->env, rc, why, sizeof(why)));
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* records come in key order, each key once */
+int
+pred_writer_append(pred_writer_t *w, const pred_rec_t *r)
+{
+    int      rc;
+    char     why[128];
+    MDB_val  k, v;
+
+    k.mv_data = pred_rec_key(r);
+    k.mv_size = r->klen;
+    v.mv_data = pred_rec_val(r);
+    v.mv_size = r->vlen;
+
+    rc = mdb_put(w->txn, w->data, &k, &v, MDB_APPEND);
+
+    if (rc == 0 && ++w->written % PRED_WRITER_BATCH == 0) {
+        rc = mdb_txn_commit(w->txn);
+        w->txn = NULL;
+        if (rc == 0) {
+            rc = mdb_txn_begin(w->env, NULL, 0, &w->txn);
+        }
+    }
+
+    if (rc != 0) {
+        pred_error("writing entry %" PRIu64 ": %s", w->written + 1,
+                   pred_writer_error(w->env, rc, why, sizeof(why)));
+        return -1;
+    }
+
+    w->hash = pred_snap_hash_record(w->hash, k.mv_data, k.mv_size,
+                                    v.mv_data, v.mv_size);
+
+    return 0;
+}
+
+
+/* the metadata, the last commit, and the one sync */
+int
+pred_writer_commit(pred_writer_t *w, const pred_build_opts_t *o)
+{
+    int   rc;
+    char  why[128];
+
+    if (pred_writer_put_meta(w, o) != 0) {
+        return -1;
+    }
+
+    rc = mdb_txn_commit(w->txn);
+    w->txn = NULL;
+
+    if (rc == 0) {
+        rc = mdb_env_sync(w->env, 1);
+    }
+
+    if (rc != 0) {
+        pred_error("%s: %s", w->path,
+                   pred_writer_error(w->env, rc, why, sizeof(why)));
+        return -1;
+    }
+
+    return 0;
+}
+
+
+void
+pred_writer_close(pred_writer_t *w)
+{
+    if (w->txn) {
+        mdb_txn_abort(w->txn);
+        w->txn = NULL;
+    }
+
+    if (w->env) {
+        mdb_env_close(w->env);
+        w->env = NULL;
+    }
+}
+
+
+static int
+pred_writer_put_meta(pred_writer_t *w, const pred_build_opts_t *o)
+{
+    int       rc;
+    char      why[128];
+    char      entries[32], created[32], sla[32], sum[32], *source;
+    size_t    i;
+    json_t   *arr;
+    MDB_txn  *txn;
+    MDB_dbi   dbi;
+
+    arr = json_array();
+    for (i = 0; i < o->ninputs; i++) {
+        json_array_append_new(arr, json_string(o->inputs[i]));
+    }
+
+    source = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+
+    if (source == NULL) {
+        pred_error("out of memory");
+        return -1;
+    }
+
+    snprintf(sum, sizeof(sum), "fnv1a64:%016" PRIx64, w->hash);
+    snprintf(entries, sizeof(entries), "%" PRIu64, w->written);
+    snprintf(created, sizeof(created), "%jd", (intmax_t) o->created_at);
+    snprintf(sla, sizeof(sla), "%" PRIu64, o->freshness_sla);
+
+    txn = w->txn;
+    dbi = w->meta;
+
+    rc = pred_writer_put(txn, dbi, PRED_SNAP_META_FORMAT, PRED_SNAP_FORMAT);
+    rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_VERSION,
+                                   o->version);
+    rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_CREATED_AT,
+                                   created);
+    rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_ENTRIES, entries);
+    rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_CHECKSUM, sum);
+    rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_SOURCE, source);
+    rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_BUILDER,
+                                   PRED_LOADER_NAME " " PRED_LOADER_VERSION);
+    rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_SLA, sla);
+    rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_FALLBACK,
+                                   o->fallback);
+
+    if (o->owner) {
+        rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_OWNER,
+                                       o->owner);
+    }
+
+    if (o->invalidated_by) {
+        rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_INVALIDATED,
+                                       o->invalidated_by);
+    }
+
+    free(source);
+
+    if (rc != 0) {
+        pred_error("writing metadata: %s",
+                   pred_writer_error(w->env, rc, why, sizeof(why)));
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+pred_writer_put(MDB_txn *txn, MDB_dbi dbi, const char *name,
+    const char *value)
+{
+    MDB_val  k, v;
+
+    k.mv_data = (void *) name;
+    k.mv_size = strlen(name);
+    v.mv_data = (void *) value;
+    v.mv_size = strlen(value);
+
+    return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+
+/*
+ * LMDB reports a short write, which is what a full disk gives, as EIO:
+ * say so when the file system is all but out of space.
+ */
+static const char *
+pred_writer_error(MDB_env *env, int rc, char *buf, size_t size)
+{
+    const char      *path;
+    struct statvfs   vfs;
+
+    if ((rc == EIO || rc == ENOSPC)
+        && mdb_env_get_path(env, &path) == 0
+        && statvfs(path, &vfs) == 0
+        && (uint64_t) vfs.f_bavail * vfs.f_frsize < 1024 * 1024)
+    {
+        snprintf(buf, size, "no space left on device (%" PRIu64 " KiB free; "
+                 "LMDB: %s)", (uint64_t) vfs.f_bavail * vfs.f_frsize / 1024,
+                 mdb_strerror(rc));
+        return buf;
+    }
+
+    return mdb_strerror(rc);
+}
