@@ -155,39 +155,20 @@ ngx_http_pred_admission_add(ngx_conf_t *cf)
 }
 
 
+/* a reload keeps the calls in flight and the breaker's state */
 static ngx_int_t
 ngx_http_pred_admission_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_pred_main_conf_t  *opmcf = data;
 
-    ngx_slab_pool_t            *shpool;
     ngx_http_pred_main_conf_t  *pmcf;
 
     pmcf = shm_zone->data;
 
-    /* a reload keeps the calls in flight and the breaker's state */
-    if (opmcf) {
-        pmcf->admission_sh = opmcf->admission_sh;
-        return NGX_OK;
-    }
-
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        pmcf->admission_sh = shpool->data;
-        return NGX_OK;
-    }
-
-    pmcf->admission_sh = ngx_slab_alloc(shpool,
-                                        sizeof(ngx_http_pred_admission_sh_t));
-    if (pmcf->admission_sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(pmcf->admission_sh, sizeof(ngx_http_pred_admission_sh_t));
-    shpool->data = pmcf->admission_sh;
-
-    return NGX_OK;
+    return ngx_http_pred_shm_struct(shm_zone,
+                                    opmcf ? opmcf->admission_sh : NULL,
+                                    sizeof(ngx_http_pred_admission_sh_t),
+                                    (void **) &pmcf->admission_sh);
 }
 
 

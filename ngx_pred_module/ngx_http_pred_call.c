@@ -32,6 +32,7 @@ static ngx_int_t ngx_http_pred_call_done(ngx_http_request_t *sr, void *data,
 static void ngx_http_pred_call_status(ngx_http_request_t *sr,
     ngx_http_pred_call_t *call, ngx_int_t rc);
 static void ngx_http_pred_call_posted(ngx_http_request_t *r);
+static void ngx_http_pred_call_answer(ngx_http_pred_call_t *call);
 static void ngx_http_pred_call_deadline(ngx_event_t *ev);
 static void ngx_http_pred_call_release(ngx_http_pred_call_t *call);
 static void ngx_http_pred_call_cleanup(void *data);
@@ -324,32 +325,19 @@ ngx_http_pred_call_status(ngx_http_request_t *sr, ngx_http_pred_call_t *call,
 }
 
 
-/* the request that waited for the call answers now */
+/* the request that waited for the call answers now: from a timer */
 void
 ngx_http_pred_call_resume(ngx_http_pred_call_t *call)
 {
-    ngx_connection_t     *c;
-    ngx_http_request_t   *r;
-    ngx_http_pred_ctx_t  *ctx;
+    ngx_connection_t  *c;
 
-    ctx = call->ctx;
-    r = ctx->request;
-    c = r->connection;
-
-    if (ctx->held != call) {
+    if (call->ctx->held != call) {
         return;
     }
 
-    ctx->held = NULL;
-    call->held = 0;
+    c = call->ctx->request->connection;
 
-    if (call->timer.timer_set) {
-        ngx_del_timer(&call->timer);
-    }
-
-    r->write_event_handler = ngx_http_request_empty_handler;
-
-    ngx_http_finalize_request(r, call->resume(r, call));
+    ngx_http_pred_call_answer(call);
 
     ngx_http_run_posted_requests(c);
 }
@@ -359,17 +347,24 @@ ngx_http_pred_call_resume(ngx_http_pred_call_t *call)
 static void
 ngx_http_pred_call_posted(ngx_http_request_t *r)
 {
-    ngx_http_pred_ctx_t   *ctx;
-    ngx_http_pred_call_t  *call;
+    ngx_http_pred_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
 
-    if (ctx == NULL || ctx->held == NULL) {
-        return;
+    if (ctx && ctx->held) {
+        ngx_http_pred_call_answer(ctx->held);
     }
+}
 
-    call = ctx->held;
-    ctx->held = NULL;
+
+static void
+ngx_http_pred_call_answer(ngx_http_pred_call_t *call)
+{
+    ngx_http_request_t  *r;
+
+    r = call->ctx->request;
+
+    call->ctx->held = NULL;
     call->held = 0;
 
     if (call->timer.timer_set) {

@@ -233,6 +233,7 @@ ngx_http_pred_metrics_snapshot(ngx_http_pred_snapshot_t *snap,
 }
 
 
+/* the counters go on across reloads (data: the zone was there before) */
 static ngx_int_t
 ngx_http_pred_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
@@ -240,21 +241,9 @@ ngx_http_pred_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (data || shm_zone->shm.exists) {
-        ngx_http_pred_m = shpool->data;
-        return NGX_OK;
-    }
-
-    ngx_http_pred_m = ngx_slab_alloc(shpool,
-                                     sizeof(ngx_http_pred_metrics_sh_t));
-    if (ngx_http_pred_m == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(ngx_http_pred_m, sizeof(ngx_http_pred_metrics_sh_t));
-    shpool->data = ngx_http_pred_m;
-
-    return NGX_OK;
+    return ngx_http_pred_shm_struct(shm_zone, data ? shpool->data : NULL,
+                                    sizeof(ngx_http_pred_metrics_sh_t),
+                                    (void **) &ngx_http_pred_m);
 }
 
 

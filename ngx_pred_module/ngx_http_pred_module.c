@@ -503,6 +503,40 @@ ngx_http_pred(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
+ * The struct a small zone holds (metrics, admission, signals): the old
+ * cycle's on reload, the one already there when the zone exists, else a
+ * new one, zeroed.
+ */
+ngx_int_t
+ngx_http_pred_shm_struct(ngx_shm_zone_t *shm_zone, void *old, size_t size,
+    void **sh)
+{
+    ngx_slab_pool_t  *shpool;
+
+    if (old) {
+        *sh = old;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        *sh = shpool->data;
+        return NGX_OK;
+    }
+
+    *sh = ngx_slab_calloc(shpool, size);
+    if (*sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = *sh;
+
+    return NGX_OK;
+}
+
+
+/*
  * "pred", "pred_admin" and "pred_metrics" each answer a location: two of
  * them in one location would be one handler answering with the other's
  * configuration (and counting in its metrics), so nginx -t refuses that.

@@ -399,6 +399,8 @@ char *ngx_http_pred_conf_params(ngx_conf_t *cf, ngx_uint_t from,
 char *ngx_http_pred_set_handler(ngx_conf_t *cf,
     ngx_http_pred_loc_conf_t *plcf, ngx_uint_t which,
     ngx_http_handler_pt handler);
+ngx_int_t ngx_http_pred_shm_struct(ngx_shm_zone_t *shm_zone, void *old,
+    size_t size, void **sh);
 
 /* ngx_http_pred_handler.c: single-key lookups */
 ngx_int_t ngx_http_pred_handler(ngx_http_request_t *r);

@@ -414,32 +414,14 @@ ngx_http_pred_signals_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_pred_main_conf_t  *opmcf = data;
 
-    ngx_slab_pool_t            *shpool;
     ngx_http_pred_main_conf_t  *pmcf;
 
     pmcf = shm_zone->data;
 
-    if (opmcf) {
-        pmcf->generation = opmcf->generation;
-        return NGX_OK;
-    }
-
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        pmcf->generation = shpool->data;
-        return NGX_OK;
-    }
-
-    pmcf->generation = ngx_slab_alloc(shpool, sizeof(ngx_atomic_t));
-    if (pmcf->generation == NULL) {
-        return NGX_ERROR;
-    }
-
-    *pmcf->generation = 0;
-    shpool->data = (void *) pmcf->generation;
-
-    return NGX_OK;
+    return ngx_http_pred_shm_struct(shm_zone,
+                                    opmcf ? (void *) opmcf->generation : NULL,
+                                    sizeof(ngx_atomic_t),
+                                    (void **) &pmcf->generation);
 }
 
 
