@@ -301,7 +301,7 @@ ngx_http_pred_admin_put_body(ngx_http_request_t *r)
     value.len = pred_json_compact((char *) body.data, body.len,
                                   (char *) value.data);
 
-    rc = ngx_http_pred_cache_put(z, &ctx->key, NGX_HTTP_PRED_CACHE_VALUE,
+    rc = ngx_http_pred_cache_put(z, &ctx->key, NGX_HTTP_PRED_CACHE_OVERRIDE,
                                  &value, ctx->ttl, r->connection->log);
 
     if (rc == NGX_DECLINED) {

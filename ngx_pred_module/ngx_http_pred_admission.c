@@ -20,10 +20,11 @@
  * reranker calls obey it but never probe and never count, since the
  * breaker speaks for the model.
  *
- * The state is in this file's zone: the in-flight gauge (with a count per
- * process slot, so that a worker that dies mid-call leaves nothing behind:
- * its replacement takes the dead one's calls off), the queue length and
- * the breaker.
+ * The state is in this file's zone: the in-flight gauge and the queue
+ * length, each with a count per process slot, and the breaker, whose probe
+ * names its slot.  A worker that dies mid-call leaves nothing behind: its
+ * replacement, in the same slot, takes the dead one's calls, places and
+ * probe off; a probe also expires, whatever happened to its worker.
  */
 
 #include "ngx_http_pred_module.h"
@@ -36,9 +37,11 @@ struct ngx_http_pred_admission_sh_s {
     ngx_atomic_t                in_flight;
     ngx_atomic_t                slot[NGX_MAX_PROCESSES];
     ngx_atomic_t                queued;
+    ngx_atomic_t                queued_slot[NGX_MAX_PROCESSES];
     ngx_atomic_t                breaker_failures;
     ngx_atomic_t                breaker_open_until;
-    ngx_atomic_t                breaker_probing;
+    ngx_atomic_t                breaker_probing;    /* the prober's slot + 1 */
+    ngx_atomic_t                breaker_probe_until;
     ngx_atomic_t                breaker_trips;
 };
 
@@ -49,11 +52,15 @@ static ngx_int_t ngx_http_pred_admission_room(
     ngx_http_pred_main_conf_t *pmcf, ngx_uint_t priority);
 static void ngx_http_pred_admission_take(ngx_http_pred_main_conf_t *pmcf,
     ngx_http_pred_call_t *call);
+static void ngx_http_pred_admission_unqueue(ngx_http_pred_admission_sh_t *sh,
+    ngx_http_pred_call_t *call);
 static void ngx_http_pred_admission_poll(ngx_event_t *ev);
 static void ngx_http_pred_admission_verdict(ngx_http_pred_main_conf_t *pmcf,
     ngx_http_pred_call_t *call);
 static ngx_int_t ngx_http_pred_admission_shed(ngx_http_pred_call_t *call,
     const char *reason);
+static ngx_int_t ngx_http_pred_admission_probe(
+    ngx_http_pred_main_conf_t *pmcf, ngx_http_pred_call_t *call);
 
 
 /* "pred_upstream_limit N [queue=M] [timeout=T]" */
@@ -196,6 +203,19 @@ ngx_http_pred_admission_init_process(ngx_cycle_t *cycle)
                       "pred: %A calls in flight of a worker that ended in "
                       "this slot are no longer counted", left);
     }
+
+    left = sh->queued_slot[ngx_process_slot];
+
+    if (left) {
+        (void) ngx_atomic_fetch_add(&sh->queued, -left);
+        sh->queued_slot[ngx_process_slot] = 0;
+    }
+
+    if (ngx_atomic_cmp_set(&sh->breaker_probing, ngx_process_slot + 1, 0)) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "pred: the breaker's probe of a worker that ended in "
+                      "this slot is released");
+    }
 }
 
 
@@ -223,15 +243,16 @@ ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
             return ngx_http_pred_admission_shed(call, "circuit open");
         }
 
-        /* the cooldown is over: one model call at a time probes */
-        if (sh->breaker_open_until) {
-            if (call->kind == NGX_HTTP_PRED_CALL_RERANK
-                || !ngx_atomic_cmp_set(&sh->breaker_probing, 0, 1))
-            {
+        /*
+         * The cooldown is over: one model call at a time probes.  A
+         * reranker call neither probes nor waits for one: the breaker
+         * speaks for the model, and only stops it while it is open.
+         */
+        if (sh->breaker_open_until && call->kind != NGX_HTTP_PRED_CALL_RERANK)
+        {
+            if (ngx_http_pred_admission_probe(pmcf, call) != NGX_OK) {
                 return ngx_http_pred_admission_shed(call, "circuit open");
             }
-
-            call->probe = 1;
 
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                            "pred: the call for key \"%V\" is the breaker's "
@@ -265,6 +286,7 @@ ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
 
     call->queued = 1;
     call->queued_until = ngx_current_msec + pmcf->limit_timeout;
+    (void) ngx_atomic_fetch_add(&sh->queued_slot[ngx_process_slot], 1);
     call->timer.handler = ngx_http_pred_admission_poll;
 
     ngx_add_timer(&call->timer, NGX_HTTP_PRED_QUEUE_POLL_MS);
@@ -274,6 +296,41 @@ ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
                    &call->ctx->key);
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * Takes the probe slot: free, or held past its expiry by a probe that
+ * never ended (its worker died, or its request was lost).  The expiry is
+ * the cooldown plus the call's deadline.
+ */
+static ngx_int_t
+ngx_http_pred_admission_probe(ngx_http_pred_main_conf_t *pmcf,
+    ngx_http_pred_call_t *call)
+{
+    ngx_atomic_uint_t              owner;
+    ngx_http_pred_admission_sh_t  *sh;
+
+    sh = pmcf->admission_sh;
+    owner = sh->breaker_probing;
+
+    if (owner
+        && (ngx_msec_int_t) (sh->breaker_probe_until - ngx_current_msec) > 0)
+    {
+        return NGX_BUSY;
+    }
+
+    if (!ngx_atomic_cmp_set(&sh->breaker_probing, owner,
+                            ngx_process_slot + 1))
+    {
+        return NGX_BUSY;
+    }
+
+    sh->breaker_probe_until = ngx_current_msec + pmcf->breaker_cooldown
+                              + call->timeout;
+    call->probe = 1;
+
+    return NGX_OK;
 }
 
 
@@ -330,8 +387,9 @@ ngx_http_pred_admission_poll(ngx_event_t *ev)
     ngx_int_t                   rc;
     ngx_http_pred_main_conf_t  *pmcf;
 
-    pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_pred_module);
+    /* the request's own configuration: a reload may have come since */
+    pmcf = ngx_http_get_module_main_conf(call->ctx->request,
+                                         ngx_http_pred_module);
 
     rc = ngx_http_pred_admission_room(pmcf, call->priority);
 
@@ -342,8 +400,7 @@ ngx_http_pred_admission_poll(ngx_event_t *ev)
         return;
     }
 
-    call->queued = 0;
-    (void) ngx_atomic_fetch_add(&pmcf->admission_sh->queued, -1);
+    ngx_http_pred_admission_unqueue(pmcf->admission_sh, call);
 
     if (rc == NGX_OK) {
         ngx_http_pred_admission_take(pmcf, call);
@@ -358,25 +415,39 @@ ngx_http_pred_admission_poll(ngx_event_t *ev)
 }
 
 
-/* gives back what admission gave the call: once, from its release */
+static void
+ngx_http_pred_admission_unqueue(ngx_http_pred_admission_sh_t *sh,
+    ngx_http_pred_call_t *call)
+{
+    if (call->queued) {
+        call->queued = 0;
+        (void) ngx_atomic_fetch_add(&sh->queued, -1);
+        (void) ngx_atomic_fetch_add(&sh->queued_slot[ngx_process_slot], -1);
+    }
+}
+
+
+/*
+ * Gives back what admission gave the call: once, from its release; a
+ * reranker's place in flight also at its deadline, since nothing waits for
+ * it after that.
+ */
 void
 ngx_http_pred_admission_release(ngx_http_pred_call_t *call)
 {
     ngx_http_pred_main_conf_t     *pmcf;
     ngx_http_pred_admission_sh_t  *sh;
 
-    pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_pred_module);
+    /* the request's own configuration, valid until its pool is gone */
+    pmcf = ngx_http_get_module_main_conf(call->ctx->request,
+                                         ngx_http_pred_module);
     sh = pmcf->admission_sh;
 
     if (sh == NULL) {
         return;
     }
 
-    if (call->queued) {
-        call->queued = 0;
-        (void) ngx_atomic_fetch_add(&sh->queued, -1);
-    }
+    ngx_http_pred_admission_unqueue(sh, call);
 
     if (call->admitted) {
         call->admitted = 0;
@@ -398,7 +469,8 @@ ngx_http_pred_admission_release(ngx_http_pred_call_t *call)
     /* shed, queued out or terminated: no verdict; the next call probes */
     if (call->probe) {
         call->probe = 0;
-        sh->breaker_probing = 0;
+        (void) ngx_atomic_cmp_set(&sh->breaker_probing, ngx_process_slot + 1,
+                                  0);
     }
 }
 

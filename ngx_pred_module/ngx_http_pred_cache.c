@@ -260,7 +260,9 @@ ngx_http_pred_cache_get(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
     ngx_queue_remove(&cn->queue);
     ngx_queue_insert_head(&z->sh->queue, &cn->queue);
 
-    out->kind = cn->kind;
+    /* to a reader an override is a value */
+    out->kind = (cn->kind == NGX_HTTP_PRED_CACHE_OVERRIDE)
+                ? NGX_HTTP_PRED_CACHE_VALUE : cn->kind;
     out->expired_ms = (ngx_msec_int_t) (ngx_current_msec - cn->expires);
 
     if (out->expired_ms > 0) {
@@ -321,6 +323,24 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     ngx_shmtx_lock(&z->shpool->mutex);
 
     cn = ngx_http_pred_cache_find(z, key, hash);
+
+    /*
+     * A model's answer never replaces a live override: the call may have
+     * started before the operator's PUT, and would undo it.
+     */
+    if (cn && cn->kind == NGX_HTTP_PRED_CACHE_OVERRIDE
+        && kind != NGX_HTTP_PRED_CACHE_OVERRIDE
+        && kind != NGX_HTTP_PRED_CACHE_TOMBSTONE
+        && (ngx_msec_int_t) (cn->expires - ngx_current_msec) > 0)
+    {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "pred: key \"%V\": a live override is kept over "
+                       "the model's answer", key);
+        return NGX_DECLINED;
+    }
+
     if (cn) {
         ngx_http_pred_cache_free(z, cn);
     }
@@ -391,7 +411,7 @@ ngx_http_pred_cache_stat(ngx_http_pred_cache_zone_t *z, ngx_uint_t what)
  */
 ngx_int_t
 ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
-    ngx_msec_t timeout)
+    ngx_msec_t timeout, ngx_msec_t *token)
 {
     size_t                       size;
     uint32_t                     hash;
@@ -420,6 +440,7 @@ ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
 
         if (node == NULL) {
             ngx_shmtx_unlock(&z->shpool->mutex);
+            *token = 0;
             return NGX_OK;
         }
 
@@ -438,7 +459,14 @@ ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
         z->sh->entries++;
     }
 
+    /* the deadline is the leader's token: no later leader has the same */
     cn->fetch_until = ngx_current_msec + timeout;
+
+    if (cn->fetch_until == 0) {
+        cn->fetch_until = 1;
+    }
+
+    *token = cn->fetch_until;
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
@@ -446,17 +474,25 @@ ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
 }
 
 
-/* the leader failed: waiters must stop waiting, and fall back at once */
+/*
+ * The leader failed: waiters must stop waiting, and fall back at once.
+ * Only its own marker: when it was late, another request may lead now.
+ */
 void
-ngx_http_pred_cache_unlead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key)
+ngx_http_pred_cache_unlead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
+    ngx_msec_t token)
 {
     ngx_http_pred_cache_node_t  *cn;
+
+    if (token == 0) {
+        return;
+    }
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
     cn = ngx_http_pred_cache_find(z, key, ngx_crc32_short(key->data,
                                                           key->len));
-    if (cn) {
+    if (cn && cn->fetch_until == token) {
         if (cn->kind == NGX_HTTP_PRED_CACHE_EMPTY) {
             ngx_http_pred_cache_free(z, cn);
 

@@ -396,6 +396,11 @@ ngx_http_pred_call_deadline(ngx_event_t *ev)
 
     ngx_http_pred_metrics_deadline(call);
 
+    /* nothing uses a late reranker answer: it holds no slot of the model's */
+    if (call->kind == NGX_HTTP_PRED_CALL_RERANK) {
+        ngx_http_pred_admission_release(call);
+    }
+
     ngx_http_pred_call_resume(call);
 }
 
@@ -426,7 +431,8 @@ ngx_http_pred_call_release(ngx_http_pred_call_t *call)
         z = ngx_http_pred_cache_zone_get(call->ctx->plcf);
 
         if (z) {
-            ngx_http_pred_cache_unlead(z, &call->ctx->key);
+            ngx_http_pred_cache_unlead(z, &call->ctx->key,
+                                       call->lead_token);
         }
     }
 }

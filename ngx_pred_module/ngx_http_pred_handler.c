@@ -158,6 +158,15 @@ ngx_http_pred_hold(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 {
     r->write_event_handler = ngx_http_request_empty_handler;
 
+    /*
+     * A client that goes away (a closed connection, an HTTP/2 stream
+     * reset) ends the request now, as proxy_pass does, rather than at the
+     * deadline: its queue place and its call are given back at once.
+     */
+    if (r == r->main) {
+        r->read_event_handler = ngx_http_test_reading;
+    }
+
     /* held until the answer is sent */
     r->main->count++;
 

@@ -56,6 +56,8 @@ extern ngx_str_t  ngx_http_pred_source_names[NGX_HTTP_PRED_SRC_N];
 #define NGX_HTTP_PRED_CACHE_NEGATIVE   1
 #define NGX_HTTP_PRED_CACHE_TOMBSTONE  2
 #define NGX_HTTP_PRED_CACHE_EMPTY      3    /* only a single-flight marker */
+#define NGX_HTTP_PRED_CACHE_OVERRIDE   4    /* an admin PUT: a value that a
+                                               model's answer leaves alone */
 
 /* why a model call failed, for the metrics */
 #define NGX_HTTP_PRED_FAIL_TIMEOUT     1
@@ -270,6 +272,7 @@ struct ngx_http_pred_call_s {
     ngx_msec_t                  timeout;    /* the client's deadline */
     ngx_msec_t                  started;
     ngx_msec_t                  queued_until;
+    ngx_msec_t                  lead_token;
 
     ngx_http_request_t         *sr;
     ngx_event_t                 timer;      /* queue poll, then deadline */
@@ -300,7 +303,7 @@ struct ngx_http_pred_call_s {
     unsigned                    queued:1;   /* counted in the queue */
     unsigned                    probe:1;    /* the breaker's probe */
     unsigned                    leader:1;   /* holds a single-flight
-                                               marker */
+                                               marker: lead_token */
     unsigned                    cached:1;   /* left a fresh entry for
                                                the waiters */
     unsigned                    too_big:1;
@@ -446,9 +449,9 @@ ngx_int_t ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z,
 time_t ngx_http_pred_cache_ttl(ngx_http_pred_loc_conf_t *plcf,
     ngx_http_pred_cache_zone_t *z);
 ngx_int_t ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z,
-    ngx_str_t *key, ngx_msec_t timeout);
+    ngx_str_t *key, ngx_msec_t timeout, ngx_msec_t *token);
 void ngx_http_pred_cache_unlead(ngx_http_pred_cache_zone_t *z,
-    ngx_str_t *key);
+    ngx_str_t *key, ngx_msec_t token);
 ngx_int_t ngx_http_pred_cache_poll(ngx_http_request_t *r,
     ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     ngx_http_pred_cached_t *out);

@@ -111,15 +111,17 @@ ngx_http_pred_upstream_miss(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 {
     ngx_int_t                    rc;
     ngx_uint_t                   leader;
+    ngx_msec_t                   token;
     ngx_http_pred_call_t        *call;
     ngx_http_pred_cache_zone_t  *z;
 
     leader = 0;
+    token = 0;
     z = ngx_http_pred_cache_zone_get(ctx->plcf);
 
     if (z) {
         if (ngx_http_pred_cache_lead(z, &ctx->key,
-                                     ctx->plcf->upstream_timeout)
+                                     ctx->plcf->upstream_timeout, &token)
             == NGX_BUSY)
         {
             ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -142,13 +144,14 @@ ngx_http_pred_upstream_miss(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
                                        !ctx->plcf->miss_async);
     if (call == NULL) {
         if (leader) {
-            ngx_http_pred_cache_unlead(z, &ctx->key);
+            ngx_http_pred_cache_unlead(z, &ctx->key, token);
         }
 
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     call->leader = leader;
+    call->lead_token = token;
 
     rc = ngx_http_pred_call_start(r, call);
 
@@ -177,13 +180,15 @@ ngx_int_t
 ngx_http_pred_upstream_refresh(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx)
 {
+    ngx_msec_t                   token;
     ngx_http_pred_call_t        *call;
     ngx_http_pred_cache_zone_t  *z;
 
     z = ngx_http_pred_cache_zone_get(ctx->plcf);
 
     if (z == NULL
-        || ngx_http_pred_cache_lead(z, &ctx->key, ctx->plcf->upstream_timeout)
+        || ngx_http_pred_cache_lead(z, &ctx->key, ctx->plcf->upstream_timeout,
+                                    &token)
            != NGX_OK)
     {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -194,11 +199,12 @@ ngx_http_pred_upstream_refresh(ngx_http_request_t *r,
 
     call = ngx_http_pred_upstream_call(r, ctx, NGX_HTTP_PRED_CALL_REFRESH, 0);
     if (call == NULL) {
-        ngx_http_pred_cache_unlead(z, &ctx->key);
+        ngx_http_pred_cache_unlead(z, &ctx->key, token);
         return NGX_ERROR;
     }
 
     call->leader = 1;
+    call->lead_token = token;
 
     /* shed: the marker is gone with the release, the value still answers */
     return ngx_http_pred_call_start(r, call) == NGX_ERROR ? NGX_ERROR
@@ -220,7 +226,11 @@ ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     call->uri = &ctx->plcf->upstream_uri;
     call->timeout = ctx->plcf->upstream_timeout;
     call->held = held;
-    call->priority = held ? ctx->plcf->priority : NGX_HTTP_PRED_PRIO_LOW;
+
+    /* a refresh's stale value answers: it comes last; an async miss keeps
+       the location's priority, but does not wait in the queue */
+    call->priority = (kind == NGX_HTTP_PRED_CALL_REFRESH)
+                     ? NGX_HTTP_PRED_PRIO_LOW : ctx->plcf->priority;
     call->done = ngx_http_pred_upstream_done;
     call->resume = ngx_http_pred_upstream_resume;
 

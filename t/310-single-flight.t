@@ -177,3 +177,48 @@ __DATA__
 --- no_error_log
 [warn]
 [error]
+
+
+
+=== TEST 5: a leader whose call ends after its marker expired leaves the marker of the request that leads now alone (its waiters would fall back early, and a third model call start)
+--- main_config
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
+--- http_config
+    pred_cache_zone zone=hot:1m;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        access_log $TEST_NGINX_SERVER_ROOT/logs/model.log;
+        location /a/ { echo_sleep 1.5; echo_status 500; echo -n 'x'; }
+        location /b/ { echo_sleep 1.0; echo -n '{"s":"B"}'; }
+    }
+--- config
+    pred_cache hot;
+    pred_fallback 'default={"d":0}';
+    location = /predA { pred_key $arg_id; pred_upstream /_a timeout=1s; pred; }
+    location = /predB { pred_key $arg_id; pred_upstream /_b timeout=2s; pred; }
+    location /_a {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/a/$pred_key_escaped;
+    }
+    location /_b {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/b/$pred_key_escaped;
+    }
+    location = /burst {
+        echo_location_async /predA "id=k";
+        echo_sleep 1.1;
+        echo_location_async /predB "id=k";
+        echo_sleep 0.1;
+        echo_location_async /predB "id=k";
+        echo_sleep 0.3;
+        echo_location_async /predB "id=k";
+    }
+    location = /modellog { alias $TEST_NGINX_SERVER_ROOT/logs/model.log; }
+--- request eval
+["GET /burst", "GET /modellog"]
+--- timeout: 8
+--- response_body eval
+['{"d":0}{"s":"B"}{"s":"B"}{"s":"B"}',
+ qr/\A[^\n]*GET \/a\/k [^\n]*\n[^\n]*GET \/b\/k [^\n]*\n\z/]
+--- no_error_log
+another request's model call failed

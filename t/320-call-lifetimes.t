@@ -1,9 +1,12 @@
-# A request terminated while its model call runs: nginx frees it without
-# running the call's post-subrequest handler, so what the call holds (the
-# in-flight gauge, the breaker's probe slot) must be given back by the
-# request's pool cleanup.  Two ways a client makes that happen: it resets
-# its TCP connection, so writing the fallback at the deadline fails, and an
-# HTTP/2 client cancels its stream (RST_STREAM).
+# What a call holds is given back however it ends.  A request terminated
+# while its model call runs is freed by nginx without the call's
+# post-subrequest handler, so the request's pool cleanup gives back the
+# in-flight gauge, the breaker's probe slot and its place in the queue:
+# a client resets its TCP connection, or an HTTP/2 client cancels its
+# stream (RST_STREAM); a held request notices at once, as proxy_pass does.
+# A worker killed mid-call leaves its calls, queue places and probe to the
+# worker that replaces it.  And a model's late answer never undoes an
+# operator's override.
 #
 # Plain Perl against PredNginx's standalone nginx (raw sockets), the same
 # under any Test::Nginx.
@@ -16,6 +19,7 @@ use HTTP::Tiny ();
 use IO::Socket::INET ();
 use Socket qw(SOL_SOCKET SO_LINGER);
 use Test::More;
+use POSIX ();
 use Time::HiRes qw(sleep);
 
 use PredTest;
@@ -30,10 +34,13 @@ my $http = HTTP::Tiny->new(timeout => 5);
 nginx_start($root, $port, <<"_EOC_") == 0 or BAIL_OUT('nginx did not start');
     pred_cache_zone zone=hot:1m;
     pred_upstream_breaker failures=1 cooldown=200ms;
+    pred_upstream_limit 1 queue=1 timeout=5s;
     server {
         listen 127.0.0.1:$mport;
+        access_log $root/logs/model.log;
         location /predict/bad { return 500; }
         location /predict/slow { echo_sleep 0.5; echo -n '{"s":"slow"}'; }
+        location /predict/hang { echo_sleep 30; echo -n '{"s":"hang"}'; }
         location /predict/ { return 200 '{"s":1}'; }
     }
     server {
@@ -46,6 +53,13 @@ nginx_start($root, $port, <<"_EOC_") == 0 or BAIL_OUT('nginx did not start');
             pred_fallback 'default={"d":0}';
             pred;
         }
+        location = /wait {
+            pred_key \$arg_id;
+            pred_upstream /_model timeout=10s;
+            pred_fallback 'default={"d":0}';
+            pred;
+        }
+        location /admin/ { pred_admin; }
         location /_model {
             internal;
             proxy_pass http://127.0.0.1:$mport/predict/\$pred_key_escaped;
@@ -96,6 +110,23 @@ sub get {
     return $http->get("http://127.0.0.1:$port$path");
 }
 
+# a request in a child process, for what runs beside the test's own
+sub bg_get {
+    my ($path) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        HTTP::Tiny->new(timeout => 30)->get("http://127.0.0.1:$port$path");
+        POSIX::_exit(0);
+    }
+    return $pid;
+}
+
+sub model_log {
+    open my $in, '<', "$root/logs/model.log" or return '';
+    local $/;
+    return <$in> // '';
+}
+
 my $r = get('/predict?id=warm');
 is($r->{content}, '{"s":1}', 'a plain miss is answered by the model');
 
@@ -103,7 +134,7 @@ is($r->{content}, '{"s":1}', 'a plain miss is answered by the model');
 reset_request('/predict?id=slow1');
 sleep 0.8;
 is(metrics()->{pred_upstream_in_flight}, 0,
-   'a request terminated at its deadline leaves no call in flight');
+   'a request whose client reset its connection leaves no call in flight');
 
 # 2. an HTTP/2 stream cancelled while its call runs
 h2_cancel('/predict?id=slow2');
@@ -127,10 +158,78 @@ is($r->{content}, '{"s":1}', 'and the model answers it');
 like(log_text(), qr/circuit breaker closed: the probe for key "good" succeeded/,
      'which closes the breaker');
 
+# 4. a client that goes away while its call waits in the queue: the call
+# is never made, and its place is given back
+my @kids = (bg_get('/wait?id=slowq1'));
+sleep 0.2;
+reset_request('/wait?id=slowq2');
+waitpid($_, 0) for @kids;
+sleep 0.2;
+unlike(model_log(), qr/slowq2/, 'a queued call whose client left is not made');
+@kids = (bg_get('/wait?id=slowq3'));
+sleep 0.1;
+$r = get('/wait?id=q4');
+is($r->{headers}{'x-pred-source'}, 'upstream',
+   'the queue has its places back: a miss at the cap waits for the slot');
+waitpid($_, 0) for @kids;
+
+# 5. an override written while a model call for the key runs stays
+@kids = (bg_get('/predict?id=slowovr'));
+sleep 0.2;
+$r = $http->request('PUT', "http://127.0.0.1:$port/admin/slowovr?ttl=1h",
+                    { content => '{"override":1}' });
+is($r->{status}, 200, 'an override during the model call is stored');
+waitpid($_, 0) for @kids;
+sleep 0.5;
+$r = get('/predict?id=slowovr');
+is($r->{content}, '{"override":1}',
+   "the model's late answer does not undo the override");
+is($r->{headers}{'x-pred-source'}, 'cache', 'which the cache answers');
+
 my $m = metrics();
 is($m->{pred_upstream_in_flight}, 0, 'nothing in flight at the end');
 is($m->{pred_upstream_breaker_open}, 0, 'the breaker closed at the end');
 unlike(log_text(), qr/\[(?:alert|crit|emerg)\]/, 'no alert in the log');
+
+# 6. workers killed while the breaker's probe runs, then while a call
+# waits in the queue: their replacements give back the probe and the
+# queue place (queue=1: one place lost would shed the next miss)
+$r = get('/predict?id=bad');
+is($r->{headers}{'x-pred-source'}, 'default', 'the breaker opens again');
+sleep 0.3;
+@kids = (bg_get('/wait?id=hang1'));
+sleep 0.3;
+kill 'KILL', workers();
+waitpid($_, 0) for @kids;
+sleep 1.5;
+my @w = workers();
+ok(scalar(@w) >= 1, 'the master started new workers');
+like(log_text(),
+     qr/the breaker's probe of a worker that ended in this slot is released/,
+     "a replacement worker released the dead one's probe");
+$r = get('/wait?id=good2');
+is($r->{headers}{'x-pred-source'}, 'upstream',
+   'the next miss probes, and the model answers it');
+
+@kids = (bg_get('/wait?id=hang2'));
+sleep 0.2;
+push @kids, bg_get('/wait?id=hang3');
+sleep 0.2;
+kill 'KILL', workers();
+waitpid($_, 0) for @kids;
+sleep 1.5;
+is(metrics()->{pred_upstream_in_flight}, 0, 'nothing in flight after it');
+@kids = (bg_get('/wait?id=slowq5'));
+sleep 0.1;
+$r = get('/wait?id=q6');
+is($r->{headers}{'x-pred-source'}, 'upstream',
+   "the dead workers' queue place is back: a miss at the cap waits")
+    or diag(join "\n", log_text() =~ /(upstream for key "q6"[^,]*)/g);
+waitpid($_, 0) for @kids;
+
+# the kills are the only alerts
+unlike(join('', grep { !/exited on signal 9/ } split /^/m, log_text()),
+       qr/\[(?:alert|crit|emerg)\]/, 'no other alert in the log');
 
 nginx_stop();
 

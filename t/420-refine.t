@@ -230,3 +230,83 @@ X-Pred-Refined: 0
 [alert]
 [crit]
 
+
+
+=== TEST 7: reranker calls past their deadline leave the cap to the model: two hung reranker calls at limit 2 do not shed a miss
+--- main_config
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
+--- http_config
+    pred_cache_zone zone=hot:1m;
+    pred_upstream_limit 2;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /rerank { echo_sleep 1.5; echo -n '["b","a"]'; }
+        location /predict/ { echo -n '{"s":1}'; }
+    }
+--- config
+    pred_cache hot;
+    pred_fallback 'default={"d":0}';
+    location = /predict { pred_key $arg_id; pred_upstream /_model timeout=1s; pred; }
+    location = /reco { pred_key $arg_id; pred_refine /_rerank timeout=30ms; pred; }
+    location /admin/ { pred_admin; }
+    location /_model {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/predict/$pred_key_escaped;
+    }
+    location /_rerank {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/rerank;
+    }
+    location = /burst {
+        echo_location_async /reco "id=list1";
+        echo_location_async /reco "id=list1";
+        echo_sleep 0.2;
+        echo_location_async /predict "id=miss";
+    }
+--- request eval
+["PUT /admin/list1?ttl=1h\n{\"items\":[{\"id\":\"a\"},{\"id\":\"b\"}]}",
+ "GET /burst"]
+--- timeout: 6
+--- response_body eval
+['{"stored":"list1","ttl":3600}',
+ '{"items":[{"id":"a"},{"id":"b"}]}{"items":[{"id":"a"},{"id":"b"}]}{"s":1}']
+--- no_error_log
+shed: too many model calls in flight
+
+
+
+=== TEST 8: once the breaker's cooldown is over, a location that only gets hits reranks again (reranker calls obey the open breaker but never wait for a probe)
+--- main_config
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
+--- http_config
+    pred_cache_zone zone=hot:1m;
+    pred_upstream_breaker failures=1 cooldown=200ms;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /rerank { echo -n '["b","a"]'; }
+        location /predict/bad { return 500; }
+        location /predict/ { echo -n '{"s":1}'; }
+    }
+--- config
+    pred_cache hot;
+    pred_fallback 'default={"d":0}';
+    location = /predict { pred_key $arg_id; pred_upstream /_model timeout=1s; pred; }
+    location = /reco { pred_key $arg_id; pred_refine /_rerank timeout=1s; pred; }
+    location /admin/ { pred_admin; }
+    location /_model {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/predict/$pred_key_escaped;
+    }
+    location /_rerank {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/rerank;
+    }
+    location = /sleep { echo_sleep 0.5; echo slept; }
+    location = /metrics { pred_metrics; }
+--- request eval
+["PUT /admin/list1?ttl=1h\n{\"items\":[{\"id\":\"a\"},{\"id\":\"b\"}]}",
+ "GET /predict?id=bad", "GET /sleep", "GET /metrics", "GET /reco?id=list1"]
+--- response_body eval
+['{"stored":"list1","ttl":3600}', '{"d":0}', "slept\n",
+ qr/^pred_upstream_breaker_open 0$/m,
+ '{"items":[{"id":"b"},{"id":"a"}]}']

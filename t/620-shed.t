@@ -383,3 +383,40 @@ pred: upstream for key "b" failed: another request's model call failed; answerin
 --- no_error_log
 timed out waiting
 
+
+
+=== TEST 11: an async miss of a high-priority location uses the reserve like a sync one (it never waits in the queue)
+--- http_config
+    pred_cache_zone zone=hot:1m;
+    pred_upstream_limit 1;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        access_log $TEST_NGINX_SERVER_ROOT/logs/model.log;
+        location /predict/ { echo_sleep 0.3; echo -n '{"s":1}'; }
+    }
+--- config
+    pred_cache hot;
+    pred_fallback 'default={"d":0}';
+    location = /normal { pred_key $arg_id; pred_upstream /_model timeout=1s; pred; }
+    location = /asynchigh {
+        pred_key $arg_id;
+        pred_priority high;
+        pred_miss_mode async;
+        pred_upstream /_model timeout=1s;
+        pred;
+    }
+    location /_model {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/predict/$pred_key_escaped;
+    }
+    location = /burst {
+        echo_location_async /normal "id=a";
+        echo_sleep 0.1;
+        echo_location_async /asynchigh "id=h";
+    }
+--- request
+GET /burst
+--- response_body chomp
+{"s":1}{"d":0}
+--- no_error_log
+shed: too many model calls in flight
