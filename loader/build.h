@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <lmdb.h>
+
 #include "pred_snap.h"
 #include "jsonl.h"
 #include "sort.h"

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <jansson.h>
+#include <lmdb.h>
 
 #include "pred_key.h"
 #include "pred_snap.h"
@@ -290,6 +291,7 @@ pred_snap_open_map(pred_snap_t *s, const char *path, int nordahead,
 {
     int           rc, fd;
     size_t        need;
+    MDB_env      *env;
     MDB_txn      *txn;
     MDB_stat      st;
     MDB_envinfo   info;
@@ -298,12 +300,13 @@ pred_snap_open_map(pred_snap_t *s, const char *path, int nordahead,
 
     memset(s, 0, sizeof(pred_snap_t));
 
-    rc = mdb_env_create(&s->env);
+    rc = mdb_env_create(&env);
     if (rc != 0) {
-        s->env = NULL;
         return pred_snap_errorf(err, errlen, "mdb_env_create: %s",
                               mdb_strerror(rc));
     }
+
+    s->env = env;
 
     mdb_env_set_maxdbs(s->env, 2);
     mdb_env_set_assert(s->env, pred_snap_on_assert);
@@ -343,12 +346,13 @@ pred_snap_open_map(pred_snap_t *s, const char *path, int nordahead,
     s->file_size = fst.st_size;
 
     /* in s, so that pred_snap_close() ends it after a fault too */
-    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->txn);
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0) {
-        s->txn = NULL;
         pred_snap_errorf(err, errlen, "mdb_txn_begin: %s", mdb_strerror(rc));
         goto failed;
     }
+
+    s->txn = txn;
 
     rc = mdb_dbi_open(s->txn, PRED_SNAP_DB_DATA, 0, &s->data);
     if (rc == 0) {
@@ -388,12 +392,13 @@ pred_snap_open_map(pred_snap_t *s, const char *path, int nordahead,
         goto failed;
     }
 
-    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->txn);
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0) {
-        s->txn = NULL;
         pred_snap_errorf(err, errlen, "mdb_txn_begin: %s", mdb_strerror(rc));
         goto failed;
     }
+
+    s->txn = txn;
 
     mdb_txn_reset(s->txn);
 

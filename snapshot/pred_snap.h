@@ -21,7 +21,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
-#include <lmdb.h>
 
 
 #define PRED_SNAP_FORMAT           "pred-snapshot/1"
@@ -57,11 +56,13 @@ typedef enum {
 } pred_snap_stale_t;
 
 
+/* LMDB is pred_snap.c's alone: its handles are opaque here */
 typedef struct {
-    MDB_env            *env;
-    MDB_dbi             data;
-    MDB_dbi             meta;
-    MDB_txn            *txn;            /* kept reset between lookups */
+    void               *env;            /* MDB_env * */
+    unsigned int        data;           /* MDB_dbi */
+    unsigned int        meta;           /* MDB_dbi */
+    void               *txn;            /* MDB_txn *, kept reset between
+                                           lookups */
 
     char                version[PRED_SNAP_VERSION_MAX + 1];
     time_t              created_at;
