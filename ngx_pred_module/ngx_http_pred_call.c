@@ -371,7 +371,7 @@ ngx_http_pred_call_answer(ngx_http_pred_call_t *call)
         ngx_del_timer(&call->timer);
     }
 
-    r->write_event_handler = ngx_http_request_empty_handler;
+    ngx_http_pred_unhold(r);
 
     ngx_http_finalize_request(r, call->resume(r, call));
 }

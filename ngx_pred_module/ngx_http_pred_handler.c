@@ -175,6 +175,22 @@ ngx_http_pred_hold(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 
 
 /*
+ * The wait is over and the answer goes out: from now on a client that
+ * reads it and leaves must not end a call that runs on (an async miss, a
+ * refresh, a call past its deadline) before it fills the cache.
+ */
+void
+ngx_http_pred_unhold(ngx_http_request_t *r)
+{
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    if (r == r->main) {
+        r->read_event_handler = ngx_http_block_reading;
+    }
+}
+
+
+/*
  * Decodes and validates a raw key into the pool.  NGX_DECLINED: the key is
  * bad (logged at info, the client's fault), *reason says why.
  */

@@ -412,6 +412,7 @@ ngx_http_pred_ctx_t *ngx_http_pred_ctx_create(ngx_http_request_t *r,
 ngx_int_t ngx_http_pred_decode_key(ngx_http_request_t *r, ngx_str_t *raw,
     ngx_str_t *key, const char **reason);
 ngx_int_t ngx_http_pred_hold(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx);
+void ngx_http_pred_unhold(ngx_http_request_t *r);
 
 /* ngx_http_pred_variables.c */
 ngx_int_t ngx_http_pred_add_variables(ngx_conf_t *cf);

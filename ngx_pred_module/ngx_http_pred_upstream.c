@@ -455,6 +455,8 @@ ngx_http_pred_upstream_poll(ngx_event_t *ev)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "pred: key \"%V\": the wait ended (%i)", &ctx->key, rc);
 
+    ngx_http_pred_unhold(r);
+
     if (rc == NGX_OK && cached.kind == NGX_HTTP_PRED_CACHE_VALUE) {
         ngx_http_pred_answer_value(&ans, NGX_HTTP_PRED_SRC_CACHE,
                                    &cached.value, cached.age);

@@ -53,6 +53,13 @@ nginx_start($root, $port, <<"_EOC_") == 0 or BAIL_OUT('nginx did not start');
             pred_fallback 'default={"d":0}';
             pred;
         }
+        location = /async {
+            pred_key \$arg_id;
+            pred_upstream /_model timeout=2s;
+            pred_miss_mode async;
+            pred_fallback 'default={"d":0}';
+            pred;
+        }
         location = /wait {
             pred_key \$arg_id;
             pred_upstream /_model timeout=10s;
@@ -78,6 +85,23 @@ sub reset_request {
     sleep 0.03;
     setsockopt($s, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0)) or die $!;
     close $s;
+}
+
+# a client that reads its whole answer and closes its connection at once,
+# as a client does that was told "Connection: close"
+sub read_and_leave {
+    my ($path) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+        or die "connect: $!";
+    print $s "GET $path HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    my $res = '';
+    while (sysread($s, my $buf, 4096)) {
+        $res .= $buf;
+        last if $res =~ /\r\n\r\n/ && $res =~ /Content-Length: (\d+)/i
+                && length($res) - index($res, "\r\n\r\n") - 4 >= $1;
+    }
+    close $s;
+    return $res;
 }
 
 sub h2_frame {
@@ -158,6 +182,19 @@ is($r->{content}, '{"s":1}', 'and the model answers it');
 like(log_text(), qr/circuit breaker closed: the probe for key "good" succeeded/,
      'which closes the breaker');
 
+# 3b. clients that read their answer and leave while a call runs on: the
+# call still fills the cache (a miss past its deadline, an async miss)
+like(read_and_leave('/predict?id=slowfill'), qr/\{"d":0\}\z/,
+     'a miss past its deadline gets the default');
+sleep 0.7;    # pred_upstream_limit 1: the late call's slot is free again
+like(read_and_leave('/async?id=slowasync'), qr/\{"d":0\}\z/,
+     'an async miss gets the default');
+sleep 0.8;
+is(get('/predict?id=slowfill')->{content}, '{"s":"slow"}',
+   'the late call filled the cache after its client left');
+is(get('/async?id=slowasync')->{content}, '{"s":"slow"}',
+   'the async call filled the cache after its client left');
+
 # 4. a client that goes away while its call waits in the queue: the call
 # is never made, and its place is given back
 my @kids = (bg_get('/wait?id=slowq1'));
@@ -194,6 +231,7 @@ unlike(log_text(), qr/\[(?:alert|crit|emerg)\]/, 'no alert in the log');
 # 6. workers killed while the breaker's probe runs, then while a call
 # waits in the queue: their replacements give back the probe and the
 # queue place (queue=1: one place lost would shed the next miss)
+for (1 .. 40) { last if metrics()->{pred_upstream_in_flight} == 0; sleep 0.05 }
 $r = get('/predict?id=bad');
 is($r->{headers}{'x-pred-source'}, 'default', 'the breaker opens again');
 sleep 0.3;
