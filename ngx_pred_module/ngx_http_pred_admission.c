@@ -140,23 +140,16 @@ ngx_http_pred_upstream_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t
 ngx_http_pred_admission_add(ngx_conf_t *cf)
 {
-    ngx_str_t                   name;
     ngx_http_pred_main_conf_t  *pmcf;
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pred_module);
 
-    ngx_str_set(&name, "pred_admission");
-
-    pmcf->admission = ngx_shared_memory_add(cf, &name,
-                          8 * ngx_pagesize
-                          + sizeof(ngx_http_pred_admission_sh_t),
-                          &ngx_http_pred_module);
+    pmcf->admission = ngx_http_pred_shm_add(cf, "pred_admission",
+                          sizeof(ngx_http_pred_admission_sh_t),
+                          ngx_http_pred_admission_init_zone, pmcf);
     if (pmcf->admission == NULL) {
         return NGX_ERROR;
     }
-
-    pmcf->admission->init = ngx_http_pred_admission_init_zone;
-    pmcf->admission->data = pmcf;
 
     return NGX_OK;
 }

@@ -57,23 +57,17 @@ static ngx_http_pred_metrics_sh_t  *ngx_http_pred_m;
 ngx_int_t
 ngx_http_pred_metrics_init(ngx_conf_t *cf)
 {
-    ngx_str_t                   name;
-    ngx_shm_zone_t             *shm_zone;
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
 
-    ngx_str_set(&name, "pred_metrics");
-
-    shm_zone = ngx_shared_memory_add(cf, &name,
-                                     8 * ngx_pagesize
-                                     + sizeof(ngx_http_pred_metrics_sh_t),
-                                     &ngx_http_pred_module);
-    if (shm_zone == NULL) {
+    /* data: on a reload, the old cycle's is not NULL */
+    if (ngx_http_pred_shm_add(cf, "pred_metrics",
+                              sizeof(ngx_http_pred_metrics_sh_t),
+                              ngx_http_pred_metrics_init_zone, (void *) 1)
+        == NULL)
+    {
         return NGX_ERROR;
     }
-
-    shm_zone->init = ngx_http_pred_metrics_init_zone;
-    shm_zone->data = (void *) 1;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 

@@ -503,6 +503,35 @@ ngx_http_pred(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
+ * A small zone of the module's (metrics, admission, signals), named
+ * "pred_NAME", holding one struct of size bytes, which init finds or makes
+ * with ngx_http_pred_shm_struct().
+ */
+ngx_shm_zone_t *
+ngx_http_pred_shm_add(ngx_conf_t *cf, char *name, size_t size,
+    ngx_shm_zone_init_pt init, void *data)
+{
+    ngx_str_t        zname;
+    ngx_shm_zone_t  *shm_zone;
+
+    zname.data = (u_char *) name;
+    zname.len = ngx_strlen(name);
+
+    /* the slab pool's own pages come first */
+    shm_zone = ngx_shared_memory_add(cf, &zname, 8 * ngx_pagesize + size,
+                                     &ngx_http_pred_module);
+    if (shm_zone == NULL) {
+        return NULL;
+    }
+
+    shm_zone->init = init;
+    shm_zone->data = data;
+
+    return shm_zone;
+}
+
+
+/*
  * The struct a small zone holds (metrics, admission, signals): the old
  * cycle's on reload, the one already there when the zone exists, else a
  * new one, zeroed.

@@ -402,6 +402,8 @@ char *ngx_http_pred_conf_params(ngx_conf_t *cf, ngx_uint_t from,
 char *ngx_http_pred_set_handler(ngx_conf_t *cf,
     ngx_http_pred_loc_conf_t *plcf, ngx_uint_t which,
     ngx_http_handler_pt handler);
+ngx_shm_zone_t *ngx_http_pred_shm_add(ngx_conf_t *cf, char *name,
+    size_t size, ngx_shm_zone_init_pt init, void *data);
 ngx_int_t ngx_http_pred_shm_struct(ngx_shm_zone_t *shm_zone, void *old,
     size_t size, void **sh);
 

@@ -151,23 +151,16 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_int_t
 ngx_http_pred_signals_add(ngx_conf_t *cf)
 {
-    ngx_str_t                   name;
     ngx_http_pred_main_conf_t  *pmcf;
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pred_module);
 
-    ngx_str_set(&name, "pred_signals");
+    pmcf->signals = ngx_http_pred_shm_add(cf, "pred_signals",
+                                          sizeof(ngx_atomic_t),
+                                          ngx_http_pred_signals_init_zone,
+                                          pmcf);
 
-    pmcf->signals = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize,
-                                          &ngx_http_pred_module);
-    if (pmcf->signals == NULL) {
-        return NGX_ERROR;
-    }
-
-    pmcf->signals->init = ngx_http_pred_signals_init_zone;
-    pmcf->signals->data = pmcf;
-
-    return NGX_OK;
+    return pmcf->signals ? NGX_OK : NGX_ERROR;
 }
 
 
