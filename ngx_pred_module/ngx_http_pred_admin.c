@@ -128,7 +128,11 @@ ngx_http_pred_admin_handler(ngx_http_request_t *r)
     }
 
     if (!(r->method & (NGX_HTTP_PUT|NGX_HTTP_DELETE))) {
-        return ngx_http_pred_admin_allow(r, "PUT, DELETE");
+        return ngx_http_pred_admin_allow(r, (rest.len == 5
+                                             && ngx_strncmp(rest.data,
+                                                            "purge", 5) == 0)
+                                            ? "POST, PUT, DELETE"
+                                            : "PUT, DELETE");
     }
 
     rc = ngx_http_pred_decode_key(r, &rest, &key, &reason);

@@ -248,8 +248,8 @@ ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
             }
 
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "pred: the call for key \"%V\" is the breaker's "
-                           "probe", &call->ctx->key);
+                           "pred: the call for %V is the breaker's probe",
+                           ngx_http_pred_call_about(call));
         }
     }
 
@@ -259,8 +259,9 @@ ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
         ngx_http_pred_admission_take(pmcf, call);
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "pred: %s call for key \"%V\" admitted",
-                       ngx_http_pred_call_kind_name(call), &call->ctx->key);
+                       "pred: %s call for %V admitted",
+                       ngx_http_pred_call_kind_name(call),
+                       ngx_http_pred_call_about(call));
         return NGX_OK;
     }
 
@@ -285,8 +286,8 @@ ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
     ngx_add_timer(&call->timer, NGX_HTTP_PRED_QUEUE_POLL_MS);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "pred: call for key \"%V\" waits for a slot",
-                   &call->ctx->key);
+                   "pred: call for %V waits for a slot",
+                   ngx_http_pred_call_about(call));
 
     return NGX_AGAIN;
 }
@@ -333,9 +334,9 @@ ngx_http_pred_admission_shed(ngx_http_pred_call_t *call, const char *reason)
     call->reason = reason;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, call->timer.log, 0,
-                   "pred: %s call for key \"%V\" shed: %s",
-                   ngx_http_pred_call_kind_name(call), &call->ctx->key,
-                   reason);
+                   "pred: %s call for %V shed: %s",
+                   ngx_http_pred_call_kind_name(call),
+                   ngx_http_pred_call_about(call), reason);
 
     return NGX_DECLINED;
 }
@@ -484,8 +485,8 @@ ngx_http_pred_admission_verdict(ngx_http_pred_main_conf_t *pmcf,
             sh->breaker_open_until = 0;
             sh->breaker_probing = 0;
             ngx_log_error(NGX_LOG_NOTICE, call->timer.log, 0,
-                          "pred: circuit breaker closed: the probe for key "
-                          "\"%V\" succeeded", &call->ctx->key);
+                          "pred: circuit breaker closed: the probe for %V "
+                          "succeeded", ngx_http_pred_call_about(call));
         }
 
         return;

@@ -225,9 +225,8 @@ ngx_http_pred_cache_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
     shm_zone = conf->cache_zone;
 
     if (shm_zone && shm_zone->data == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown pred_cache_zone \"%V\"",
-                           &shm_zone->shm.name);
+        ngx_http_pred_merge_error(cf, "unknown pred_cache_zone \"%V\"",
+                                  &shm_zone->shm.name);
         return NGX_CONF_ERROR;
     }
 

@@ -206,9 +206,9 @@ ngx_http_pred_call_launch(ngx_http_pred_call_t *call)
     ngx_http_pred_metrics_call_start(call);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "pred: %s call to \"%V\" for key \"%V\" started",
+                   "pred: %s call to \"%V\" for %V started",
                    ngx_http_pred_call_kind_name(call), call->uri,
-                   &call->ctx->key);
+                   ngx_http_pred_call_about(call));
 
     if (call->held) {
         call->timer.handler = ngx_http_pred_call_deadline;
@@ -242,10 +242,12 @@ ngx_http_pred_call_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     call->done(sr, call);
 
-    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
-                   "pred: %s call for key \"%V\" ended in %M ms, status "
-                   "%ui%s", ngx_http_pred_call_kind_name(call), &ctx->key,
-                   ms, call->status, call->late ? ", after its deadline" : "");
+    ngx_log_debug6(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                   "pred: %s call for %V ended in %M ms, status %ui%s%s",
+                   ngx_http_pred_call_kind_name(call),
+                   ngx_http_pred_call_about(call), ms, call->status,
+                   call->late ? ", after its deadline" : "",
+                   call->cached ? ", its answer cached" : "");
 
     if (call->kind != NGX_HTTP_PRED_CALL_RERANK) {
         ctx->up_time = (ngx_msec_int_t) ms;
@@ -390,9 +392,9 @@ ngx_http_pred_call_deadline(ngx_event_t *ev)
     call->late = 1;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ev->log, 0,
-                   "pred: %s call for key \"%V\" missed its %M ms deadline",
-                   ngx_http_pred_call_kind_name(call), &call->ctx->key,
-                   call->timeout);
+                   "pred: %s call for %V missed its %M ms deadline",
+                   ngx_http_pred_call_kind_name(call),
+                   ngx_http_pred_call_about(call), call->timeout);
 
     ngx_http_pred_metrics_deadline(call);
 

@@ -9,7 +9,7 @@
 
 
 #define NGX_HTTP_PRED_M_LOCATIONS   128
-#define NGX_HTTP_PRED_M_SNAPSHOTS   32
+#define NGX_HTTP_PRED_M_SNAPSHOTS   NGX_HTTP_PRED_MAX_SNAPSHOTS
 #define NGX_HTTP_PRED_M_BUCKETS     11
 
 
@@ -26,11 +26,21 @@ typedef struct {
     ngx_atomic_t   snap_swaps[NGX_HTTP_PRED_M_SNAPSHOTS];
     ngx_atomic_t   snap_refused[NGX_HTTP_PRED_M_SNAPSHOTS];
     ngx_atomic_t   snap_last_swap[NGX_HTTP_PRED_M_SNAPSHOTS];
+
+    /*
+     * Whose counters a slot holds: a hash of the location's pred_name or
+     * the snapshot's name (0: free), so that a reload that adds, removes or
+     * reorders them leaves each name its own counts.
+     */
+    uint32_t       loc_key[NGX_HTTP_PRED_M_LOCATIONS];
+    uint32_t       snap_key[NGX_HTTP_PRED_M_SNAPSHOTS];
 } ngx_http_pred_metrics_sh_t;
 
 
 static ngx_int_t ngx_http_pred_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static void ngx_http_pred_metrics_slots(uint32_t *keys, ngx_uint_t nkeys,
+    ngx_str_t **names, ngx_uint_t n, ngx_uint_t *slots, ngx_uint_t *fresh);
 static ngx_int_t ngx_http_pred_metrics_log(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pred_metrics_handler(ngx_http_request_t *r);
 static u_char *ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p,
@@ -58,12 +68,23 @@ ngx_int_t
 ngx_http_pred_metrics_init(ngx_conf_t *cf)
 {
     ngx_http_handler_pt        *h;
+    ngx_http_pred_main_conf_t  *pmcf;
     ngx_http_core_main_conf_t  *cmcf;
 
-    /* data: on a reload, the old cycle's is not NULL */
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pred_module);
+
+    /* filled in when the zone is there: see ngx_http_pred_metrics_slots() */
+    pmcf->loc_slots = ngx_pcalloc(cf->pool, (pmcf->names.nelts + 1)
+                                            * sizeof(ngx_uint_t));
+    pmcf->snap_slots = ngx_pcalloc(cf->pool, (pmcf->snapshots.nelts + 1)
+                                             * sizeof(ngx_uint_t));
+    if (pmcf->loc_slots == NULL || pmcf->snap_slots == NULL) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_pred_shm_add(cf, "pred_metrics",
                               sizeof(ngx_http_pred_metrics_sh_t),
-                              ngx_http_pred_metrics_init_zone, (void *) 1)
+                              ngx_http_pred_metrics_init_zone, pmcf)
         == NULL)
     {
         return NGX_ERROR;
@@ -211,42 +232,149 @@ void
 ngx_http_pred_metrics_snapshot(ngx_http_pred_snapshot_t *snap,
     ngx_uint_t swapped)
 {
-    if (ngx_http_pred_m == NULL || snap->index >= NGX_HTTP_PRED_M_SNAPSHOTS) {
+    ngx_uint_t                  k;
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_pred_module);
+
+    if (ngx_http_pred_m == NULL || pmcf == NULL
+        || snap->index >= pmcf->snapshots.nelts)
+    {
         return;
     }
+
+    k = pmcf->snap_slots[snap->index];
 
     if (swapped) {
-        (void) ngx_atomic_fetch_add(&ngx_http_pred_m->snap_swaps[snap->index],
-                                    1);
-        ngx_http_pred_m->snap_last_swap[snap->index] = ngx_time();
+        (void) ngx_atomic_fetch_add(&ngx_http_pred_m->snap_swaps[k], 1);
+        ngx_http_pred_m->snap_last_swap[k] = ngx_time();
         return;
     }
 
-    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->snap_refused[snap->index],
-                                1);
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->snap_refused[k], 1);
 }
 
 
-/* the counters go on across reloads (data: the zone was there before) */
+/*
+ * The counters go on across reloads (data: the old cycle's configuration),
+ * each name's in its own slot.
+ */
 static ngx_int_t
 ngx_http_pred_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_slab_pool_t  *shpool;
+    ngx_uint_t                   i, k, fresh[NGX_HTTP_PRED_M_LOCATIONS];
+    ngx_str_t                   *names[NGX_HTTP_PRED_M_LOCATIONS];
+    ngx_slab_pool_t             *shpool;
+    ngx_http_pred_snapshot_t   **snaps;
+    ngx_http_pred_main_conf_t   *pmcf;
+    ngx_http_pred_metrics_sh_t  *m;
 
+    pmcf = shm_zone->data;
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    return ngx_http_pred_shm_struct(shm_zone, data ? shpool->data : NULL,
-                                    sizeof(ngx_http_pred_metrics_sh_t),
-                                    (void **) &ngx_http_pred_m);
+    if (ngx_http_pred_shm_struct(shm_zone, data ? shpool->data : NULL,
+                                 sizeof(ngx_http_pred_metrics_sh_t),
+                                 (void **) &ngx_http_pred_m)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    m = ngx_http_pred_m;
+
+    for (i = 0; i < pmcf->names.nelts; i++) {
+        names[i] = &((ngx_str_t *) pmcf->names.elts)[i];
+    }
+
+    ngx_http_pred_metrics_slots(m->loc_key, NGX_HTTP_PRED_M_LOCATIONS, names,
+                                pmcf->names.nelts, pmcf->loc_slots, fresh);
+
+    for (i = 0; i < pmcf->names.nelts; i++) {
+        for (k = 0; fresh[i] && k < NGX_HTTP_PRED_SRC_N; k++) {
+            m->requests[pmcf->loc_slots[i]][k] = 0;
+        }
+    }
+
+    snaps = pmcf->snapshots.elts;
+
+    for (i = 0; i < pmcf->snapshots.nelts; i++) {
+        names[i] = &snaps[i]->name;
+    }
+
+    ngx_http_pred_metrics_slots(m->snap_key, NGX_HTTP_PRED_M_SNAPSHOTS,
+                                names, pmcf->snapshots.nelts,
+                                pmcf->snap_slots, fresh);
+
+    for (i = 0; i < pmcf->snapshots.nelts; i++) {
+        if (fresh[i]) {
+            m->snap_swaps[pmcf->snap_slots[i]] = 0;
+            m->snap_refused[pmcf->snap_slots[i]] = 0;
+            m->snap_last_swap[pmcf->snap_slots[i]] = 0;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The slot of each of n names: the one it had, else a free one, else one
+ * whose name is no longer configured (fresh: its counters start at 0).
+ * There are never more names than slots (checked when they are read).
+ */
+static void
+ngx_http_pred_metrics_slots(uint32_t *keys, ngx_uint_t nkeys,
+    ngx_str_t **names, ngx_uint_t n, ngx_uint_t *slots, ngx_uint_t *fresh)
+{
+    uint32_t    key[NGX_HTTP_PRED_M_LOCATIONS];
+    ngx_uint_t  i, j, k, used;
+
+    for (i = 0; i < n; i++) {
+        key[i] = ngx_crc32_short(names[i]->data, names[i]->len) | 1;
+        fresh[i] = 1;
+
+        for (j = 0; j < nkeys; j++) {
+            if (keys[j] == key[i]) {
+                slots[i] = j;
+                fresh[i] = 0;
+                break;
+            }
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (!fresh[i]) {
+            continue;
+        }
+
+        for (j = 0; j < nkeys; j++) {
+            used = (keys[j] != 0);
+
+            for (k = 0; used && k < n; k++) {
+                if (keys[j] == key[k]) {
+                    break;
+                }
+            }
+
+            /* free, or held by a name no longer configured */
+            if (!used || k == n) {
+                keys[j] = key[i];
+                slots[i] = j;
+                break;
+            }
+        }
+    }
 }
 
 
 static ngx_int_t
 ngx_http_pred_metrics_log(ngx_http_request_t *r)
 {
-    ngx_uint_t                 src;
-    ngx_http_pred_ctx_t       *ctx;
-    ngx_http_pred_loc_conf_t  *plcf;
+    ngx_uint_t                  src;
+    ngx_http_pred_ctx_t        *ctx;
+    ngx_http_pred_loc_conf_t   *plcf;
+    ngx_http_pred_main_conf_t  *pmcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
 
@@ -270,8 +398,10 @@ ngx_http_pred_metrics_log(ngx_http_request_t *r)
         src = ctx->source;
     }
 
-    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->requests[plcf->index][src],
-                                1);
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
+
+    (void) ngx_atomic_fetch_add(
+        &ngx_http_pred_m->requests[pmcf->loc_slots[plcf->index]][src], 1);
 
     return NGX_OK;
 }
@@ -365,7 +495,7 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
             p = ngx_http_pred_metrics_label(p, last, &names[i]);
             p = ngx_slprintf(p, last, "\",source=\"%V\"} %uA\n",
                              &ngx_http_pred_source_names[k],
-                             m->requests[i][k]);
+                             m->requests[pmcf->loc_slots[i]][k]);
         }
     }
 
@@ -550,7 +680,8 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
          i++)
     {
         p = ngx_slprintf(p, last, "pred_snapshot_swaps_total{snapshot=\"%V\"}"
-                         " %uA\n", &snaps[i]->name, m->snap_swaps[i]);
+                         " %uA\n", &snaps[i]->name,
+                         m->snap_swaps[pmcf->snap_slots[i]]);
     }
 
     p = ngx_http_pred_m_family(p, last, "pred_snapshot_refused_total",
@@ -562,7 +693,7 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
     {
         p = ngx_slprintf(p, last, "pred_snapshot_refused_total{snapshot="
                          "\"%V\"} %uA\n", &snaps[i]->name,
-                         m->snap_refused[i]);
+                         m->snap_refused[pmcf->snap_slots[i]]);
     }
 
     p = ngx_http_pred_m_family(p, last,
@@ -575,7 +706,7 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
     {
         p = ngx_slprintf(p, last, "pred_snapshot_last_swap_timestamp_seconds"
                          "{snapshot=\"%V\"} %uA\n", &snaps[i]->name,
-                         m->snap_last_swap[i]);
+                         m->snap_last_swap[pmcf->snap_slots[i]]);
     }
 
     return p;
@@ -606,7 +737,8 @@ ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p, u_char *last)
 
         for (k = 0; k < NGX_HTTP_PRED_SRC_N; k++) {
             p = ngx_slprintf(p, last, "%s\"%V\":%uA", k ? "," : "",
-                             &ngx_http_pred_source_names[k], m->requests[i][k]);
+                             &ngx_http_pred_source_names[k],
+                             m->requests[pmcf->loc_slots[i]][k]);
         }
 
         p = ngx_slprintf(p, last, "}");
@@ -651,9 +783,8 @@ ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p, u_char *last)
                          i ? "," : "", &snaps[i]->name, s ? "\"" : "",
                          s ? s->version : "null", s ? "\"" : "",
                          s ? (uint64_t) s->entries : (uint64_t) 0,
-                         i < NGX_HTTP_PRED_M_SNAPSHOTS ? m->snap_swaps[i] : 0,
-                         i < NGX_HTTP_PRED_M_SNAPSHOTS
-                         ? m->snap_refused[i] : 0);
+                         m->snap_swaps[pmcf->snap_slots[i]],
+                         m->snap_refused[pmcf->snap_slots[i]]);
     }
 
     return ngx_slprintf(p, last, "}}");

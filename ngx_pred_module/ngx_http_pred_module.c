@@ -306,6 +306,34 @@ ngx_http_pred_conf_param(ngx_conf_t *cf, ngx_str_t *arg, const char *name,
 
 
 /*
+ * An error found when configurations are merged: nginx names the end of
+ * the http block as its place, so the message names the location.
+ */
+void
+ngx_http_pred_merge_error(ngx_conf_t *cf, const char *fmt, ...)
+{
+    u_char                    *p, *last, buf[NGX_MAX_CONF_ERRSTR];
+    va_list                    args;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    p = buf;
+    last = buf + sizeof(buf);
+
+    if (clcf && clcf->name.len) {
+        p = ngx_slprintf(p, last, "location \"%V\": ", &clcf->name);
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(p, last, fmt, args);
+    va_end(args);
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%*s", p - buf, buf);
+}
+
+
+/*
  * The directive's arguments from "from" on, each one of params (a table
  * ended by a NULL name); anything else is an invalid parameter.
  */
@@ -454,9 +482,8 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (conf->enable && conf->key == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"pred\" requires \"pred_key\" in the same "
-                           "location or above it");
+        ngx_http_pred_merge_error(cf, "\"pred\" requires \"pred_key\" in "
+                                  "the same location or above it");
         return NGX_CONF_ERROR;
     }
 

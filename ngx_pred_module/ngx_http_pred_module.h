@@ -115,6 +115,10 @@ typedef struct {
 #define NGX_HTTP_PRED_PRIO_LOW         2
 
 
+/* snapshots in one configuration, each with its counters */
+#define NGX_HTTP_PRED_MAX_SNAPSHOTS    32
+
+
 /* the content handler a location has: one of them at most */
 #define NGX_HTTP_PRED_HANDLER_LOOKUP   1
 #define NGX_HTTP_PRED_HANDLER_ADMIN    2
@@ -128,6 +132,10 @@ typedef struct {
     ngx_array_t                 snapshots;  /* ngx_http_pred_snapshot_t * */
     ngx_array_t                 zones;      /* ngx_http_pred_cache_zone_t * */
     ngx_array_t                 names;      /* ngx_str_t: pred_name */
+
+    /* the metrics' counter slot of each name and snapshot */
+    ngx_uint_t                 *loc_slots;
+    ngx_uint_t                 *snap_slots;
 
     /* "check now" for every worker: a generation in shared memory */
     ngx_shm_zone_t             *signals;
@@ -399,6 +407,7 @@ ngx_int_t ngx_http_pred_conf_param(ngx_conf_t *cf, ngx_str_t *arg,
     const char *name, u_char kind, ngx_uint_t zero_ok, void *out);
 char *ngx_http_pred_conf_params(ngx_conf_t *cf, ngx_uint_t from,
     ngx_http_pred_conf_param_t *params);
+void ngx_http_pred_merge_error(ngx_conf_t *cf, const char *fmt, ...);
 char *ngx_http_pred_set_handler(ngx_conf_t *cf,
     ngx_http_pred_loc_conf_t *plcf, ngx_uint_t which,
     ngx_http_handler_pt handler);

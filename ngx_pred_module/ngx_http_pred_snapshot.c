@@ -73,6 +73,12 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
+    if (pmcf->snapshots.nelts == NGX_HTTP_PRED_MAX_SNAPSHOTS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "more than %d snapshots", NGX_HTTP_PRED_MAX_SNAPSHOTS);
+        return NGX_CONF_ERROR;
+    }
+
     snap = ngx_pcalloc(cf->pool, sizeof(ngx_http_pred_snapshot_t));
     if (snap == NULL) {
         return NGX_CONF_ERROR;
@@ -193,9 +199,9 @@ ngx_http_pred_snapshot_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
         }
     }
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "snapshot \"%V\" is not defined by "
-                       "\"pred_snapshot_path\"", &conf->snapshot_name);
+    ngx_http_pred_merge_error(cf, "snapshot \"%V\" is not defined by "
+                              "\"pred_snapshot_path\"",
+                              &conf->snapshot_name);
 
     return NGX_CONF_ERROR;
 }

@@ -91,10 +91,9 @@ ngx_http_pred_upstream_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
     p = conf->upstream_extract.data;
 
     if (conf->upstream_extract.len && p[0] != '/') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "pred_upstream_extract needs a JSON pointer "
-                           "such as \"/predictions/0\", not \"%V\"",
-                           &conf->upstream_extract);
+        ngx_http_pred_merge_error(cf, "pred_upstream_extract needs a JSON "
+                                  "pointer such as \"/predictions/0\", "
+                                  "not \"%V\"", &conf->upstream_extract);
         return NGX_CONF_ERROR;
     }
 
@@ -453,7 +452,10 @@ ngx_http_pred_upstream_poll(ngx_event_t *ev)
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "pred: key \"%V\": the wait ended (%i)", &ctx->key, rc);
+                   "pred: key \"%V\": the wait ended: %s", &ctx->key,
+                   rc == NGX_OK ? "the leader's answer is in the cache"
+                   : rc == NGX_AGAIN ? "timed out"
+                                     : "the leader gave up");
 
     ngx_http_pred_unhold(r);
 

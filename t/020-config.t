@@ -320,6 +320,18 @@ refused('an unknown priority', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*invalid value "urgent" in \S+nginx\.conf:\d+/);
 
+# errors found when configurations are merged name the location: nginx
+# itself can only point at the end of the http block
+refused('an undefined snapshot, named with its location', <<'_EOC_',
+    server { location = /scores { pred_key $arg_id; pred_snapshot ctrr; pred; } }
+_EOC_
+    qr/\[emerg\] .*location "\/scores": snapshot "ctrr" is not defined by "pred_snapshot_path"/);
+
+refused('pred without pred_key, named with its location', <<'_EOC_',
+    server { location = /scores { pred; } }
+_EOC_
+    qr/\[emerg\] .*location "\/scores": "pred" requires "pred_key"/);
+
 # each of these answers a location: two in one would answer with one
 # handler and the other's configuration (a PUT counted as a lookup)
 refused('pred and pred_admin in one location', <<'_EOC_',

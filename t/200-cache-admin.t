@@ -265,3 +265,19 @@ GET key=- source=- version=- age=- stale=- refined=- up=- status=405
 [alert]
 [error]
 
+
+
+
+=== TEST 13: a purge with the wrong method is told to POST
+--- http_config
+    pred_cache_zone zone=hot:1m;
+--- config
+    pred_cache hot;
+    location /admin/ { pred_admin; }
+--- request
+GET /admin/purge
+--- error_code: 405
+--- response_headers
+Allow: POST, PUT, DELETE
+--- response_body chomp
+{"error":"method_not_allowed","reason":"POST, PUT, DELETE"}

@@ -17,8 +17,8 @@ use Time::HiRes qw(sleep);
 
 use PredTest qw(write_file);
 
-our @EXPORT = qw(free_port nginx_start nginx_stop nginx_signal metrics
-                 delta log_text workers valgrind_problems);
+our @EXPORT = qw(free_port nginx_start nginx_reconf nginx_stop nginx_signal
+                 metrics delta log_text workers valgrind_problems);
 
 my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my $module = $ENV{TEST_NGINX_LOAD_MODULES}
@@ -63,20 +63,7 @@ sub nginx_start {
     remove_tree($root);
     make_path("$root/logs", "$root/conf");
 
-    write_file("$root/conf/nginx.conf", <<"_EOC_");
-load_module $module;
-load_module $mods/ngx_http_echo_module.so;
-master_process on;
-worker_processes 2;
-daemon on;
-pid $root/logs/nginx.pid;
-error_log $root/logs/error.log info;
-events { worker_connections 4096; }
-http {
-    access_log off;
-$http_block
-}
-_EOC_
+    write_conf($http_block);
 
     my $rc = nginx_cmd();
 
@@ -91,6 +78,40 @@ _EOC_
 
     sleep 0.3;
     return $rc;
+}
+
+# a new http{} block, then "nginx -s reload"; returns once the new
+# workers run
+sub nginx_reconf {
+    my ($http_block) = @_;
+    my @old = workers();
+    write_conf($http_block);
+    my $rc = nginx_signal('reload');
+    for (1 .. 100) {
+        my %old = map { $_ => 1 } @old;
+        last if grep { !$old{$_} } workers();
+        sleep 0.05;
+    }
+    sleep 0.3;
+    return $rc;
+}
+
+sub write_conf {
+    my ($http_block) = @_;
+    write_file("$root/conf/nginx.conf", <<"_EOC_");
+load_module $module;
+load_module $mods/ngx_http_echo_module.so;
+master_process on;
+worker_processes 2;
+daemon on;
+pid $root/logs/nginx.pid;
+error_log $root/logs/error.log info;
+events { worker_connections 4096; }
+http {
+    access_log off;
+$http_block
+}
+_EOC_
 }
 
 sub nginx_signal { return nginx_cmd('-s', @_) }
