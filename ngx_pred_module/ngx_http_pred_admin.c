@@ -17,6 +17,9 @@
 #include "pred_json.h"
 
 
+#define NGX_HTTP_PRED_ADMIN_TTL_MAX  (365 * 24 * 60 * 60)
+
+
 static ngx_int_t ngx_http_pred_admin_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pred_admin_path(ngx_http_request_t *r,
     ngx_str_t *rest);
@@ -33,6 +36,8 @@ static ngx_int_t ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap);
 static ngx_int_t ngx_http_pred_admin_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);
+static ngx_int_t ngx_http_pred_admin_written(ngx_http_request_t *r,
+    const char *what, ngx_str_t *key, time_t ttl);
 static ngx_int_t ngx_http_pred_admin_allow(ngx_http_request_t *r,
     const char *methods);
 
@@ -198,7 +203,10 @@ ngx_http_pred_admin_ttl(ngx_http_request_t *r, time_t dflt, time_t *ttl)
 
     *ttl = ngx_parse_time(&arg, 1);
 
-    return (*ttl == (time_t) NGX_ERROR || *ttl == 0) ? NGX_DECLINED : NGX_OK;
+    /* a year at most: the zone counts expiry in milliseconds */
+    return (*ttl == (time_t) NGX_ERROR || *ttl <= 0
+            || *ttl > NGX_HTTP_PRED_ADMIN_TTL_MAX)
+           ? NGX_DECLINED : NGX_OK;
 }
 
 
@@ -330,10 +338,7 @@ ngx_http_pred_admin_put_body(ngx_http_request_t *r)
                   ctx->ttl);
 
     ngx_http_finalize_request(r,
-        ngx_http_pred_admin_json(r, NGX_HTTP_OK,
-                                 json_pack("{s:s%,s:I}", "stored",
-                                           ctx->key.data, ctx->key.len,
-                                           "ttl", (json_int_t) ctx->ttl)));
+        ngx_http_pred_admin_written(r, "stored", &ctx->key, ctx->ttl));
 }
 
 
@@ -380,10 +385,36 @@ ngx_http_pred_admin_delete(ngx_http_request_t *r,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "pred: admin: invalidated \"%V\" for %T s", key, ttl);
 
-    return ngx_http_pred_admin_json(r, NGX_HTTP_OK,
-                                    json_pack("{s:s%,s:I}", "invalidated",
-                                              key->data, key->len, "ttl",
-                                              (json_int_t) ttl));
+    return ngx_http_pred_admin_written(r, "invalidated", key, ttl);
+}
+
+
+/*
+ * {"stored":"KEY","ttl":N}: the key is client bytes, escaped by the
+ * module's own writer (invalid UTF-8 as \ufffd), which jansson would
+ * refuse after the entry was written.
+ */
+static ngx_int_t
+ngx_http_pred_admin_written(ngx_http_request_t *r, const char *what,
+    ngx_str_t *key, time_t ttl)
+{
+    u_char     *p;
+    ngx_str_t   body;
+
+    body.data = ngx_pnalloc(r->pool, sizeof("{\"\":\"\",\"ttl\":}")
+                                     + ngx_strlen(what) + NGX_TIME_T_LEN
+                                     + ngx_http_pred_json_escape_len(key));
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(body.data, "{\"%s\":\"", what);
+    p = ngx_http_pred_json_escape(p, key);
+    p = ngx_sprintf(p, "\",\"ttl\":%T}", ttl);
+
+    body.len = p - body.data;
+
+    return ngx_http_pred_send(r, NGX_HTTP_OK, &body);
 }
 
 

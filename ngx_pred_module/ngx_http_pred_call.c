@@ -271,7 +271,11 @@ ngx_http_pred_call_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 }
 
 
-/* the status, and whether it failed and how: for every kind alike */
+/*
+ * The status, and whether the call failed and how: for every kind alike.
+ * call->fail is what the breaker and the error metrics count; a 404 and a
+ * 4xx are answers of the model's, not failures.
+ */
 static void
 ngx_http_pred_call_status(ngx_http_request_t *sr, ngx_http_pred_call_t *call,
     ngx_int_t rc)
@@ -291,6 +295,16 @@ ngx_http_pred_call_status(ngx_http_request_t *sr, ngx_http_pred_call_t *call,
     call->status = status;
 
     if (status == NGX_HTTP_NOT_FOUND) {
+        return;
+    }
+
+    /*
+     * A 4xx is the model refusing this key or request, not failing: it
+     * answers nothing (the fallback chain does), and the breaker does not
+     * count it, or a client sending bad keys would open it for everyone.
+     */
+    if (status >= 400 && status < 500) {
+        call->reason = "the model refused the request (4xx)";
         return;
     }
 

@@ -178,7 +178,8 @@ ngx_http_pred_refine_done(ngx_http_request_t *sr, ngx_http_pred_call_t *call)
 {
     size_t  where;
 
-    if (call->late || call->fail || call->status == NGX_HTTP_NOT_FOUND) {
+    if (call->late || call->fail || call->status < 200 || call->status > 299)
+    {
         return;
     }
 

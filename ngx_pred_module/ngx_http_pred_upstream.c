@@ -258,7 +258,7 @@ ngx_http_pred_upstream_done(ngx_http_request_t *sr,
         return;
     }
 
-    if (call->fail
+    if (call->fail || call->status < 200 || call->status > 299
         || ngx_http_pred_upstream_extract(sr, call, &start, &stop) != NGX_OK)
     {
         return;

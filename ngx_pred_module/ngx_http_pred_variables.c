@@ -1,8 +1,12 @@
 /*
  * The module's variables.
  *
- *   $pred_key, $pred_key_escaped   the decoded key, raw or safe in a URI;
- *                                  in a call's subrequest, its parent's
+ *   $pred_key, $pred_key_escaped, $pred_key_json
+ *                                  the decoded key: raw, safe in a URI, safe
+ *                                  in a JSON string; in a call's subrequest,
+ *                                  its parent's
+ *   $pred_json_arg_NAME            the request argument NAME, %-decoded and
+ *                                  safe in a JSON string
  *   $pred_keys_json                the keys a batch call asks for
  *   $pred_candidates               the candidates a reranker call sends
  *   $pred_source, $pred_version, $pred_age, $pred_stale, $pred_refined
@@ -21,6 +25,7 @@
 #define NGX_HTTP_PRED_VAR_KEY_ESCAPED  1
 #define NGX_HTTP_PRED_VAR_KEYS_JSON    2
 #define NGX_HTTP_PRED_VAR_CANDIDATES   3
+#define NGX_HTTP_PRED_VAR_KEY_JSON     4
 
 #define NGX_HTTP_PRED_VAR_SOURCE       0
 #define NGX_HTTP_PRED_VAR_VERSION      1
@@ -34,6 +39,10 @@ static ngx_int_t ngx_http_pred_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_pred_out_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_pred_json_arg_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_pred_variable_json(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, ngx_str_t *s);
 static void ngx_http_pred_variable_set(ngx_http_variable_value_t *v,
     ngx_str_t *s);
 
@@ -45,6 +54,12 @@ static ngx_http_variable_t  ngx_http_pred_vars[] = {
 
     { ngx_string("pred_key_escaped"), NULL, ngx_http_pred_key_variable,
       NGX_HTTP_PRED_VAR_KEY_ESCAPED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pred_key_json"), NULL, ngx_http_pred_key_variable,
+      NGX_HTTP_PRED_VAR_KEY_JSON, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pred_json_arg_"), NULL, ngx_http_pred_json_arg_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
 
     { ngx_string("pred_keys_json"), NULL, ngx_http_pred_key_variable,
       NGX_HTTP_PRED_VAR_KEYS_JSON, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -152,6 +167,20 @@ ngx_http_pred_key_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    if (data == NGX_HTTP_PRED_VAR_KEY_JSON) {
+        return ngx_http_pred_variable_json(r, v, &ctx->key);
+    }
+
+    /* "." and ".." would be path segments to the model host: not as %2E */
+    if ((ctx->key.len == 1 || ctx->key.len == 2)
+        && ctx->key.data[0] == '.' && ctx->key.data[ctx->key.len - 1] == '.')
+    {
+        ngx_str_set(&s, "%2E%2E");
+        s.len = 3 * ctx->key.len;
+        ngx_http_pred_variable_set(v, &s);
+        return NGX_OK;
+    }
+
     n = ngx_escape_uri(NULL, ctx->key.data, ctx->key.len,
                        NGX_ESCAPE_URI_COMPONENT);
 
@@ -165,6 +194,79 @@ ngx_http_pred_key_variable(ngx_http_request_t *r,
                                       NGX_ESCAPE_URI_COMPONENT) - p;
 
     ngx_http_pred_variable_set(v, &s);
+
+    return NGX_OK;
+}
+
+
+/*
+ * $pred_json_arg_NAME: the argument as a client would mean it (%-decoded,
+ * "+" a space), escaped for the inside of a JSON string, so that a request
+ * argument can go into a model's JSON body and never change its shape.
+ */
+static ngx_int_t
+ngx_http_pred_json_arg_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t *name = (ngx_str_t *) data;
+
+    u_char               *dst, *src, *p;
+    ngx_str_t             arg, value;
+    ngx_uint_t            i;
+    ngx_http_request_t   *pr;
+    ngx_http_pred_ctx_t  *ctx;
+
+    arg.data = name->data + sizeof("pred_json_arg_") - 1;
+    arg.len = name->len - (sizeof("pred_json_arg_") - 1);
+
+    /* in a call's subrequest, the arguments of the request it is for */
+    ctx = NULL;
+    for (pr = r; pr && ctx == NULL; pr = pr->parent) {
+        ctx = ngx_http_get_module_ctx(pr, ngx_http_pred_module);
+    }
+
+    if (ngx_http_arg(ctx ? ctx->request : r, arg.data, arg.len, &value)
+        != NGX_OK)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, value.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < value.len; i++) {
+        p[i] = (value.data[i] == '+') ? ' ' : value.data[i];
+    }
+
+    dst = p;
+    src = p;
+    ngx_unescape_uri(&dst, &src, value.len, 0);
+
+    value.data = p;
+    value.len = dst - p;
+
+    return ngx_http_pred_variable_json(r, v, &value);
+}
+
+
+/* s as the inside of a JSON string: invalid UTF-8 as \ufffd */
+static ngx_int_t
+ngx_http_pred_variable_json(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, ngx_str_t *s)
+{
+    ngx_str_t  out;
+
+    out.data = ngx_pnalloc(r->pool, ngx_http_pred_json_escape_len(s));
+    if (out.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    out.len = ngx_http_pred_json_escape(out.data, s) - out.data;
+
+    ngx_http_pred_variable_set(v, &out);
 
     return NGX_OK;
 }

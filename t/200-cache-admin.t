@@ -281,3 +281,29 @@ GET /admin/purge
 Allow: POST, PUT, DELETE
 --- response_body chomp
 {"error":"method_not_allowed","reason":"POST, PUT, DELETE"}
+
+
+
+=== TEST 14: admin keys that are not valid UTF-8 are answered in JSON (U+FFFD), and a ttl over a year is refused
+--- http_config
+    pred_cache_zone zone=hot:1m;
+--- config
+    pred_cache hot;
+    location = /predict { pred_key $arg_id; pred; }
+    location /admin/ { pred_admin; }
+--- request eval
+["PUT /admin/a%FFb\n1", "GET /predict?id=a%FFb", "DELETE /admin/c%C3",
+ "PUT /admin/x?ttl=100000000000\n1", "PUT /admin/x?ttl=366d\n1"]
+--- error_code eval
+[200, 200, 200, 400, 400]
+--- response_headers eval
+["Content-Type: application/json", "X-Pred-Source: cache",
+ "Content-Type: application/json", "Content-Type: application/json",
+ "Content-Type: application/json"]
+--- response_body eval
+['{"stored":"a\ufffdb","ttl":600}', '1', '{"invalidated":"c\ufffd","ttl":600}',
+ '{"error":"bad_ttl","key":"x","reason":"ttl must be a time, such as 60 or 10m"}',
+ '{"error":"bad_ttl","key":"x","reason":"ttl must be a time, such as 60 or 10m"}']
+--- no_error_log
+[error]
+

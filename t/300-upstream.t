@@ -428,3 +428,66 @@ pred: upstream for key "k" failed: answer over max_size; answering with the defa
 ['{"score":0}', "slept\n", '{"score":0.9}']
 --- no_error_log
 [error]
+
+
+
+=== TEST 13: $pred_key_json and $pred_json_arg_NAME keep the client's bytes inside JSON strings: a key or argument with quotes cannot change the model's request
+--- main_config
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /v1/models/ctr:predict {
+            # the model echoes what it was sent, which the test checks
+            echo_read_request_body;
+            echo -n '{"predictions": [{"got": ';
+            echo -n $request_body;
+            echo -n '}]}';
+        }
+    }
+--- config
+    location = /predict {
+        pred_key $arg_id;
+        pred_upstream /_tfs timeout=500ms;
+        pred_upstream_extract /predictions/0;
+        pred;
+    }
+    location = /_tfs {
+        internal;
+        proxy_method POST;
+        proxy_set_header Content-Type application/json;
+        proxy_set_body '{"instances":[{"user":"$pred_key_json","device":"$pred_json_arg_device"}]}';
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/v1/models/ctr:predict;
+    }
+--- request eval
+["GET /predict?id=x%22%7D%5D%2C%22signature_name%22%3A%22other&device=a%22b+c%5C%01%FF",
+ "GET /predict?id=u7"]
+--- response_body eval
+['{"got":{"instances":[{"user":"x\"}],\"signature_name\":\"other","device":"a\"b c\\\\\u0001\ufffd"}]}}',
+ '{"got":{"instances":[{"user":"u7","device":""}]}}']
+--- no_error_log
+[warn]
+[error]
+
+
+
+=== TEST 14: a key that is "." or ".." reaches the model as %2E, never as a path segment
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / { return 200 '{"uri":"$request_uri"}'; }
+    }
+--- config
+    location = /predict {
+        pred_key $arg_id;
+        pred_upstream /_model;
+        pred;
+    }
+    location /_model {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/predict/$pred_key_escaped;
+    }
+--- request eval
+["GET /predict?id=..", "GET /predict?id=.", "GET /predict?id=.a."]
+--- response_body eval
+['{"uri":"/predict/%2E%2E"}', '{"uri":"/predict/%2E"}', '{"uri":"/predict/.a."}']

@@ -420,3 +420,37 @@ GET /burst
 {"s":1}{"d":0}
 --- no_error_log
 shed: too many model calls in flight
+
+
+
+=== TEST 12: the model refusing keys (4xx) is an answer, not a failure: bad keys from one client never open the breaker for everyone
+--- http_config
+    pred_upstream_breaker failures=2 cooldown=10s;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location /predict/bad { return 400 '{"error":"bad input"}'; }
+        location /predict/ { return 200 '{"s":1}'; }
+    }
+--- config
+    location = /predict {
+        pred_key $arg_id;
+        pred_upstream /_model;
+        pred_fallback 'default={"d":0}';
+        pred;
+    }
+    location /_model {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/predict/$pred_key_escaped;
+    }
+    location = /metrics { pred_metrics; }
+    location = /errlog { alias $TEST_NGINX_SERVER_ROOT/logs/error.log; }
+--- request eval
+["GET /predict?id=bad1", "GET /predict?id=bad2", "GET /predict?id=bad3",
+ "GET /predict?id=good", "GET /metrics", "GET /errlog"]
+--- response_body eval
+['{"d":0}', '{"d":0}', '{"d":0}', '{"s":1}',
+ qr/^pred_upstream_breaker_open 0\n(?s:.*)^pred_upstream_breaker_trips_total 0\n/m,
+ qr/pred: upstream for key "bad3" failed: the model refused the request \(4xx\); answering with the default/]
+--- no_error_log
+circuit breaker open
+
