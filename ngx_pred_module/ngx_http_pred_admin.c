@@ -38,6 +38,8 @@ static ngx_int_t ngx_http_pred_admin_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);
 static ngx_int_t ngx_http_pred_admin_written(ngx_http_request_t *r,
     const char *what, ngx_str_t *key, time_t ttl);
+static ngx_int_t ngx_http_pred_admin_no_room(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_int_t rc);
 static ngx_int_t ngx_http_pred_admin_allow(ngx_http_request_t *r,
     const char *methods);
 
@@ -326,10 +328,8 @@ ngx_http_pred_admin_put_body(ngx_http_request_t *r)
     }
 
     if (rc != NGX_OK) {
-        ngx_http_finalize_request(r,
-            ngx_http_pred_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
-                                     "no_room", &ctx->key,
-                                     "the cache zone has no room"));
+        ngx_http_finalize_request(r, ngx_http_pred_admin_no_room(r, &ctx->key,
+                                                                 rc));
         return;
     }
 
@@ -366,13 +366,10 @@ ngx_http_pred_admin_delete(ngx_http_request_t *r,
                                         "60 or 10m");
     }
 
-    if (ngx_http_pred_cache_put(z, key, NGX_HTTP_PRED_CACHE_TOMBSTONE, NULL,
-                                ttl, r->connection->log)
-        != NGX_OK)
-    {
-        return ngx_http_pred_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
-                                        "no_room", key,
-                                        "the cache zone has no room");
+    rc = ngx_http_pred_cache_put(z, key, NGX_HTTP_PRED_CACHE_TOMBSTONE, NULL,
+                                 ttl, r->connection->log);
+    if (rc != NGX_OK) {
+        return ngx_http_pred_admin_no_room(r, key, rc);
     }
 
     ctx = ngx_http_pred_ctx_create(r, key);
@@ -386,6 +383,24 @@ ngx_http_pred_admin_delete(ngx_http_request_t *r,
                   "pred: admin: invalidated \"%V\" for %T s", key, ttl);
 
     return ngx_http_pred_admin_written(r, "invalidated", key, ttl);
+}
+
+
+/* a write the zone could not take: 507, saying which budget is full */
+static ngx_int_t
+ngx_http_pred_admin_no_room(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_int_t rc)
+{
+    if (rc == NGX_BUSY) {
+        return ngx_http_pred_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                                        "admin_budget_full", key,
+                                        "the zone's budget for overrides "
+                                        "and tombstones (admin=) is full");
+    }
+
+    return ngx_http_pred_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                                    "no_room", key,
+                                    "the cache zone has no room");
 }
 
 

@@ -2,18 +2,30 @@
  * The shared-memory tier: fresh answers and pushed overrides, shared by all
  * workers, kept across reloads.
  *
- * A slab zone holds an rbtree on the key's CRC32 and an LRU queue.  An
- * entry is a value, a negative answer (the model said 404), or a tombstone
- * (an invalidation that masks the snapshot).  Expired values are kept, not
- * deleted, because the "stale" fallback serves them; when the slab is full
- * the least recently used entries make room.
+ * A slab zone holds an rbtree on the key's CRC32 and two queues.  The LRU
+ * holds what the cache may forget: model answers (values, and negative
+ * answers: the model said 404) and single-flight markers.  Expired values
+ * are kept, not deleted, because the "stale" fallback serves them; when the
+ * slab is full, the least recently used of them make room, a bounded
+ * number per insert.  The admin queue holds what an operator wrote:
+ * overrides and tombstones (an invalidation that masks the snapshot).
+ * They live for their ttl whatever the cache does, within their own budget
+ * (admin=), and a tombstone's mask outlives a model answer that replaces
+ * it, so an invalidated snapshot value stays invalidated.
  */
 
 #include "ngx_http_pred_module.h"
 
 
-/* entries freed at most per allocation attempt, to bound time under lock */
-#define NGX_HTTP_PRED_CACHE_EVICT_BATCH  16
+/* entries evicted at most for one insert: bounded time under the lock */
+#define NGX_HTTP_PRED_CACHE_EVICT_MAX    64
+
+/* expired admin entries looked at when the admin budget is full */
+#define NGX_HTTP_PRED_CACHE_ADMIN_SWEEP  64
+
+#define ngx_http_pred_cache_is_admin(kind)                                   \
+    ((kind) == NGX_HTTP_PRED_CACHE_TOMBSTONE                                 \
+     || (kind) == NGX_HTTP_PRED_CACHE_OVERRIDE)
 
 
 typedef struct {
@@ -21,10 +33,13 @@ typedef struct {
     u_char                      kind;
     u_short                     key_len;
     uint32_t                    value_len;
-    ngx_queue_t                 queue;
+    ngx_queue_t                 queue;       /* the LRU, or the admin one */
     ngx_msec_t                  expires;     /* monotonic, ms */
-    time_t                      stored;      /* wall clock, for Age */
     ngx_msec_t                  fetch_until; /* a model call leads, or 0 */
+    uint32_t                    stored;      /* wall clock, for Age */
+    uint32_t                    mask_until;  /* wall clock: a tombstone's
+                                                mask, past the entry that
+                                                replaced it; 0: none */
     u_char                      data[1];     /* key, then value */
 } ngx_http_pred_cache_node_t;
 
@@ -32,11 +47,14 @@ typedef struct {
 struct ngx_http_pred_cache_sh_s {
     ngx_rbtree_t                rbtree;
     ngx_rbtree_node_t           sentinel;
-    ngx_queue_t                 queue;
+    ngx_queue_t                 queue;        /* the LRU */
+    ngx_queue_t                 admin;        /* overrides, tombstones */
+    size_t                      admin_bytes;
     ngx_atomic_t                entries;
     ngx_atomic_t                evictions;
     ngx_atomic_t                expirations;  /* expired entries met */
     ngx_atomic_t                tombstones;   /* tombstones written */
+    ngx_atomic_t                admin_full;   /* admin writes refused */
 };
 
 
@@ -50,6 +68,9 @@ static void ngx_http_pred_cache_free(ngx_http_pred_cache_zone_t *z,
     ngx_http_pred_cache_node_t *cn);
 static void *ngx_http_pred_cache_alloc(ngx_http_pred_cache_zone_t *z,
     size_t size);
+static size_t ngx_http_pred_cache_node_size(ngx_http_pred_cache_node_t *cn);
+static ngx_uint_t ngx_http_pred_cache_masked(ngx_http_pred_cache_node_t *cn);
+static void ngx_http_pred_cache_sweep(ngx_http_pred_cache_zone_t *z);
 
 
 char *
@@ -75,7 +96,8 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     z->ttl = 600;
     z->negative_ttl = 30;
-    z->max_entry = 64 * 1024;
+    z->max_entry = NGX_CONF_UNSET_SIZE;
+    z->admin_max = NGX_CONF_UNSET_SIZE;
     size = 0;
     name.len = 0;
 
@@ -123,6 +145,10 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             rc = ngx_http_pred_conf_param(cf, &value[i], "max_entry=", 'z',
                                           0, &z->max_entry);
         }
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_pred_conf_param(cf, &value[i], "admin=", 'z', 0,
+                                          &z->admin_max);
+        }
 
         if (rc == NGX_ERROR) {
             return NGX_CONF_ERROR;
@@ -141,6 +167,31 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" must have \"zone\" parameter",
                            &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    /* one value must never need most of the zone evicted */
+    if (z->max_entry == NGX_CONF_UNSET_SIZE) {
+        z->max_entry = ngx_min(64 * 1024, (size_t) size / 8);
+    }
+
+    if (z->max_entry > (size_t) size / 8) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "max_entry=%uz is too large for zone \"%V\" of "
+                           "%z bytes: at most an eighth of the zone",
+                           z->max_entry, &name, size);
+        return NGX_CONF_ERROR;
+    }
+
+    if (z->admin_max == NGX_CONF_UNSET_SIZE) {
+        z->admin_max = size / 4;
+    }
+
+    if (z->admin_max > (size_t) size / 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "admin=%uz is too large for zone \"%V\" of %z "
+                           "bytes: at most half of the zone", z->admin_max,
+                           &name, size);
         return NGX_CONF_ERROR;
     }
 
@@ -256,8 +307,13 @@ ngx_http_pred_cache_get(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
         return NGX_DECLINED;
     }
 
-    ngx_queue_remove(&cn->queue);
-    ngx_queue_insert_head(&z->sh->queue, &cn->queue);
+    /* only the LRU learns what is used: admin entries are never evicted */
+    if (!ngx_http_pred_cache_is_admin(cn->kind)) {
+        ngx_queue_remove(&cn->queue);
+        ngx_queue_insert_head(&z->sh->queue, &cn->queue);
+    }
+
+    out->masked = ngx_http_pred_cache_masked(cn);
 
     /* to a reader an override is a value */
     out->kind = (cn->kind == NGX_HTTP_PRED_CACHE_OVERRIDE)
@@ -267,7 +323,7 @@ ngx_http_pred_cache_get(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
     if (out->expired_ms > 0) {
         z->sh->expirations++;
     }
-    out->age = ngx_max(ngx_time() - cn->stored, 0);
+    out->age = ngx_max(ngx_time() - (time_t) cn->stored, 0);
     out->value.len = cn->value_len;
     out->value.data = NULL;
 
@@ -289,12 +345,19 @@ ngx_http_pred_cache_get(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
 }
 
 
+/*
+ * Writes an entry.  NGX_OK; NGX_DECLINED: over max_entry, or a model's
+ * answer meeting a live override (kept); NGX_BUSY: an override or
+ * tombstone over the admin budget; NGX_ERROR: no room even after the
+ * bounded eviction.
+ */
 ngx_int_t
 ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     ngx_uint_t kind, ngx_str_t *value, time_t ttl, ngx_log_t *log)
 {
-    size_t                       size, vlen;
-    uint32_t                     hash;
+    size_t                       size, vlen, freed;
+    uint32_t                     hash, mask;
+    ngx_msec_int_t               left;
     ngx_rbtree_node_t           *node;
     ngx_http_pred_cache_node_t  *cn;
 
@@ -322,22 +385,52 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     ngx_shmtx_lock(&z->shpool->mutex);
 
     cn = ngx_http_pred_cache_find(z, key, hash);
+    mask = 0;
 
-    /*
-     * A model's answer never replaces a live override: the call may have
-     * started before the operator's PUT, and would undo it.
-     */
-    if (cn && cn->kind == NGX_HTTP_PRED_CACHE_OVERRIDE
-        && kind != NGX_HTTP_PRED_CACHE_OVERRIDE
-        && kind != NGX_HTTP_PRED_CACHE_TOMBSTONE
-        && (ngx_msec_int_t) (cn->expires - ngx_current_msec) > 0)
-    {
-        ngx_shmtx_unlock(&z->shpool->mutex);
+    if (cn) {
+        left = (ngx_msec_int_t) (cn->expires - ngx_current_msec);
 
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
-                       "pred: key \"%V\": a live override is kept over "
-                       "the model's answer", key);
-        return NGX_DECLINED;
+        /*
+         * A model's answer never replaces a live override: the call may
+         * have started before the operator's PUT, and would undo it.
+         */
+        if (cn->kind == NGX_HTTP_PRED_CACHE_OVERRIDE && left > 0
+            && !ngx_http_pred_cache_is_admin(kind))
+        {
+            ngx_shmtx_unlock(&z->shpool->mutex);
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                           "pred: key \"%V\": a live override is kept over "
+                           "the model's answer", key);
+            return NGX_DECLINED;
+        }
+
+        /* what replaces a live tombstone keeps masking the snapshot */
+        mask = cn->mask_until;
+
+        if (cn->kind == NGX_HTTP_PRED_CACHE_TOMBSTONE && left > 0) {
+            mask = ngx_max(mask, (uint32_t) (ngx_time() + left / 1000 + 1));
+        }
+    }
+
+    if (ngx_http_pred_cache_is_admin(kind)) {
+        freed = (cn && ngx_http_pred_cache_is_admin(cn->kind))
+                ? ngx_http_pred_cache_node_size(cn) : 0;
+
+        if (z->sh->admin_bytes - freed + size > z->admin_max) {
+            ngx_http_pred_cache_sweep(z);
+        }
+
+        if (z->sh->admin_bytes - freed + size > z->admin_max) {
+            z->sh->admin_full++;
+            ngx_shmtx_unlock(&z->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "pred: cache \"%V\": key \"%V\": the admin budget "
+                          "of %uz bytes for overrides and tombstones is "
+                          "full", &z->shm_zone->shm.name, key, z->admin_max);
+            return NGX_BUSY;
+        }
     }
 
     if (cn) {
@@ -350,8 +443,9 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
         ngx_shmtx_unlock(&z->shpool->mutex);
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "pred: cache \"%V\": key \"%V\": no room for %uz "
-                      "bytes even after eviction", &z->shm_zone->shm.name,
-                      key, size);
+                      "bytes after evicting %d entries",
+                      &z->shm_zone->shm.name, key, size,
+                      NGX_HTTP_PRED_CACHE_EVICT_MAX);
         return NGX_ERROR;
     }
 
@@ -363,8 +457,9 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     cn->key_len = (u_short) key->len;
     cn->value_len = (uint32_t) vlen;
     cn->expires = ngx_current_msec + (ngx_msec_t) ttl * 1000;
-    cn->stored = ngx_time();
+    cn->stored = (uint32_t) ngx_time();
     cn->fetch_until = 0;
+    cn->mask_until = (kind == NGX_HTTP_PRED_CACHE_TOMBSTONE) ? 0 : mask;
 
     ngx_memcpy(cn->data, key->data, key->len);
     if (vlen) {
@@ -372,8 +467,15 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     }
 
     ngx_rbtree_insert(&z->sh->rbtree, node);
-    ngx_queue_insert_head(&z->sh->queue, &cn->queue);
     z->sh->entries++;
+
+    if (ngx_http_pred_cache_is_admin(kind)) {
+        ngx_queue_insert_head(&z->sh->admin, &cn->queue);
+        z->sh->admin_bytes += size;
+
+    } else {
+        ngx_queue_insert_head(&z->sh->queue, &cn->queue);
+    }
 
     if (kind == NGX_HTTP_PRED_CACHE_TOMBSTONE) {
         z->sh->tombstones++;
@@ -385,7 +487,10 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
 }
 
 
-/* entries, evictions, expirations, tombstones: read without the lock */
+/*
+ * entries, evictions, expirations, tombstones, admin bytes, admin writes
+ * refused: read without the lock
+ */
 ngx_atomic_uint_t
 ngx_http_pred_cache_stat(ngx_http_pred_cache_zone_t *z, ngx_uint_t what)
 {
@@ -396,8 +501,12 @@ ngx_http_pred_cache_stat(ngx_http_pred_cache_zone_t *z, ngx_uint_t what)
         return z->sh->evictions;
     case 2:
         return z->sh->expirations;
-    default:
+    case 3:
         return z->sh->tombstones;
+    case 4:
+        return z->sh->admin_bytes;
+    default:
+        return z->sh->admin_full;
     }
 }
 
@@ -450,7 +559,8 @@ ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
         cn->key_len = (u_short) key->len;
         cn->value_len = 0;
         cn->expires = ngx_current_msec;
-        cn->stored = ngx_time();
+        cn->stored = (uint32_t) ngx_time();
+        cn->mask_until = 0;
         ngx_memcpy(cn->data, key->data, key->len);
 
         ngx_rbtree_insert(&z->sh->rbtree, node);
@@ -539,30 +649,39 @@ ngx_http_pred_cache_poll(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
 }
 
 
-/* removes every entry whose key starts with prefix; returns how many */
+/*
+ * Removes every entry whose key starts with prefix, overrides and
+ * tombstones too (an operator's reset); returns how many.
+ */
 ngx_uint_t
 ngx_http_pred_cache_purge(ngx_http_pred_cache_zone_t *z, ngx_str_t *prefix)
 {
     ngx_uint_t                   n;
-    ngx_queue_t                 *q, *next;
+    ngx_queue_t                 *q, *next, *queues[2];
+    ngx_uint_t                   i;
     ngx_http_pred_cache_node_t  *cn;
 
     n = 0;
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
-    for (q = ngx_queue_head(&z->sh->queue);
-         q != ngx_queue_sentinel(&z->sh->queue);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        cn = ngx_queue_data(q, ngx_http_pred_cache_node_t, queue);
+    queues[0] = &z->sh->queue;
+    queues[1] = &z->sh->admin;
 
-        if (cn->key_len >= prefix->len
-            && ngx_memcmp(cn->data, prefix->data, prefix->len) == 0)
+    for (i = 0; i < 2; i++) {
+        for (q = ngx_queue_head(queues[i]);
+             q != ngx_queue_sentinel(queues[i]);
+             q = next)
         {
-            ngx_http_pred_cache_free(z, cn);
-            n++;
+            next = ngx_queue_next(q);
+            cn = ngx_queue_data(q, ngx_http_pred_cache_node_t, queue);
+
+            if (cn->key_len >= prefix->len
+                && ngx_memcmp(cn->data, prefix->data, prefix->len) == 0)
+            {
+                ngx_http_pred_cache_free(z, cn);
+                n++;
+            }
         }
     }
 
@@ -625,6 +744,7 @@ ngx_http_pred_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_pred_cache_rbtree_insert);
 
     ngx_queue_init(&z->sh->queue);
+    ngx_queue_init(&z->sh->admin);
 
     len = sizeof(" in pred_cache_zone \"\"") + shm_zone->shm.name.len;
 
@@ -729,6 +849,10 @@ ngx_http_pred_cache_free(ngx_http_pred_cache_zone_t *z,
     node = (ngx_rbtree_node_t *)
                ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
 
+    if (ngx_http_pred_cache_is_admin(cn->kind)) {
+        z->sh->admin_bytes -= ngx_http_pred_cache_node_size(cn);
+    }
+
     ngx_queue_remove(&cn->queue);
     ngx_rbtree_delete(&z->sh->rbtree, node);
     ngx_slab_free_locked(z->shpool, node);
@@ -737,7 +861,61 @@ ngx_http_pred_cache_free(ngx_http_pred_cache_zone_t *z,
 }
 
 
-/* under the lock: allocates, evicting least recently used entries first */
+static size_t
+ngx_http_pred_cache_node_size(ngx_http_pred_cache_node_t *cn)
+{
+    return offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_pred_cache_node_t, data)
+           + cn->key_len + cn->value_len;
+}
+
+
+/* the snapshot must not answer for the key: a live tombstone's doing */
+static ngx_uint_t
+ngx_http_pred_cache_masked(ngx_http_pred_cache_node_t *cn)
+{
+    if (cn->kind == NGX_HTTP_PRED_CACHE_TOMBSTONE
+        && (ngx_msec_int_t) (cn->expires - ngx_current_msec) > 0)
+    {
+        return 1;
+    }
+
+    return cn->mask_until && (time_t) cn->mask_until > ngx_time();
+}
+
+
+/* under the lock: frees expired overrides and tombstones, oldest first */
+static void
+ngx_http_pred_cache_sweep(ngx_http_pred_cache_zone_t *z)
+{
+    ngx_uint_t                   n;
+    ngx_queue_t                 *q, *prev;
+    ngx_http_pred_cache_node_t  *cn;
+
+    q = ngx_queue_last(&z->sh->admin);
+
+    for (n = 0;
+         n < NGX_HTTP_PRED_CACHE_ADMIN_SWEEP
+         && q != ngx_queue_sentinel(&z->sh->admin);
+         n++)
+    {
+        prev = ngx_queue_prev(q);
+        cn = ngx_queue_data(q, ngx_http_pred_cache_node_t, queue);
+
+        if ((ngx_msec_int_t) (cn->expires - ngx_current_msec) <= 0) {
+            ngx_http_pred_cache_free(z, cn);
+        }
+
+        q = prev;
+    }
+}
+
+
+/*
+ * Under the lock: allocates, evicting the least recently used model
+ * answers first, NGX_HTTP_PRED_CACHE_EVICT_MAX of them at most (a large
+ * value needs contiguous pages, which freeing small entries may not give).
+ */
 static void *
 ngx_http_pred_cache_alloc(ngx_http_pred_cache_zone_t *z, size_t size)
 {
@@ -746,26 +924,22 @@ ngx_http_pred_cache_alloc(ngx_http_pred_cache_zone_t *z, size_t size)
     ngx_queue_t                 *q;
     ngx_http_pred_cache_node_t  *cn;
 
-    for ( ;; ) {
+    for (n = 0; ; n++) {
         p = ngx_slab_alloc_locked(z->shpool, size);
         if (p) {
             return p;
         }
 
-        if (ngx_queue_empty(&z->sh->queue)) {
+        if (n == NGX_HTTP_PRED_CACHE_EVICT_MAX
+            || ngx_queue_empty(&z->sh->queue))
+        {
             return NULL;
         }
 
-        for (n = 0; n < NGX_HTTP_PRED_CACHE_EVICT_BATCH; n++) {
-            if (ngx_queue_empty(&z->sh->queue)) {
-                break;
-            }
+        q = ngx_queue_last(&z->sh->queue);
+        cn = ngx_queue_data(q, ngx_http_pred_cache_node_t, queue);
 
-            q = ngx_queue_last(&z->sh->queue);
-            cn = ngx_queue_data(q, ngx_http_pred_cache_node_t, queue);
-
-            ngx_http_pred_cache_free(z, cn);
-            z->sh->evictions++;
-        }
+        ngx_http_pred_cache_free(z, cn);
+        z->sh->evictions++;
     }
 }

@@ -98,8 +98,8 @@ ngx_http_pred_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * Walks the chain for a key into *ans.  stale: what the "stale" step may
- * serve, an expired cache value, else the snapshot's, looked up here (even
- * when a tombstone masked it).  why: the model's failure, NULL when it was
+ * serve, an expired cache value, else the snapshot's, looked up here
+ * unless a tombstone masks it: an invalidated value is never served.  why: the model's failure, NULL when it was
  * not asked; with warn, a warning names the key, why and the choice.
  */
 void
@@ -126,7 +126,7 @@ ngx_http_pred_fallback_pick(ngx_http_request_t *r,
         switch (fb->type) {
 
         case NGX_HTTP_PRED_FB_STALE:
-            if (!stale->set && plcf->snapshot
+            if (!stale->set && !stale->masked && plcf->snapshot
                 && ngx_http_pred_snapshot_lookup(r, plcf->snapshot,
                                                  plcf->max_age, key, &hit)
                    == NGX_OK)

@@ -25,6 +25,7 @@ ngx_http_pred_lookup(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
 
     res->kind = NGX_HTTP_PRED_LOOKUP_MISS;
     res->stale.set = 0;
+    res->stale.masked = 0;
 
     z = ngx_http_pred_cache_zone_get(plcf);
 
@@ -44,6 +45,8 @@ ngx_http_pred_lookup(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
 
         return ngx_http_pred_lookup_snapshot(r, plcf, key, res);
     }
+
+    res->stale.masked = cached.masked;
 
     if (cached.expired_ms <= 0) {
         switch (cached.kind) {
@@ -79,7 +82,9 @@ ngx_http_pred_lookup(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
     }
 
     if (cached.kind != NGX_HTTP_PRED_CACHE_VALUE) {
-        return ngx_http_pred_lookup_snapshot(r, plcf, key, res);
+        return cached.masked ? NGX_OK
+                             : ngx_http_pred_lookup_snapshot(r, plcf, key,
+                                                             res);
     }
 
     res->stale.value = cached.value;
@@ -101,8 +106,13 @@ ngx_http_pred_lookup(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
         return NGX_OK;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "pred: key \"%V\": cached value expired", key);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "pred: key \"%V\": cached value expired%s", key,
+                   cached.masked ? ", the snapshot masked" : "");
+
+    if (cached.masked) {
+        return NGX_OK;
+    }
 
     return ngx_http_pred_lookup_snapshot(r, plcf, key, res);
 }

@@ -569,7 +569,8 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
     zones = pmcf->zones.elts;
 
     p = ngx_http_pred_m_family(p, last, "pred_cache_bytes", "gauge",
-                               "Cache zone size, and the bytes in use.");
+                               "Cache zone size, the bytes in use, and the "
+                               "budget of overrides and tombstones.");
 
     for (i = 0; i < pmcf->zones.nelts; i++) {
         total = zones[i]->shm_zone->shm.size;
@@ -581,6 +582,14 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
         p = ngx_slprintf(p, last, "pred_cache_bytes{zone=\"%V\",kind="
                          "\"used\"} %ui\n", &zones[i]->shm_zone->shm.name,
                          used);
+        p = ngx_slprintf(p, last, "pred_cache_bytes{zone=\"%V\",kind="
+                         "\"admin_limit\"} %uz\n",
+                         &zones[i]->shm_zone->shm.name,
+                         zones[i]->admin_max);
+        p = ngx_slprintf(p, last, "pred_cache_bytes{zone=\"%V\",kind="
+                         "\"admin_used\"} %uA\n",
+                         &zones[i]->shm_zone->shm.name,
+                         ngx_http_pred_cache_stat(zones[i], 4));
     }
 
     p = ngx_http_pred_m_family(p, last, "pred_cache_entries", "gauge",
@@ -594,7 +603,8 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
 
     p = ngx_http_pred_m_family(p, last, "pred_cache_events_total",
                                "counter", "Cache evictions, expired "
-                               "entries met, tombstones written.");
+                               "entries met, tombstones written, admin "
+                               "writes refused (admin= full).");
 
     for (i = 0; i < pmcf->zones.nelts; i++) {
         p = ngx_slprintf(p, last, "pred_cache_events_total{zone=\"%V\","
@@ -602,13 +612,17 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
                          "pred_cache_events_total{zone=\"%V\","
                          "event=\"expiration\"} %uA\n"
                          "pred_cache_events_total{zone=\"%V\","
-                         "event=\"tombstone\"} %uA\n",
+                         "event=\"tombstone\"} %uA\n"
+                         "pred_cache_events_total{zone=\"%V\","
+                         "event=\"admin_full\"} %uA\n",
                          &zones[i]->shm_zone->shm.name,
                          ngx_http_pred_cache_stat(zones[i], 1),
                          &zones[i]->shm_zone->shm.name,
                          ngx_http_pred_cache_stat(zones[i], 2),
                          &zones[i]->shm_zone->shm.name,
-                         ngx_http_pred_cache_stat(zones[i], 3));
+                         ngx_http_pred_cache_stat(zones[i], 3),
+                         &zones[i]->shm_zone->shm.name,
+                         ngx_http_pred_cache_stat(zones[i], 5));
     }
 
     snaps = pmcf->snapshots.elts;

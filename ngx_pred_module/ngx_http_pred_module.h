@@ -75,6 +75,7 @@ typedef struct {
     time_t                      ttl;
     time_t                      negative_ttl;
     size_t                      max_entry;
+    size_t                      admin_max;  /* overrides and tombstones */
     unsigned                    too_big_logged:1;   /* per worker */
 } ngx_http_pred_cache_zone_t;
 
@@ -97,6 +98,8 @@ typedef struct {
     ngx_str_t                   value;
     time_t                      age;
     ngx_msec_int_t              expired_ms;         /* > 0: expired */
+    unsigned                    masked:1;   /* the snapshot must not
+                                               answer for the key */
 } ngx_http_pred_cached_t;
 
 
@@ -223,6 +226,7 @@ typedef struct {
     ngx_str_t                   value;
     time_t                      age;
     unsigned                    set:1;
+    unsigned                    masked:1;   /* never the snapshot's value */
 } ngx_http_pred_stale_t;
 
 

@@ -320,6 +320,18 @@ refused('an unknown priority', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*invalid value "urgent" in \S+nginx\.conf:\d+/);
 
+# one value must never need most of the zone evicted; the admin budget
+# leaves the cache most of the zone
+refused('max_entry over an eighth of the zone', <<'_EOC_',
+    pred_cache_zone zone=hot:1m max_entry=256k;
+_EOC_
+    qr/\[emerg\] .*max_entry=262144 is too large for zone "hot" of 1048576 bytes: at most an eighth of the zone/);
+
+refused('admin over half of the zone', <<'_EOC_',
+    pred_cache_zone zone=hot:1m admin=600k;
+_EOC_
+    qr/\[emerg\] .*admin=614400 is too large for zone "hot" of 1048576 bytes: at most half of the zone/);
+
 # errors found when configurations are merged name the location: nginx
 # itself can only point at the end of the http block
 refused('an undefined snapshot, named with its location', <<'_EOC_',

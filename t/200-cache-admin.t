@@ -163,23 +163,33 @@ __DATA__
 
 
 
-=== TEST 8: a full zone evicts the least recently used entries
+=== TEST 8: a full zone evicts the least recently used model answers (overrides and tombstones are not evicted: t/220)
 --- http_config
     pred_cache_zone zone=tiny:32k;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location /predict/ { return 200 '"$uri.........................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................."'; }
+    }
 --- config
     pred_cache tiny;
-    location = /predict { pred_key $arg_id; pred; }
-    location /admin/ { pred_admin; }
+    location = /predict {
+        pred_key $arg_id;
+        pred_upstream /_model;
+        pred;
+    }
+    location /_model {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/predict/$pred_key_escaped;
+    }
 --- request eval
-my $v = '"' . ('v' x 1000) . '"';
-[(map { "PUT /admin/k$_\n$v" } 1 .. 40), "GET /predict?id=k1",
+[(map { "GET /predict?id=k$_" } 1 .. 40), "GET /predict?id=k1",
  "GET /predict?id=k40"]
---- error_code eval
-[(200) x 40, 404, 200]
---- response_body eval
-my $v = '"' . ('v' x 1000) . '"';
-[(map { qq({"stored":"k$_","ttl":600}) } 1 .. 40),
- '{"error":"not_found","key":"k1"}', $v]
+--- response_headers eval
+[("X-Pred-Source: upstream") x 40, "X-Pred-Source: upstream",
+ "X-Pred-Source: cache"]
+--- response_body_like eval
+[(map { qr/\A"\/predict\/k$_\.{900,}"\z/ } 1 .. 40),
+ qr/\A"\/predict\/k1\./, qr/\A"\/predict\/k40\./]
 --- no_error_log
 [error]
 [crit]

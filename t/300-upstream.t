@@ -288,7 +288,7 @@ pred: upstream for key "k" failed: connect or read failed (502); answering 503
 
 
 
-=== TEST 9: a tombstoned key whose model fails gets the snapshot value as stale
+=== TEST 9: a tombstoned key whose model fails never gets the snapshot value it invalidated: the chain goes on past "stale"
 --- http_config
     pred_cache_zone zone=hot:1m;
     pred_snapshot_path main $TEST_NGINX_SNAP_UP;
@@ -302,7 +302,7 @@ pred: upstream for key "k" failed: connect or read failed (502); answering 503
     location = /predict {
         pred_key $arg_id;
         pred_upstream /_model;
-        pred_fallback stale;
+        pred_fallback stale 'default={"d":0}';
         pred;
     }
     location /_model {
@@ -311,11 +311,11 @@ pred: upstream for key "k" failed: connect or read failed (502); answering 503
     }
     location /admin/ { pred_admin; }
 --- request eval
-["DELETE /admin/a", "GET /predict?id=a"]
+["GET /predict?id=a", "DELETE /admin/a", "GET /predict?id=a"]
 --- response_headers eval
-["", "X-Pred-Source: stale\nX-Pred-Stale: 1"]
+["X-Pred-Source: snapshot", "", "X-Pred-Source: default\n!X-Pred-Stale"]
 --- response_body eval
-['{"invalidated":"a","ttl":600}', '{"from":"snapshot"}']
+['{"from":"snapshot"}', '{"invalidated":"a","ttl":600}', '{"d":0}']
 
 
 
