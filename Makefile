@@ -23,6 +23,8 @@ DEB_PKGS    := build-essential nginx nginx-dev libnginx-mod-http-echo \
                libnginx-mod-http-perl \
                liblmdb-dev lmdb-utils libjansson-dev zlib1g-dev \
                libcmocka-dev libtest-base-perl libtext-diff-perl \
+               libtest-longstring-perl liblist-moreutils-perl libipc-run-perl \
+               libwww-perl liburi-perl \
                python3 python3-sklearn python3-numpy prometheus curl wrk \
                libnginx-mod-http-lua redis-server gnuplot-nox valgrind
 FUZZ_PKGS   := clang libclang-rt-14-dev
@@ -147,9 +149,13 @@ fuzz: deps
 	    grep -E '^stat::number_of_executed_units|^Done' $(BUILD)/fuzz/$$t.log; \
 	done
 
-# prove uses the real Test::Nginx when installed, the bundled one otherwise.
+# prove uses the real Test::Nginx (OpenResty's) when ../shared/test-nginx
+# has it or it is installed, the bundled one (t/lib) otherwise.
+REAL_TN     := $(abspath ../shared/test-nginx/lib)
 PROVE = env -u LD_PRELOAD pkill -QUIT -f "[n]ginx.*-p $(CURDIR)/t/servroot" 2>/dev/null || true; \
-	if perl -MTest::Nginx::Socket -e1 2>/dev/null; then \
+	if [ -f $(REAL_TN)/Test/Nginx/Socket.pm ]; then \
+	    echo "\# Test::Nginx: $(REAL_TN)"; prove -I $(REAL_TN) -r t; \
+	elif perl -MTest::Nginx::Socket -e1 2>/dev/null; then \
 	    echo "\# Test::Nginx: installed"; prove -r t; \
 	else \
 	    echo "\# Test::Nginx: bundled (t/lib)"; prove -I t/lib -r t; \
@@ -160,6 +166,10 @@ prove: module loader
 
 # The whole suite with nginx under memcheck (the runner checks each block's
 # reports; with the real Test::Nginx they go to stderr, checked here).
+# memcheck and the sanitizers run under the bundled runner: it checks each
+# block's valgrind reports itself, and is the quicker of the two
+test-valgrind test-asan: REAL_TN := /nonexistent
+
 test-valgrind: deps
 	$(MAKE) module loader
 	@export TEST_NGINX_USE_VALGRIND=1 TEST_NGINX_TIMEOUT=20; $(PROVE) \

@@ -8,6 +8,8 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <dirent.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "pred_snap.h"
@@ -47,6 +50,8 @@ static int pred_switch(const char *dir, const char *target,
 static int pred_scan(const char *dir, pred_entry_t **out, size_t *n,
     char *cur, char *prev, size_t size);
 static int pred_entry_cmp(const void *a, const void *b);
+static int pred_dir_lock(const char *dir);
+static int pred_temporaries(const char *dir, int remove);
 static void pred_format_age(char *buf, size_t size, time_t created);
 static void pred_format_size(char *buf, size_t size, off_t bytes);
 
@@ -66,6 +71,10 @@ pred_cmd_publish(int argc, char **argv)
 
     snprintf(target, sizeof(target), "snap-%s.mdb", argv[2]);
 
+    if (pred_dir_lock(argv[1]) != 0) {
+        return PRED_EXIT_FAIL;
+    }
+
     return pred_switch(argv[1], target, "published", 1);
 }
 
@@ -78,6 +87,10 @@ pred_cmd_rollback(int argc, char **argv)
 
     if (argc != 2 && argc != 3) {
         return pred_usage_error("rollback: use \"rollback DIR [VERSION]\"");
+    }
+
+    if (pred_dir_lock(argv[1]) != 0) {
+        return PRED_EXIT_FAIL;
     }
 
     if (argc == 3) {
@@ -148,6 +161,8 @@ pred_cmd_list(int argc, char **argv)
 
     free(list);
 
+    (void) pred_temporaries(argv[1], 0);
+
     return PRED_EXIT_OK;
 }
 
@@ -167,11 +182,14 @@ pred_cmd_gc(int argc, char **argv)
         return pred_usage_error("gc: use \"gc DIR --keep N\"");
     }
 
-    if (pred_scan(argv[1], &list, &n, cur, prev, sizeof(cur)) != 0) {
+    /* under the lock: a rollback cannot point "current" at what gc removes */
+    if (pred_dir_lock(argv[1]) != 0
+        || pred_scan(argv[1], &list, &n, cur, prev, sizeof(cur)) != 0)
+    {
         return PRED_EXIT_FAIL;
     }
 
-    rc = PRED_EXIT_OK;
+    rc = pred_temporaries(argv[1], 1) == 0 ? PRED_EXIT_OK : PRED_EXIT_FAIL;
     kept = 0;
 
     /* newest first; the live and previous versions are never removed */
@@ -195,6 +213,130 @@ pred_cmd_gc(int argc, char **argv)
     }
 
     free(list);
+
+    return rc;
+}
+
+
+/*
+ * One lock per snapshot folder (DIR/.lock, flock): publish, rollback and
+ * gc take it, so that a gc never removes what a rollback is pointing
+ * "current" at, and two switches never interleave their renames.  It is
+ * released when the process exits, whatever way it exits.
+ */
+static int
+pred_dir_lock(const char *dir)
+{
+    int   fd;
+    char  path[4096];
+
+    snprintf(path, sizeof(path), "%s/.lock", dir);
+
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        pred_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+
+    if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+        if (errno != EWOULDBLOCK) {
+            pred_error("%s: flock: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+
+        fprintf(stderr, PRED_LOADER_NAME ": %s: waiting for another "
+                "publish, rollback or gc\n", dir);
+
+        if (flock(fd, LOCK_EX) == -1) {
+            pred_error("%s: flock: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+    }
+
+    /* kept open: the lock lasts as long as the process */
+    return 0;
+}
+
+
+/*
+ * The temporary files of builds and switches (".snap-V.mdb.PID.tmp",
+ * ".pred-build.PID.runN", ".NAME.PID.tmp"): listed, or with remove, those
+ * whose process is gone (killed, or by the OOM killer) are removed.
+ */
+static int
+pred_temporaries(const char *dir, int remove)
+{
+    int              rc;
+    DIR             *d;
+    long             pid;
+    char             path[4096];
+    const char      *p;
+    struct stat      st;
+    struct dirent   *e;
+
+    d = opendir(dir);
+    if (d == NULL) {
+        pred_error("%s: %s", dir, strerror(errno));
+        return -1;
+    }
+
+    rc = 0;
+
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.') {
+            continue;
+        }
+
+        if (strncmp(e->d_name, ".pred-build.", 12) == 0) {
+            p = e->d_name + 12;
+
+        } else if (strlen(e->d_name) > 4
+                   && strcmp(e->d_name + strlen(e->d_name) - 4, ".tmp") == 0)
+        {
+            /* the PID is the last dotted part before ".tmp" */
+            p = e->d_name + strlen(e->d_name) - 4;
+            while (p > e->d_name && p[-1] != '.') {
+                p--;
+            }
+
+        } else {
+            continue;
+        }
+
+        pid = strtol(p, NULL, 10);
+        if (pid <= 0) {
+            continue;
+        }
+
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+
+        if (kill((pid_t) pid, 0) == 0 || errno != ESRCH) {
+            if (!remove) {
+                printf("  temporary %s: process %ld is at work\n",
+                       e->d_name, pid);
+            }
+
+            continue;
+        }
+
+        if (!remove) {
+            printf("  temporary %s: process %ld is gone (gc removes it)\n",
+                   e->d_name, pid);
+            continue;
+        }
+
+        if (lstat(path, &st) == 0 && unlink(path) == -1) {
+            pred_error("%s: %s", path, strerror(errno));
+            rc = -1;
+            continue;
+        }
+
+        printf("removed %s (process %ld is gone)\n", e->d_name, pid);
+    }
+
+    closedir(d);
 
     return rc;
 }

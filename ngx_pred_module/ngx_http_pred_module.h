@@ -366,6 +366,19 @@ struct ngx_http_pred_ctx_s {
 };
 
 
+/*
+ * Which file, and which content: a file rewritten in place keeps its inode
+ * but not its size and times.
+ */
+typedef struct {
+    dev_t                       dev;
+    ino_t                       ino;
+    off_t                       size;
+    struct timespec             mtime;
+    struct timespec             ctime;
+} ngx_http_pred_file_id_t;
+
+
 struct ngx_http_pred_snapshot_s {
     ngx_str_t                   name;
     ngx_uint_t                  index;      /* in the metrics */
@@ -376,21 +389,18 @@ struct ngx_http_pred_snapshot_s {
 
     /* per worker, after init_process */
     pred_snap_t                *live;
-    dev_t                       live_dev;
-    ino_t                       live_ino;
+    ngx_http_pred_file_id_t     live_id;
     pred_snap_t                *pending;
-    dev_t                       pending_dev;
-    ino_t                       pending_ino;
+    ngx_http_pred_file_id_t     pending_id;
     u_char                     *pending_map;
     size_t                      pending_size;
     ngx_msec_t                  pending_since;
-    dev_t                       refused_dev;
-    ino_t                       refused_ino;
-    time_t                      refused_mtime;
+    ngx_http_pred_file_id_t     refused_id;
     time_t                      stale_logged;
     ngx_event_t                 timer;
     ngx_log_t                  *log;
     unsigned                    missing_logged:1;
+    unsigned                    transient_logged:1;
 };
 
 

@@ -44,7 +44,12 @@ static void *ngx_http_pred_snapshot_alloc(void *pool, size_t size);
 static void ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap,
     ngx_str_t *key, const char *reason);
 static pred_snap_t *ngx_http_pred_snapshot_open(
-    ngx_http_pred_snapshot_t *snap, char *err, size_t errlen);
+    ngx_http_pred_snapshot_t *snap, char *err, size_t errlen,
+    ngx_uint_t *transient);
+static void ngx_http_pred_file_id(ngx_http_pred_file_id_t *id,
+    struct stat *st);
+static ngx_uint_t ngx_http_pred_file_same(ngx_http_pred_file_id_t *id,
+    struct stat *st);
 
 
 char *
@@ -304,11 +309,14 @@ ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap, ngx_str_t *key,
 
     ngx_http_pred_metrics_snapshot(snap, 0);
 
-    snap->refused_dev = snap->live_dev;
-    snap->refused_ino = snap->live_ino;
+    /* what the file is now: a truncated file stays refused */
+    snap->refused_id = snap->live_id;
     fd = pred_snap_fd(s);
-    snap->refused_mtime = (fd != -1 && fstat(fd, &st) == 0) ? st.st_mtime
-                                                            : 0;
+
+    if (fd != -1 && fstat(fd, &st) == 0) {
+        ngx_http_pred_file_id(&snap->refused_id, &st);
+    }
+
     snap->live = NULL;
 
     pred_snap_close(s);
@@ -471,7 +479,7 @@ static void
 ngx_http_pred_snapshot_check(ngx_http_pred_snapshot_t *snap)
 {
     char          err[PRED_SNAP_ERR_MAX];
-    ngx_uint_t    level;
+    ngx_uint_t    level, transient;
     struct stat   st;
     pred_snap_t  *s;
 
@@ -494,16 +502,35 @@ ngx_http_pred_snapshot_check(ngx_http_pred_snapshot_t *snap)
 
     snap->missing_logged = 0;
 
-    if (snap->live && st.st_dev == snap->live_dev
-        && st.st_ino == snap->live_ino)
-    {
-        ngx_http_pred_snapshot_preload_stop(snap);
-        return;
+    if (snap->live) {
+        switch (ngx_http_pred_file_same(&snap->live_id, &st)) {
+
+        case 1:
+            ngx_http_pred_snapshot_preload_stop(snap);
+            return;
+
+        case 2:
+            /*
+             * Rewritten in place (cp, rsync --inplace): the old map may
+             * mix old and new pages, so it is never read again; the file
+             * is opened and checked as any new one.
+             */
+            ngx_log_error(NGX_LOG_CRIT, snap->log, 0,
+                          "pred: snapshot \"%V\" version %s: the file was "
+                          "rewritten in place (never write a published "
+                          "file); no longer served, opening it again",
+                          &snap->name, snap->live->version);
+
+            ngx_http_pred_metrics_snapshot(snap, 0);
+            pred_snap_close(snap->live);
+            ngx_free(snap->live);
+            snap->live = NULL;
+            break;
+        }
     }
 
     if (snap->pending) {
-        if (st.st_dev == snap->pending_dev && st.st_ino == snap->pending_ino)
-        {
+        if (ngx_http_pred_file_same(&snap->pending_id, &st) == 1) {
             if (ngx_http_pred_snapshot_preloaded(snap)) {
                 s = snap->pending;
                 snap->pending = NULL;
@@ -519,17 +546,30 @@ ngx_http_pred_snapshot_check(ngx_http_pred_snapshot_t *snap)
     }
 
     /* one log line per bad target, not one per check */
-    if (st.st_dev == snap->refused_dev && st.st_ino == snap->refused_ino
-        && st.st_mtime == snap->refused_mtime)
-    {
+    if (ngx_http_pred_file_same(&snap->refused_id, &st) == 1) {
         return;
     }
 
-    s = ngx_http_pred_snapshot_open(snap, err, sizeof(err));
+    s = ngx_http_pred_snapshot_open(snap, err, sizeof(err), &transient);
     if (s == NULL) {
-        ngx_http_pred_snapshot_refuse(snap, &st, err);
+        if (!transient) {
+            ngx_http_pred_snapshot_refuse(snap, &st, err);
+            return;
+        }
+
+        /* not the file's fault: the next check tries it again */
+        if (!snap->transient_logged) {
+            snap->transient_logged = 1;
+            ngx_log_error(NGX_LOG_ERR, snap->log, 0,
+                          "pred: snapshot \"%V\": cannot open \"%s\" now: "
+                          "%s; trying again", &snap->name, snap->current,
+                          err);
+        }
+
         return;
     }
+
+    snap->transient_logged = 0;
 
     if (snap->preload && snap->live
         && ngx_http_pred_snapshot_preload_start(snap, s) == NGX_OK)
@@ -550,9 +590,7 @@ ngx_http_pred_snapshot_refuse(ngx_http_pred_snapshot_t *snap,
 
     ngx_http_pred_metrics_snapshot(snap, 0);
 
-    snap->refused_dev = st->st_dev;
-    snap->refused_ino = st->st_ino;
-    snap->refused_mtime = st->st_mtime;
+    ngx_http_pred_file_id(&snap->refused_id, st);
 
     n = readlink((char *) snap->current, (char *) target,
                  sizeof(target) - 1);
@@ -568,15 +606,18 @@ ngx_http_pred_snapshot_refuse(ngx_http_pred_snapshot_t *snap,
 
 static pred_snap_t *
 ngx_http_pred_snapshot_open(ngx_http_pred_snapshot_t *snap, char *err,
-    size_t errlen)
+    size_t errlen, ngx_uint_t *transient)
 {
-    int           fd, nordahead;
+    int           fd, nordahead, rc;
     struct stat   st;
     pred_snap_t  *s;
+
+    *transient = 0;
 
     s = ngx_alloc(sizeof(pred_snap_t), snap->log);
     if (s == NULL) {
         ngx_cpystrn((u_char *) err, (u_char *) "out of memory", errlen);
+        *transient = 1;
         return NULL;
     }
 
@@ -585,9 +626,10 @@ ngx_http_pred_snapshot_open(ngx_http_pred_snapshot_t *snap, char *err,
                  && (uint64_t) st.st_size
                     > (uint64_t) sysconf(_SC_PHYS_PAGES) * ngx_pagesize / 2);
 
-    if (pred_snap_open(s, (char *) snap->current, nordahead, err, errlen)
-        != 0)
-    {
+    rc = pred_snap_open(s, (char *) snap->current, nordahead, err, errlen);
+
+    if (rc != 0) {
+        *transient = (rc == PRED_SNAP_TRANSIENT);
         ngx_free(s);
         return NULL;
     }
@@ -597,15 +639,47 @@ ngx_http_pred_snapshot_open(ngx_http_pred_snapshot_t *snap, char *err,
 
     if (fd == -1 || fstat(fd, &st) == -1) {
         ngx_cpystrn((u_char *) err, (u_char *) "fstat failed", errlen);
+        *transient = 1;
         pred_snap_close(s);
         ngx_free(s);
         return NULL;
     }
 
-    snap->pending_dev = st.st_dev;
-    snap->pending_ino = st.st_ino;
+    ngx_http_pred_file_id(&snap->pending_id, &st);
 
     return s;
+}
+
+
+static void
+ngx_http_pred_file_id(ngx_http_pred_file_id_t *id, struct stat *st)
+{
+    id->dev = st->st_dev;
+    id->ino = st->st_ino;
+    id->size = st->st_size;
+    id->mtime = st->st_mtim;
+    id->ctime = st->st_ctim;
+}
+
+
+/* 1: the same file, 2: the same file with other content, 0: another */
+static ngx_uint_t
+ngx_http_pred_file_same(ngx_http_pred_file_id_t *id, struct stat *st)
+{
+    if (id->dev != st->st_dev || id->ino != st->st_ino) {
+        return 0;
+    }
+
+    if (id->size != st->st_size
+        || id->mtime.tv_sec != st->st_mtim.tv_sec
+        || id->mtime.tv_nsec != st->st_mtim.tv_nsec
+        || id->ctime.tv_sec != st->st_ctim.tv_sec
+        || id->ctime.tv_nsec != st->st_ctim.tv_nsec)
+    {
+        return 2;
+    }
+
+    return 1;
 }
 
 
@@ -620,8 +694,7 @@ ngx_http_pred_snapshot_switch(ngx_http_pred_snapshot_t *snap,
     ngx_http_pred_metrics_snapshot(snap, 1);
 
     snap->live = s;
-    snap->live_dev = snap->pending_dev;
-    snap->live_ino = snap->pending_ino;
+    snap->live_id = snap->pending_id;
     snap->stale_logged = 0;
 
     ngx_log_error(NGX_LOG_NOTICE, snap->log, 0,

@@ -48,6 +48,9 @@
 /* pred_snap_get(): the map faulted; the snapshot must be closed */
 #define PRED_SNAP_FAULT            -2
 
+/* pred_snap_open(): out of memory or file descriptors; try again later */
+#define PRED_SNAP_TRANSIENT        -3
+
 
 typedef enum {
     PRED_SNAP_STALE_SERVE = 0,
@@ -85,7 +88,9 @@ typedef struct {
  * MDB_NOLOCK, plus MDB_NORDAHEAD when nordahead is set) and checks what is
  * cheap to check: the file is not truncated, both databases and the
  * metadata are there and well-formed, and the entry count matches.
- * On error returns -1 with a reason in err and leaves s closed.
+ * On error returns -1 with a reason in err and leaves s closed, or
+ * PRED_SNAP_TRANSIENT when what failed was the process's resources
+ * (memory, file descriptors), not the file.
  */
 int pred_snap_open(pred_snap_t *s, const char *path, int nordahead,
     char *err, size_t errlen);

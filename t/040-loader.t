@@ -275,7 +275,7 @@ for my $case (
     ['sigfpe-zero-page-size',
      qr/invalid snapshot: SIGFPE reading the file: it is truncated or its pages are corrupt\n\z/],
     ['lmdb-assert-root',
-     qr/invalid snapshot: LMDB gave up reading the file \(mdb\.c:\d+: Assertion 'root > 1' failed in mdb_page_search\(\)\): its pages are corrupt\n\z/],
+     qr/invalid snapshot: LMDB gave up reading the file \(mdb\.c:\d+: assertion 'root > 1' failed in mdb_page_search\(\)\): its pages are corrupt\n\z/],
     ['lmdb-cycle',
      qr/invalid snapshot: LMDB was still reading the file after its CPU time limit: its pages are corrupt \(a cycle\)\n\z/],
     ['value-past-the-map', qr/invalid snapshot: key "a": /])
@@ -311,5 +311,53 @@ ok(-e "$dir/snap-gz.mdb" && -e "$dir/snap-ten.mdb",
    'gc keeps the live and previous versions');
 is(scalar(() = glob("$dir/snap-*.mdb")), 3, 'gc keeps N newest besides');
 run_ok('gc usage', 2, qr/gc: use "gc DIR --keep N"/, 'gc', $dir);
+
+# temporaries of builds that died (SIGKILL, the OOM killer) are listed and
+# removed by gc; those of a process at work are kept
+{
+    my $dead = fork // die;
+    exit 0 if $dead == 0;
+    waitpid $dead, 0;
+    write_file("$dir/.snap-big.mdb.$dead.tmp", 'x' x 100);
+    write_file("$dir/.pred-build.$dead.run0", 'x' x 100);
+    write_file("$dir/.snap-wip.mdb.$$.tmp", 'x' x 100);
+
+    my $l = run_ok('list shows temporaries', 0, qr/VERSION/, 'list', $dir);
+    like($l, qr/^  temporary \.snap-big\.mdb\.$dead\.tmp: process $dead is gone \(gc removes it\)$/m,
+         'list: a dead build\'s file');
+    like($l, qr/^  temporary \.snap-wip\.mdb\.$$\.tmp: process $$ is at work$/m,
+         'list: a running build\'s file');
+
+    my $g = run_ok('gc removes dead temporaries', 0,
+                   qr/^removed \.pred-build\.$dead\.run0 \(process $dead is gone\)$/m,
+                   'gc', $dir, '--keep', '1');
+    like($g, qr/^removed \.snap-big\.mdb\.$dead\.tmp \(process $dead is gone\)$/m,
+         'gc removes a dead build\'s temporary file');
+    ok(!-e "$dir/.snap-big.mdb.$dead.tmp" && !-e "$dir/.pred-build.$dead.run0",
+       'they are gone');
+    ok(-e "$dir/.snap-wip.mdb.$$.tmp", 'a running build\'s file is kept');
+    unlink "$dir/.snap-wip.mdb.$$.tmp";
+}
+
+# one lock per folder: a publish waits while another holds it
+{
+    use Fcntl qw(:flock);
+    open my $lock, '>>', "$dir/.lock" or die "$dir/.lock: $!";
+    flock($lock, LOCK_EX) or die "flock: $!";
+    my $t0 = time;
+    my $pid = open(my $pub, '-|') // die;
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT or die;
+        exec $ENV{PRED_SNAPSHOT}, 'rollback', $dir or die;
+    }
+    sleep 2;
+    ok(kill(0, $pid), 'a rollback waits while the folder is locked');
+    close $lock;
+    my $out = do { local $/; <$pub> } // '';
+    close $pub;
+    is($? >> 8, 0, 'and goes on once it is released');
+    like($out, qr/: waiting for another publish, rollback or gc\nrolled back to /,
+         'saying what it waits for');
+}
 
 done_testing();

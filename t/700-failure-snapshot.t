@@ -6,7 +6,7 @@ use lib 't';
 use PredTest;
 use Test::Nginx::Socket 'no_plan';
 
-for my $name (qw(truncate unlink)) {
+for my $name (qw(truncate unlink overwrite)) {
     my $dir = snap_dir($name);
     snap_build($dir, 'v1', qq{{"key":"a","value":{"v":1}}\n});
     snap_build($dir, 'v2', qq{{"key":"a","value":{"v":2}}\n});
@@ -29,7 +29,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: the live file truncated in place: the fault is caught, the tier steps aside, the next version is served
+=== TEST 1: the live file truncated in place: the fault is caught (or the check sees the file changed first), the tier steps aside, the next version is served
 --- main_config
     load_module $TEST_NGINX_MODULES_DIR/ngx_http_perl_module.so;
     load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
@@ -68,7 +68,7 @@ __DATA__
  '{"error":"snapshot_unavailable","key":"a"}', "slept\n",
  '{"error":"snapshot_unavailable","key":"a"}',
  "current -> snap-v2.mdb\n", "slept\n", '{"v":2}',
- qr/\[crit\] .*pred: snapshot "main" version v1: key "a": SIGBUS reading the file: it is truncated or its pages are corrupt; no longer served\n(?:(?!\[crit\]).)*serving version v2 \(1 entries\)\n/s]
+ qr/\[crit\] .*pred: snapshot "main" version v1: (?:key "a": SIGBUS reading the file: it is truncated or its pages are corrupt; no longer served|the file was rewritten in place \(never write a published file\); no longer served, opening it again)\n(?:(?!\[crit\]).)*serving version v2 \(1 entries\)\n/s]
 --- no_error_log
 [alert]
 [emerg]
@@ -149,4 +149,44 @@ qr/\[error\] .*pred: snapshot "main": refused ".*\/fpe\/current" -> "snap-bad.md
 --- response_body eval
 ['{"error":"snapshot_unavailable","key":"a"}',
  '{"error":"snapshot_unavailable","key":"a"}',
- qr/\A(?:(?!\[crit\]).)*\[crit\] [^\n]*pred: snapshot "main" version \S+: key "a": LMDB gave up reading the file \(mdb\.c:\d+: Assertion 'root > 1' failed in mdb_page_search\(\)\): its pages are corrupt; no longer served\n(?:(?!\[crit\]).)*\z/s]
+ qr/\A(?:(?!\[crit\]).)*\[crit\] [^\n]*pred: snapshot "main" version \S+: key "a": LMDB gave up reading the file \(mdb\.c:\d+: assertion 'root > 1' failed in mdb_page_search\(\)\): its pages are corrupt; no longer served\n(?:(?!\[crit\]).)*\z/s]
+
+
+
+=== TEST 5: the live file rewritten in place (cp over it): never read through the old map; checked and served as a new file
+--- main_config
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_perl_module.so;
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
+    env PRED_SNAPSHOT;
+--- http_config
+    perl_modules $TEST_NGINX_PERL_LIB;
+    perl_require PredCmd.pm;
+    pred_snapshot_path main $TEST_NGINX_SNAP_OVERWRITE check=100ms;
+--- config
+    location = /predict {
+        pred_key $arg_id;
+        pred_snapshot main;
+        pred;
+    }
+    location = /run { perl PredCmd::run; }
+    location = /sleep { echo_sleep 0.4; echo slept; }
+    location = /errlog { alias $TEST_NGINX_SERVER_ROOT/logs/error.log; }
+--- request eval
+["GET /predict?id=a",
+ "GET /run?overwrite+$ENV{TEST_NGINX_SNAP_OVERWRITE}/snap-v2.mdb+$ENV{TEST_NGINX_SNAP_OVERWRITE}/snap-v1.mdb",
+ "GET /sleep",
+ "GET /predict?id=a",
+ "GET /errlog"]
+--- error_code eval
+[200, 200, 200, 200, 200]
+--- response_headers eval
+["X-Pred-Version: v1", "", "", "X-Pred-Version: v2", ""]
+--- response_body eval
+['{"v":1}',
+ "overwrote $ENV{TEST_NGINX_SNAP_OVERWRITE}/snap-v1.mdb with $ENV{TEST_NGINX_SNAP_OVERWRITE}/snap-v2.mdb\n",
+ "slept\n", '{"v":2}',
+ qr/\[crit\] .*pred: snapshot "main" version v1: the file was rewritten in place \(never write a published file\); no longer served, opening it again\n(?:(?!\[crit\]).)*serving version v2 \(1 entries\)\n/s]
+--- no_error_log
+[alert]
+[emerg]
+

@@ -2,7 +2,7 @@ package PredCmd;
 
 # A test-only nginx perl handler: lets a Test::Nginx block act between two
 # of its requests (publish, roll back, point "current" at a bad file,
-# truncate or remove the live file),
+# truncate, overwrite or remove the live file),
 # which the block format cannot otherwise express.  Loaded only by t/ files.
 
 use strict;
@@ -27,6 +27,19 @@ sub run {
         my ($file, $size) = @args;
         truncate $file, $size or die "truncate: $!";
         $out = "truncated $file to $size bytes\n";
+
+    } elsif ($op eq 'overwrite') {
+        # cp over a live file: the same inode, other bytes
+        my ($from, $to) = @args;
+        open my $in, '<', $from or die "$from: $!";
+        binmode $in;
+        my $bytes = do { local $/; <$in> };
+        open my $out_fh, '+<', $to or die "$to: $!";
+        binmode $out_fh;
+        truncate $out_fh, 0 or die "truncate: $!";
+        print $out_fh $bytes;
+        close $out_fh or die "close: $!";
+        $out = "overwrote $to with $from\n";
 
     } elsif ($op eq 'unlink') {
         unlink $args[0] or die "unlink: $!";
