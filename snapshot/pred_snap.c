@@ -22,8 +22,7 @@
 static int pred_snap_open_map(pred_snap_t *s, const char *path,
     int nordahead, char *err, size_t errlen);
 static int pred_snap_get_map(pred_snap_t *s, const void *key,
-    size_t key_len, pred_snap_alloc_pt alloc, void *ctx, void **val,
-    size_t *val_len, char *err, size_t errlen);
+    size_t key_len, MDB_val *v, char *err, size_t errlen);
 static int pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen);
 static int pred_snap_transient(int rc);
 static void pred_snap_guard_install(void);
@@ -40,6 +39,7 @@ static int pred_snap_meta_txn(pred_snap_t *s, MDB_txn *txn, const char *name,
 
 /* the guarded call in progress, if any: processes are single-threaded */
 static sigjmp_buf * volatile  pred_snap_jmp;
+static volatile sig_atomic_t  pred_snap_over_time;
 static int                    pred_snap_fault_signo;
 static char                   pred_snap_assert_msg[128];
 /* the verify walk's cursor, for the fault path to close */
@@ -53,8 +53,12 @@ static struct sigaction       pred_snap_old_vtalrm;
 /*
  * Corrupt pages can also send LMDB round a cycle forever; opening and
  * verifying run with a deadline in CPU time (SIGVTALRM, which nginx does
- * not use).  Lookups do not: a timer per lookup would cost two system
- * calls, and a published file has passed verify.
+ * not use).  When it passes, the alarm only sets a flag, which the verify
+ * walk checks between entries: jumping out at any instruction could leave
+ * malloc's own state half-changed.  Only LMDB still looping one period
+ * later, inside one call, is jumped out of.  Lookups have no deadline: a
+ * timer per lookup would cost two system calls, and a published file has
+ * passed verify.
  */
 #define PRED_SNAP_OPEN_CPU_MS    500        /* a few pages, whatever the size */
 #define PRED_SNAP_VERIFY_CPU_MS  1000
@@ -97,22 +101,56 @@ pred_snap_get(pred_snap_t *s, const void *key, size_t key_len,
     char *err, size_t errlen)
 {
     int         rc;
+    void       *p;
+    MDB_val     v;
     sigjmp_buf  jb;
 
     if (sigsetjmp(jb, 0) != 0) {
-        mdb_txn_reset(s->txn);
-        pred_snap_faulted(err, errlen);
-        return PRED_SNAP_FAULT;
+        goto faulted;
     }
 
     pred_snap_jmp = &jb;
-    rc = pred_snap_get_map(s, key, key_len, alloc, ctx, val, val_len, err,
-                           errlen);
+    rc = pred_snap_get_map(s, key, key_len, &v, err, errlen);
+    pred_snap_jmp = NULL;
+
+    if (rc != 1) {
+        mdb_txn_reset(s->txn);
+        return rc;
+    }
+
+    /*
+     * The caller's allocator runs outside the guard: a fault in it is not
+     * the file's, and must not be swallowed as if it were.  The value stays
+     * mapped while the transaction is open; copying it may fault (a file
+     * cut short), so the copy is guarded again.
+     */
+    p = alloc(ctx, v.mv_size ? v.mv_size : 1);
+    if (p == NULL) {
+        mdb_txn_reset(s->txn);
+        return pred_snap_errorf(err, errlen, "out of memory");
+    }
+
+    if (sigsetjmp(jb, 0) != 0) {
+        goto faulted;
+    }
+
+    pred_snap_jmp = &jb;
+    memcpy(p, v.mv_data, v.mv_size);
     pred_snap_jmp = NULL;
 
     mdb_txn_reset(s->txn);
 
-    return rc;
+    *val = p;
+    *val_len = v.mv_size;
+
+    return 1;
+
+faulted:
+
+    mdb_txn_reset(s->txn);
+    pred_snap_faulted(err, errlen);
+
+    return PRED_SNAP_FAULT;
 }
 
 
@@ -201,9 +239,13 @@ pred_snap_deadline(uint64_t ms)
 {
     struct itimerval  it;
 
+    pred_snap_over_time = 0;
+
+    /* every ms: the first time a flag, the second time the jump */
     memset(&it, 0, sizeof(struct itimerval));
     it.it_value.tv_sec = ms / 1000;
     it.it_value.tv_usec = (ms % 1000) * 1000;
+    it.it_interval = it.it_value;
 
     (void) setitimer(ITIMER_VIRTUAL, &it, NULL);
 }
@@ -215,6 +257,12 @@ pred_snap_on_fault(int signo, siginfo_t *si, void *uc)
     struct sigaction  *old;
 
     (void) uc;
+
+    if (signo == SIGVTALRM && pred_snap_jmp != NULL && !pred_snap_over_time)
+    {
+        pred_snap_over_time = 1;
+        return;
+    }
 
     if (si->si_code > 0 || signo == SIGVTALRM) {
         pred_snap_escape(signo);
@@ -470,13 +518,13 @@ pred_snap_fd(const pred_snap_t *s)
 }
 
 
+/* finds key's value in the map: 1 and *v, 0 (a miss) or -1 */
 static int
 pred_snap_get_map(pred_snap_t *s, const void *key, size_t key_len,
-    pred_snap_alloc_pt alloc, void *ctx, void **val, size_t *val_len,
-    char *err, size_t errlen)
+    MDB_val *v, char *err, size_t errlen)
 {
     int      rc;
-    MDB_val  k, v;
+    MDB_val  k;
 
     rc = mdb_txn_renew(s->txn);
     if (rc != 0) {
@@ -487,7 +535,7 @@ pred_snap_get_map(pred_snap_t *s, const void *key, size_t key_len,
     k.mv_data = (void *) key;
     k.mv_size = key_len;
 
-    rc = mdb_get(s->txn, s->data, &k, &v);
+    rc = mdb_get(s->txn, s->data, &k, v);
 
     if (rc == MDB_NOTFOUND) {
         return 0;
@@ -496,14 +544,6 @@ pred_snap_get_map(pred_snap_t *s, const void *key, size_t key_len,
     if (rc != 0) {
         return pred_snap_errorf(err, errlen, "mdb_get: %s", mdb_strerror(rc));
     }
-
-    *val = alloc(ctx, v.mv_size ? v.mv_size : 1);
-    if (*val == NULL) {
-        return pred_snap_errorf(err, errlen, "out of memory");
-    }
-
-    memcpy(*val, v.mv_data, v.mv_size);
-    *val_len = v.mv_size;
 
     return 1;
 }
@@ -556,6 +596,13 @@ pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen)
            == 0)
     {
         n++;
+
+        if (pred_snap_over_time) {
+            pred_snap_errorf(err, errlen, "entry %" PRIu64 ": still reading "
+                             "after the CPU time limit: its pages are "
+                             "corrupt (a cycle)", n);
+            goto done;
+        }
 
         if (pred_key_validate(k.mv_data, k.mv_size) != PRED_KEY_OK) {
             pred_snap_errorf(err, errlen, "entry %" PRIu64 ": invalid key: %s",
