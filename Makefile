@@ -55,7 +55,7 @@ export TEST_NGINX_LOAD_MODULES ?= $(CURDIR)/$(MODULE)
 export PRED_SNAPSHOT           ?= $(CURDIR)/$(LOADER)
 
 .PHONY: all deps module loader unit test prove bench bench-smoke demo \
-        install clean test-valgrind test-asan fuzz
+        install clean test-valgrind test-asan test-real-tn fuzz
 
 all: module loader
 
@@ -149,9 +149,13 @@ fuzz: deps
 	    grep -E '^stat::number_of_executed_units|^Done' $(BUILD)/fuzz/$$t.log; \
 	done
 
-# prove uses the real Test::Nginx (OpenResty's) when ../shared/test-nginx
-# has it or it is installed, the bundled one (t/lib) otherwise.
-REAL_TN     := $(abspath ../shared/test-nginx/lib)
+# prove uses the bundled Test::Nginx runner (t/lib), or an installed one;
+# make test-real-tn runs the suite under OpenResty's from ../shared.  Not
+# in make test: on this machine a daemonized nginx stays a zombie of init
+# for a while after it exits, which the real runner, polling kill(pid, 0),
+# can wait on forever when run detached (the bundled one treats a zombie
+# as stopped).
+REAL_TN     ?= /nonexistent
 PROVE = env -u LD_PRELOAD pkill -QUIT -f "[n]ginx.*-p $(CURDIR)/t/servroot" 2>/dev/null || true; \
 	if [ -f $(REAL_TN)/Test/Nginx/Socket.pm ]; then \
 	    echo "\# Test::Nginx: $(REAL_TN)"; prove -I $(REAL_TN) -r t; \
@@ -166,9 +170,10 @@ prove: module loader
 
 # The whole suite with nginx under memcheck (the runner checks each block's
 # reports; with the real Test::Nginx they go to stderr, checked here).
-# memcheck and the sanitizers run under the bundled runner: it checks each
-# block's valgrind reports itself, and is the quicker of the two
-test-valgrind test-asan: REAL_TN := /nonexistent
+# t/ under OpenResty's Test::Nginx (../shared/test-nginx/lib)
+test-real-tn: deps
+	$(MAKE) module loader
+	@$(MAKE) prove REAL_TN=$(abspath ../shared/test-nginx/lib)
 
 test-valgrind: deps
 	$(MAKE) module loader

@@ -233,7 +233,8 @@ pred: upstream for key "k" failed: connect or read failed (502); answering 503
     location = /predict {
         pred_key $arg_id;
         pred_cache hot;
-        pred_upstream /_model;
+        # not about deadlines: room for memcheck's slowdown
+        pred_upstream /_model timeout=2s;
         pred_fallback status=404;
         pred;
     }
@@ -331,13 +332,14 @@ pred: upstream for key "k" failed: connect or read failed (502); answering 503
     pred_snapshot main;
     location = /predict {
         pred_key $arg_id;
-        pred_upstream /_model;
+        # not about deadlines: room for memcheck's slowdown
+        pred_upstream /_model timeout=2s;
         pred_fallback stale;
         pred;
     }
     location = /broken {
         pred_key $arg_id;
-        pred_upstream /_broken;
+        pred_upstream /_broken timeout=2s;
         pred_fallback stale;
         pred;
     }
