@@ -1,0 +1,196 @@
+# Every file in conf-examples/ runs live, as written but for its paths,
+# ports and upstream addresses: a model and a reranker stub on loopback,
+# traffic to every location (the admin API included), then the logs: no
+# [alert] or [crit], no worker lost, and access log lines well formed.
+#
+# Plain Perl against nginx started by hand, the same under any Test::Nginx.
+use strict;
+use warnings;
+
+use lib 't';
+use Cwd qw(cwd);
+use File::Path qw(make_path remove_tree);
+use HTTP::Tiny ();
+use IO::Socket::INET ();
+use Test::More;
+use Time::HiRes qw(sleep);
+
+use PredTest;
+
+my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+my $module = (split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '')[0]
+    or BAIL_OUT('TEST_NGINX_LOAD_MODULES must name the built module');
+my $repo = cwd();
+my $http = HTTP::Tiny->new(timeout => 5);
+
+plan skip_all => 'memcheck is too slow for the examples\' tight deadlines'
+    if $ENV{TEST_NGINX_USE_VALGRIND};
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 1) or die "port: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+sub slurp {
+    my ($path) = @_;
+    open my $in, '<', $path or return '';
+    local $/;
+    return <$in> // '';
+}
+
+# one snapshot for every example: its keys and list values fit them all
+my $items = '{"items":[{"id":"i1","score":0.9,"category":"a","title":"one"},'
+          . '{"id":"i2","score":0.8,"category":"b","title":"two"}],'
+          . '"ctr":0.3,"score":0.1}';
+my $snap = snap_dir('examples');
+snap_build($snap, 'e1', join '', map { qq{{"key":"$_","value":$items}\n} }
+                                     qw(p1 u1 u2 i1));
+snap_publish($snap, 'e1');
+
+# the stub speaks each example's model: TF Serving, a plain GET, a reranker
+my $stub = free_port();
+my $stub_server = <<"_EOS_";
+    server {
+        listen 127.0.0.1:$stub;
+        access_log off;
+        location ~ ^/v1/models/ {
+            return 200 '{"predictions":[{"score":0.5}]}';
+        }
+        location /predict/ { return 200 '{"ctr":0.2}'; }
+        location = /rerank { return 200 '["i2","i1"]'; }
+    }
+_EOS_
+
+for my $conf (sort glob 'conf-examples/*.conf') {
+    (my $name = $conf) =~ s{.*/|\.conf$}{}g;
+    my $root = "$repo/t/servroot-live/$name";
+    remove_tree($root);
+    make_path("$root/logs");
+
+    my $text = slurp($conf);
+    my %port;
+
+    $text =~ s/^load_module \S+;$/load_module $module;/m;
+    $text =~ s/^\s*user \S+;\n//m;
+    $text =~ s/^daemon off;$/daemon on;/m;
+    $text =~ s/^worker_processes \S+;$/worker_processes 2;/m;
+    $text =~ s{^(\s*pred_snapshot_path\s+\S+\s+)[^\s;]+}{$1$snap}gm;
+    $text =~ s{^(\s*(?:error_log|access_log|pid)\s+)(?!off;)(\S+?)([;\s])}{
+        my ($directive, $path, $end) = ($1, $2, $3);
+        $directive . "$root/logs/" . ($path =~ s{.*/}{}r) . $end
+    }gme;
+    $text =~ s{^(\s*listen\s+)(?:[\d.]+:)?(\d+)}{
+        $port{$2} //= free_port();
+        "${1}127.0.0.1:$port{$2}"
+    }gme;
+    $text =~ s{^(\s*server\s+)[\d.]+:\d+}{${1}127.0.0.1:$stub}gm;
+    $text =~ s/\}\s*\z/$stub_server}\n/;
+
+    open my $out, '>', "$root/nginx.conf" or die $!;
+    print $out $text;
+    close $out;
+
+    my $err = `$nginx -p $root/ -c $root/nginx.conf 2>&1`;
+    is($? >> 8, 0, "$name: nginx starts") or do { diag($err); next };
+
+    my ($main) = grep { $_ != ($port{8081} // 0) } values %port;
+    my $admin = $port{8081};
+    for (1 .. 50) {
+        last if IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $main);
+        sleep 0.1;
+    }
+    sleep 0.3;
+
+    my $get = sub {
+        my ($port, $path, %opt) = @_;
+        return $http->request($opt{method} // 'GET',
+                              "http://127.0.0.1:$port$path",
+                              $opt{body} ? { content => $opt{body} } : {});
+    };
+    my $check = sub {
+        my ($what, $res, $status, $source, $body) = @_;
+        is($res->{status}, $status, "$name: $what: status $status")
+            or diag($res->{content});
+        is($res->{headers}{'x-pred-source'}, $source,
+           "$name: $what: X-Pred-Source " . ($source // 'none'));
+        if (ref $body) {
+            like($res->{content}, $body, "$name: $what: body");
+        } elsif (defined $body) {
+            is($res->{content}, $body, "$name: $what: body");
+        }
+    };
+
+    my $snapval = qr/\A\{"items":\[\{"id":"i1"/;
+
+    if ($name eq 'demo') {
+        $check->('a snapshot hit', $get->($main, '/predict?id=p1'), 200,
+                 'snapshot', $snapval);
+        $check->('a miss', $get->($main, '/predict?id=m%22x'), 200,
+                 'upstream', '{"score":0.5}');
+        $check->('the cached answer', $get->($main, '/predict?id=m%22x'),
+                 200, 'cache', '{"score":0.5}');
+    } elsif ($name eq 'edge') {
+        $check->('a snapshot hit', $get->($main, '/v1/ctr?user=u1'), 200,
+                 'snapshot', $snapval);
+        $check->('a miss', $get->($main, '/v1/ctr?user=m1'), 200,
+                 'upstream', '{"ctr":0.2}');
+        $check->('the cached answer', $get->($main, '/v1/ctr?user=m1'),
+                 200, 'cache', '{"ctr":0.2}');
+    } elsif ($name eq 'recommendations') {
+        my $r = $get->($main, '/reco?user=u1&device=a%22b');
+        $check->('a reranked list', $r, 200, 'snapshot',
+                 qr/\A\{"items":\[\{"id":"i2"/);
+        is($r->{headers}{'x-pred-refined'}, '1', "$name: reranked");
+        $check->('a shaped list', $get->($main,
+                 '/reco?user=u1&limit=1&fields=id'), 200, 'snapshot',
+                 qr/\A\{"items":\[\{"id":"i\d"\}\],/);
+        $check->('a batch', $get->($main, '/reco/batch?users=u1,zz'), 200,
+                 undef, qr/"sources":\{"u1":"snapshot","zz":"none"\}\}\z/);
+    } elsif ($name eq 'tfserving') {
+        $check->('a snapshot hit', $get->($main, '/score?item=i1'), 200,
+                 'snapshot', $snapval);
+        $check->('a miss', $get->($main, '/score?item=n%5C1'), 200,
+                 'upstream', '{"score":0.5}');
+    } else {
+        fail("$name: no traffic written for this example");
+    }
+
+    if ($admin) {
+        $check->('admin PUT', $get->($admin, '/pred-admin/k1?ttl=60',
+                 method => 'PUT', body => '{"o":1}'), 200, undef,
+                 '{"stored":"k1","ttl":60}');
+        $check->('admin DELETE', $get->($admin, '/pred-admin/p1',
+                 method => 'DELETE'), 200, undef,
+                 qr/\A\{"invalidated":"p1","ttl":\d+\}\z/);
+        $check->('admin snapshot', $get->($admin, '/pred-admin/snapshot'),
+                 200, undef, qr/\A\{"name":"\w+","version":"e1",/);
+        $check->('admin purge', $get->($admin, '/pred-admin/purge',
+                 method => 'POST'), 200, undef, qr/\A\{"purged":\d+\}\z/);
+    }
+
+    my $pid = slurp((glob "$root/logs/*.pid")[0] // '/nonexistent');
+    chomp $pid;
+    system("$nginx -p $root/ -c $root/nginx.conf -s quit 2>/dev/null");
+    for (1 .. 100) { last unless $pid && kill 0, $pid; sleep 0.05 }
+
+    my $log = join '', map { slurp($_) } grep { !/access|admin/ }
+                                         glob "$root/logs/*.log";
+    unlike($log, qr/\[(?:alert|crit|emerg)\]/, "$name: no alert in the log")
+        or diag($log);
+
+    # the access logs the example writes, in its own format
+    for my $access (grep { /access|admin/ } glob "$root/logs/*.log") {
+        my @lines = split /\n/, slurp($access);
+        ok(@lines > 0, "$name: $access has lines");
+        for my $line (@lines) {
+            like($line, qr/^127\.0\.0\.1 \[[^\]]+\] "[A-Z]+ \S+ HTTP\/1\.1" \d{3} \d+ key="[^"\n]*" source=\S+ version=\S+ age=\S+ stale=\S+ rt=[\d.]+ model_rt=\S+$/,
+                 "$name: a well-formed access log line");
+        }
+    }
+}
+
+done_testing();
