@@ -83,7 +83,7 @@ int
 pred_cmd_rollback(int argc, char **argv)
 {
     int   full;
-    char  target[256];
+    char  target[256], cur[256];
 
     if (argc != 2 && argc != 3) {
         return pred_usage_error("rollback: use \"rollback DIR [VERSION]\"");
@@ -106,6 +106,15 @@ pred_cmd_rollback(int argc, char **argv)
                               sizeof(target)) != 0)
     {
         pred_error("%s: no previous version to roll back to", argv[1]);
+        return PRED_EXIT_FAIL;
+
+    } else if (pred_link_read(argv[1], PRED_LINK_CURRENT, cur, sizeof(cur))
+               == 0 && strcmp(cur, target) == 0)
+    {
+        /* a switch cut between its two renames leaves them equal */
+        pred_error("%s: previous and current are both %s (a publish or "
+                   "rollback was interrupted): name the version to roll "
+                   "back to", argv[1], target);
         return PRED_EXIT_FAIL;
 
     } else {

@@ -339,6 +339,20 @@ run_ok('gc usage', 2, qr/gc: use "gc DIR --keep N"/, 'gc', $dir);
     unlink "$dir/.snap-wip.mdb.$$.tmp";
 }
 
+# a switch cut between its two renames leaves previous == current: a
+# rollback says so instead of "rolling back" to the live version
+{
+    my $live = readlink "$dir/current";
+    my $prev = readlink "$dir/previous";
+    unlink "$dir/previous";
+    symlink $live, "$dir/previous" or die;
+    run_ok('rollback with previous == current', 1,
+           qr/: previous and current are both \Q$live\E \(a publish or rollback was interrupted\): name the version to roll back to\n\z/,
+           'rollback', $dir);
+    unlink "$dir/previous";
+    symlink $prev, "$dir/previous" or die;
+}
+
 # one lock per folder: a publish waits while another holds it
 {
     use Fcntl qw(:flock);
