@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ static int pred_scan(const char *dir, pred_entry_t **out, size_t *n,
 static int pred_entry_cmp(const void *a, const void *b);
 static int pred_dir_lock(const char *dir);
 static int pred_temporaries(const char *dir, int remove);
+static long pred_temporary_pid(const char *name);
 static void pred_format_age(char *buf, size_t size, time_t created);
 static void pred_format_size(char *buf, size_t size, off_t bytes);
 
@@ -277,11 +279,10 @@ pred_dir_lock(const char *dir)
 static int
 pred_temporaries(const char *dir, int remove)
 {
-    int              rc;
+    int              rc, gone, old;
     DIR             *d;
     long             pid;
     char             path[4096];
-    const char      *p;
     struct stat      st;
     struct dirent   *e;
 
@@ -294,49 +295,34 @@ pred_temporaries(const char *dir, int remove)
     rc = 0;
 
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] != '.') {
-            continue;
-        }
-
-        if (strncmp(e->d_name, ".pred-build.", 12) == 0) {
-            p = e->d_name + 12;
-
-        } else if (strlen(e->d_name) > 4
-                   && strcmp(e->d_name + strlen(e->d_name) - 4, ".tmp") == 0)
-        {
-            /* the PID is the last dotted part before ".tmp" */
-            p = e->d_name + strlen(e->d_name) - 4;
-            while (p > e->d_name && p[-1] != '.') {
-                p--;
-            }
-
-        } else {
-            continue;
-        }
-
-        pid = strtol(p, NULL, 10);
+        pid = pred_temporary_pid(e->d_name);
         if (pid <= 0) {
             continue;
         }
 
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 
-        if (kill((pid_t) pid, 0) == 0 || errno != ESRCH) {
-            if (!remove) {
-                printf("  temporary %s: process %ld is at work\n",
-                       e->d_name, pid);
-            }
+        gone = (kill((pid_t) pid, 0) == -1 && errno == ESRCH);
 
-            continue;
-        }
+        /*
+         * A minute old at least: a build on another host writing to a
+         * shared folder (its PID means nothing here) is left to finish.
+         */
+        old = (lstat(path, &st) == 0 && time(NULL) - st.st_mtime >= 60);
 
         if (!remove) {
-            printf("  temporary %s: process %ld is gone (gc removes it)\n",
-                   e->d_name, pid);
+            printf("  temporary %s: process %ld %s\n", e->d_name, pid,
+                   !gone ? "is at work"
+                   : old ? "is gone (gc removes it)"
+                         : "is gone (gc removes it after a minute)");
             continue;
         }
 
-        if (lstat(path, &st) == 0 && unlink(path) == -1) {
+        if (!gone || !old) {
+            continue;
+        }
+
+        if (unlink(path) == -1) {
             pred_error("%s: %s", path, strerror(errno));
             rc = -1;
             continue;
@@ -348,6 +334,60 @@ pred_temporaries(const char *dir, int remove)
     closedir(d);
 
     return rc;
+}
+
+
+/*
+ * The PID in the name of a temporary file of ours, or 0: exactly
+ * ".snap-V.mdb.PID.tmp", ".NAME.PID.tmp" (a pointer being switched) or
+ * ".pred-build.PID.runN", the PID all digits and at most INT_MAX.
+ */
+static long
+pred_temporary_pid(const char *name)
+{
+    long         pid;
+    size_t       len;
+    const char  *p, *end;
+
+    len = strlen(name);
+
+    if (name[0] != '.') {
+        return 0;
+    }
+
+    if (strncmp(name, ".pred-build.", 12) == 0) {
+        p = name + 12;
+        end = strstr(p, ".run");
+        if (end == NULL || end[4] == '\0'
+            || strspn(end + 4, "0123456789") != strlen(end + 4))
+        {
+            return 0;
+        }
+
+    } else if (len > 4 && strcmp(name + len - 4, ".tmp") == 0) {
+        end = name + len - 4;
+        p = end;
+        while (p > name && p[-1] >= '0' && p[-1] <= '9') {
+            p--;
+        }
+
+        if (p == end || p[-1] != '.' || p - 1 == name) {
+            return 0;
+        }
+
+    } else {
+        return 0;
+    }
+
+    if (end == p || end - p > 10
+        || strspn(p, "0123456789") != (size_t) (end - p))
+    {
+        return 0;
+    }
+
+    pid = strtol(p, NULL, 10);
+
+    return (pid > 0 && pid <= INT_MAX) ? pid : 0;
 }
 
 

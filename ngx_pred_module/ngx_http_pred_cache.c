@@ -21,11 +21,19 @@
 #define NGX_HTTP_PRED_CACHE_EVICT_MAX    64
 
 /* expired admin entries looked at when the admin budget is full */
-#define NGX_HTTP_PRED_CACHE_ADMIN_SWEEP  64
+#define NGX_HTTP_PRED_CACHE_ADMIN_SWEEP  1024
 
 #define ngx_http_pred_cache_is_admin(kind)                                   \
     ((kind) == NGX_HTTP_PRED_CACHE_TOMBSTONE                                 \
      || (kind) == NGX_HTTP_PRED_CACHE_OVERRIDE)
+
+/*
+ * In the admin queue, never evicted: what an operator wrote, and a model
+ * answer that carries a tombstone's mask (evicting it would end the
+ * invalidation).  Fixed for a node's life: mask_until never changes.
+ */
+#define ngx_http_pred_cache_pinned(cn)                                       \
+    (ngx_http_pred_cache_is_admin((cn)->kind) || (cn)->mask_until != 0)
 
 
 typedef struct {
@@ -67,10 +75,11 @@ static ngx_http_pred_cache_node_t *ngx_http_pred_cache_find(
 static void ngx_http_pred_cache_free(ngx_http_pred_cache_zone_t *z,
     ngx_http_pred_cache_node_t *cn);
 static void *ngx_http_pred_cache_alloc(ngx_http_pred_cache_zone_t *z,
-    size_t size);
+    size_t size, ngx_http_pred_cache_node_t *keep);
 static size_t ngx_http_pred_cache_node_size(ngx_http_pred_cache_node_t *cn);
 static ngx_uint_t ngx_http_pred_cache_masked(ngx_http_pred_cache_node_t *cn);
-static void ngx_http_pred_cache_sweep(ngx_http_pred_cache_zone_t *z);
+static void ngx_http_pred_cache_sweep(ngx_http_pred_cache_zone_t *z,
+    ngx_http_pred_cache_node_t *keep);
 
 
 char *
@@ -308,7 +317,7 @@ ngx_http_pred_cache_get(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
     }
 
     /* only the LRU learns what is used: admin entries are never evicted */
-    if (!ngx_http_pred_cache_is_admin(cn->kind)) {
+    if (!ngx_http_pred_cache_pinned(cn)) {
         ngx_queue_remove(&cn->queue);
         ngx_queue_insert_head(&z->sh->queue, &cn->queue);
     }
@@ -357,6 +366,7 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
 {
     size_t                       size, vlen, freed;
     uint32_t                     hash, mask;
+    ngx_uint_t                   pinned;
     ngx_msec_int_t               left;
     ngx_rbtree_node_t           *node;
     ngx_http_pred_cache_node_t  *cn;
@@ -411,14 +421,21 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
         if (cn->kind == NGX_HTTP_PRED_CACHE_TOMBSTONE && left > 0) {
             mask = ngx_max(mask, (uint32_t) (ngx_time() + left / 1000 + 1));
         }
+
+        if ((time_t) mask <= ngx_time()) {
+            mask = 0;
+        }
     }
 
-    if (ngx_http_pred_cache_is_admin(kind)) {
-        freed = (cn && ngx_http_pred_cache_is_admin(cn->kind))
+    pinned = ngx_http_pred_cache_is_admin(kind) || mask != 0;
+
+    if (pinned) {
+        freed = (cn && ngx_http_pred_cache_pinned(cn))
                 ? ngx_http_pred_cache_node_size(cn) : 0;
 
+        /* the entry replaced is not swept: it is freed below, once */
         if (z->sh->admin_bytes - freed + size > z->admin_max) {
-            ngx_http_pred_cache_sweep(z);
+            ngx_http_pred_cache_sweep(z, cn);
         }
 
         if (z->sh->admin_bytes - freed + size > z->admin_max) {
@@ -433,11 +450,8 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
         }
     }
 
-    if (cn) {
-        ngx_http_pred_cache_free(z, cn);
-    }
-
-    node = ngx_http_pred_cache_alloc(z, size);
+    /* allocated first: a failure leaves the entry there as it was */
+    node = ngx_http_pred_cache_alloc(z, size, cn);
 
     if (node == NULL) {
         ngx_shmtx_unlock(&z->shpool->mutex);
@@ -447,6 +461,10 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
                       &z->shm_zone->shm.name, key, size,
                       NGX_HTTP_PRED_CACHE_EVICT_MAX);
         return NGX_ERROR;
+    }
+
+    if (cn) {
+        ngx_http_pred_cache_free(z, cn);
     }
 
     node->key = hash;
@@ -459,7 +477,7 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     cn->expires = ngx_current_msec + (ngx_msec_t) ttl * 1000;
     cn->stored = (uint32_t) ngx_time();
     cn->fetch_until = 0;
-    cn->mask_until = (kind == NGX_HTTP_PRED_CACHE_TOMBSTONE) ? 0 : mask;
+    cn->mask_until = mask;
 
     ngx_memcpy(cn->data, key->data, key->len);
     if (vlen) {
@@ -469,7 +487,7 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     ngx_rbtree_insert(&z->sh->rbtree, node);
     z->sh->entries++;
 
-    if (ngx_http_pred_cache_is_admin(kind)) {
+    if (pinned) {
         ngx_queue_insert_head(&z->sh->admin, &cn->queue);
         z->sh->admin_bytes += size;
 
@@ -544,7 +562,7 @@ ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
         size = offsetof(ngx_rbtree_node_t, color)
                + offsetof(ngx_http_pred_cache_node_t, data) + key->len;
 
-        node = ngx_http_pred_cache_alloc(z, size);
+        node = ngx_http_pred_cache_alloc(z, size, NULL);
 
         if (node == NULL) {
             ngx_shmtx_unlock(&z->shpool->mutex);
@@ -849,7 +867,7 @@ ngx_http_pred_cache_free(ngx_http_pred_cache_zone_t *z,
     node = (ngx_rbtree_node_t *)
                ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
 
-    if (ngx_http_pred_cache_is_admin(cn->kind)) {
+    if (ngx_http_pred_cache_pinned(cn)) {
         z->sh->admin_bytes -= ngx_http_pred_cache_node_size(cn);
     }
 
@@ -884,9 +902,13 @@ ngx_http_pred_cache_masked(ngx_http_pred_cache_node_t *cn)
 }
 
 
-/* under the lock: frees expired overrides and tombstones, oldest first */
+/*
+ * Under the lock: frees expired admin entries whose mask has ended too,
+ * oldest first, a bounded number looked at; keep is left alone.
+ */
 static void
-ngx_http_pred_cache_sweep(ngx_http_pred_cache_zone_t *z)
+ngx_http_pred_cache_sweep(ngx_http_pred_cache_zone_t *z,
+    ngx_http_pred_cache_node_t *keep)
 {
     ngx_uint_t                   n;
     ngx_queue_t                 *q, *prev;
@@ -902,7 +924,10 @@ ngx_http_pred_cache_sweep(ngx_http_pred_cache_zone_t *z)
         prev = ngx_queue_prev(q);
         cn = ngx_queue_data(q, ngx_http_pred_cache_node_t, queue);
 
-        if ((ngx_msec_int_t) (cn->expires - ngx_current_msec) <= 0) {
+        if (cn != keep
+            && (ngx_msec_int_t) (cn->expires - ngx_current_msec) <= 0
+            && (time_t) cn->mask_until <= ngx_time())
+        {
             ngx_http_pred_cache_free(z, cn);
         }
 
@@ -917,7 +942,8 @@ ngx_http_pred_cache_sweep(ngx_http_pred_cache_zone_t *z)
  * value needs contiguous pages, which freeing small entries may not give).
  */
 static void *
-ngx_http_pred_cache_alloc(ngx_http_pred_cache_zone_t *z, size_t size)
+ngx_http_pred_cache_alloc(ngx_http_pred_cache_zone_t *z, size_t size,
+    ngx_http_pred_cache_node_t *keep)
 {
     void                        *p;
     ngx_uint_t                   n;
@@ -930,13 +956,23 @@ ngx_http_pred_cache_alloc(ngx_http_pred_cache_zone_t *z, size_t size)
             return p;
         }
 
-        if (n == NGX_HTTP_PRED_CACHE_EVICT_MAX
-            || ngx_queue_empty(&z->sh->queue))
-        {
+        if (n == NGX_HTTP_PRED_CACHE_EVICT_MAX) {
             return NULL;
         }
 
+        /* the entry about to be replaced is freed by its caller */
         q = ngx_queue_last(&z->sh->queue);
+
+        if (q != ngx_queue_sentinel(&z->sh->queue)
+            && ngx_queue_data(q, ngx_http_pred_cache_node_t, queue) == keep)
+        {
+            q = ngx_queue_prev(q);
+        }
+
+        if (q == ngx_queue_sentinel(&z->sh->queue)) {
+            return NULL;
+        }
+
         cn = ngx_queue_data(q, ngx_http_pred_cache_node_t, queue);
 
         ngx_http_pred_cache_free(z, cn);

@@ -368,14 +368,13 @@ struct ngx_http_pred_ctx_s {
 
 /*
  * Which file, and which content: a file rewritten in place keeps its inode
- * but not its size and times.
+ * but not its size and modification time.
  */
 typedef struct {
     dev_t                       dev;
     ino_t                       ino;
     off_t                       size;
     struct timespec             mtime;
-    struct timespec             ctime;
 } ngx_http_pred_file_id_t;
 
 

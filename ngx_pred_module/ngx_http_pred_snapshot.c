@@ -658,11 +658,14 @@ ngx_http_pred_file_id(ngx_http_pred_file_id_t *id, struct stat *st)
     id->ino = st->st_ino;
     id->size = st->st_size;
     id->mtime = st->st_mtim;
-    id->ctime = st->st_ctim;
 }
 
 
-/* 1: the same file, 2: the same file with other content, 0: another */
+/*
+ * 1: the same file, 2: the same file with other content, 0: another.
+ * Content is size and mtime: a chmod, chown or hard link changes only the
+ * ctime, and is no reason to stop serving the file.
+ */
 static ngx_uint_t
 ngx_http_pred_file_same(ngx_http_pred_file_id_t *id, struct stat *st)
 {
@@ -672,9 +675,7 @@ ngx_http_pred_file_same(ngx_http_pred_file_id_t *id, struct stat *st)
 
     if (id->size != st->st_size
         || id->mtime.tv_sec != st->st_mtim.tv_sec
-        || id->mtime.tv_nsec != st->st_mtim.tv_nsec
-        || id->ctime.tv_sec != st->st_ctim.tv_sec
-        || id->ctime.tv_nsec != st->st_ctim.tv_nsec)
+        || id->mtime.tv_nsec != st->st_mtim.tv_nsec)
     {
         return 2;
     }

@@ -321,6 +321,13 @@ run_ok('gc usage', 2, qr/gc: use "gc DIR --keep N"/, 'gc', $dir);
     write_file("$dir/.snap-big.mdb.$dead.tmp", 'x' x 100);
     write_file("$dir/.pred-build.$dead.run0", 'x' x 100);
     write_file("$dir/.snap-wip.mdb.$$.tmp", 'x' x 100);
+    # and one of a dead process, but too young: a build elsewhere may own it
+    write_file("$dir/.snap-young.mdb.$dead.tmp", 'x' x 100);
+    # a dotfile that only looks like one is never touched
+    write_file("$dir/.notes.2026.tmp.bak", 'x');
+    my $old = time - 120;
+    utime $old, $old, "$dir/.snap-big.mdb.$dead.tmp",
+          "$dir/.pred-build.$dead.run0", "$dir/.snap-wip.mdb.$$.tmp";
 
     my $l = run_ok('list shows temporaries', 0, qr/VERSION/, 'list', $dir);
     like($l, qr/^  temporary \.snap-big\.mdb\.$dead\.tmp: process $dead is gone \(gc removes it\)$/m,
@@ -336,7 +343,12 @@ run_ok('gc usage', 2, qr/gc: use "gc DIR --keep N"/, 'gc', $dir);
     ok(!-e "$dir/.snap-big.mdb.$dead.tmp" && !-e "$dir/.pred-build.$dead.run0",
        'they are gone');
     ok(-e "$dir/.snap-wip.mdb.$$.tmp", 'a running build\'s file is kept');
-    unlink "$dir/.snap-wip.mdb.$$.tmp";
+    ok(-e "$dir/.snap-young.mdb.$dead.tmp", 'a file younger than a minute is kept');
+    like($l, qr/^  temporary \.snap-young\.mdb\.$dead\.tmp: process $dead is gone \(gc removes it after a minute\)$/m,
+         'list: a young file of a dead process');
+    ok(-e "$dir/.notes.2026.tmp.bak", 'other dotfiles are never touched');
+    unlink "$dir/.snap-wip.mdb.$$.tmp", "$dir/.snap-young.mdb.$dead.tmp",
+           "$dir/.notes.2026.tmp.bak";
 }
 
 # a switch cut between its two renames leaves previous == current: a
