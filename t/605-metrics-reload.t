@@ -11,6 +11,7 @@ use lib 't';
 use File::Spec ();
 use HTTP::Tiny ();
 use Test::More;
+use Time::HiRes qw(sleep);
 
 use PredTest;
 use PredNginx;
@@ -52,7 +53,13 @@ is(nginx_start($root, $port, conf('b')), 0, 'nginx starts')
     or BAIL_OUT(log_text());
 is(get('/b?id=k')->{content}, '1', 'a snapshot hit') for 1 .. 3;
 
-my $m = metrics();
+my $m;
+for (1 .. 40) {
+    $m = metrics();
+    last if ($m->{'pred_requests_total{location="/b",source="snapshot"}'}
+             // 0) >= 3;
+    sleep 0.05;
+}
 is($m->{'pred_requests_total{location="/b",source="snapshot"}'}, 3,
    '/b counted its hits');
 my $swaps_one = $m->{'pred_snapshot_swaps_total{snapshot="one"}'};
@@ -68,7 +75,13 @@ is($m->{'pred_requests_total{location="/a",source="snapshot"}'}, 0,
 ok($m->{'pred_snapshot_swaps_total{snapshot="one"}'} >= $swaps_one,
    'snapshot "one" keeps its swaps in its new place');
 is(get('/a?id=k')->{content}, '2', '/a answers');
-$m = metrics();
+# counted in the log phase, maybe by the other worker after this scrape
+for (1 .. 40) {
+    $m = metrics();
+    last if ($m->{'pred_requests_total{location="/a",source="snapshot"}'}
+             // 0) >= 1;
+    sleep 0.05;
+}
 is($m->{'pred_requests_total{location="/a",source="snapshot"}'}, 1,
    '/a counts its own hit');
 is($m->{'pred_requests_total{location="/b",source="snapshot"}'}, 3,
