@@ -14,7 +14,6 @@
 #include <jansson.h>
 
 #include "ngx_http_pred_module.h"
-#include "pred_json.h"
 
 
 #define NGX_HTTP_PRED_ADMIN_TTL_MAX  (365 * 24 * 60 * 60)
@@ -306,14 +305,13 @@ ngx_http_pred_admin_put_body(ngx_http_request_t *r)
 
     json_decref(json);
 
-    value.data = ngx_pnalloc(r->pool, body.len);
-    if (value.data == NULL) {
+    if (ngx_http_pred_json_copy(r->pool, (char *) body.data, body.len,
+                                &value)
+        != NGX_OK)
+    {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
-
-    value.len = pred_json_compact((char *) body.data, body.len,
-                                  (char *) value.data);
 
     rc = ngx_http_pred_cache_put(z, &ctx->key, NGX_HTTP_PRED_CACHE_OVERRIDE,
                                  &value, ctx->ttl, r->connection->log);

@@ -32,6 +32,8 @@
 
 #define NGX_HTTP_PRED_QUEUE_POLL_MS   5
 
+#define NGX_HTTP_PRED_SHED_FULL  "shed: too many model calls in flight"
+
 
 struct ngx_http_pred_admission_sh_s {
     ngx_atomic_t                in_flight;
@@ -266,16 +268,13 @@ ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
     }
 
     /* only a call the client waits for may wait for a slot */
-    if (call->priority == NGX_HTTP_PRED_PRIO_LOW || !call->held
-        || ngx_atomic_fetch_add(&sh->queued, 1) >= pmcf->limit_queue)
-    {
-        if (call->priority != NGX_HTTP_PRED_PRIO_LOW && call->held) {
-            (void) ngx_atomic_fetch_add(&sh->queued, -1);
-        }
+    if (call->priority == NGX_HTTP_PRED_PRIO_LOW || !call->held) {
+        return ngx_http_pred_admission_shed(call, NGX_HTTP_PRED_SHED_FULL);
+    }
 
-        return ngx_http_pred_admission_shed(call,
-                                            "shed: too many model calls in "
-                                            "flight");
+    if (ngx_atomic_fetch_add(&sh->queued, 1) >= pmcf->limit_queue) {
+        (void) ngx_atomic_fetch_add(&sh->queued, -1);
+        return ngx_http_pred_admission_shed(call, NGX_HTTP_PRED_SHED_FULL);
     }
 
     call->queued = 1;

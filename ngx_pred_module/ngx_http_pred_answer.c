@@ -94,19 +94,7 @@ ngx_http_pred_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
         }
     }
 
-    /*
-     * nginx holds a request until its subrequests end, and with it the
-     * client's next request on a kept-alive connection, which would wait
-     * for a call this answer does not wait for: the connection closes
-     * after this answer instead.
-     */
-    if (ngx_http_pred_calls_running(ctx)) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "pred: key \"%V\": answered while a call runs on, "
-                       "closing the connection after it", &ctx->key);
-
-        r->main->keepalive = 0;
-    }
+    ngx_http_pred_calls_detach(r, ctx);
 
     return ngx_http_pred_send_answer(r, ctx, ans);
 }

@@ -467,7 +467,7 @@ ngx_http_pred_batch_done(ngx_http_request_t *sr, ngx_http_pred_call_t *call)
         return;
     }
 
-    if (call->fail || call->status < 200 || call->status > 299
+    if (!ngx_http_pred_call_answered(call)
         || ngx_http_pred_upstream_extract(sr, call, &start, &stop) != NGX_OK)
     {
         return;
@@ -505,15 +505,12 @@ ngx_http_pred_batch_done(ngx_http_request_t *sr, ngx_http_pred_call_t *call)
         {
             ngx_str_null(&value);
 
-        } else {
-            value.data = ngx_pnalloc(sr->pool, stops[j] - starts[j]);
-            if (value.data == NULL) {
-                call->reason = "out of memory";
-                return;
-            }
-
-            value.len = pred_json_compact(starts[j], stops[j] - starts[j],
-                                          (char *) value.data);
+        } else if (ngx_http_pred_json_copy(sr->pool, starts[j],
+                                           stops[j] - starts[j], &value)
+                   != NGX_OK)
+        {
+            call->reason = "out of memory";
+            return;
         }
 
         (void) ngx_http_pred_upstream_store(ctx->plcf, &item->key,
@@ -635,9 +632,7 @@ ngx_http_pred_batch_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     body.len = p - body.data;
 
     /* an answer at the deadline leaves while the call runs on */
-    if (ngx_http_pred_calls_running(ctx)) {
-        r->main->keepalive = 0;
-    }
+    ngx_http_pred_calls_detach(r, ctx);
 
     return ngx_http_pred_send(r, NGX_HTTP_OK, &body);
 }

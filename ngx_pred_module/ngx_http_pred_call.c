@@ -26,11 +26,13 @@
 #include "ngx_http_pred_module.h"
 
 
+static void ngx_http_pred_call_shed(ngx_http_pred_call_t *call);
 static ngx_int_t ngx_http_pred_call_launch(ngx_http_pred_call_t *call);
 static ngx_int_t ngx_http_pred_call_done(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
 static void ngx_http_pred_call_status(ngx_http_request_t *sr,
     ngx_http_pred_call_t *call, ngx_int_t rc);
+static void ngx_http_pred_call_resume(ngx_http_pred_call_t *call);
 static void ngx_http_pred_call_posted(ngx_http_request_t *r);
 static void ngx_http_pred_call_answer(ngx_http_pred_call_t *call);
 static void ngx_http_pred_call_deadline(ngx_event_t *ev);
@@ -105,16 +107,7 @@ ngx_http_pred_call_start(ngx_http_request_t *r, ngx_http_pred_call_t *call)
     rc = ngx_http_pred_admit(r, call);
 
     if (rc == NGX_DECLINED) {
-        call->state = NGX_HTTP_PRED_CALL_SHED;
-
-        /* the client's answer is the fallback's because of it */
-        if (call->kind == NGX_HTTP_PRED_CALL_MODEL
-            || call->kind == NGX_HTTP_PRED_CALL_BATCH)
-        {
-            ctx->shed = 1;
-        }
-
-        ngx_http_pred_call_release(call);
+        ngx_http_pred_call_shed(call);
         return NGX_DECLINED;
     }
 
@@ -138,7 +131,7 @@ ngx_http_pred_call_start(ngx_http_request_t *r, ngx_http_pred_call_t *call)
 
     ctx->held = call;
 
-    return ngx_http_pred_hold(r, ctx);
+    return ngx_http_pred_hold(r);
 }
 
 
@@ -159,16 +152,27 @@ ngx_http_pred_call_admitted(ngx_http_pred_call_t *call)
         call->reason = "the call could not be started";
     }
 
+    ngx_http_pred_call_shed(call);
+    ngx_http_pred_call_resume(call);
+
+    return NGX_DECLINED;
+}
+
+
+/* admission said no: given back now; its request answers without it */
+static void
+ngx_http_pred_call_shed(ngx_http_pred_call_t *call)
+{
     call->state = NGX_HTTP_PRED_CALL_SHED;
 
-    if (call->kind != NGX_HTTP_PRED_CALL_RERANK) {
+    /* the client's answer is the fallback's because of it */
+    if (call->kind == NGX_HTTP_PRED_CALL_MODEL
+        || call->kind == NGX_HTTP_PRED_CALL_BATCH)
+    {
         call->ctx->shed = 1;
     }
 
     ngx_http_pred_call_release(call);
-    ngx_http_pred_call_resume(call);
-
-    return NGX_DECLINED;
 }
 
 
@@ -342,7 +346,7 @@ ngx_http_pred_call_status(ngx_http_request_t *sr, ngx_http_pred_call_t *call,
 
 
 /* the request that waited for the call answers now: from a timer */
-void
+static void
 ngx_http_pred_call_resume(ngx_http_pred_call_t *call)
 {
     ngx_connection_t  *c;
@@ -469,19 +473,27 @@ ngx_http_pred_call_cleanup(void *data)
 }
 
 
-/* an answer leaving now would leave with one of these still running */
-ngx_uint_t
-ngx_http_pred_calls_running(ngx_http_pred_ctx_t *ctx)
+/*
+ * An answer goes out: if one of the request's calls still runs, nginx
+ * holds the request until it ends, and with it the client's next request
+ * on a kept-alive connection, which would wait for a call this answer does
+ * not wait for; the connection closes after this answer instead.
+ */
+void
+ngx_http_pred_calls_detach(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 {
     ngx_http_pred_call_t  *call;
 
     for (call = ctx->calls; call; call = call->next) {
         if (call->state == NGX_HTTP_PRED_CALL_RUNNING) {
-            return 1;
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "pred: key \"%V\": answered while a call runs "
+                           "on, closing the connection after it", &ctx->key);
+
+            r->main->keepalive = 0;
+            return;
         }
     }
-
-    return 0;
 }
 
 

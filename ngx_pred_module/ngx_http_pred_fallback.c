@@ -8,7 +8,6 @@
 #include <jansson.h>
 
 #include "ngx_http_pred_module.h"
-#include "pred_json.h"
 
 
 /* "pred_fallback stale | default=JSON | status=404|503 ..." */
@@ -64,14 +63,13 @@ ngx_http_pred_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             json_decref(json);
 
-            fb->value.data = ngx_pnalloc(cf->pool, value[i].len - 8);
-            if (fb->value.data == NULL) {
+            if (ngx_http_pred_json_copy(cf->pool, (char *) value[i].data + 8,
+                                        value[i].len - 8, &fb->value)
+                != NGX_OK)
+            {
                 return NGX_CONF_ERROR;
             }
 
-            fb->value.len = pred_json_compact((char *) value[i].data + 8,
-                                              value[i].len - 8,
-                                              (char *) fb->value.data);
             continue;
         }
 
@@ -99,8 +97,9 @@ ngx_http_pred_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /*
  * Walks the chain for a key into *ans.  stale: what the "stale" step may
  * serve, an expired cache value, else the snapshot's, looked up here
- * unless a tombstone masks it: an invalidated value is never served.  why: the model's failure, NULL when it was
- * not asked; with warn, a warning names the key, why and the choice.
+ * unless a tombstone masks it: an invalidated value is never served.
+ * why: the model's failure, NULL when it was not asked; with warn, a
+ * warning names the key, why and the choice.
  */
 void
 ngx_http_pred_fallback_pick(ngx_http_request_t *r,

@@ -154,7 +154,7 @@ ngx_http_pred_ctx_create(ngx_http_request_t *r, ngx_str_t *key)
  * the end of a wait.  The handler returns this.
  */
 ngx_int_t
-ngx_http_pred_hold(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+ngx_http_pred_hold(ngx_http_request_t *r)
 {
     r->write_event_handler = ngx_http_request_empty_handler;
 

@@ -1,11 +1,12 @@
 /*
- * JSON shaping: the error bodies and string escaping.
+ * JSON shaping: the error bodies, string escaping, and compact copies.
  *
  * Error bodies are built by hand rather than with jansson: they sit on the
  * request path and need nothing but escaping.
  */
 
 #include "ngx_http_pred_module.h"
+#include "pred_json.h"
 
 
 static ngx_uint_t ngx_http_pred_json_char(u_char **p, u_char *last,
@@ -154,4 +155,23 @@ ngx_http_pred_json_char(u_char **p, u_char *last, u_char *buf)
 
     buf[0] = c;
     return 1;
+}
+
+
+/*
+ * A copy of valid JSON in the pool, without white space outside strings
+ * (never longer than the original): how every value is stored and sent.
+ */
+ngx_int_t
+ngx_http_pred_json_copy(ngx_pool_t *pool, const char *json, size_t len,
+    ngx_str_t *out)
+{
+    out->data = ngx_pnalloc(pool, len ? len : 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->len = pred_json_compact(json, len, (char *) out->data);
+
+    return NGX_OK;
 }

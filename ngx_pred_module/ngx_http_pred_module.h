@@ -51,6 +51,9 @@ typedef enum {
 
 extern ngx_str_t  ngx_http_pred_source_names[NGX_HTTP_PRED_SRC_N];
 
+/* the sources X-Pred-Source and $pred_source name */
+#define ngx_http_pred_source_sent(src)  ((src) < NGX_HTTP_PRED_SRC_SHED)
+
 
 #define NGX_HTTP_PRED_CACHE_VALUE      0
 #define NGX_HTTP_PRED_CACHE_NEGATIVE   1
@@ -259,6 +262,11 @@ typedef enum {
 } ngx_http_pred_call_kind_e;
 
 
+/* a 2xx answer within max_size: what the done handlers read */
+#define ngx_http_pred_call_answered(call)                                    \
+    (!(call)->fail && (call)->status >= 200 && (call)->status <= 299)
+
+
 /* the request waited for the call: it answers now */
 typedef ngx_int_t (*ngx_http_pred_call_resume_pt)(ngx_http_request_t *r,
     ngx_http_pred_call_t *call);
@@ -362,7 +370,6 @@ struct ngx_http_pred_ctx_s {
     unsigned                    refined:2;  /* 0: no header, 1: "0",
                                                2: "1" */
     unsigned                    shed:1;     /* admission said no */
-    unsigned                    cleanup:1;  /* its pool cleanup is in */
 };
 
 
@@ -435,7 +442,7 @@ ngx_http_pred_ctx_t *ngx_http_pred_ctx_create(ngx_http_request_t *r,
     ngx_str_t *key);
 ngx_int_t ngx_http_pred_decode_key(ngx_http_request_t *r, ngx_str_t *raw,
     ngx_str_t *key, const char **reason);
-ngx_int_t ngx_http_pred_hold(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx);
+ngx_int_t ngx_http_pred_hold(ngx_http_request_t *r);
 void ngx_http_pred_unhold(ngx_http_request_t *r);
 
 /* ngx_http_pred_variables.c */
@@ -508,8 +515,8 @@ ngx_http_pred_call_t *ngx_http_pred_call_create(ngx_http_request_t *r,
 ngx_int_t ngx_http_pred_call_start(ngx_http_request_t *r,
     ngx_http_pred_call_t *call);
 ngx_int_t ngx_http_pred_call_admitted(ngx_http_pred_call_t *call);
-void ngx_http_pred_call_resume(ngx_http_pred_call_t *call);
-ngx_uint_t ngx_http_pred_calls_running(ngx_http_pred_ctx_t *ctx);
+void ngx_http_pred_calls_detach(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx);
 ngx_http_pred_call_t *ngx_http_pred_call_of(ngx_http_request_t *r);
 ngx_int_t ngx_http_pred_call_init_filters(ngx_conf_t *cf);
 const char *ngx_http_pred_call_kind_name(ngx_http_pred_call_t *call);
@@ -588,8 +595,6 @@ void ngx_http_pred_metrics_snapshot(ngx_http_pred_snapshot_t *snap,
 char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* ngx_http_pred_response.c: every response the module writes */
-extern ngx_str_t  ngx_http_pred_h_allow;
-
 ngx_int_t ngx_http_pred_send_answer(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, ngx_http_pred_answer_t *ans);
 ngx_int_t ngx_http_pred_send(ngx_http_request_t *r, ngx_uint_t status,
@@ -599,8 +604,6 @@ ngx_int_t ngx_http_pred_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, ngx_str_t *key, const char *reason);
 ngx_int_t ngx_http_pred_send_not_allowed(ngx_http_request_t *r,
     ngx_str_t *methods, const char *reason);
-ngx_int_t ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *value);
 ngx_int_t ngx_http_pred_read_body(ngx_http_request_t *r, ngx_str_t *body);
 
 /* ngx_http_pred_json.c */
@@ -608,5 +611,7 @@ ngx_int_t ngx_http_pred_json_error(ngx_pool_t *pool, ngx_str_t *out,
     const char *code, ngx_str_t *key, const char *reason);
 size_t ngx_http_pred_json_escape_len(ngx_str_t *s);
 u_char *ngx_http_pred_json_escape(u_char *dst, ngx_str_t *s);
+ngx_int_t ngx_http_pred_json_copy(ngx_pool_t *pool, const char *json,
+    size_t len, ngx_str_t *out);
 
 #endif /* NGX_HTTP_PRED_MODULE_H */

@@ -178,8 +178,7 @@ ngx_http_pred_refine_done(ngx_http_request_t *sr, ngx_http_pred_call_t *call)
 {
     size_t  where;
 
-    if (call->late || call->fail || call->status < 200 || call->status > 299)
-    {
+    if (call->late || !ngx_http_pred_call_answered(call)) {
         return;
     }
 

@@ -7,6 +7,10 @@
 #include "ngx_http_pred_module.h"
 
 
+static ngx_int_t ngx_http_pred_add_header(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
+
+
 ngx_str_t  ngx_http_pred_source_names[NGX_HTTP_PRED_SRC_N] = {
     ngx_string("cache"),
     ngx_string("snapshot"),
@@ -20,8 +24,7 @@ ngx_str_t  ngx_http_pred_source_names[NGX_HTTP_PRED_SRC_N] = {
 };
 
 
-ngx_str_t  ngx_http_pred_h_allow = ngx_string("Allow");
-
+static ngx_str_t  ngx_http_pred_h_allow = ngx_string("Allow");
 static ngx_str_t  ngx_http_pred_h_source = ngx_string("X-Pred-Source");
 static ngx_str_t  ngx_http_pred_h_version = ngx_string("X-Pred-Version");
 static ngx_str_t  ngx_http_pred_h_stale = ngx_string("X-Pred-Stale");
@@ -40,7 +43,7 @@ ngx_http_pred_send_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 {
     ngx_str_t  a, body;
 
-    if (ans->source < NGX_HTTP_PRED_SRC_SHED) {
+    if (ngx_http_pred_source_sent(ans->source)) {
         if (ngx_http_pred_add_header(r, &ngx_http_pred_h_source,
                                      &ngx_http_pred_source_names[ans->source])
             != NGX_OK)
@@ -202,7 +205,7 @@ ngx_http_pred_send_raw(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {

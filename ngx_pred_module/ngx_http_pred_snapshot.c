@@ -80,7 +80,8 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (pmcf->snapshots.nelts == NGX_HTTP_PRED_MAX_SNAPSHOTS) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "more than %d snapshots", NGX_HTTP_PRED_MAX_SNAPSHOTS);
+                           "more than %d snapshots",
+                           NGX_HTTP_PRED_MAX_SNAPSHOTS);
         return NGX_CONF_ERROR;
     }
 

@@ -26,7 +26,8 @@
 
 static ngx_http_pred_call_t *ngx_http_pred_upstream_call(
     ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
-    ngx_http_pred_call_kind_e kind, ngx_uint_t held);
+    ngx_http_pred_call_kind_e kind, ngx_uint_t held,
+    ngx_http_pred_cache_zone_t *z, ngx_msec_t token);
 static void ngx_http_pred_upstream_done(ngx_http_request_t *sr,
     ngx_http_pred_call_t *call);
 static ngx_int_t ngx_http_pred_upstream_resume(ngx_http_request_t *r,
@@ -109,12 +110,10 @@ ngx_int_t
 ngx_http_pred_upstream_miss(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 {
     ngx_int_t                    rc;
-    ngx_uint_t                   leader;
     ngx_msec_t                   token;
     ngx_http_pred_call_t        *call;
     ngx_http_pred_cache_zone_t  *z;
 
-    leader = 0;
     token = 0;
     z = ngx_http_pred_cache_zone_get(ctx->plcf);
 
@@ -135,22 +134,13 @@ ngx_http_pred_upstream_miss(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 
             return ngx_http_pred_upstream_wait(r, ctx);
         }
-
-        leader = 1;
     }
 
     call = ngx_http_pred_upstream_call(r, ctx, NGX_HTTP_PRED_CALL_MODEL,
-                                       !ctx->plcf->miss_async);
+                                       !ctx->plcf->miss_async, z, token);
     if (call == NULL) {
-        if (leader) {
-            ngx_http_pred_cache_unlead(z, &ctx->key, token);
-        }
-
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    call->leader = leader;
-    call->lead_token = token;
 
     rc = ngx_http_pred_call_start(r, call);
 
@@ -196,14 +186,11 @@ ngx_http_pred_upstream_refresh(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    call = ngx_http_pred_upstream_call(r, ctx, NGX_HTTP_PRED_CALL_REFRESH, 0);
+    call = ngx_http_pred_upstream_call(r, ctx, NGX_HTTP_PRED_CALL_REFRESH, 0,
+                                       z, token);
     if (call == NULL) {
-        ngx_http_pred_cache_unlead(z, &ctx->key, token);
         return NGX_ERROR;
     }
-
-    call->leader = 1;
-    call->lead_token = token;
 
     /* shed: the marker is gone with the release, the value still answers */
     return ngx_http_pred_call_start(r, call) == NGX_ERROR ? NGX_ERROR
@@ -211,16 +198,29 @@ ngx_http_pred_upstream_refresh(ngx_http_request_t *r,
 }
 
 
+/*
+ * A model call for the key.  z: the call leads the key's model call across
+ * workers, through the marker that token names; if no call can be made,
+ * the marker is dropped so that nobody waits for it.
+ */
 static ngx_http_pred_call_t *
 ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
-    ngx_http_pred_call_kind_e kind, ngx_uint_t held)
+    ngx_http_pred_call_kind_e kind, ngx_uint_t held,
+    ngx_http_pred_cache_zone_t *z, ngx_msec_t token)
 {
     ngx_http_pred_call_t  *call;
 
     call = ngx_http_pred_call_create(r, ctx, kind);
     if (call == NULL) {
+        if (z) {
+            ngx_http_pred_cache_unlead(z, &ctx->key, token);
+        }
+
         return NULL;
     }
+
+    call->leader = (z != NULL);
+    call->lead_token = token;
 
     call->uri = &ctx->plcf->upstream_uri;
     call->timeout = ctx->plcf->upstream_timeout;
@@ -258,20 +258,19 @@ ngx_http_pred_upstream_done(ngx_http_request_t *sr,
         return;
     }
 
-    if (call->fail || call->status < 200 || call->status > 299
+    if (!ngx_http_pred_call_answered(call)
         || ngx_http_pred_upstream_extract(sr, call, &start, &stop) != NGX_OK)
     {
         return;
     }
 
-    call->value.data = ngx_pnalloc(sr->pool, stop - start);
-    if (call->value.data == NULL) {
+    if (ngx_http_pred_json_copy(sr->pool, start, stop - start, &call->value)
+        != NGX_OK)
+    {
         call->reason = "out of memory";
         return;
     }
 
-    call->value.len = pred_json_compact(start, stop - start,
-                                        (char *) call->value.data);
     call->result = NGX_HTTP_PRED_UP_VALUE;
 
     call->cached = (ngx_http_pred_upstream_store(ctx->plcf, &ctx->key,
@@ -422,7 +421,7 @@ ngx_http_pred_upstream_wait(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 
     ngx_add_timer(&ctx->wait, NGX_HTTP_PRED_POLL_MS);
 
-    return ngx_http_pred_hold(r, ctx);
+    return ngx_http_pred_hold(r);
 }
 
 

@@ -43,6 +43,8 @@ static ngx_int_t ngx_http_pred_json_arg_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_pred_variable_json(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, ngx_str_t *s);
+static ngx_http_pred_ctx_t *ngx_http_pred_variable_ctx(
+    ngx_http_request_t *r);
 static void ngx_http_pred_variable_set(ngx_http_variable_value_t *v,
     ngx_str_t *s);
 
@@ -119,7 +121,6 @@ ngx_http_pred_key_variable(ngx_http_request_t *r,
     u_char                *p;
     uintptr_t              n;
     ngx_str_t              s;
-    ngx_http_request_t    *pr;
     ngx_http_pred_ctx_t   *ctx;
     ngx_http_pred_call_t  *call;
 
@@ -151,11 +152,7 @@ ngx_http_pred_key_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    /* in a call's subrequest, the key is its parent's */
-    ctx = NULL;
-    for (pr = r; pr && ctx == NULL; pr = pr->parent) {
-        ctx = ngx_http_get_module_ctx(pr, ngx_http_pred_module);
-    }
+    ctx = ngx_http_pred_variable_ctx(r);
 
     if (ctx == NULL || ctx->key.data == NULL) {
         v->not_found = 1;
@@ -213,17 +210,13 @@ ngx_http_pred_json_arg_variable(ngx_http_request_t *r,
     u_char               *dst, *src, *p;
     ngx_str_t             arg, value;
     ngx_uint_t            i;
-    ngx_http_request_t   *pr;
     ngx_http_pred_ctx_t  *ctx;
 
     arg.data = name->data + sizeof("pred_json_arg_") - 1;
     arg.len = name->len - (sizeof("pred_json_arg_") - 1);
 
     /* in a call's subrequest, the arguments of the request it is for */
-    ctx = NULL;
-    for (pr = r; pr && ctx == NULL; pr = pr->parent) {
-        ctx = ngx_http_get_module_ctx(pr, ngx_http_pred_module);
-    }
+    ctx = ngx_http_pred_variable_ctx(r);
 
     if (ngx_http_arg(ctx ? ctx->request : r, arg.data, arg.len, &value)
         != NGX_OK)
@@ -291,7 +284,7 @@ ngx_http_pred_out_variable(ngx_http_request_t *r,
     switch (data) {
 
     case NGX_HTTP_PRED_VAR_SOURCE:
-        if (ctx->source < NGX_HTTP_PRED_SRC_SHED) {
+        if (ngx_http_pred_source_sent(ctx->source)) {
             ngx_http_pred_variable_set(v,
                 &ngx_http_pred_source_names[ctx->source]);
         }
@@ -345,6 +338,20 @@ ngx_http_pred_out_variable(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/* the request's context, or in a call's subrequest its parent's */
+static ngx_http_pred_ctx_t *
+ngx_http_pred_variable_ctx(ngx_http_request_t *r)
+{
+    ngx_http_pred_ctx_t  *ctx;
+
+    for (ctx = NULL; r && ctx == NULL; r = r->parent) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
+    }
+
+    return ctx;
 }
 
 
