@@ -59,8 +59,13 @@ echo "== The serving side"
 $py demo/model_server.py "$work/model-v1.pkl" --port 8501 &
 model_pid=$!
 
-"$nginx" -t -q -p "$PWD/" -c "$conf"
-"$nginx" -p "$PWD/" -c "$conf" &
+# as root, workers as root too: nginx's default "nobody" cannot read a
+# checkout in a private folder (/root, or a mode 0700 temporary one)
+user=()
+[ "$(id -u)" = 0 ] && user=(-g "user root;")
+
+"$nginx" -t -q -p "$PWD/" -c "$conf" "${user[@]}"
+"$nginx" -p "$PWD/" -c "$conf" "${user[@]}" &
 nginx_pid=$!
 
 for _ in $(seq 1 50); do

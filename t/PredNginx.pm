@@ -98,8 +98,11 @@ sub nginx_reconf {
 
 sub write_conf {
     my ($http_block) = @_;
+    # workers as the test's user: a clone in a private folder (mode 0700)
+    # is closed to nginx's default "nobody"
+    my $user = $> == 0 ? "user root;\n" : '';
     write_file("$root/conf/nginx.conf", <<"_EOC_");
-load_module $module;
+${user}load_module $module;
 load_module $mods/ngx_http_echo_module.so;
 master_process on;
 worker_processes 2;
