@@ -77,7 +77,7 @@ for my $conf (sort glob 'conf-examples/*.conf') {
     # workers as the test's user: they read the scratch folders, which a
     # clone in a private temporary folder keeps from anybody else
     $text =~ s/^\s*user \S+;\n//m;
-    $text =~ s/^(load_module [^\n]*\n)/${1}user root;\n/ if $> == 0;
+    $text =~ s/^(load_module [^\n]*\n)/${1}user root;\n/m if $> == 0;
     $text =~ s/^daemon off;$/daemon on;/m;
     $text =~ s/^worker_processes \S+;$/worker_processes 2;/m;
     $text =~ s{^(\s*pred_snapshot_path\s+\S+\s+)[^\s;]+}{$1$snap}gm;
