@@ -402,7 +402,7 @@ pred_usage(FILE *out)
 "  verify FILE|DIR         full check: structure, every entry, checksum\n"
 "  info FILE|DIR           metadata\n"
 "  get FILE|DIR KEY        print one value\n"
-"  gc DIR --keep N         remove all but the N newest (never live/previous)\n"
+"  gc DIR --keep N         keep live, previous and the N newest others\n"
 "\n"
 "exit status: 0 ok, 1 failed (the message names file and line), 2 usage\n");
 }

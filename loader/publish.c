@@ -205,9 +205,13 @@ pred_cmd_gc(int argc, char **argv)
 
     /* newest first; the live and previous versions are never removed */
     for (i = n; i-- > 0; ) {
-        if (strcmp(list[i].file, cur) == 0 || strcmp(list[i].file, prev) == 0
-            || kept < keep)
+        if (strcmp(list[i].file, cur) == 0
+            || strcmp(list[i].file, prev) == 0)
         {
+            continue;
+        }
+
+        if (kept < keep) {
             kept++;
             continue;
         }
