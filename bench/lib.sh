@@ -14,9 +14,12 @@ MODULE=$PWD/build/nginx/objs/ngx_http_pred_module.so
 command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
 
 # nginx_main DIR CPUMASK: the main context of a one-worker nginx whose
-# prefix is DIR (logs in DIR/logs), pinned to the cores in CPUMASK
+# prefix is DIR (logs in DIR/logs), pinned to the cores in CPUMASK.  Run
+# as root, the worker is root too: nobody cannot read a checkout in a
+# private folder (a mode 0700 clone, /root), where the snapshots are.
 nginx_main() {
     mkdir -p "$1/logs"
+    [ "$(id -u)" = 0 ] && echo 'user root;'
     cat <<_EOC_
 worker_processes 1;
 worker_cpu_affinity $2;
