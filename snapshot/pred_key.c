@@ -120,3 +120,70 @@ pred_key_hex(unsigned char c)
 
     return -1;
 }
+
+
+#define PRED_ROTL(x, b)  (uint64_t) (((x) << (b)) | ((x) >> (64 - (b))))
+
+#define PRED_SIPROUND                                                        \
+    do {                                                                     \
+        v0 += v1; v1 = PRED_ROTL(v1, 13); v1 ^= v0; v0 = PRED_ROTL(v0, 32); \
+        v2 += v3; v3 = PRED_ROTL(v3, 16); v3 ^= v2;                          \
+        v0 += v3; v3 = PRED_ROTL(v3, 21); v3 ^= v0;                          \
+        v2 += v1; v1 = PRED_ROTL(v1, 17); v1 ^= v2; v2 = PRED_ROTL(v2, 32); \
+    } while (0)
+
+
+/* little-endian, whatever the machine: the same key hashes the same */
+static uint64_t
+pred_key_le64(const unsigned char *p, size_t n)
+{
+    size_t    i;
+    uint64_t  v;
+
+    v = 0;
+
+    for (i = 0; i < n; i++) {
+        v |= (uint64_t) p[i] << (8 * i);
+    }
+
+    return v;
+}
+
+
+uint64_t
+pred_key_hash(const unsigned char *key, size_t len, const uint64_t k[2])
+{
+    size_t    i, tail;
+    uint64_t  v0, v1, v2, v3, m;
+
+    v0 = k[0] ^ 0x736f6d6570736575ULL;
+    v1 = k[1] ^ 0x646f72616e646f6dULL;
+    v2 = k[0] ^ 0x6c7967656e657261ULL;
+    v3 = k[1] ^ 0x7465646279746573ULL;
+
+    tail = len & 7;
+
+    for (i = 0; i < len - tail; i += 8) {
+        m = pred_key_le64(key + i, 8);
+        v3 ^= m;
+        PRED_SIPROUND;
+        PRED_SIPROUND;
+        v0 ^= m;
+    }
+
+    /* the last block: the remaining bytes and the length's low byte */
+    m = pred_key_le64(key + i, tail) | ((uint64_t) (len & 0xff) << 56);
+
+    v3 ^= m;
+    PRED_SIPROUND;
+    PRED_SIPROUND;
+    v0 ^= m;
+
+    v2 ^= 0xff;
+    PRED_SIPROUND;
+    PRED_SIPROUND;
+    PRED_SIPROUND;
+    PRED_SIPROUND;
+
+    return v0 ^ v1 ^ v2 ^ v3;
+}

@@ -9,6 +9,7 @@
 #define PRED_KEY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 
 /* LMDB's compiled-in key limit in Debian's liblmdb (mdb_env_get_maxkeysize) */
@@ -46,6 +47,15 @@ int pred_key_unescape(const unsigned char *src, size_t len,
  */
 pred_key_rc_t pred_key_decode(const unsigned char *src, size_t len,
     unsigned char *dst, size_t *dst_len);
+
+/*
+ * SipHash-2-4 of the key under a 128-bit secret (k[0] is the first eight
+ * bytes of the key, little-endian).  Hash tables that hold client-chosen
+ * keys use it with a random secret, so that no one can aim keys at one
+ * bucket.
+ */
+uint64_t pred_key_hash(const unsigned char *key, size_t len,
+    const uint64_t k[2]);
 
 /* A short, constant, human-readable reason for a non-OK code. */
 const char *pred_key_strerror(pred_key_rc_t rc);

@@ -144,6 +144,42 @@ test_strerror(void **state)
 }
 
 
+/* the reference vectors of the SipHash paper: key 00..0f, message 00.. */
+static void
+test_hash_reference_vectors(void **state)
+{
+    size_t          i;
+    unsigned char   msg[16];
+    const uint64_t  k[2] = { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL };
+
+    (void) state;
+
+    for (i = 0; i < 16; i++) {
+        msg[i] = (unsigned char) i;
+    }
+
+    assert_true(pred_key_hash(msg, 0, k) == 0x726fdb47dd0e0e31ULL);
+    assert_true(pred_key_hash(msg, 1, k) == 0x74f839c593dc67fdULL);
+    assert_true(pred_key_hash(msg, 8, k) == 0x93f5f5799a932462ULL);
+    assert_true(pred_key_hash(msg, 15, k) == 0xa129ca6149be45e5ULL);
+}
+
+
+/* another secret, another hash: what keeps keys from being aimed */
+static void
+test_hash_depends_on_secret(void **state)
+{
+    uint64_t  a[2] = { 1, 2 }, b[2] = { 1, 3 };
+
+    (void) state;
+
+    assert_true(pred_key_hash((const unsigned char *) "user:1", 6, a)
+                != pred_key_hash((const unsigned char *) "user:1", 6, b));
+    assert_true(pred_key_hash((const unsigned char *) "user:1", 6, a)
+                == pred_key_hash((const unsigned char *) "user:1", 6, a));
+}
+
+
 int
 main(void)
 {
@@ -156,6 +192,8 @@ main(void)
         cmocka_unit_test(test_length_limit),
         cmocka_unit_test(test_limit_applies_after_decoding),
         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_hash_reference_vectors),
+        cmocka_unit_test(test_hash_depends_on_secret),
     };
 
     return cmocka_run_group_tests_name("pred_key", tests, NULL, NULL);
