@@ -2,16 +2,29 @@
  * The shared-memory tier: fresh answers and pushed overrides, shared by all
  * workers, kept across reloads.
  *
- * A slab zone holds an rbtree on the key's CRC32 and two queues.  The LRU
- * holds what the cache may forget: model answers (values, and negative
- * answers: the model said 404) and single-flight markers.  Expired values
- * are kept, not deleted, because the "stale" fallback serves them; when the
- * slab is full, the least recently used of them make room, a bounded
- * number per insert.  The admin queue holds what an operator wrote:
- * overrides and tombstones (an invalidation that masks the snapshot).
- * They live for their ttl whatever the cache does, within their own budget
- * (admin=), and a tombstone's mask outlives a model answer that replaces
- * it, so an invalidated snapshot value stays invalidated.
+ * A slab zone holds a hash table of entries (chained, a power of two of
+ * buckets, SipHash under a secret made with the zone, so that no client
+ * can aim its keys at one bucket) and two queues.  The LRU holds what the
+ * cache may forget: model answers (values, and negative answers: the model
+ * said 404) and single-flight markers.  Expired values are kept, not
+ * deleted, because the "stale" fallback serves them; when the slab is
+ * full, the least recently used of them make room, a bounded number per
+ * insert.  The admin queue holds what an operator wrote: overrides and
+ * tombstones (an invalidation that masks the snapshot).  They live for
+ * their ttl whatever the cache does, within their own budget (admin=), and
+ * a tombstone's mask outlives a model answer that replaces it, so an
+ * invalidated snapshot value stays invalidated.
+ *
+ * Hits take no lock.  Writers hold the zone's mutex and make a sequence
+ * number odd while they change the table; a reader walks the chain, copies
+ * what it found, and keeps the copy only if the number was even and the
+ * same before and after (a seqlock).  A reader that met a writer tries
+ * again, and after a few tries takes the mutex.  Nodes it reads may be
+ * freed under it: slab memory stays mapped, and every pointer and length
+ * is checked against the zone before use, so a torn read is only ever
+ * thrown away.  Recency is a "used" bit (second chance, as in CLOCK) set
+ * once per entry under a trylock, not a relink on every hit: eviction
+ * gives a used entry at the LRU's tail one more round instead.
  */
 
 #include "ngx_http_pred_module.h"
@@ -22,6 +35,15 @@
 
 /* expired admin entries looked at when the admin budget is full */
 #define NGX_HTTP_PRED_CACHE_ADMIN_SWEEP  1024
+
+/* lock-free reads tried before a reader takes the mutex */
+#define NGX_HTTP_PRED_CACHE_READ_TRIES   4
+
+/* a chain longer than this, read without the lock, is a torn read */
+#define NGX_HTTP_PRED_CACHE_CHAIN_MAX    256
+
+/* "pred-z02": the zone's layout; another one in a reused zone is refused */
+#define NGX_HTTP_PRED_CACHE_MAGIC        0x707265642d7a3032ULL
 
 #define ngx_http_pred_cache_is_admin(kind)                                   \
     ((kind) == NGX_HTTP_PRED_CACHE_TOMBSTONE                                 \
@@ -36,25 +58,33 @@
     (ngx_http_pred_cache_is_admin((cn)->kind) || (cn)->mask_until != 0)
 
 
-typedef struct {
-    u_char                      color;
-    u_char                      kind;
-    u_short                     key_len;
-    uint32_t                    value_len;
+typedef struct ngx_http_pred_cache_node_s  ngx_http_pred_cache_node_t;
+
+struct ngx_http_pred_cache_node_s {
+    ngx_http_pred_cache_node_t *next;        /* the bucket's chain */
     ngx_queue_t                 queue;       /* the LRU, or the admin one */
     ngx_msec_t                  expires;     /* monotonic, ms */
     ngx_msec_t                  fetch_until; /* a model call leads, or 0 */
+    uint32_t                    hash;
+    uint32_t                    value_len;
     uint32_t                    stored;      /* wall clock, for Age */
     uint32_t                    mask_until;  /* wall clock: a tombstone's
                                                 mask, past the entry that
                                                 replaced it; 0: none */
+    u_short                     key_len;
+    u_char                      kind;
+    u_char                      used;        /* hit since the LRU's tail
+                                                last passed it */
     u_char                      data[1];     /* key, then value */
-} ngx_http_pred_cache_node_t;
+};
 
 
 struct ngx_http_pred_cache_sh_s {
-    ngx_rbtree_t                rbtree;
-    ngx_rbtree_node_t           sentinel;
+    uint64_t                    magic;
+    ngx_atomic_t                seq;          /* odd while a writer works */
+    uint64_t                    secret[2];    /* the hash's */
+    ngx_http_pred_cache_node_t **buckets;
+    ngx_uint_t                  mask;         /* buckets - 1 */
     ngx_queue_t                 queue;        /* the LRU */
     ngx_queue_t                 admin;        /* overrides, tombstones */
     size_t                      admin_bytes;
@@ -63,15 +93,24 @@ struct ngx_http_pred_cache_sh_s {
     ngx_atomic_t                expirations;  /* expired entries met */
     ngx_atomic_t                tombstones;   /* tombstones written */
     ngx_atomic_t                admin_full;   /* admin writes refused */
+    ngx_atomic_t                read_retries; /* reads that met a writer */
+    ngx_atomic_t                read_locked;  /* reads that took the lock */
 };
 
 
 static ngx_int_t ngx_http_pred_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_http_pred_cache_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void ngx_http_pred_cache_wlock(ngx_http_pred_cache_zone_t *z);
+static void ngx_http_pred_cache_wunlock(ngx_http_pred_cache_zone_t *z);
+static uint32_t ngx_http_pred_cache_hash(ngx_http_pred_cache_zone_t *z,
+    ngx_str_t *key);
+static ngx_int_t ngx_http_pred_cache_read(ngx_http_request_t *r,
+    ngx_http_pred_cache_zone_t *z, ngx_str_t *key, uint32_t hash,
+    ngx_http_pred_cached_t *out, ngx_http_pred_cache_node_t **found);
 static ngx_http_pred_cache_node_t *ngx_http_pred_cache_find(
     ngx_http_pred_cache_zone_t *z, ngx_str_t *key, uint32_t hash);
+static void ngx_http_pred_cache_link(ngx_http_pred_cache_zone_t *z,
+    ngx_http_pred_cache_node_t *cn);
 static void ngx_http_pred_cache_free(ngx_http_pred_cache_zone_t *z,
     ngx_http_pred_cache_node_t *cn);
 static void *ngx_http_pred_cache_alloc(ngx_http_pred_cache_zone_t *z,
@@ -294,8 +333,10 @@ ngx_http_pred_cache_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
 }
 
 
+
 /*
- * Looks a key up and copies what it finds into the request pool.
+ * Looks a key up and copies what it finds into the request pool, without
+ * the lock unless writers keep getting in the way.
  * NGX_OK: found (see out->kind, out->expired), NGX_DECLINED: nothing.
  */
 ngx_int_t
@@ -303,51 +344,81 @@ ngx_http_pred_cache_get(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
     ngx_str_t *key, ngx_http_pred_cached_t *out)
 {
     uint32_t                     hash;
+    ngx_int_t                    rc;
+    ngx_uint_t                   i;
+    ngx_atomic_uint_t            seq;
     ngx_http_pred_cache_node_t  *cn;
 
-    hash = ngx_crc32_short(key->data, key->len);
+    hash = ngx_http_pred_cache_hash(z, key);
+
+    for (i = 0; i < NGX_HTTP_PRED_CACHE_READ_TRIES; i++) {
+
+        seq = z->sh->seq;
+        ngx_memory_barrier();
+
+        if (seq & 1) {
+            ngx_cpu_pause();
+            continue;
+        }
+
+        rc = ngx_http_pred_cache_read(r, z, key, hash, out, &cn);
+
+        ngx_memory_barrier();
+
+        if (rc == NGX_AGAIN || z->sh->seq != seq) {
+            (void) ngx_atomic_fetch_add(&z->sh->read_retries, 1);
+            continue;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        /*
+         * The first hit marks the entry used.  Under the lock and with
+         * the sequence unchanged, cn is still the entry read; when the
+         * lock is busy the mark waits for a later hit.
+         */
+        if (!cn->used && ngx_shmtx_trylock(&z->shpool->mutex)) {
+            if (z->sh->seq == seq) {
+                cn->used = 1;
+            }
+
+            ngx_shmtx_unlock(&z->shpool->mutex);
+        }
+
+        goto found;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "pred: cache: key \"%V\": writers busy, read locked",
+                   key);
+
+    (void) ngx_atomic_fetch_add(&z->sh->read_locked, 1);
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
-    cn = ngx_http_pred_cache_find(z, key, hash);
+    rc = ngx_http_pred_cache_read(r, z, key, hash, out, &cn);
 
-    if (cn == NULL || cn->kind == NGX_HTTP_PRED_CACHE_EMPTY) {
-        ngx_shmtx_unlock(&z->shpool->mutex);
-        return NGX_DECLINED;
+    if (rc == NGX_OK) {
+        cn->used = 1;
     }
 
-    /* only the LRU learns what is used: admin entries are never evicted */
-    if (!ngx_http_pred_cache_pinned(cn)) {
-        ngx_queue_remove(&cn->queue);
-        ngx_queue_insert_head(&z->sh->queue, &cn->queue);
-    }
-
-    out->masked = ngx_http_pred_cache_masked(cn);
-
-    /* to a reader an override is a value */
-    out->kind = (cn->kind == NGX_HTTP_PRED_CACHE_OVERRIDE)
-                ? NGX_HTTP_PRED_CACHE_VALUE : cn->kind;
-    out->expired_ms = (ngx_msec_int_t) (ngx_current_msec - cn->expires);
-
-    if (out->expired_ms > 0) {
-        z->sh->expirations++;
-    }
-    out->age = ngx_max(ngx_time() - (time_t) cn->stored, 0);
-    out->value.len = cn->value_len;
-    out->value.data = NULL;
-
-    if (cn->value_len) {
-        out->value.data = ngx_pnalloc(r->pool, cn->value_len);
-        if (out->value.data) {
-            ngx_memcpy(out->value.data, cn->data + cn->key_len,
-                       cn->value_len);
-        }
+    /* a chain past the lock-free walk's bound: nothing to serve */
+    if (rc == NGX_AGAIN) {
+        rc = NGX_DECLINED;
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
-    if (out->value.len && out->value.data == NULL) {
-        return NGX_ERROR;
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+found:
+
+    if (out->expired_ms > 0) {
+        (void) ngx_atomic_fetch_add(&z->sh->expirations, 1);
     }
 
     return NGX_OK;
@@ -368,8 +439,7 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     uint32_t                     hash, mask;
     ngx_uint_t                   pinned;
     ngx_msec_int_t               left;
-    ngx_rbtree_node_t           *node;
-    ngx_http_pred_cache_node_t  *cn;
+    ngx_http_pred_cache_node_t  *cn, *nn;
 
     vlen = value ? value->len : 0;
 
@@ -386,13 +456,11 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
         return NGX_DECLINED;
     }
 
-    hash = ngx_crc32_short(key->data, key->len);
+    hash = ngx_http_pred_cache_hash(z, key);
 
-    size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_pred_cache_node_t, data)
-           + key->len + vlen;
+    size = offsetof(ngx_http_pred_cache_node_t, data) + key->len + vlen;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_http_pred_cache_wlock(z);
 
     cn = ngx_http_pred_cache_find(z, key, hash);
     mask = 0;
@@ -407,7 +475,7 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
         if (cn->kind == NGX_HTTP_PRED_CACHE_OVERRIDE && left > 0
             && !ngx_http_pred_cache_is_admin(kind))
         {
-            ngx_shmtx_unlock(&z->shpool->mutex);
+            ngx_http_pred_cache_wunlock(z);
 
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
                            "pred: key \"%V\": a live override is kept over "
@@ -440,7 +508,7 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
 
         if (z->sh->admin_bytes - freed + size > z->admin_max) {
             z->sh->admin_full++;
-            ngx_shmtx_unlock(&z->shpool->mutex);
+            ngx_http_pred_cache_wunlock(z);
 
             ngx_log_error(NGX_LOG_ERR, log, 0,
                           "pred: cache \"%V\": key \"%V\": the admin budget "
@@ -451,10 +519,10 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     }
 
     /* allocated first: a failure leaves the entry there as it was */
-    node = ngx_http_pred_cache_alloc(z, size, cn);
+    nn = ngx_http_pred_cache_alloc(z, size, cn);
 
-    if (node == NULL) {
-        ngx_shmtx_unlock(&z->shpool->mutex);
+    if (nn == NULL) {
+        ngx_http_pred_cache_wunlock(z);
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "pred: cache \"%V\": key \"%V\": no room for %uz "
                       "bytes after evicting %d entries",
@@ -467,11 +535,11 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
         ngx_http_pred_cache_free(z, cn);
     }
 
-    node->key = hash;
+    cn = nn;
 
-    cn = (ngx_http_pred_cache_node_t *) &node->color;
-
+    cn->hash = hash;
     cn->kind = (u_char) kind;
+    cn->used = 0;
     cn->key_len = (u_short) key->len;
     cn->value_len = (uint32_t) vlen;
     cn->expires = ngx_current_msec + (ngx_msec_t) ttl * 1000;
@@ -484,8 +552,7 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
         ngx_memcpy(cn->data + key->len, value->data, vlen);
     }
 
-    ngx_rbtree_insert(&z->sh->rbtree, node);
-    z->sh->entries++;
+    ngx_http_pred_cache_link(z, cn);
 
     if (pinned) {
         ngx_queue_insert_head(&z->sh->admin, &cn->queue);
@@ -499,15 +566,14 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
         z->sh->tombstones++;
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_http_pred_cache_wunlock(z);
 
     return NGX_OK;
 }
 
-
 /*
  * entries, evictions, expirations, tombstones, admin bytes, admin writes
- * refused: read without the lock
+ * refused, read retries, locked reads: read without the lock
  */
 ngx_atomic_uint_t
 ngx_http_pred_cache_stat(ngx_http_pred_cache_zone_t *z, ngx_uint_t what)
@@ -523,10 +589,15 @@ ngx_http_pred_cache_stat(ngx_http_pred_cache_zone_t *z, ngx_uint_t what)
         return z->sh->tombstones;
     case 4:
         return z->sh->admin_bytes;
-    default:
+    case 5:
         return z->sh->admin_full;
+    case 6:
+        return z->sh->read_retries;
+    default:
+        return z->sh->read_locked;
     }
 }
+
 
 
 /*
@@ -541,39 +612,36 @@ ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
 {
     size_t                       size;
     uint32_t                     hash;
-    ngx_rbtree_node_t           *node;
     ngx_http_pred_cache_node_t  *cn;
 
-    hash = ngx_crc32_short(key->data, key->len);
+    hash = ngx_http_pred_cache_hash(z, key);
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_http_pred_cache_wlock(z);
 
     cn = ngx_http_pred_cache_find(z, key, hash);
 
     if (cn && cn->fetch_until
         && (ngx_msec_int_t) (cn->fetch_until - ngx_current_msec) > 0)
     {
-        ngx_shmtx_unlock(&z->shpool->mutex);
+        ngx_http_pred_cache_wunlock(z);
         return NGX_BUSY;
     }
 
     if (cn == NULL) {
         /* an empty entry carries the marker; lookups do not see it */
-        size = offsetof(ngx_rbtree_node_t, color)
-               + offsetof(ngx_http_pred_cache_node_t, data) + key->len;
+        size = offsetof(ngx_http_pred_cache_node_t, data) + key->len;
 
-        node = ngx_http_pred_cache_alloc(z, size, NULL);
+        cn = ngx_http_pred_cache_alloc(z, size, NULL);
 
-        if (node == NULL) {
-            ngx_shmtx_unlock(&z->shpool->mutex);
+        if (cn == NULL) {
+            ngx_http_pred_cache_wunlock(z);
             *token = 0;
             return NGX_OK;
         }
 
-        node->key = hash;
-        cn = (ngx_http_pred_cache_node_t *) &node->color;
-
+        cn->hash = hash;
         cn->kind = NGX_HTTP_PRED_CACHE_EMPTY;
+        cn->used = 0;
         cn->key_len = (u_short) key->len;
         cn->value_len = 0;
         cn->expires = ngx_current_msec;
@@ -581,9 +649,8 @@ ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
         cn->mask_until = 0;
         ngx_memcpy(cn->data, key->data, key->len);
 
-        ngx_rbtree_insert(&z->sh->rbtree, node);
+        ngx_http_pred_cache_link(z, cn);
         ngx_queue_insert_head(&z->sh->queue, &cn->queue);
-        z->sh->entries++;
     }
 
     /* the deadline is the leader's token: no later leader has the same */
@@ -595,7 +662,7 @@ ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
 
     *token = cn->fetch_until;
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_http_pred_cache_wunlock(z);
 
     return NGX_OK;
 }
@@ -609,16 +676,19 @@ void
 ngx_http_pred_cache_unlead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     ngx_msec_t token)
 {
+    uint32_t                     hash;
     ngx_http_pred_cache_node_t  *cn;
 
     if (token == 0) {
         return;
     }
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    hash = ngx_http_pred_cache_hash(z, key);
 
-    cn = ngx_http_pred_cache_find(z, key, ngx_crc32_short(key->data,
-                                                          key->len));
+    ngx_http_pred_cache_wlock(z);
+
+    cn = ngx_http_pred_cache_find(z, key, hash);
+
     if (cn && cn->fetch_until == token) {
         if (cn->kind == NGX_HTTP_PRED_CACHE_EMPTY) {
             ngx_http_pred_cache_free(z, cn);
@@ -628,7 +698,7 @@ ngx_http_pred_cache_unlead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
         }
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_http_pred_cache_wunlock(z);
 }
 
 
@@ -645,8 +715,7 @@ ngx_http_pred_cache_poll(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
-    cn = ngx_http_pred_cache_find(z, key, ngx_crc32_short(key->data,
-                                                          key->len));
+    cn = ngx_http_pred_cache_find(z, key, ngx_http_pred_cache_hash(z, key));
 
     if (cn && cn->fetch_until
         && (ngx_msec_int_t) (cn->fetch_until - ngx_current_msec) > 0)
@@ -681,7 +750,7 @@ ngx_http_pred_cache_purge(ngx_http_pred_cache_zone_t *z, ngx_str_t *prefix)
 
     n = 0;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_http_pred_cache_wlock(z);
 
     queues[0] = &z->sh->queue;
     queues[1] = &z->sh->admin;
@@ -703,7 +772,7 @@ ngx_http_pred_cache_purge(ngx_http_pred_cache_zone_t *z, ngx_str_t *prefix)
         }
     }
 
-    ngx_shmtx_unlock(&z->shpool->mutex);
+    ngx_http_pred_cache_wunlock(z);
 
     return n;
 }
@@ -725,44 +794,81 @@ ngx_http_pred_cache_ttl(ngx_http_pred_loc_conf_t *plcf,
 }
 
 
+
 static ngx_int_t
 ngx_http_pred_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_pred_cache_zone_t  *oz = data;
 
     size_t                       len;
+    ssize_t                      n;
+    ngx_fd_t                     fd;
+    ngx_uint_t                   buckets;
     ngx_http_pred_cache_zone_t  *z;
 
     z = shm_zone->data;
-
-    /* a reload keeps the entries: the zone's size did not change */
-    if (oz) {
-        z->sh = oz->sh;
-        z->shpool = oz->shpool;
-        return NGX_OK;
-    }
-
     z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (shm_zone->shm.exists) {
+    /*
+     * A reload keeps the entries: the zone's size did not change.  Entries
+     * a module of another layout wrote would be misread: such a zone is
+     * refused, and the running configuration keeps serving.
+     */
+    if (oz || shm_zone->shm.exists) {
         z->sh = z->shpool->data;
+
+        if (z->sh == NULL || z->sh->magic != NGX_HTTP_PRED_CACHE_MAGIC) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "pred_cache_zone \"%V\" was made by another "
+                          "version of the module: restart nginx to make "
+                          "it anew", &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
         return NGX_OK;
     }
 
-    z->sh = ngx_slab_alloc(z->shpool, sizeof(ngx_http_pred_cache_sh_t));
+    z->sh = ngx_slab_calloc(z->shpool, sizeof(ngx_http_pred_cache_sh_t));
     if (z->sh == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memzero(z->sh, sizeof(ngx_http_pred_cache_sh_t));
+    /* about one bucket per smallest slab chunk an answer takes */
+    for (buckets = 16; buckets < shm_zone->shm.size / 256; buckets <<= 1) {
+        /* void */
+    }
 
-    z->shpool->data = z->sh;
+    z->sh->buckets = ngx_slab_calloc(z->shpool,
+                               buckets * sizeof(ngx_http_pred_cache_node_t *));
+    if (z->sh->buckets == NULL) {
+        return NGX_ERROR;
+    }
 
-    ngx_rbtree_init(&z->sh->rbtree, &z->sh->sentinel,
-                    ngx_http_pred_cache_rbtree_insert);
+    z->sh->mask = buckets - 1;
+
+    n = -1;
+    fd = ngx_open_file("/dev/urandom", NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd != NGX_INVALID_FILE) {
+        n = read(fd, z->sh->secret, sizeof(z->sh->secret));
+        (void) ngx_close_file(fd);
+    }
+
+    if (n != (ssize_t) sizeof(z->sh->secret)) {
+        ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, ngx_errno,
+                      "pred_cache_zone \"%V\": no secret from "
+                      "/dev/urandom, the hash's is guessable",
+                      &shm_zone->shm.name);
+
+        z->sh->secret[0] = ((uint64_t) ngx_random() << 32) ^ ngx_random();
+        z->sh->secret[1] = ((uint64_t) ngx_random() << 32) ^ ngx_time();
+    }
 
     ngx_queue_init(&z->sh->queue);
     ngx_queue_init(&z->sh->admin);
+
+    z->sh->magic = NGX_HTTP_PRED_CACHE_MAGIC;
+    z->shpool->data = z->sh;
 
     len = sizeof(" in pred_cache_zone \"\"") + shm_zone->shm.name.len;
 
@@ -781,80 +887,150 @@ ngx_http_pred_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
+/* a writer's lock: readers that overlap it see the sequence move */
 static void
-ngx_http_pred_cache_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+ngx_http_pred_cache_wlock(ngx_http_pred_cache_zone_t *z)
 {
-    ngx_rbtree_node_t           **p;
-    ngx_http_pred_cache_node_t   *cn, *cnt;
+    ngx_shmtx_lock(&z->shpool->mutex);
 
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            cn = (ngx_http_pred_cache_node_t *) &node->color;
-            cnt = (ngx_http_pred_cache_node_t *) &temp->color;
-
-            p = (ngx_memn2cmp(cn->data, cnt->data, cn->key_len,
-                              cnt->key_len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    /* odd, and new even when a writer died mid-change and left it odd */
+    z->sh->seq = (z->sh->seq + 1) | 1;
+    ngx_memory_barrier();
 }
 
 
+static void
+ngx_http_pred_cache_wunlock(ngx_http_pred_cache_zone_t *z)
+{
+    ngx_memory_barrier();
+    z->sh->seq++;
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+static uint32_t
+ngx_http_pred_cache_hash(ngx_http_pred_cache_zone_t *z, ngx_str_t *key)
+{
+    return (uint32_t) pred_key_hash(key->data, key->len, z->sh->secret);
+}
+
+
+/*
+ * Finds key and copies it out, with or without the lock.  Without it,
+ * anything read may be torn by a writer: pointers and lengths are checked
+ * against the zone before use, NGX_AGAIN says the read made no sense, and
+ * the caller's sequence check throws away whatever else it found.
+ */
+static ngx_int_t
+ngx_http_pred_cache_read(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
+    ngx_str_t *key, uint32_t hash, ngx_http_pred_cached_t *out,
+    ngx_http_pred_cache_node_t **found)
+{
+    u_char                      *start, *end;
+    size_t                       vlen;
+    ngx_uint_t                   n, kind;
+    ngx_http_pred_cache_node_t  *cn;
+
+    start = (u_char *) z->shpool->start;
+    end = z->shpool->end;
+
+    cn = z->sh->buckets[hash & z->sh->mask];
+
+    for (n = 0; cn; n++) {
+
+        if ((u_char *) cn < start
+            || (u_char *) cn + offsetof(ngx_http_pred_cache_node_t, data)
+               + key->len > end
+            || ((uintptr_t) cn & (sizeof(void *) - 1))
+            || n == NGX_HTTP_PRED_CACHE_CHAIN_MAX)
+        {
+            return NGX_AGAIN;
+        }
+
+        if (cn->hash == hash && cn->key_len == key->len
+            && ngx_memcmp(cn->data, key->data, key->len) == 0)
+        {
+            break;
+        }
+
+        cn = cn->next;
+    }
+
+    if (cn == NULL) {
+        return NGX_DECLINED;
+    }
+
+    kind = cn->kind;
+
+    if (kind == NGX_HTTP_PRED_CACHE_EMPTY) {
+        return NGX_DECLINED;
+    }
+
+    vlen = cn->value_len;
+
+    if (vlen > z->max_entry || cn->data + key->len + vlen > end) {
+        return NGX_AGAIN;
+    }
+
+    out->masked = ngx_http_pred_cache_masked(cn);
+
+    /* to a reader an override is a value */
+    out->kind = (kind == NGX_HTTP_PRED_CACHE_OVERRIDE)
+                ? NGX_HTTP_PRED_CACHE_VALUE : kind;
+    out->expired_ms = (ngx_msec_int_t) (ngx_current_msec - cn->expires);
+    out->age = ngx_max(ngx_time() - (time_t) cn->stored, 0);
+    out->value.len = vlen;
+    out->value.data = NULL;
+
+    if (vlen) {
+        out->value.data = ngx_pnalloc(r->pool, vlen);
+        if (out->value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(out->value.data, cn->data + key->len, vlen);
+    }
+
+    *found = cn;
+
+    return NGX_OK;
+}
+
+
+/* under the lock */
 static ngx_http_pred_cache_node_t *
 ngx_http_pred_cache_find(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     uint32_t hash)
 {
-    ngx_int_t                    rc;
-    ngx_rbtree_node_t           *node, *sentinel;
     ngx_http_pred_cache_node_t  *cn;
 
-    node = z->sh->rbtree.root;
-    sentinel = z->sh->rbtree.sentinel;
+    for (cn = z->sh->buckets[hash & z->sh->mask]; cn; cn = cn->next) {
 
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        cn = (ngx_http_pred_cache_node_t *) &node->color;
-
-        rc = ngx_memn2cmp(key->data, cn->data, key->len, cn->key_len);
-
-        if (rc == 0) {
+        if (cn->hash == hash && cn->key_len == key->len
+            && ngx_memcmp(cn->data, key->data, key->len) == 0)
+        {
             return cn;
         }
-
-        node = (rc < 0) ? node->left : node->right;
     }
 
     return NULL;
+}
+
+
+/* under the lock: the node is complete before a reader can reach it */
+static void
+ngx_http_pred_cache_link(ngx_http_pred_cache_zone_t *z,
+    ngx_http_pred_cache_node_t *cn)
+{
+    ngx_http_pred_cache_node_t  **bucket;
+
+    bucket = &z->sh->buckets[cn->hash & z->sh->mask];
+
+    cn->next = *bucket;
+    *bucket = cn;
+
+    z->sh->entries++;
 }
 
 
@@ -862,18 +1038,21 @@ static void
 ngx_http_pred_cache_free(ngx_http_pred_cache_zone_t *z,
     ngx_http_pred_cache_node_t *cn)
 {
-    ngx_rbtree_node_t  *node;
+    ngx_http_pred_cache_node_t  **p;
 
-    node = (ngx_rbtree_node_t *)
-               ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
+    for (p = &z->sh->buckets[cn->hash & z->sh->mask]; *p; p = &(*p)->next) {
+        if (*p == cn) {
+            *p = cn->next;
+            break;
+        }
+    }
 
     if (ngx_http_pred_cache_pinned(cn)) {
         z->sh->admin_bytes -= ngx_http_pred_cache_node_size(cn);
     }
 
     ngx_queue_remove(&cn->queue);
-    ngx_rbtree_delete(&z->sh->rbtree, node);
-    ngx_slab_free_locked(z->shpool, node);
+    ngx_slab_free_locked(z->shpool, cn);
 
     z->sh->entries--;
 }
@@ -882,11 +1061,9 @@ ngx_http_pred_cache_free(ngx_http_pred_cache_zone_t *z,
 static size_t
 ngx_http_pred_cache_node_size(ngx_http_pred_cache_node_t *cn)
 {
-    return offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_pred_cache_node_t, data)
+    return offsetof(ngx_http_pred_cache_node_t, data)
            + cn->key_len + cn->value_len;
 }
-
 
 /* the snapshot must not answer for the key: a live tombstone's doing */
 static ngx_uint_t
@@ -900,6 +1077,7 @@ ngx_http_pred_cache_masked(ngx_http_pred_cache_node_t *cn)
 
     return cn->mask_until && (time_t) cn->mask_until > ngx_time();
 }
+
 
 
 /*
@@ -940,21 +1118,21 @@ ngx_http_pred_cache_sweep(ngx_http_pred_cache_zone_t *z,
  * Under the lock: allocates, evicting the least recently used model
  * answers first, NGX_HTTP_PRED_CACHE_EVICT_MAX of them at most (a large
  * value needs contiguous pages, which freeing small entries may not give).
+ * An entry used since the tail last passed it goes back to the head
+ * instead, as many times at most.
  */
 static void *
 ngx_http_pred_cache_alloc(ngx_http_pred_cache_zone_t *z, size_t size,
     ngx_http_pred_cache_node_t *keep)
 {
     void                        *p;
-    ngx_uint_t                   n;
+    ngx_uint_t                   n, turns;
     ngx_queue_t                 *q;
     ngx_http_pred_cache_node_t  *cn;
 
-    for (n = 0; ; n++) {
-        p = ngx_slab_alloc_locked(z->shpool, size);
-        if (p) {
-            return p;
-        }
+    p = ngx_slab_alloc_locked(z->shpool, size);
+
+    for (n = 0, turns = 0; p == NULL; ) {
 
         if (n == NGX_HTTP_PRED_CACHE_EVICT_MAX) {
             return NULL;
@@ -975,7 +1153,20 @@ ngx_http_pred_cache_alloc(ngx_http_pred_cache_zone_t *z, size_t size,
 
         cn = ngx_queue_data(q, ngx_http_pred_cache_node_t, queue);
 
+        if (cn->used && turns < NGX_HTTP_PRED_CACHE_EVICT_MAX) {
+            cn->used = 0;
+            ngx_queue_remove(q);
+            ngx_queue_insert_head(&z->sh->queue, q);
+            turns++;
+            continue;
+        }
+
         ngx_http_pred_cache_free(z, cn);
         z->sh->evictions++;
+        n++;
+
+        p = ngx_slab_alloc_locked(z->shpool, size);
     }
+
+    return p;
 }

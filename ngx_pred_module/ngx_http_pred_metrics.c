@@ -410,11 +410,13 @@ ngx_http_pred_metrics_log(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_pred_metrics_handler(ngx_http_request_t *r)
 {
-    size_t                      size;
-    u_char                     *p;
-    ngx_int_t                   rc;
-    ngx_str_t                   body, arg;
-    ngx_http_pred_main_conf_t  *pmcf;
+    size_t                        size;
+    u_char                       *p;
+    ngx_int_t                     rc;
+    ngx_str_t                     body, arg;
+    ngx_uint_t                    i;
+    ngx_http_pred_main_conf_t    *pmcf;
+    ngx_http_pred_cache_zone_t  **zones;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -432,7 +434,14 @@ ngx_http_pred_metrics_handler(ngx_http_request_t *r)
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
 
     size = 16384 + pmcf->names.nelts * NGX_HTTP_PRED_SRC_N * 600
-           + pmcf->snapshots.nelts * 2048 + pmcf->zones.nelts * 1024;
+           + pmcf->snapshots.nelts * 2048;
+
+    /* a zone's lines name it a dozen times */
+    zones = pmcf->zones.elts;
+
+    for (i = 0; i < pmcf->zones.nelts; i++) {
+        size += 1536 + 16 * zones[i]->shm_zone->shm.name.len;
+    }
 
     body.data = ngx_pnalloc(r->pool, size);
     if (body.data == NULL) {
@@ -604,7 +613,9 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
     p = ngx_http_pred_m_family(p, last, "pred_cache_events_total",
                                "counter", "Cache evictions, expired "
                                "entries met, tombstones written, admin "
-                               "writes refused (admin= full).");
+                               "writes refused (admin= full), lock-free "
+                               "reads that met a writer and read again, "
+                               "reads that then took the lock.");
 
     for (i = 0; i < pmcf->zones.nelts; i++) {
         p = ngx_slprintf(p, last, "pred_cache_events_total{zone=\"%V\","
@@ -614,7 +625,11 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
                          "pred_cache_events_total{zone=\"%V\","
                          "event=\"tombstone\"} %uA\n"
                          "pred_cache_events_total{zone=\"%V\","
-                         "event=\"admin_full\"} %uA\n",
+                         "event=\"admin_full\"} %uA\n"
+                         "pred_cache_events_total{zone=\"%V\","
+                         "event=\"read_retry\"} %uA\n"
+                         "pred_cache_events_total{zone=\"%V\","
+                         "event=\"read_locked\"} %uA\n",
                          &zones[i]->shm_zone->shm.name,
                          ngx_http_pred_cache_stat(zones[i], 1),
                          &zones[i]->shm_zone->shm.name,
@@ -622,7 +637,11 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
                          &zones[i]->shm_zone->shm.name,
                          ngx_http_pred_cache_stat(zones[i], 3),
                          &zones[i]->shm_zone->shm.name,
-                         ngx_http_pred_cache_stat(zones[i], 5));
+                         ngx_http_pred_cache_stat(zones[i], 5),
+                         &zones[i]->shm_zone->shm.name,
+                         ngx_http_pred_cache_stat(zones[i], 6),
+                         &zones[i]->shm_zone->shm.name,
+                         ngx_http_pred_cache_stat(zones[i], 7));
     }
 
     snaps = pmcf->snapshots.elts;

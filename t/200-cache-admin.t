@@ -317,3 +317,73 @@ Allow: POST, PUT, DELETE
 --- no_error_log
 [error]
 
+
+
+
+=== TEST 15: an answer hit since it was cached outlives older ones that were not when the zone is full (a second chance at the LRU's tail)
+--- http_config
+    pred_cache_zone zone=tiny:32k;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location /predict/ { return 200 '"$uri.........................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................."'; }
+    }
+--- config
+    pred_cache tiny;
+    location = /predict {
+        pred_key $arg_id;
+        pred_upstream /_model;
+        pred;
+    }
+    location /_model {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/predict/$pred_key_escaped;
+    }
+    location = /metrics { pred_metrics; }
+--- request eval
+[(map { "GET /predict?id=k$_" } 1 .. 15), "GET /metrics", "GET /predict?id=k1",
+ (map { "GET /predict?id=k$_" } 16 .. 20), "GET /predict?id=k1",
+ "GET /predict?id=k7", "GET /predict?id=k2", "GET /metrics"]
+--- response_headers eval
+[("X-Pred-Source: upstream") x 15, "", "X-Pred-Source: cache",
+ ("X-Pred-Source: upstream") x 5, "X-Pred-Source: cache",
+ "X-Pred-Source: cache", "X-Pred-Source: upstream", ""]
+--- response_body_like eval
+[(map { qr/\A"\/predict\/k$_\.{900,}"\z/ } 1 .. 15),
+ qr/^pred_cache_entries\{zone="tiny"\} 15\n(?s:.*)event="eviction"\} 0\n/m,
+ qr/\A"\/predict\/k1\./,
+ (map { qr/\A"\/predict\/k$_\.{900,}"\z/ } 16 .. 20),
+ qr/\A"\/predict\/k1\./, qr/\A"\/predict\/k7\./, qr/\A"\/predict\/k2\./,
+ qr/^pred_cache_entries\{zone="tiny"\} 15\n(?s:.*)event="eviction"\} 6\n/m]
+--- no_error_log
+[error]
+[crit]
+
+
+
+=== TEST 16: a hundred and twenty entries sharing buckets: each one found, a prefix purge unlinks exactly its own from the chains, the rest stay
+--- http_config
+    pred_cache_zone zone=hot:64k admin=32k;
+--- config
+    pred_cache hot;
+    location = /predict { pred_key $arg_id; pred; }
+    location = /batch { pred_key $arg_keys; pred_batch on max=200; pred; }
+    location /admin/ { pred_admin; }
+--- request eval
+[(map { "PUT /admin/k$_\n$_" } 0 .. 119),
+ "GET /batch?keys=" . join(',', map { "k$_" } 0 .. 119),
+ "POST /admin/purge?prefix=k1",
+ "GET /batch?keys=" . join(',', map { "k$_" } 0 .. 119),
+ "GET /predict?id=k119", "GET /predict?id=k99"]
+--- error_code eval
+[(200) x 123, 404, 200]
+--- response_body eval
+[(map { qq{{"stored":"k$_","ttl":600}} } 0 .. 119),
+ '{"results":{' . join(',', map { qq{"k$_":$_} } 0 .. 119)
+ . '},"sources":{' . join(',', map { qq{"k$_":"cache"} } 0 .. 119) . '}}',
+ '{"purged":31}',
+ '{"results":{' . join(',', map { /^1/ ? qq{"k$_":null} : qq{"k$_":$_} } 0 .. 119)
+ . '},"sources":{' . join(',', map { /^1/ ? qq{"k$_":"none"} : qq{"k$_":"cache"} } 0 .. 119) . '}}',
+ '{"error":"not_found","key":"k119"}', '99']
+--- no_error_log
+[error]
+[crit]

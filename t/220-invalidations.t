@@ -153,7 +153,7 @@ __DATA__
  '\A\{"stored":"b","ttl":600\}\z', '\Aslept\n\z',
  '\A\{"stored":"a","ttl":600\}\z', '\A"y+"\z', '\A"x+"\z',
  '\A\{"error":"not_found","key":"x"\}\z',
- 'pred_cache_bytes\{zone="hot",kind="admin_used"\} 6862\n']
+ 'pred_cache_bytes\{zone="hot",kind="admin_used"\} 6822\n']
 --- no_error_log
 [alert]
 [crit]
