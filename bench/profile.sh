@@ -31,11 +31,14 @@
 #   SHM_KEYS=1000000 SHM_ZONE=512m   the shm variant's zone
 #   LISTS=10000            candidate lists
 #   PERF_SECONDS=5         perf record time per variant
+#   CG_LL=33554432,16,64   cachegrind's last-level cache (size,assoc,line)
 #   VARIANTS="ceiling shm snapshot-1000000 ..."   a subset (default: all)
 #   PORT=18560 MODEL_PORT=18561 WORK=bench/work-profile
 #   OUT=bench/results/profile.md
 #
-#   bench/profile.sh                              # all, about 15 minutes
+#   bench/profile.sh                              # all, about 25 minutes
+#   (the shm variant fills its zone under cachegrind in both runs: about
+#   25 s per run at 100k entries, so some 4 minutes a run at 1M)
 #   SNAP_KEYS=20000 SHM_KEYS=20000 LISTS=1000 N=500 PERF_SECONDS=2 \
 #       PORT=18620 MODEL_PORT=18621 bench/profile.sh
 
@@ -49,6 +52,9 @@ SHM_KEYS=${SHM_KEYS:-1000000}
 SHM_ZONE=${SHM_ZONE:-512m}
 LISTS=${LISTS:-10000}
 PERF_SECONDS=${PERF_SECONDS:-5}
+# the VM's CPUID gives cachegrind a 256 MB direct-mapped LL; lscpu says
+# 32 MiB of L3 (AMD EPYC: 16-way)
+CG_LL=${CG_LL:-33554432,16,64}
 PORT=${PORT:-18560}
 MODEL_PORT=${MODEL_PORT:-18561}
 WORK=${WORK:-$PWD/bench/work-profile}
@@ -240,7 +246,7 @@ warmup() {
 # requests; prints its summary "Ir I1mr ILmr Dr D1mr DLmr Dw D1mw DLmw"
 cg() {
     local f=$WORK/runs/cg.$1.$2
-    start "$1" valgrind --tool=cachegrind --cache-sim=yes \
+    start "$1" valgrind --tool=cachegrind --cache-sim=yes --LL="$CG_LL" \
         --cachegrind-out-file="$f" --log-file="$f.log"
     warmup "$1"
     [ "$2" = 0 ] || get "$WORK/measure.urls"
@@ -253,7 +259,8 @@ cg() {
 per() {
     local s=0 i
     for i in "$@"; do s=$((s + meas[i] - base[i])); done
-    awk -v s="$s" -v n="$N" 'BEGIN { printf "%.1f", s / n }'
+    awk -v s="$s" -v n="$N" 'BEGIN { v = s / n; if (v > -0.05 && v < 0.05) v = 0;
+                                     printf "%.1f", v }'
 }
 
 rows= tops= ceil_ir=
@@ -283,18 +290,24 @@ for v in $VARIANTS; do
         "http://127.0.0.1:$PORT/t" > "$WORK/runs/wrk.$v.out"
     wait "$perf_pid"
     stop
+    pd=$WORK/runs/perf.$v.data
     tops+="### $v"$'\n\n'"$(awk '/^Requests\/sec/ { print "wrk: " $2 " req/s" }' \
-        "$WORK/runs/wrk.$v.out"); samples of the nginx process:"$'\n\n'
-    tops+="| % | symbol | object |"$'\n'"|---:|---|---|"$'\n'
-    tops+="$(perf report -i "$WORK/runs/perf.$v.data" --stdio --no-children \
-             --sort symbol,dso 2>/dev/null \
-        | awk '/^ *[0-9.]+%/ && n < 10 { pct = $1; dso = $NF; $1 = ""; $NF = "";
-               sub(/^ +/, ""); sub(/ +$/, ""); n++;
-               print "| " pct " | `" $0 "` | " dso " |" }')"$'\n\n'
+        "$WORK/runs/wrk.$v.out"); $(perf report -i "$pd" --stdio 2>/dev/null \
+        | awk '/^# Samples:/ { print $3 }') samples of the nginx process, by"
+    tops+=" object: $(perf report -i "$pd" --stdio --no-children --sort dso \
+        -t '|' 2>/dev/null | awk -F'|' '/%/ { gsub(/ /, ""); printf "%s%s %s",
+        n++ ? ", " : "", $2, $1 }')."$'\n\n'
+    tops+="| samples | symbol | object |"$'\n'"|---:|---|---|"$'\n'
+    tops+="$(perf report -i "$pd" --stdio --no-children --sort symbol,dso \
+             -t '|' 2>/dev/null \
+        | awk -F'|' '/%/ && n++ < 10 { gsub(/^ +| +$/, "", $1);
+               gsub(/^ +| +$/, "", $2); gsub(/^ +| +$/, "", $3);
+               print "| " $1 " | `" $2 "` | " $3 " |" }')"$'\n\n'
 done
 
-caches=$(cat "$WORK"/runs/cg.* 2>/dev/null | grep -m3 '^desc:' \
-         | sed 's/^desc: //' | paste -sd';' | sed 's/;/; /g')
+v1=${VARIANTS%% *}
+caches=$(grep '^desc:' "$WORK/runs/cg.$v1.0" | sed 's/^desc: *//; s/  */ /g' \
+         | paste -sd';' | sed 's/;/; /g')
 
 cat > "$OUT" <<_EOR_
 # Per hot path profiles
@@ -310,7 +323,8 @@ Command: \`N=$N WARMUP=$WARMUP SNAP_KEYS="$SNAP_KEYS" SHM_KEYS=$SHM_KEYS SHM_ZON
 the shm zone's fill of $SHM_KEYS entries, the breaker's trip) and then $N
 requests with random keys on one keepalive connection, less the same run
 without the $N: per request, deterministic, whatever else runs on the
-machine.  Simulated caches: $caches.
+machine.  Simulated caches: $caches (LL set with
+\`--LL=$CG_LL\`: this VM's CPUID would give a 256 MB direct-mapped one).
 D1 misses are reads and writes; LL misses instruction and data.
 
 | variant | instructions/req | / ceiling | I1 misses/req | D1 misses/req | LL misses/req |
@@ -325,8 +339,10 @@ simulated cache are the closest figure for lookups that leave the caches.
 
 \`perf record -e cpu-clock\` (software clock sampling) of the same nginx,
 run natively pinned to core 0, while wrk (1 thread, 32 connections, core 1)
-sends ${PERF_SECONDS} s of the same requests; the 10 symbols with the most
-samples (kernel symbols included).
+sends ${PERF_SECONDS} s of the same requests; the share of each object
+and the 10 symbols with the most samples (kernel symbols included).
+Debian's liblmdb has no symbols (addresses only; liblmdb0-dbgsym names
+them).
 
 $tops
 _EOR_
