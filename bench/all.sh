@@ -34,20 +34,14 @@ if [ "$PROFILE" = 1 ]; then
     N=${profile_n:-2000} OUT=$PWD/$R/profile.md bench/profile.sh
 fi
 
-# each report as it was written, its headings two levels down
+# each report as it was written, its headings one level down
 {
+    for n in $LOADER_NS; do echo; sed 's/^#/##/' "$R/loader-$n.md"; done
     echo
-    echo "## The loader against mdb_load"
-    for n in $LOADER_NS; do echo; sed 's/^#/###/' "$R/loader-$n.md"; done
-    echo
-    echo "## Snapshot swaps under load ($SWAP_KEYS keys)"
-    echo
-    sed 's/^#/###/' "$R/snapshot.md"
+    sed 's/^#/##/' "$R/snapshot.md"
     if [ "$PROFILE" = 1 ]; then
         echo
-        echo "## Per hot path profiles (bench/profile.sh)"
-        echo
-        sed 's/^#/###/' "$R/profile.md"
+        sed 's/^#/##/' "$R/profile.md"
     fi
 } >> "$R/REPORT.md"
 

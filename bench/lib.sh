@@ -150,15 +150,16 @@ run_mixed() {
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-# mstat LIST: "median min max" of the numbers in LIST (the median of an
-# even count the mean of the middle two), "- - -" if none
+# mstat LIST FORMAT: "median min max" of the numbers in LIST (the median
+# of an even count the mean of the middle two) printed with FORMAT, "- - -"
+# if none
 mstat() {
     tr ' ' '\n' <<< "$1" | grep -E '^[0-9.]+$' | sort -g \
-        | awk '{ a[NR] = $1 }
+        | awk -v f="$2" '{ a[NR] = $1 }
                END { if (NR == 0) { print "- - -"; exit }
                      m = NR % 2 ? a[(NR + 1) / 2] \
                                 : (a[NR / 2] + a[NR / 2 + 1]) / 2;
-                     print m, a[1], a[NR] }'
+                     printf f " " f " " f "\n", m, a[1], a[NR] }'
 }
 
 # rounds VARIANT...: ROUNDS alternating runs of each variant, and for the
@@ -207,9 +208,9 @@ rounds() {
         done
     done
     for i in $(seq 0 $(($# - 1))); do
-        for o in rps p50 p95 p99 cus lck; do
-            eval "read -r m_${o}_$i m_${o}_lo_$i m_${o}_hi_$i" \
-                 '<<< "$(mstat "${'"$o"'[$i]}")"'
+        for o in rps:%.0f p50:%.3f p95:%.3f p99:%.3f cus:%.2f lck:%.3f; do
+            eval "read -r m_${o%:*}_$i m_${o%:*}_lo_$i m_${o%:*}_hi_$i" \
+                 '<<< "$(mstat "${'"${o%:*}"'[$i]}" "${o#*:}")"'
         done
     done
 }
