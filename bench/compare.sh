@@ -4,38 +4,73 @@
 # serving the same JSON values for the same random keys.
 #
 #   ceiling        nginx "return 200", a body of the same size
-#   snapshot       pred_snapshot hits, one snapshot per size in SNAP_KEYS
+#   snapshot       pred_snapshot hits, one snapshot per size in SNAP_KEYS,
+#                  its files read into the page cache first
 #   shm            pred_cache hits (filled through the miss path first)
+#   shm-zone-N     pred_cache hits in a SHM_ZONE zone holding N entries,
+#                  one zone per size in SHM_SIZES, filled by fill-zone.pl
+#                  through the batch miss path from a Lua model stub
 #   batch, list    a 10-key pred_batch GET; a 100-item list with pred_filter
 #   miss           pred_upstream on every request (no cache)
 #   fallback       pred_upstream to a closed port, answered by the default
+#   fallback-breaker  the same behind an open pred_upstream_breaker (its
+#                  own nginx: the breaker is http-wide)
 #   lua dict       content_by_lua + ngx.shared.DICT (libnginx-mod-http-lua)
 #   proxy_cache    proxy_cache hits in front of the model server
 #   redis          proxy_pass to a model server that reads redis-server
+#   shm-2workers   the largest shm-zone size in an nginx of 2 workers (one
+#                  per core) on one zone, wrk on both cores too; with the
+#                  largest 1-worker shm-zone, its workers' sched_yield and
+#                  futex calls per request (ngx_shmtx spins, then sleeps)
+#                  counted by perf stat's syscall tracepoints
+#   batch-1000     a POST_KEYS-key POST pred_batch (snapshot hits) on one
+#                  connection every BATCH_DELAY_MS, with p50/p95/p99, while
+#                  a second wrk sends single-key snapshot requests
 #
 # The model server is a second nginx whose content_by_lua reads Redis over
 # a keepalive cosocket; it, redis-server and wrk share core 1, the nginx
 # under test has 1 worker on core 0.  Variants alternate for ROUNDS rounds;
-# medians.  Writes $OUT_DIR/REPORT.md, compare.dat and compare.png.
+# medians with their spread (min-max).  Writes $OUT_DIR/REPORT.md,
+# compare.dat and compare.png.
 #
-#   bench/compare.sh                        # the full run (about 12 min)
-#   bench/compare.sh --smoke                # seconds: keeps it working
+# Knobs (environment; lib.sh has ROUNDS, DURATION, CONNS):
+#   KEYS=100000          keys of the shm, Lua dict, proxy_cache, Redis and
+#                        miss variants
+#   SNAP_KEYS="100000 1000000 10000000"   snapshot sizes
+#   SHM_SIZES="10000 100000 1000000"      entries of the shm-zone variants
+#   SHM_ZONE=512m        the size of each of their zones
+#   POST_KEYS=1000 BATCH_DELAY_MS=20      the batch-1000 variant
+#   LISTS=10000          candidate lists
+#   PORT=18500 (and PORT+1 .. PORT+4) MODEL_PORT=18501 REDIS_PORT=18502
+#   WORK, OUT_DIR        work folder, where the report goes
+#
+#   bench/compare.sh                        # the full run (about 25 min)
+#   bench/compare.sh --smoke                # under a minute: keeps it working
+#   KEYS=20000 SNAP_KEYS=20000 SHM_SIZES="2000 20000" ROUNDS=2 DURATION=2 \
+#       PORT=18600 MODEL_PORT=18601 REDIS_PORT=18602 bench/compare.sh
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = --smoke ]; then
     KEYS=2000 SNAP_KEYS="2000 4000" LISTS=200 ROUNDS=1 DURATION=1 CONNS=8
+    SHM_SIZES="500 1000 2000" SHM_ZONE=32m POST_KEYS=100
     WORK=$PWD/bench/work-smoke OUT_DIR=$PWD/bench/work-smoke
-    PORT=18520 MODEL_PORT=18521 REDIS_PORT=18522
+    PORT=${PORT:-18520} MODEL_PORT=${MODEL_PORT:-18521}
+    REDIS_PORT=${REDIS_PORT:-18522}
 fi
 
 KEYS=${KEYS:-100000}
 SNAP_KEYS=${SNAP_KEYS:-"100000 1000000 10000000"}
 LISTS=${LISTS:-10000}
+SHM_SIZES=${SHM_SIZES:-"10000 100000 1000000"}
+SHM_ZONE=${SHM_ZONE:-512m}
+POST_KEYS=${POST_KEYS:-1000}
+BATCH_DELAY_MS=${BATCH_DELAY_MS:-20}
 PORT=${PORT:-18500}
 MODEL_PORT=${MODEL_PORT:-18501}
 REDIS_PORT=${REDIS_PORT:-18502}
+PORT_2W=$((PORT + 3)) PORT_BRK=$((PORT + 4))
 LUA_MODULES="load_module /usr/lib/nginx/modules/ndk_http_module.so;
 load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"
 WORK=${WORK:-$PWD/bench/work-compare}
@@ -44,7 +79,7 @@ WORK=${WORK:-$PWD/bench/work-compare}
 PCACHE=${PCACHE:-/dev/shm/pred-bench-pcache-$PORT}
 OUT_DIR=${OUT_DIR:-$PWD/bench/results}
 
-for c in wrk redis-server redis-cli gnuplot; do
+for c in wrk redis-server redis-cli gnuplot perf fincore; do
     command -v $c >/dev/null || { echo "$c is not installed" >&2; exit 1; }
 done
 [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] \
@@ -53,7 +88,7 @@ done
 . bench/lib.sh
 
 rm -rf "$WORK" "$PCACHE"
-mkdir -p "$WORK/logs" "$WORK/model" "$OUT_DIR"
+mkdir -p "$WORK/logs" "$WORK/model" "$WORK/w2" "$WORK/brk" "$OUT_DIR"
 
 # the data: KEYS records for every variant, bigger snapshots for the
 # snapshot-size variants (their first KEYS records are the same values)
@@ -81,7 +116,10 @@ taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
     --appendonly no --daemonize yes --dir "$WORK" \
     --pidfile "$WORK/redis.pid" --logfile "$WORK/logs/redis.log"
 stop_all() {
-    "$NGINX" -p "$WORK/" -c "$WORK/nginx.conf" -s stop 2>/dev/null || true
+    local d
+    for d in "$WORK" "$WORK/w2" "$WORK/brk"; do
+        "$NGINX" -p "$d/" -c "$d/nginx.conf" -s stop 2>/dev/null || true
+    done
     "$NGINX" -p "$WORK/model/" -c "$WORK/model/nginx.conf" -s stop \
         2>/dev/null || true
     redis-cli -p "$REDIS_PORT" shutdown nosave 2>/dev/null || true
@@ -128,6 +166,14 @@ http {
                 ngx.print(data:sub(1, n))
             }
         }
+        # the batch model stub that fills the shm-zone variants: an array
+        # of values of a fixed length (ids padded to 4 digits), in order
+        location = /batch-predict {
+            client_body_buffer_size 1m;
+            client_max_body_size 1m;
+            default_type application/json;
+            content_by_lua_file $PWD/bench/batch-model.lua;
+        }
     }
 }
 _EOC_
@@ -141,6 +187,24 @@ for n in $SNAP_KEYS; do
     snap_variants+=" /snap$n%$n"
 done
 first=${SNAP_KEYS%% *}
+shm_conf= shm_locs= shm_variants=
+for n in $SHM_SIZES; do
+    shm_conf+="    pred_cache_zone zone=z$n:$SHM_ZONE ttl=1h;"$'\n'
+    shm_locs+="        location = /shm$n { pred_key \$arg_id; pred_cache z$n; pred; }
+        location = /bfill$n {
+            pred_key \$arg_keys; pred_batch on max=1000; pred_cache z$n;
+            pred_upstream /_bmodel timeout=10s max_size=1m; pred;
+        }"$'\n'
+done
+biggest=${SHM_SIZES##* }
+# the batch model stub's location, in each nginx that fills a zone
+bmodel="location = /_bmodel {
+            internal;
+            proxy_method POST;
+            proxy_set_header Content-Type application/json;
+            proxy_set_body \$pred_keys_json;
+            proxy_pass http://127.0.0.1:$MODEL_PORT/batch-predict;
+        }"
 
 cat > "$WORK/nginx.conf" <<_EOC_
 load_module $MODULE;
@@ -152,6 +216,8 @@ http {
 $snap_conf
     pred_snapshot_path lists $WORK/lists;
     pred_cache_zone zone=hot:256m ttl=1h;
+$shm_conf
+    client_body_buffer_size 64k;
     lua_shared_dict preds 256m;
     init_by_lua_block {
         local dict = ngx.shared.preds
@@ -173,6 +239,12 @@ $snap_conf
         location = /ceiling { return 200 '$body'; }
 $snap_locs
         location = /shm { pred_key \$arg_id; pred_cache hot; pred; }
+$shm_locs
+        $bmodel
+        location = /batch-post {
+            pred_key \$arg_keys; pred_snapshot s$first;
+            pred_batch on max=$POST_KEYS; pred;
+        }
         location = /fill {
             pred_key \$arg_id; pred_cache hot;
             pred_upstream /_model timeout=1s; pred;
@@ -217,11 +289,66 @@ $snap_locs
 }
 _EOC_
 
+# 2 workers on one zone, and the fallback behind an open breaker: their
+# own nginx each (worker_processes; the breaker is http-wide)
+cat > "$WORK/w2/nginx.conf" <<_EOC_
+load_module $MODULE;
+$(nginx_main "$WORK/w2" "01 10" 2)
+http {
+    access_log off;
+    default_type application/json;
+    client_body_buffer_size 64k;
+    pred_cache_zone zone=z2w:$SHM_ZONE ttl=1h;
+    server {
+        listen 127.0.0.1:$PORT_2W backlog=4096;
+        location = /shm { pred_key \$arg_id; pred_cache z2w; pred; }
+        location = /bfill {
+            pred_key \$arg_keys; pred_batch on max=1000; pred_cache z2w;
+            pred_upstream /_bmodel timeout=10s max_size=1m; pred;
+        }
+        $bmodel
+        location = /metrics { pred_metrics; }
+    }
+}
+_EOC_
+cat > "$WORK/brk/nginx.conf" <<_EOC_
+load_module $MODULE;
+$(nginx_main "$WORK/brk" 01)
+http {
+    access_log off;
+    default_type application/json;
+    pred_upstream_breaker failures=5 cooldown=1h;
+    server {
+        listen 127.0.0.1:$PORT_BRK backlog=4096;
+        location = /fallback {
+            pred_key \$arg_id;
+            pred_upstream /_down timeout=1s;
+            pred_fallback 'default={"score":0.0}';
+            pred;
+        }
+        location /_down { internal; proxy_pass http://127.0.0.1:1; }
+        location = /metrics { pred_metrics; }
+    }
+}
+_EOC_
+
 "$NGINX" -p "$WORK/model/" -c "$WORK/model/nginx.conf"
-"$NGINX" -p "$WORK/" -c "$WORK/nginx.conf"
+for d in "$WORK" "$WORK/w2" "$WORK/brk"; do
+    "$NGINX" -p "$d/" -c "$d/nginx.conf"
+done
 sleep 0.5
 
 worker=$(worker_of "$WORK")
+w2pids=$(worker_of "$WORK/w2" | paste -sd,)
+brkpid=$(worker_of "$WORK/brk")
+[ -n "$worker" ] && [ -n "$brkpid" ] && [ "$(tr , '\n' <<< "$w2pids" | wc -l)" = 2 ] \
+    || { echo "an nginx under test did not start" >&2; exit 1; }
+
+# metric NAME_AND_LABELS [PORT]: one value from /metrics
+metric() {
+    curl -sf "http://127.0.0.1:${2:-$PORT}/metrics" \
+        | awk -v m="$1" 'index($0, m " ") == 1 { print $2 }'
+}
 
 # every variant answers the same value for the same key
 key=$(printf 'user_%07d' $((KEYS / 2)))
@@ -235,6 +362,7 @@ for p in /snap$first /miss /lua /pcache /redis; do
 done
 
 # warm the shm tier and proxy_cache with every key, so that they only hit
+hot0=$(metric 'pred_cache_bytes{zone="hot",kind="used"}')
 fill_s=$(( KEYS / 8000 + 2 ))
 echo "# filling the shm tier and proxy_cache with $KEYS keys"
 echo "# /fill: $(run /fill "$fill_s" bench/seq-key.lua)"
@@ -250,35 +378,95 @@ for k in 0 $((KEYS / 2)) $((KEYS - 1)); do
         || { echo "$key is not in proxy_cache: $h" >&2; exit 1; }
 done
 
+# the shm-zone variants: each zone filled through the batch miss path
+# (1000 keys a request); the zone's bytes per entry from what it used
+# before and after
+declare -A z_used0 z_used z_held
+for n in $SHM_SIZES; do
+    z_used0[$n]=$(metric "pred_cache_bytes{zone=\"z$n\",kind=\"used\"}")
+done
+for n in $SHM_SIZES; do
+    t0=$(date +%s.%N)
+    bench/fill-zone.pl "http://127.0.0.1:$PORT/bfill$n" "$n"
+    echo "# filled zone z$n with $n entries in" \
+         "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+    z_used[$n]=$(metric "pred_cache_bytes{zone=\"z$n\",kind=\"used\"}")
+    z_held[$n]=$(metric "pred_cache_entries{zone=\"z$n\"}")
+    [ "${z_held[$n]}" = "$n" ] \
+        || { echo "zone z$n holds ${z_held[$n]} entries, not $n" >&2; exit 1; }
+done
+bench/fill-zone.pl "http://127.0.0.1:$PORT_2W/bfill" "$biggest"
+[ "$(metric 'pred_cache_entries{zone="z2w"}' "$PORT_2W")" = "$biggest" ] \
+    || { echo "zone z2w is not full" >&2; exit 1; }
+key=$(printf 'user_%07d' $((biggest - 1)))
+zval=$(curl -sf "http://127.0.0.1:$PORT/shm$biggest?id=$key")
+h=$(curl -s -o /dev/null -D - "http://127.0.0.1:$PORT_2W/shm?id=$key")
+grep -qi '^X-Pred-Source: cache' <<< "$h" \
+    || { echo "$key is not in zone z2w: $h" >&2; exit 1; }
+
+# the breaker: five failed calls open it for the whole run
+for i in $(seq 6); do
+    curl -sf -o /dev/null "http://127.0.0.1:$PORT_BRK/fallback?id=user_$i"
+done
+[ "$(metric pred_upstream_breaker_open "$PORT_BRK")" = 1 ] \
+    || { echo "the breaker did not open" >&2; exit 1; }
+got=$(curl -sf "http://127.0.0.1:$PORT_BRK/fallback?id=user_0000001")
+[ "$got" = '{"score":0.0}' ] \
+    || { echo "the open breaker answered $got" >&2; exit 1; }
+
+# the snapshots into the page cache, as a warm server has them
+for n in $SNAP_KEYS; do cat "$WORK/s$n"/snap-*.mdb > /dev/null; done
+
 filter='&where=category:c3&min_score=0.2&exclude=i00001,i00002&limit=10&fields=id,score'
 export NBATCH=10 BENCH_QUERY=$filter
 
 names=(ceiling)
 for n in $SNAP_KEYS; do names+=("snapshot-$n"); done
-names+=(shm batch-10 list-filtered miss fallback lua-dict proxy_cache redis)
-rounds /ceiling $snap_variants /shm "/batch@bench/batch-keys.lua%$first" \
-       "/list@bench/query-key.lua%$LISTS" /miss /fallback /lua /pcache /redis
+names+=(shm)
+shm_variants=()
+for n in $SHM_SIZES; do
+    names+=("shm-zone-$n")
+    if [ "$n" = "$biggest" ]; then shm_variants+=("/shm$n%$n locks=1")
+    else shm_variants+=("/shm$n%$n"); fi
+done
+names+=(batch-10 list-filtered miss fallback fallback-breaker lua-dict
+        proxy_cache redis shm-2workers batch-$POST_KEYS)
+export POST_KEYS BATCH_DELAY_MS
+rounds /ceiling $snap_variants /shm "${shm_variants[@]}" \
+       "/batch@bench/batch-keys.lua%$first" \
+       "/list@bench/query-key.lua%$LISTS" /miss /fallback \
+       "/fallback port=$PORT_BRK pids=$brkpid" /lua /pcache /redis \
+       "/shm%$biggest port=$PORT_2W pids=$w2pids cpus=0,1 locks=1" \
+       "/batch-post@bench/batch-post.lua%$first mixed=/snap$first"
+nv=$((${#names[@]} - 1))     # the table's variants: all but batch-1000
 
 # memory, read after every variant has run
 rss=$(awk '/^RssAnon|^RssFile|^RssShmem/ { printf "%s %.0f MiB, ", $1, $2 / 1024 }' \
       "/proc/$worker/status")
+resident=
+for n in $SNAP_KEYS; do
+    resident+="s$n $(fincore -nb -o RES,SIZE "$WORK/s$n"/snap-*.mdb \
+        | awk '{ r += $1; s += $2 } END { printf "%.1f%%", 100 * r / s }'), "
+done
 metrics=$(curl -sf "http://127.0.0.1:$PORT/metrics")
 used=$(awk '/^pred_cache_bytes\{zone="hot",kind="used"\}/ { print $2 }' <<< "$metrics")
 held=$(awk '/^pred_cache_entries\{zone="hot"\}/ { print $2 }' <<< "$metrics")
 
 dat=$OUT_DIR/compare.dat
 {
-    echo "# variant req/s p50_ms p99_ms worker_cpu_us_per_req"
-    for i in "${!names[@]}"; do
-        r=m_rps_$i p=m_p50_$i q=m_p99_$i c=m_cus_$i
-        echo "${names[$i]} ${!r} ${!p} ${!q} ${!c}"
+    echo "# variant req/s p50_ms p99_ms worker_cpu_us_per_req" \
+         "req/s_min req/s_max p99_min p99_max cpu_min cpu_max"
+    for i in $(seq 0 $((nv - 1))); do
+        echo "${names[$i]} $(eval echo "\$m_rps_$i \$m_p50_$i \$m_p99_$i" \
+             "\$m_cus_$i \$m_rps_lo_$i \$m_rps_hi_$i \$m_p99_lo_$i" \
+             "\$m_p99_hi_$i \$m_cus_lo_$i \$m_cus_hi_$i")"
     done
 } > "$dat"
 
 gnuplot <<_EOG_
-set terminal pngcairo size 1200,800 font ",10" noenhanced
+set terminal pngcairo size 1400,1200 font ",10" noenhanced
 set output "$OUT_DIR/compare.png"
-set multiplot layout 2,1 title "ngx_pred_module against the alternatives (same run, medians)"
+set multiplot layout 3,1 title "ngx_pred_module against the alternatives (same run, medians, bars: min-max over $ROUNDS rounds)"
 set style data histograms
 set style fill solid 0.8 border -1
 set boxwidth 0.8
@@ -286,8 +474,11 @@ set xtics rotate by -30 scale 0
 set grid ytics
 set yrange [0:*]
 set key top right
+set style histogram errorbars gap 1 lw 1
 set ylabel "requests/s"
-plot "$dat" using 2:xtic(1) title "req/s" lc rgb "#4477aa"
+plot "$dat" using 2:6:7:xtic(1) title "req/s" lc rgb "#4477aa"
+set ylabel "worker CPU, us/request"
+plot "$dat" using 5:10:11:xtic(1) title "worker CPU per request" lc rgb "#228833"
 set style histogram clustered gap 1
 set ylabel "latency, ms"
 plot "$dat" using 3:xtic(1) title "p50" lc rgb "#66ccee", \
@@ -295,12 +486,25 @@ plot "$dat" using 3:xtic(1) title "p50" lc rgb "#66ccee", \
 unset multiplot
 _EOG_
 
-ceil_rps=$m_rps_0 ceil_p99=$m_p99_0
+ceil_rps=$m_rps_0 ceil_p99=$m_p99_0 ceil_cus=$m_cus_0
 rows=
-for i in "${!names[@]}"; do
+for i in $(seq 0 $((nv - 1))); do
     r=m_rps_$i p=m_p50_$i q=m_p99_$i c=m_cus_$i
-    rows+="| ${names[$i]} | ${!r} | ${!p} | ${!q} | ${!c} |"
-    rows+=" $(ratio "${!r}" "$ceil_rps") | $(ratio "${!q}" "$ceil_p99") |"$'\n'
+    rows+="| ${names[$i]} | $(spread "$i" rps) | ${!p} | $(spread "$i" p95) |"
+    rows+=" $(spread "$i" p99) | $(spread "$i" cus) |"
+    rows+=" $(ratio "${!r}" "$ceil_rps") | $(ratio "${!q}" "$ceil_p99") |"
+    rows+=" $(ratio "${!c}" "$ceil_cus") |"$'\n'
+done
+zrows=
+for n in $SHM_SIZES; do
+    per=$(awk -v a="${z_used0[$n]}" -v b="${z_used[$n]}" -v n="$n" \
+              'BEGIN { printf "%.0f", (b - a) / n }')
+    zrows+="| $n | ${z_used[$n]} | ${z_used0[$n]} | $per |"
+    zrows+=" $((12 + ${#zval})) | $((per - 12 - ${#zval})) |"$'\n'
+done
+i2=$((nv - 1)) ib=$nv is=
+for i in $(seq 0 $((nv - 1))); do
+    [ "${names[$i]}" = "shm-zone-$biggest" ] && is=$i
 done
 
 cat > "$OUT_DIR/REPORT.md" <<_EOR_
@@ -316,8 +520,10 @@ random keys: $KEYS for the shm tier, Lua dict, proxy_cache, Redis and the
 miss path; the snapshot's own size for each snapshot variant; $LISTS lists.
 Command: \`KEYS=$KEYS SNAP_KEYS="$SNAP_KEYS" ROUNDS=$ROUNDS DURATION=$DURATION bench/compare.sh\`
 
-| variant | req/s | p50 ms | p99 ms | worker CPU us/req | req/s / ceiling | p99 / ceiling |
-|---|---:|---:|---:|---:|---:|---:|
+Medians of $ROUNDS rounds, with their spread (min-max) when there are several.
+
+| variant | req/s | p50 ms | p95 ms | p99 ms | worker CPU us/req | req/s / ceiling | p99 / ceiling | CPU / ceiling |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
 $rows
 Variants: \`ceiling\` is \`return 200\` with a body of the same size;
 \`snapshot-N\` a pred_snapshot hit on an N-key snapshot; \`shm\` a
@@ -329,17 +535,63 @@ unreachable (connection refused), answered by \`default=\`; \`lua-dict\`
 content_by_lua reading ngx.shared.DICT; \`proxy_cache\` proxy_cache hits;
 \`redis\` proxy_pass to the Redis-backed model server, no cache.
 
+\`shm-zone-N\` a pred_cache hit in a $SHM_ZONE zone holding N entries
+(random keys over them), filled by \`bench/fill-zone.pl\` through the
+batch miss path; \`fallback-breaker\` the fallback with the model down
+behind an open \`pred_upstream_breaker failures=5 cooldown=1h\` (its own
+nginx, 1 worker on core 0); \`shm-2workers\` hits in one $SHM_ZONE zone of
+$biggest entries served by 2 workers, one on each core, with wrk (1 thread)
+free to run on either: on this 2-core machine the three share both cores,
+so its req/s is no scaling figure; its worker CPU per request is summed over
+both workers.
+
 Worker CPU per request is the nginx worker's user+system time over the
 requests wrk completed.  When wrk (or, for miss, redis and proxy_cache
 fills, the model) on core 1 is the limit, req/s ratios flatter the slower
 variant and this column does not.
 
 Worker memory after the run (all snapshots mapped and read): $rss
-the shm tier held $held entries in $used bytes of its zone,
-$(awk -v u="$used" -v n="$held" 'BEGIN { printf "%.0f", u / n }') bytes per
-entry for ${#body}-byte values and 12-byte keys.
+the shm tier held $held entries in $used bytes of its zone ($hot0
+empty), $(awk -v u="$used" -v e="$hot0" -v n="$held" \
+              'BEGIN { printf "%.0f", (u - e) / n }') bytes per
+entry for ${#body}-byte values and 12-byte keys.  Snapshot files resident
+in the page cache after the run (fincore; read whole before it): ${resident%, }.
 
-![requests/s and latency](compare.png)
+### Zone bytes per entry ($SHM_ZONE zones)
+
+The zone's bytes in use (\`pred_cache_bytes{kind="used"}\`, whole slab
+pages) after the fill, less what it used empty, over the entries
+(\`pred_cache_entries\`); overhead is what an entry costs beyond its
+12-byte key and ${#zval}-byte value.
+
+| entries | bytes used | used empty | bytes per entry | key + value | overhead per entry |
+|---:|---:|---:|---:|---:|---:|
+$zrows
+### Lock wait: 1 worker and 2 workers on one zone
+
+sched_yield and futex calls per request of the measured workers
+(\`perf stat -e syscalls:sys_enter_sched_yield,syscalls:sys_enter_futex\`
+over each run): ngx_shmtx_lock spins, then yields, then sleeps on a
+semaphore, so these count the lock's contended acquisitions; zero means
+no worker ever waited past the spin.  Medians (min-max).
+
+| variant | workers | req/s | worker CPU us/req | sched_yield + futex per 1000 requests |
+|---|---:|---:|---:|---:|
+| shm-zone-$biggest | 1 | $(spread "$is" rps) | $(spread "$is" cus) | $(spread "$is" lck) |
+| shm-2workers | 2 | $(spread "$i2" rps) | $(spread "$i2" cus) | $(spread "$i2" lck) |
+
+### A $POST_KEYS-key batch beside single-key traffic
+
+One connection POSTs \`{"keys":[...]}\` with $POST_KEYS random keys of the
+$first-key snapshot, pausing ${BATCH_DELAY_MS} ms before each, while a
+second wrk ($CONNS connections) sends single-key requests to
+\`/snap$first\`; both wrk on core 1.  Medians (min-max).
+
+| batch p50 ms | batch p95 ms | batch p99 ms | single-key req/s beside | single-key req/s alone (snapshot-$first) |
+|---:|---:|---:|---:|---:|
+| $(spread "$ib" p50) | $(spread "$ib" p95) | $(spread "$ib" p99) | $(spread "$ib" rps) | $(spread 1 rps) |
+
+![requests/s, worker CPU and latency](compare.png)
 _EOR_
 
 cat "$OUT_DIR/REPORT.md"

@@ -85,7 +85,7 @@ before=$(grep -c 'serving version' "$WORK/logs/error.log" || true)
     done
 ) &
 swapper=$!
-read -r s_rps s_p50 s_p99 s_non2xx s_sock s_cus \
+read -r s_rps s_p50 s_p99 s_non2xx s_sock s_cus _ \
     < <(run /predict $((SWAP_SECONDS + 2)))
 wait "$swapper"
 swaps=$(( $(grep -c 'serving version' "$WORK/logs/error.log") - before ))
