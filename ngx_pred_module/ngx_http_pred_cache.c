@@ -828,6 +828,24 @@ ngx_http_pred_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
+#if (NGX_LINUX && defined MADV_HUGEPAGE)
+
+    /*
+     * A hit's two reads (the bucket, the entry) land anywhere in the zone:
+     * with 4k pages each is a TLB miss and a page walk.  Where the system
+     * lets shared memory have huge pages on request (shmem_enabled set to
+     * "advise"), ask for them; elsewhere this is a no-op.
+     */
+    if (madvise(shm_zone->shm.addr, shm_zone->shm.size, MADV_HUGEPAGE)
+        != 0)
+    {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, shm_zone->shm.log, ngx_errno,
+                       "pred_cache_zone \"%V\": no huge pages for %uz "
+                       "bytes", &shm_zone->shm.name, shm_zone->shm.size);
+    }
+
+#endif
+
     z->sh = ngx_slab_calloc(z->shpool, sizeof(ngx_http_pred_cache_sh_t));
     if (z->sh == NULL) {
         return NGX_ERROR;
