@@ -16,13 +16,34 @@
 #include "pred_json.h"
 
 
+/*
+ * Past this many keys a request's keys are told apart by a hash table:
+ * comparing each new key with every one before it cost a 1000-key batch
+ * half a million comparisons.
+ */
+#define NGX_HTTP_PRED_BATCH_LINEAR  16
+
+
+/* the keys added so far, by hash: item index + 1, 0 for a free slot */
+typedef struct {
+    ngx_uint_t                 *slots;
+    ngx_uint_t                  mask;
+} ngx_http_pred_batch_seen_t;
+
+
 static ngx_int_t ngx_http_pred_batch_post(ngx_http_request_t *r);
 static void ngx_http_pred_batch_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pred_batch_keys_get(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, const char **reason);
+static ngx_int_t ngx_http_pred_batch_start(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_uint_t n, ngx_http_pred_batch_seen_t *seen);
 static ngx_int_t ngx_http_pred_batch_add(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx, ngx_str_t *raw, ngx_uint_t decode,
-    ngx_uint_t index, const char **reason);
+    ngx_http_pred_ctx_t *ctx, ngx_http_pred_batch_seen_t *seen,
+    ngx_str_t *raw, ngx_uint_t decode, ngx_uint_t index,
+    const char **reason);
+static ngx_http_pred_batch_item_t *ngx_http_pred_batch_find(
+    ngx_http_pred_ctx_t *ctx, ngx_http_pred_batch_seen_t *seen,
+    ngx_str_t *key, ngx_uint_t **slot);
 static ngx_int_t ngx_http_pred_batch_run(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
 static void ngx_http_pred_batch_lookup(ngx_http_request_t *r,
@@ -35,6 +56,7 @@ static ngx_int_t ngx_http_pred_batch_answer(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, const char *why);
 static ngx_int_t ngx_http_pred_batch_fail(ngx_http_request_t *r,
     const char *reason);
+static ngx_uint_t ngx_http_pred_batch_plain(ngx_str_t *key);
 
 
 /* "pred_batch on|off [max=N]" */
@@ -99,7 +121,9 @@ ngx_http_pred_batch_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->batch = ngx_array_create(r->pool, 8,
+    /* there from the start, the metrics count a bad batch as a batch too;
+       sized when the keys are counted */
+    ctx->batch = ngx_array_create(r->pool, 1,
                                   sizeof(ngx_http_pred_batch_item_t));
     if (ctx->batch == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -147,13 +171,14 @@ ngx_http_pred_batch_post(ngx_http_request_t *r)
 static void
 ngx_http_pred_batch_body(ngx_http_request_t *r)
 {
-    size_t                 i;
-    json_t                *json, *keys, *k;
-    ngx_int_t              rc;
-    ngx_str_t              body, key;
-    const char            *reason;
-    json_error_t           jerr;
-    ngx_http_pred_ctx_t   *ctx;
+    size_t                       i;
+    json_t                      *json, *keys, *k;
+    ngx_int_t                    rc;
+    ngx_str_t                    body, key;
+    const char                  *reason;
+    json_error_t                 jerr;
+    ngx_http_pred_ctx_t         *ctx;
+    ngx_http_pred_batch_seen_t   seen;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
 
@@ -183,6 +208,14 @@ ngx_http_pred_batch_body(ngx_http_request_t *r)
         return;
     }
 
+    if (ngx_http_pred_batch_start(r, ctx, json_array_size(keys), &seen)
+        != NGX_OK)
+    {
+        json_decref(json);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     for (i = 0; i < json_array_size(keys); i++) {
         k = json_array_get(keys, i);
 
@@ -203,7 +236,7 @@ ngx_http_pred_batch_body(ngx_http_request_t *r)
 
         ngx_memcpy(key.data, json_string_value(k), key.len);
 
-        rc = ngx_http_pred_batch_add(r, ctx, &key, 0, i, &reason);
+        rc = ngx_http_pred_batch_add(r, ctx, &seen, &key, 0, i, &reason);
 
         if (rc != NGX_OK) {
             json_decref(json);
@@ -228,10 +261,11 @@ static ngx_int_t
 ngx_http_pred_batch_keys_get(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     const char **reason)
 {
-    u_char      *p, *last, *comma;
-    ngx_int_t    rc;
-    ngx_str_t    raw, key;
-    ngx_uint_t   i;
+    u_char                      *p, *last, *comma;
+    ngx_int_t                    rc;
+    ngx_str_t                    raw, key;
+    ngx_uint_t                   i, n;
+    ngx_http_pred_batch_seen_t   seen;
 
     if (ngx_http_complex_value(r, ctx->plcf->key, &raw) != NGX_OK) {
         return NGX_ERROR;
@@ -239,6 +273,16 @@ ngx_http_pred_batch_keys_get(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 
     p = raw.data;
     last = raw.data + raw.len;
+
+    for (n = 1; p < last; p++) {
+        n += (*p == ',');
+    }
+
+    if (ngx_http_pred_batch_start(r, ctx, n, &seen) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = raw.data;
 
     for (i = 0; p <= last; i++) {
         comma = ngx_strlchr(p, last, ',');
@@ -249,7 +293,7 @@ ngx_http_pred_batch_keys_get(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
         key.data = p;
         key.len = comma - p;
 
-        rc = ngx_http_pred_batch_add(r, ctx, &key, 1, i, reason);
+        rc = ngx_http_pred_batch_add(r, ctx, &seen, &key, 1, i, reason);
 
         if (rc != NGX_OK) {
             return rc;
@@ -262,18 +306,62 @@ ngx_http_pred_batch_keys_get(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 }
 
 
+/*
+ * The items array for n keys as sent (duplicates count), made once at its
+ * size, and past NGX_HTTP_PRED_BATCH_LINEAR keys a hash table with room
+ * for twice as many as can be kept.
+ */
+static ngx_int_t
+ngx_http_pred_batch_start(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
+    ngx_uint_t n, ngx_http_pred_batch_seen_t *seen)
+{
+    ngx_uint_t  size;
+
+    n = ngx_min(n, ctx->plcf->batch_max);
+
+    if (n > 1
+        && ngx_array_init(ctx->batch, r->pool, n,
+                          sizeof(ngx_http_pred_batch_item_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    seen->slots = NULL;
+    seen->mask = 0;
+
+    if (n <= NGX_HTTP_PRED_BATCH_LINEAR) {
+        return NGX_OK;
+    }
+
+    for (size = 2 * NGX_HTTP_PRED_BATCH_LINEAR; size < 2 * n; size *= 2) {
+        /* void */
+    }
+
+    seen->slots = ngx_pcalloc(r->pool, size * sizeof(ngx_uint_t));
+    if (seen->slots == NULL) {
+        return NGX_ERROR;
+    }
+
+    seen->mask = size - 1;
+
+    return NGX_OK;
+}
+
+
 /* adds a key once; NGX_DECLINED with a reason that names it */
 static ngx_int_t
 ngx_http_pred_batch_add(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
-    ngx_str_t *raw, ngx_uint_t decode, ngx_uint_t index, const char **reason)
+    ngx_http_pred_batch_seen_t *seen, ngx_str_t *raw, ngx_uint_t decode,
+    ngx_uint_t index, const char **reason)
 {
     u_char                      *msg;
     ngx_int_t                    rc;
     ngx_str_t                    key;
-    ngx_uint_t                   i;
+    ngx_uint_t                  *slot;
     const char                  *why;
     pred_key_rc_t                krc;
-    ngx_http_pred_batch_item_t  *items, *item;
+    ngx_http_pred_batch_item_t  *item;
 
     if (decode) {
         rc = ngx_http_pred_decode_key(r, raw, &key, &why);
@@ -300,14 +388,8 @@ ngx_http_pred_batch_add(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    items = ctx->batch->elts;
-
-    for (i = 0; i < ctx->batch->nelts; i++) {
-        if (items[i].key.len == key.len
-            && ngx_memcmp(items[i].key.data, key.data, key.len) == 0)
-        {
-            return NGX_OK;
-        }
+    if (ngx_http_pred_batch_find(ctx, seen, &key, &slot) != NULL) {
+        return NGX_OK;
     }
 
     if (ctx->batch->nelts == ctx->plcf->batch_max) {
@@ -331,7 +413,57 @@ ngx_http_pred_batch_add(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     item->key = key;
     item->source = NGX_HTTP_PRED_SRC_NONE;
 
+    if (slot) {
+        *slot = ctx->batch->nelts;
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * The item already added for key, or NULL; with a hash table, *slot is
+ * where a new one goes (NULL without one).
+ */
+static ngx_http_pred_batch_item_t *
+ngx_http_pred_batch_find(ngx_http_pred_ctx_t *ctx,
+    ngx_http_pred_batch_seen_t *seen, ngx_str_t *key, ngx_uint_t **slot)
+{
+    ngx_uint_t                   i;
+    ngx_http_pred_batch_item_t  *items, *item;
+
+    items = ctx->batch->elts;
+    *slot = NULL;
+
+    if (seen->slots == NULL) {
+        for (i = 0; i < ctx->batch->nelts; i++) {
+            if (items[i].key.len == key->len
+                && ngx_memcmp(items[i].key.data, key->data, key->len) == 0)
+            {
+                return &items[i];
+            }
+        }
+
+        return NULL;
+    }
+
+    /* linear probing; the table is never more than half full */
+    for (i = ngx_hash_key(key->data, key->len) & seen->mask;
+         seen->slots[i];
+         i = (i + 1) & seen->mask)
+    {
+        item = &items[seen->slots[i] - 1];
+
+        if (item->key.len == key->len
+            && ngx_memcmp(item->key.data, key->data, key->len) == 0)
+        {
+            return item;
+        }
+    }
+
+    *slot = &seen->slots[i];
+
+    return NULL;
 }
 
 
@@ -544,7 +676,7 @@ ngx_http_pred_batch_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 {
     size_t                       len;
     u_char                      *p;
-    ngx_str_t                    body, *src;
+    ngx_str_t                    body, *src, *esc;
     ngx_uint_t                   i, nmissing;
     ngx_http_pred_answer_t       ans;
     ngx_http_pred_batch_item_t  *items, *item;
@@ -581,10 +713,20 @@ ngx_http_pred_batch_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 
     /* {"results":{"k":v,...},"sources":{"k":"s",...}} */
 
+    /* each key is escaped once, into "results"; "sources" copies it */
+    esc = ngx_palloc(r->pool, ctx->batch->nelts * sizeof(ngx_str_t));
+    if (esc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     len = sizeof("{\"results\":{},\"sources\":{}}");
 
     for (i = 0; i < ctx->batch->nelts; i++) {
-        len += 2 * (ngx_http_pred_json_escape_len(&items[i].key) + 4)
+        esc[i].len = ngx_http_pred_batch_plain(&items[i].key)
+                     ? items[i].key.len
+                     : ngx_http_pred_json_escape_len(&items[i].key);
+
+        len += 2 * (esc[i].len + 4)
                + (items[i].value.len ? items[i].value.len : 4)
                + ngx_http_pred_source_names[items[i].source].len + 2;
     }
@@ -602,7 +744,11 @@ ngx_http_pred_batch_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
             *p++ = '"';
         }
 
-        p = ngx_http_pred_json_escape(p, &items[i].key);
+        /* escaping never shortens, and keeps the length only by copying */
+        esc[i].data = p;
+        p = (esc[i].len == items[i].key.len)
+            ? ngx_cpymem(p, items[i].key.data, items[i].key.len)
+            : ngx_http_pred_json_escape(p, &items[i].key);
         *p++ = '"';
         *p++ = ':';
 
@@ -621,7 +767,7 @@ ngx_http_pred_batch_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 
         src = &ngx_http_pred_source_names[items[i].source];
 
-        p = ngx_http_pred_json_escape(p, &items[i].key);
+        p = ngx_cpymem(p, esc[i].data, esc[i].len);
         p = ngx_cpymem(p, "\":\"", 3);
         p = ngx_cpymem(p, src->data, src->len);
         *p++ = '"';
@@ -688,4 +834,23 @@ ngx_http_pred_batch_fail(ngx_http_request_t *r, const char *reason)
 {
     return ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST, "bad_keys",
                                     NULL, reason);
+}
+
+
+/*
+ * Whether the key is its own JSON string contents (printable ASCII but for
+ * " and \\), as keys nearly always are: copied, not escaped byte by byte.
+ */
+static ngx_uint_t
+ngx_http_pred_batch_plain(ngx_str_t *key)
+{
+    u_char  *p, *last;
+
+    for (p = key->data, last = key->data + key->len; p < last; p++) {
+        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
+            return 0;
+        }
+    }
+
+    return 1;
 }
