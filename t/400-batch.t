@@ -210,3 +210,53 @@ POST /batch
  '{"error":"bad_keys","reason":"keys must be strings"}',
  '{"error":"bad_keys","reason":"\'[\' or \'{\' expected near \'nope\'"}',
  '{"error":"method_not_allowed","reason":"only GET, HEAD and POST are allowed"}']
+
+
+
+=== TEST 8: past 16 keys (a hash table tells them apart): duplicates kept once, in first-seen order; keys that need escaping
+--- http_config
+    pred_snapshot_path main $TEST_NGINX_SNAP_BATCH;
+--- config
+    location = /batch {
+        pred_key $arg_keys;
+        pred_snapshot main;
+        pred_batch on max=24;
+        pred;
+    }
+--- request eval
+my @k = ((map { sprintf 'k%02d', $_ } 1 .. 18), 'a', 'k03', 'x%2Cy', 'a%22b',
+         '%C3%A9', 'k18', 'b', 'back%5Cslash', 'a');
+my $json = join ',', map { my $s = $_; $s =~ s/%2C/,/; $s =~ s/%22/\\"/;
+                           $s =~ s/%C3%A9/\\u00e9/; $s =~ s/%5C/\\\\/;
+                           qq{"$s"} } @k;
+["GET /batch?keys=" . join(',', @k), "POST /batch\n{\"keys\":[$json]}"]
+--- response_body eval
+my @k = ((map { sprintf 'k%02d', $_ } 1 .. 18), 'a', 'x,y', 'a\"b', "\xc3\xa9",
+         'b', 'back\\\\slash');
+my %v = (a => '{"s":1}', b => '{"s":2}', 'x,y' => 3);
+my $r = join ',', map { qq{"$_":} . ($v{$_} // 'null') } @k;
+my $s = join ',', map { qq{"$_":"} . ($v{$_} ? 'snapshot' : 'none') . '"' } @k;
+[("{\"results\":{$r},\"sources\":{$s}}") x 2]
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: past 16 keys, the limit counts distinct keys
+--- config
+    location = /batch {
+        pred_key $arg_keys;
+        pred_batch on max=17;
+        pred;
+    }
+--- request eval
+["GET /batch?keys=" . join(',', map({ "k$_" } 1 .. 17), 'k1', 'k17'),
+ "GET /batch?keys=" . join(',', map({ "k$_" } 1 .. 17), 'k1', 'k18'),
+ "POST /batch\n{\"keys\":[" . join(',', map({ "\"k$_\"" } 1 .. 18)) . "]}"]
+--- error_code eval
+[200, 400, 400]
+--- response_body eval
+['{"results":{' . join(',', map({ "\"k$_\":null" } 1 .. 17))
+ . '},"sources":{' . join(',', map({ "\"k$_\":\"none\"" } 1 .. 17)) . '}}',
+ '{"error":"bad_keys","reason":"more than 17 keys"}',
+ '{"error":"bad_keys","reason":"more than 17 keys"}']
