@@ -33,6 +33,13 @@ typedef struct {
 
 static ngx_int_t ngx_http_pred_batch_post(ngx_http_request_t *r);
 static void ngx_http_pred_batch_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pred_batch_plain_body(ngx_str_t *body,
+    ngx_str_t *keys, ngx_uint_t *n);
+static ngx_int_t ngx_http_pred_batch_keys_plain(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_str_t *body, ngx_uint_t n,
+    const char **reason);
+static ngx_int_t ngx_http_pred_batch_keys_parsed(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_str_t *body, const char **reason);
 static ngx_int_t ngx_http_pred_batch_keys_get(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, const char **reason);
 static ngx_int_t ngx_http_pred_batch_start(ngx_http_request_t *r,
@@ -171,14 +178,11 @@ ngx_http_pred_batch_post(ngx_http_request_t *r)
 static void
 ngx_http_pred_batch_body(ngx_http_request_t *r)
 {
-    size_t                       i;
-    json_t                      *json, *keys, *k;
-    ngx_int_t                    rc;
-    ngx_str_t                    body, key;
-    const char                  *reason;
-    json_error_t                 jerr;
-    ngx_http_pred_ctx_t         *ctx;
-    ngx_http_pred_batch_seen_t   seen;
+    ngx_int_t             rc;
+    ngx_str_t             body;
+    ngx_uint_t            n;
+    const char           *reason;
+    ngx_http_pred_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
 
@@ -195,25 +199,174 @@ ngx_http_pred_batch_body(ngx_http_request_t *r)
         return;
     }
 
-    json = json_loadb((char *) body.data, body.len, JSON_REJECT_DUPLICATES,
+    rc = (ngx_http_pred_batch_plain_body(&body, NULL, &n) == NGX_OK)
+         ? ngx_http_pred_batch_keys_plain(r, ctx, &body, n, &reason)
+         : ngx_http_pred_batch_keys_parsed(r, ctx, &body, &reason);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r, ngx_http_pred_batch_fail(r, reason));
+        return;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_pred_batch_run(r, ctx));
+}
+
+
+/*
+ * Whether body is valid JSON of just the form {"keys":["a",...]} (white
+ * space aside) with no escapes in the keys, as clients send it: then each
+ * key is its bytes in the body, and a JSON parser would find exactly these
+ * keys (one member: no duplicates to refuse).  *n is how many; with keys
+ * set, they are written there.  NGX_DECLINED: another form.
+ */
+static ngx_int_t
+ngx_http_pred_batch_plain_body(ngx_str_t *body, ngx_str_t *keys,
+    ngx_uint_t *n)
+{
+    size_t       where;
+    const char  *p, *end, *q;
+
+    p = (const char *) body->data;
+    end = p + body->len;
+
+    if (keys == NULL && pred_json_validate(p, body->len, &where) != 0) {
+        return NGX_DECLINED;
+    }
+
+    p = pred_json_skip_ws(p, end);
+    if (p == end || *p != '{') {
+        return NGX_DECLINED;
+    }
+
+    p = pred_json_skip_ws(p + 1, end);
+    if (end - p < 6 || ngx_strncmp(p, "\"keys\"", 6) != 0) {
+        return NGX_DECLINED;
+    }
+
+    p = pred_json_skip_ws(p + 6, end);
+    if (p == end || *p != ':') {
+        return NGX_DECLINED;
+    }
+
+    p = pred_json_skip_ws(p + 1, end);
+    if (p == end || *p != '[') {
+        return NGX_DECLINED;
+    }
+
+    p = pred_json_skip_ws(p + 1, end);
+    *n = 0;
+
+    /* valid JSON: a string's first unescaped quote ends it */
+    while (p < end && *p == '"') {
+        q = memchr(p + 1, '"', end - p - 1);
+        if (q == NULL || memchr(p + 1, '\\', q - p - 1) != NULL) {
+            return NGX_DECLINED;
+        }
+
+        if (keys) {
+            keys[*n].data = (u_char *) p + 1;
+            keys[*n].len = q - p - 1;
+        }
+
+        (*n)++;
+
+        p = pred_json_skip_ws(q + 1, end);
+        if (p < end && *p == ',') {
+            p = pred_json_skip_ws(p + 1, end);
+        }
+    }
+
+    if (p == end || *p != ']') {
+        return NGX_DECLINED;
+    }
+
+    p = pred_json_skip_ws(p + 1, end);
+
+    return (p < end && *p == '}') ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* the keys of a body of the plain form, n of them, pointing into it */
+static ngx_int_t
+ngx_http_pred_batch_keys_plain(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_str_t *body, ngx_uint_t n,
+    const char **reason)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                   *keys;
+    ngx_uint_t                   i;
+    ngx_http_pred_batch_seen_t   seen;
+
+    keys = ngx_palloc(r->pool, ngx_max(n, 1) * sizeof(ngx_str_t));
+    if (keys == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_pred_batch_plain_body(body, keys, &n);
+
+    if (ngx_http_pred_batch_start(r, ctx, n, &seen) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        rc = ngx_http_pred_batch_add(r, ctx, &seen, &keys[i], 0, i, reason);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* any other body, through the JSON parser, which says what is wrong */
+static ngx_int_t
+ngx_http_pred_batch_keys_parsed(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_str_t *body, const char **reason)
+{
+    size_t                       i;
+    json_t                      *json, *keys, *k;
+    ngx_int_t                    rc;
+    ngx_str_t                    key;
+    json_error_t                 jerr;
+    ngx_http_pred_batch_seen_t   seen;
+
+    json = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
                       &jerr);
 
     keys = json ? json_object_get(json, "keys") : NULL;
 
     if (!json_is_array(keys)) {
         json_decref(json);
-        ngx_http_finalize_request(r,
-            ngx_http_pred_batch_fail(r, json ? "the body has no \"keys\" "
-                                               "array" : jerr.text));
-        return;
+
+        /* jerr.text lives on the stack: the reason is copied */
+        if (json == NULL) {
+            *reason = ngx_pnalloc(r->pool, ngx_strlen(jerr.text) + 1);
+            if (*reason == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy((char *) *reason, jerr.text,
+                       ngx_strlen(jerr.text) + 1);
+
+        } else {
+            *reason = "the body has no \"keys\" array";
+        }
+
+        return NGX_DECLINED;
     }
 
     if (ngx_http_pred_batch_start(r, ctx, json_array_size(keys), &seen)
         != NGX_OK)
     {
         json_decref(json);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_ERROR;
     }
 
     for (i = 0; i < json_array_size(keys); i++) {
@@ -221,35 +374,30 @@ ngx_http_pred_batch_body(ngx_http_request_t *r)
 
         if (!json_is_string(k)) {
             json_decref(json);
-            ngx_http_finalize_request(r,
-                ngx_http_pred_batch_fail(r, "keys must be strings"));
-            return;
+            *reason = "keys must be strings";
+            return NGX_DECLINED;
         }
 
         key.len = json_string_length(k);
         key.data = ngx_pnalloc(r->pool, key.len + 1);
         if (key.data == NULL) {
             json_decref(json);
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_ERROR;
         }
 
         ngx_memcpy(key.data, json_string_value(k), key.len);
 
-        rc = ngx_http_pred_batch_add(r, ctx, &seen, &key, 0, i, &reason);
+        rc = ngx_http_pred_batch_add(r, ctx, &seen, &key, 0, i, reason);
 
         if (rc != NGX_OK) {
             json_decref(json);
-            ngx_http_finalize_request(r, rc == NGX_ERROR
-                ? NGX_HTTP_INTERNAL_SERVER_ERROR
-                : ngx_http_pred_batch_fail(r, reason));
-            return;
+            return rc;
         }
     }
 
     json_decref(json);
 
-    ngx_http_finalize_request(r, ngx_http_pred_batch_run(r, ctx));
+    return NGX_OK;
 }
 
 

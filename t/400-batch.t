@@ -260,3 +260,38 @@ my $s = join ',', map { qq{"$_":"} . ($v{$_} ? 'snapshot' : 'none') . '"' } @k;
  . '},"sources":{' . join(',', map({ "\"k$_\":\"none\"" } 1 .. 17)) . '}}',
  '{"error":"bad_keys","reason":"more than 17 keys"}',
  '{"error":"bad_keys","reason":"more than 17 keys"}']
+
+
+
+=== TEST 10: POST bodies of the plain form and any other form answer alike
+--- http_config
+    pred_snapshot_path main $TEST_NGINX_SNAP_BATCH;
+--- config
+    location = /batch {
+        pred_key $arg_keys;
+        pred_snapshot main;
+        pred_batch on;
+        pred;
+    }
+--- request eval
+["POST /batch\n{\n  \"keys\": [\n    \"a\",\n    \"x,y\"\n  ]\n}\n",
+ "POST /batch\n{\"keys\":[\"\\u0061\",\"b\"]}",
+ "POST /batch\n{\"keys\":[\"a\"],\"more\":1}",
+ "POST /batch\n{\"keys\":[\"a\"],\"keys\":[\"b\"]}",
+ "POST /batch\n{\"keys\":[]}",
+ "POST /batch\n{\"keys\":[\"a\",]}",
+ "POST /batch\n{\"keys\":[\"a\xff\"]}",
+ "POST /batch\n{\"keys\":[\"a\"]} x"]
+--- error_code eval
+[200, 200, 200, 400, 400, 400, 400, 400]
+--- response_body eval
+['{"results":{"a":{"s":1},"x,y":3},"sources":{"a":"snapshot","x,y":"snapshot"}}',
+ '{"results":{"a":{"s":1},"b":{"s":2}},"sources":{"a":"snapshot","b":"snapshot"}}',
+ '{"results":{"a":{"s":1}},"sources":{"a":"snapshot"}}',
+ '{"error":"bad_keys","reason":"duplicate object key near \'\"keys\"\'"}',
+ '{"error":"bad_keys","reason":"no keys"}',
+ '{"error":"bad_keys","reason":"unexpected token near \']\'"}',
+ '{"error":"bad_keys","reason":"unable to decode byte 0xff near \'\"a\'"}',
+ '{"error":"bad_keys","reason":"end of file expected near \'x\'"}']
+--- no_error_log
+[error]
