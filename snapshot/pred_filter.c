@@ -350,9 +350,14 @@ pred_filter_shape(const char *value, size_t len,
             return -1;
         }
 
+        /* items are separated by commas (the output's commas must not
+           outnumber the value's, whatever the value) */
         p = pred_json_skip_ws(e, end);
         if (p < end && *p == ',') {
             p = pred_json_skip_ws(p + 1, end);
+
+        } else if (p < end && *p != ']') {
+            return -1;
         }
     }
 

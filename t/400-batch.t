@@ -226,16 +226,16 @@ POST /batch
 --- request eval
 my @k = ((map { sprintf 'k%02d', $_ } 1 .. 18), 'a', 'k03', 'x%2Cy', 'a%22b',
          '%C3%A9', 'k18', 'b', 'back%5Cslash', 'a');
-my $json = join ',', map { my $s = $_; $s =~ s/%2C/,/; $s =~ s/%22/\\"/;
+my $json = CORE::join ',', map { my $s = $_; $s =~ s/%2C/,/; $s =~ s/%22/\\"/;
                            $s =~ s/%C3%A9/\\u00e9/; $s =~ s/%5C/\\\\/;
                            qq{"$s"} } @k;
-["GET /batch?keys=" . join(',', @k), "POST /batch\n{\"keys\":[$json]}"]
+["GET /batch?keys=" . CORE::join(',', @k), "POST /batch\n{\"keys\":[$json]}"]
 --- response_body eval
 my @k = ((map { sprintf 'k%02d', $_ } 1 .. 18), 'a', 'x,y', 'a\"b', "\xc3\xa9",
          'b', 'back\\\\slash');
 my %v = (a => '{"s":1}', b => '{"s":2}', 'x,y' => 3);
-my $r = join ',', map { qq{"$_":} . ($v{$_} // 'null') } @k;
-my $s = join ',', map { qq{"$_":"} . ($v{$_} ? 'snapshot' : 'none') . '"' } @k;
+my $r = CORE::join ',', map { qq{"$_":} . ($v{$_} // 'null') } @k;
+my $s = CORE::join ',', map { qq{"$_":"} . ($v{$_} ? 'snapshot' : 'none') . '"' } @k;
 [("{\"results\":{$r},\"sources\":{$s}}") x 2]
 --- no_error_log
 [error]
@@ -250,14 +250,14 @@ my $s = join ',', map { qq{"$_":"} . ($v{$_} ? 'snapshot' : 'none') . '"' } @k;
         pred;
     }
 --- request eval
-["GET /batch?keys=" . join(',', map({ "k$_" } 1 .. 17), 'k1', 'k17'),
- "GET /batch?keys=" . join(',', map({ "k$_" } 1 .. 17), 'k1', 'k18'),
- "POST /batch\n{\"keys\":[" . join(',', map({ "\"k$_\"" } 1 .. 18)) . "]}"]
+["GET /batch?keys=" . CORE::join(',', map({ "k$_" } 1 .. 17), 'k1', 'k17'),
+ "GET /batch?keys=" . CORE::join(',', map({ "k$_" } 1 .. 17), 'k1', 'k18'),
+ "POST /batch\n{\"keys\":[" . CORE::join(',', map({ "\"k$_\"" } 1 .. 18)) . "]}"]
 --- error_code eval
 [200, 400, 400]
 --- response_body eval
-['{"results":{' . join(',', map({ "\"k$_\":null" } 1 .. 17))
- . '},"sources":{' . join(',', map({ "\"k$_\":\"none\"" } 1 .. 17)) . '}}',
+['{"results":{' . CORE::join(',', map({ "\"k$_\":null" } 1 .. 17))
+ . '},"sources":{' . CORE::join(',', map({ "\"k$_\":\"none\"" } 1 .. 17)) . '}}',
  '{"error":"bad_keys","reason":"more than 17 keys"}',
  '{"error":"bad_keys","reason":"more than 17 keys"}']
 

@@ -256,6 +256,11 @@ test_shape_other_shapes(void **state)
     assert_unshaped("limit=1", "{\"items\":[{\"id\":1},2]}");
     assert_unshaped("limit=1", "{\"items\":[{\"id\":1},{\"id\":2},[3]]}");
     assert_unshaped("limit=1", "\"items\"");
+
+    /* not valid JSON either: items not separated by commas would have
+       more commas out than in */
+    assert_unshaped("where=id:1", "{\"items\":[{\"id\":1}{\"id\":1}]}");
+    assert_unshaped("limit=1", "{\"items\":[{\"id\":1},{\"id\":2,}]}");
 }
 
 
@@ -338,7 +343,8 @@ test_object_scanner(void **state)
     check_object("{\"a\\\"b\":1,\"\":2,\"i\\u0064\":3,\"id\":4}");
     check_object("{ \"score\" :\t-1.5e+3 ,\n\"x\" : [ {\"id\":[]}, \"]\" ] }");
     check_object("{\"x\":{\"y\":{\"z\":\"}}}\"}},\"score\":true,\"id\":null}");
-    check_object("{\"x\":\"caf\xc3\xa9 \xe2\x82\xac\",\"id\":\"\xf0\x9f\x98\x80\"}");
+    check_object("{\"x\":\"caf\xc3\xa9 \xe2\x82\xac\","
+                 "\"id\":\"\xf0\x9f\x98\x80\"}");
 }
 
 
