@@ -324,7 +324,8 @@ pred_filter_shape(const char *value, size_t len,
             return -1;
         }
 
-        /* past the limit the items are only walked over, to the end */
+        /* past the limit the items are only walked over, to the end (one
+           that is not an object still leaves the value as it is) */
         if (a->has_limit && kept >= a->limit) {
             e = pred_json_object(p, end, NULL, 0, NULL, NULL);
 

@@ -962,11 +962,10 @@ pred_json_value_end(const char *p, const char *end)
 
 /*
  * Past the closing quote of the string at p, or NULL when it has none;
- * *escaped set when it has a backslash.  Eight bytes at a time where the
- * bytes are little-endian: the word xor '"' (and xor '\\') has a zero byte
- * where the word has one, and (x - 0x01..) & ~x & 0x80.. marks zero bytes
- * exactly up to the first (a borrow only runs upwards), so the lowest mark
- * is the first quote or backslash.
+ * *escaped set when it has a backslash.  With SSE2 (every x86-64), 16
+ * bytes are compared with '"' and '\\' at once and the lowest bit of the
+ * two masks is the first of either: a short string costs one step, not a
+ * loop that ends after a different count of bytes each time.
  */
 static inline const char *
 pred_json_string_end(const char *p, const char *end, int *escaped)
