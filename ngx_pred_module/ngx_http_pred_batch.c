@@ -16,13 +16,41 @@
 #include "pred_json.h"
 
 
+/*
+ * Past this many keys a request's keys are told apart by a hash table:
+ * comparing each new key with every one before it cost a 1000-key batch
+ * half a million comparisons.
+ */
+#define NGX_HTTP_PRED_BATCH_LINEAR  16
+
+
+/* the keys added so far, by hash: item index + 1, 0 for a free slot */
+typedef struct {
+    ngx_uint_t                 *slots;
+    ngx_uint_t                  mask;
+} ngx_http_pred_batch_seen_t;
+
+
 static ngx_int_t ngx_http_pred_batch_post(ngx_http_request_t *r);
 static void ngx_http_pred_batch_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pred_batch_plain_body(ngx_str_t *body,
+    ngx_str_t *keys, ngx_uint_t *n);
+static ngx_int_t ngx_http_pred_batch_keys_plain(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_str_t *body, ngx_uint_t n,
+    const char **reason);
+static ngx_int_t ngx_http_pred_batch_keys_parsed(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_str_t *body, const char **reason);
 static ngx_int_t ngx_http_pred_batch_keys_get(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, const char **reason);
+static ngx_int_t ngx_http_pred_batch_start(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_uint_t n, ngx_http_pred_batch_seen_t *seen);
 static ngx_int_t ngx_http_pred_batch_add(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx, ngx_str_t *raw, ngx_uint_t decode,
-    ngx_uint_t index, const char **reason);
+    ngx_http_pred_ctx_t *ctx, ngx_http_pred_batch_seen_t *seen,
+    ngx_str_t *raw, ngx_uint_t decode, ngx_uint_t index,
+    const char **reason);
+static ngx_http_pred_batch_item_t *ngx_http_pred_batch_find(
+    ngx_http_pred_ctx_t *ctx, ngx_http_pred_batch_seen_t *seen,
+    ngx_str_t *key, ngx_uint_t **slot);
 static ngx_int_t ngx_http_pred_batch_run(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
 static void ngx_http_pred_batch_lookup(ngx_http_request_t *r,
@@ -35,6 +63,7 @@ static ngx_int_t ngx_http_pred_batch_answer(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, const char *why);
 static ngx_int_t ngx_http_pred_batch_fail(ngx_http_request_t *r,
     const char *reason);
+static ngx_uint_t ngx_http_pred_batch_plain(ngx_str_t *key);
 
 
 /* "pred_batch on|off [max=N]" */
@@ -99,7 +128,9 @@ ngx_http_pred_batch_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->batch = ngx_array_create(r->pool, 8,
+    /* there from the start, the metrics count a bad batch as a batch too;
+       sized when the keys are counted */
+    ctx->batch = ngx_array_create(r->pool, 1,
                                   sizeof(ngx_http_pred_batch_item_t));
     if (ctx->batch == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -147,13 +178,11 @@ ngx_http_pred_batch_post(ngx_http_request_t *r)
 static void
 ngx_http_pred_batch_body(ngx_http_request_t *r)
 {
-    size_t                 i;
-    json_t                *json, *keys, *k;
-    ngx_int_t              rc;
-    ngx_str_t              body, key;
-    const char            *reason;
-    json_error_t           jerr;
-    ngx_http_pred_ctx_t   *ctx;
+    ngx_int_t             rc;
+    ngx_str_t             body;
+    ngx_uint_t            n;
+    const char           *reason;
+    ngx_http_pred_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_pred_module);
 
@@ -170,17 +199,174 @@ ngx_http_pred_batch_body(ngx_http_request_t *r)
         return;
     }
 
-    json = json_loadb((char *) body.data, body.len, JSON_REJECT_DUPLICATES,
+    rc = (ngx_http_pred_batch_plain_body(&body, NULL, &n) == NGX_OK)
+         ? ngx_http_pred_batch_keys_plain(r, ctx, &body, n, &reason)
+         : ngx_http_pred_batch_keys_parsed(r, ctx, &body, &reason);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r, ngx_http_pred_batch_fail(r, reason));
+        return;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_pred_batch_run(r, ctx));
+}
+
+
+/*
+ * Whether body is valid JSON of just the form {"keys":["a",...]} (white
+ * space aside) with no escapes in the keys, as clients send it: then each
+ * key is its bytes in the body, and a JSON parser would find exactly these
+ * keys (one member: no duplicates to refuse).  *n is how many; with keys
+ * set, they are written there.  NGX_DECLINED: another form.
+ */
+static ngx_int_t
+ngx_http_pred_batch_plain_body(ngx_str_t *body, ngx_str_t *keys,
+    ngx_uint_t *n)
+{
+    size_t       where;
+    const char  *p, *end, *q;
+
+    p = (const char *) body->data;
+    end = p + body->len;
+
+    if (keys == NULL && pred_json_validate(p, body->len, &where) != 0) {
+        return NGX_DECLINED;
+    }
+
+    p = pred_json_skip_ws(p, end);
+    if (p == end || *p != '{') {
+        return NGX_DECLINED;
+    }
+
+    p = pred_json_skip_ws(p + 1, end);
+    if (end - p < 6 || ngx_strncmp(p, "\"keys\"", 6) != 0) {
+        return NGX_DECLINED;
+    }
+
+    p = pred_json_skip_ws(p + 6, end);
+    if (p == end || *p != ':') {
+        return NGX_DECLINED;
+    }
+
+    p = pred_json_skip_ws(p + 1, end);
+    if (p == end || *p != '[') {
+        return NGX_DECLINED;
+    }
+
+    p = pred_json_skip_ws(p + 1, end);
+    *n = 0;
+
+    /* valid JSON: a string's first unescaped quote ends it */
+    while (p < end && *p == '"') {
+        q = memchr(p + 1, '"', end - p - 1);
+        if (q == NULL || memchr(p + 1, '\\', q - p - 1) != NULL) {
+            return NGX_DECLINED;
+        }
+
+        if (keys) {
+            keys[*n].data = (u_char *) p + 1;
+            keys[*n].len = q - p - 1;
+        }
+
+        (*n)++;
+
+        p = pred_json_skip_ws(q + 1, end);
+        if (p < end && *p == ',') {
+            p = pred_json_skip_ws(p + 1, end);
+        }
+    }
+
+    if (p == end || *p != ']') {
+        return NGX_DECLINED;
+    }
+
+    p = pred_json_skip_ws(p + 1, end);
+
+    return (p < end && *p == '}') ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* the keys of a body of the plain form, n of them, pointing into it */
+static ngx_int_t
+ngx_http_pred_batch_keys_plain(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_str_t *body, ngx_uint_t n,
+    const char **reason)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                   *keys;
+    ngx_uint_t                   i;
+    ngx_http_pred_batch_seen_t   seen;
+
+    keys = ngx_palloc(r->pool, ngx_max(n, 1) * sizeof(ngx_str_t));
+    if (keys == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_pred_batch_plain_body(body, keys, &n);
+
+    if (ngx_http_pred_batch_start(r, ctx, n, &seen) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        rc = ngx_http_pred_batch_add(r, ctx, &seen, &keys[i], 0, i, reason);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* any other body, through the JSON parser, which says what is wrong */
+static ngx_int_t
+ngx_http_pred_batch_keys_parsed(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_str_t *body, const char **reason)
+{
+    size_t                       i;
+    json_t                      *json, *keys, *k;
+    ngx_int_t                    rc;
+    ngx_str_t                    key;
+    json_error_t                 jerr;
+    ngx_http_pred_batch_seen_t   seen;
+
+    json = json_loadb((char *) body->data, body->len, JSON_REJECT_DUPLICATES,
                       &jerr);
 
     keys = json ? json_object_get(json, "keys") : NULL;
 
     if (!json_is_array(keys)) {
         json_decref(json);
-        ngx_http_finalize_request(r,
-            ngx_http_pred_batch_fail(r, json ? "the body has no \"keys\" "
-                                               "array" : jerr.text));
-        return;
+
+        /* jerr.text lives on the stack: the reason is copied */
+        if (json == NULL) {
+            *reason = ngx_pnalloc(r->pool, ngx_strlen(jerr.text) + 1);
+            if (*reason == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy((char *) *reason, jerr.text,
+                       ngx_strlen(jerr.text) + 1);
+
+        } else {
+            *reason = "the body has no \"keys\" array";
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_pred_batch_start(r, ctx, json_array_size(keys), &seen)
+        != NGX_OK)
+    {
+        json_decref(json);
+        return NGX_ERROR;
     }
 
     for (i = 0; i < json_array_size(keys); i++) {
@@ -188,35 +374,30 @@ ngx_http_pred_batch_body(ngx_http_request_t *r)
 
         if (!json_is_string(k)) {
             json_decref(json);
-            ngx_http_finalize_request(r,
-                ngx_http_pred_batch_fail(r, "keys must be strings"));
-            return;
+            *reason = "keys must be strings";
+            return NGX_DECLINED;
         }
 
         key.len = json_string_length(k);
         key.data = ngx_pnalloc(r->pool, key.len + 1);
         if (key.data == NULL) {
             json_decref(json);
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_ERROR;
         }
 
         ngx_memcpy(key.data, json_string_value(k), key.len);
 
-        rc = ngx_http_pred_batch_add(r, ctx, &key, 0, i, &reason);
+        rc = ngx_http_pred_batch_add(r, ctx, &seen, &key, 0, i, reason);
 
         if (rc != NGX_OK) {
             json_decref(json);
-            ngx_http_finalize_request(r, rc == NGX_ERROR
-                ? NGX_HTTP_INTERNAL_SERVER_ERROR
-                : ngx_http_pred_batch_fail(r, reason));
-            return;
+            return rc;
         }
     }
 
     json_decref(json);
 
-    ngx_http_finalize_request(r, ngx_http_pred_batch_run(r, ctx));
+    return NGX_OK;
 }
 
 
@@ -228,10 +409,11 @@ static ngx_int_t
 ngx_http_pred_batch_keys_get(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     const char **reason)
 {
-    u_char      *p, *last, *comma;
-    ngx_int_t    rc;
-    ngx_str_t    raw, key;
-    ngx_uint_t   i;
+    u_char                      *p, *last, *comma;
+    ngx_int_t                    rc;
+    ngx_str_t                    raw, key;
+    ngx_uint_t                   i, n;
+    ngx_http_pred_batch_seen_t   seen;
 
     if (ngx_http_complex_value(r, ctx->plcf->key, &raw) != NGX_OK) {
         return NGX_ERROR;
@@ -239,6 +421,16 @@ ngx_http_pred_batch_keys_get(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 
     p = raw.data;
     last = raw.data + raw.len;
+
+    for (n = 1; p < last; p++) {
+        n += (*p == ',');
+    }
+
+    if (ngx_http_pred_batch_start(r, ctx, n, &seen) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = raw.data;
 
     for (i = 0; p <= last; i++) {
         comma = ngx_strlchr(p, last, ',');
@@ -249,7 +441,7 @@ ngx_http_pred_batch_keys_get(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
         key.data = p;
         key.len = comma - p;
 
-        rc = ngx_http_pred_batch_add(r, ctx, &key, 1, i, reason);
+        rc = ngx_http_pred_batch_add(r, ctx, &seen, &key, 1, i, reason);
 
         if (rc != NGX_OK) {
             return rc;
@@ -262,18 +454,62 @@ ngx_http_pred_batch_keys_get(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 }
 
 
+/*
+ * The items array for n keys as sent (duplicates count), made once at its
+ * size, and past NGX_HTTP_PRED_BATCH_LINEAR keys a hash table with room
+ * for twice as many as can be kept.
+ */
+static ngx_int_t
+ngx_http_pred_batch_start(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
+    ngx_uint_t n, ngx_http_pred_batch_seen_t *seen)
+{
+    ngx_uint_t  size;
+
+    n = ngx_min(n, ctx->plcf->batch_max);
+
+    if (n > 1
+        && ngx_array_init(ctx->batch, r->pool, n,
+                          sizeof(ngx_http_pred_batch_item_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    seen->slots = NULL;
+    seen->mask = 0;
+
+    if (n <= NGX_HTTP_PRED_BATCH_LINEAR) {
+        return NGX_OK;
+    }
+
+    for (size = 2 * NGX_HTTP_PRED_BATCH_LINEAR; size < 2 * n; size *= 2) {
+        /* void */
+    }
+
+    seen->slots = ngx_pcalloc(r->pool, size * sizeof(ngx_uint_t));
+    if (seen->slots == NULL) {
+        return NGX_ERROR;
+    }
+
+    seen->mask = size - 1;
+
+    return NGX_OK;
+}
+
+
 /* adds a key once; NGX_DECLINED with a reason that names it */
 static ngx_int_t
 ngx_http_pred_batch_add(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
-    ngx_str_t *raw, ngx_uint_t decode, ngx_uint_t index, const char **reason)
+    ngx_http_pred_batch_seen_t *seen, ngx_str_t *raw, ngx_uint_t decode,
+    ngx_uint_t index, const char **reason)
 {
     u_char                      *msg;
     ngx_int_t                    rc;
     ngx_str_t                    key;
-    ngx_uint_t                   i;
+    ngx_uint_t                  *slot;
     const char                  *why;
     pred_key_rc_t                krc;
-    ngx_http_pred_batch_item_t  *items, *item;
+    ngx_http_pred_batch_item_t  *item;
 
     if (decode) {
         rc = ngx_http_pred_decode_key(r, raw, &key, &why);
@@ -300,14 +536,8 @@ ngx_http_pred_batch_add(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    items = ctx->batch->elts;
-
-    for (i = 0; i < ctx->batch->nelts; i++) {
-        if (items[i].key.len == key.len
-            && ngx_memcmp(items[i].key.data, key.data, key.len) == 0)
-        {
-            return NGX_OK;
-        }
+    if (ngx_http_pred_batch_find(ctx, seen, &key, &slot) != NULL) {
+        return NGX_OK;
     }
 
     if (ctx->batch->nelts == ctx->plcf->batch_max) {
@@ -331,7 +561,57 @@ ngx_http_pred_batch_add(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     item->key = key;
     item->source = NGX_HTTP_PRED_SRC_NONE;
 
+    if (slot) {
+        *slot = ctx->batch->nelts;
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * The item already added for key, or NULL; with a hash table, *slot is
+ * where a new one goes (NULL without one).
+ */
+static ngx_http_pred_batch_item_t *
+ngx_http_pred_batch_find(ngx_http_pred_ctx_t *ctx,
+    ngx_http_pred_batch_seen_t *seen, ngx_str_t *key, ngx_uint_t **slot)
+{
+    ngx_uint_t                   i;
+    ngx_http_pred_batch_item_t  *items, *item;
+
+    items = ctx->batch->elts;
+    *slot = NULL;
+
+    if (seen->slots == NULL) {
+        for (i = 0; i < ctx->batch->nelts; i++) {
+            if (items[i].key.len == key->len
+                && ngx_memcmp(items[i].key.data, key->data, key->len) == 0)
+            {
+                return &items[i];
+            }
+        }
+
+        return NULL;
+    }
+
+    /* linear probing; the table is never more than half full */
+    for (i = ngx_hash_key(key->data, key->len) & seen->mask;
+         seen->slots[i];
+         i = (i + 1) & seen->mask)
+    {
+        item = &items[seen->slots[i] - 1];
+
+        if (item->key.len == key->len
+            && ngx_memcmp(item->key.data, key->data, key->len) == 0)
+        {
+            return item;
+        }
+    }
+
+    *slot = &seen->slots[i];
+
+    return NULL;
 }
 
 
@@ -544,7 +824,7 @@ ngx_http_pred_batch_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 {
     size_t                       len;
     u_char                      *p;
-    ngx_str_t                    body, *src;
+    ngx_str_t                    body, *src, *esc;
     ngx_uint_t                   i, nmissing;
     ngx_http_pred_answer_t       ans;
     ngx_http_pred_batch_item_t  *items, *item;
@@ -581,10 +861,20 @@ ngx_http_pred_batch_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 
     /* {"results":{"k":v,...},"sources":{"k":"s",...}} */
 
+    /* each key is escaped once, into "results"; "sources" copies it */
+    esc = ngx_palloc(r->pool, ctx->batch->nelts * sizeof(ngx_str_t));
+    if (esc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     len = sizeof("{\"results\":{},\"sources\":{}}");
 
     for (i = 0; i < ctx->batch->nelts; i++) {
-        len += 2 * (ngx_http_pred_json_escape_len(&items[i].key) + 4)
+        esc[i].len = ngx_http_pred_batch_plain(&items[i].key)
+                     ? items[i].key.len
+                     : ngx_http_pred_json_escape_len(&items[i].key);
+
+        len += 2 * (esc[i].len + 4)
                + (items[i].value.len ? items[i].value.len : 4)
                + ngx_http_pred_source_names[items[i].source].len + 2;
     }
@@ -602,7 +892,11 @@ ngx_http_pred_batch_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
             *p++ = '"';
         }
 
-        p = ngx_http_pred_json_escape(p, &items[i].key);
+        /* escaping never shortens, and keeps the length only by copying */
+        esc[i].data = p;
+        p = (esc[i].len == items[i].key.len)
+            ? ngx_cpymem(p, items[i].key.data, items[i].key.len)
+            : ngx_http_pred_json_escape(p, &items[i].key);
         *p++ = '"';
         *p++ = ':';
 
@@ -621,7 +915,7 @@ ngx_http_pred_batch_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 
         src = &ngx_http_pred_source_names[items[i].source];
 
-        p = ngx_http_pred_json_escape(p, &items[i].key);
+        p = ngx_cpymem(p, esc[i].data, esc[i].len);
         p = ngx_cpymem(p, "\":\"", 3);
         p = ngx_cpymem(p, src->data, src->len);
         *p++ = '"';
@@ -688,4 +982,23 @@ ngx_http_pred_batch_fail(ngx_http_request_t *r, const char *reason)
 {
     return ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST, "bad_keys",
                                     NULL, reason);
+}
+
+
+/*
+ * Whether the key is its own JSON string contents (printable ASCII but for
+ * " and \\), as keys nearly always are: copied, not escaped byte by byte.
+ */
+static ngx_uint_t
+ngx_http_pred_batch_plain(ngx_str_t *key)
+{
+    u_char  *p, *last;
+
+    for (p = key->data, last = key->data + key->len; p < last; p++) {
+        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
+            return 0;
+        }
+    }
+
+    return 1;
 }

@@ -13,37 +13,18 @@
  * numbers as written; without shaping arguments nothing is parsed at all.
  */
 
-#include <stdlib.h>
-
 #include "ngx_http_pred_module.h"
 #include "pred_json.h"
 #include "pred_filter.h"
 
 
-typedef struct {
-    /* the member names read from each item, in one pass: the where
-       fields, then the id (for exclude), then the score (for min_score) */
-    pred_json_name_t            cond[PRED_FILTER_MAX_ARGS + 2];
-    size_t                      ncond;
-    pred_json_name_t            proj[PRED_FILTER_MAX_ARGS];
-
-    pred_filter_args_t          a;
-} ngx_http_pred_shape_t;
-
-
 static ngx_int_t ngx_http_pred_filter_args(ngx_http_request_t *r,
-    ngx_http_pred_loc_conf_t *plcf, ngx_http_pred_shape_t *sh,
+    ngx_http_pred_loc_conf_t *plcf, pred_filter_args_t *a,
     const char **arg, const char **reason);
 static ngx_int_t ngx_http_pred_filter_known(ngx_http_pred_loc_conf_t *plcf,
     pred_span_t *field);
-static void ngx_http_pred_filter_names(ngx_http_pred_loc_conf_t *plcf,
-    ngx_http_pred_shape_t *sh);
-static ngx_int_t ngx_http_pred_filter_keep(ngx_http_pred_shape_t *sh,
-    const char *p, const char *end);
 static ngx_int_t ngx_http_pred_span_is(const char *s, const char *e,
     const char *value, size_t len);
-static u_char *ngx_http_pred_filter_project(u_char *d,
-    ngx_http_pred_shape_t *sh, const char *p, const char *end);
 
 
 /*
@@ -54,34 +35,22 @@ ngx_int_t
 ngx_http_pred_filter(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
     ngx_str_t *value, const char **arg, const char **reason)
 {
-    u_char                 *out, *d;
-    ngx_int_t               rc;
-    ngx_uint_t              kept;
-    const char             *v, *vend, *ls, *le, *p, *e;
-    ngx_http_pred_shape_t   sh;
+    u_char               *out;
+    size_t                len;
+    ngx_int_t             rc;
+    pred_filter_args_t    a;
+    pred_filter_names_t   names;
 
-    rc = ngx_http_pred_filter_args(r, plcf, &sh, arg, reason);
+    rc = ngx_http_pred_filter_args(r, plcf, &a, arg, reason);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    if (!sh.a.nwhere && !sh.a.nexclude && !sh.a.nfields && !sh.a.has_limit
-        && !sh.a.has_min_score)
+    if (!a.nwhere && !a.nexclude && !a.nfields && !a.has_limit
+        && !a.has_min_score)
     {
         return NGX_OK;
     }
-
-    v = (char *) value->data;
-    vend = v + value->len;
-
-    if (pred_json_member(v, vend, (char *) plcf->filter_list.data,
-                         plcf->filter_list.len, &ls, &le) != 0
-        || *ls != '[')
-    {
-        goto unshaped;
-    }
-
-    ngx_http_pred_filter_names(plcf, &sh);
 
     /* the new value is never longer than the old one */
     out = ngx_pnalloc(r->pool, value->len);
@@ -89,53 +58,25 @@ ngx_http_pred_filter(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
         return NGX_ERROR;
     }
 
-    d = ngx_cpymem(out, v, ls - v);
-    *d++ = '[';
-    kept = 0;
+    names.list.data = (char *) plcf->filter_list.data;
+    names.list.len = plcf->filter_list.len;
+    names.id.data = (char *) plcf->filter_id.data;
+    names.id.len = plcf->filter_id.len;
+    names.score.data = (char *) plcf->filter_score.data;
+    names.score.len = plcf->filter_score.len;
 
-    p = pred_json_skip_ws(ls + 1, le);
-
-    while (p < le && *p != ']') {
-        if (*p != '{') {
-            goto unshaped;
-        }
-
-        e = pred_json_skip_value(p, le);
-
-        if ((!sh.a.has_limit || kept < sh.a.limit)
-            && ngx_http_pred_filter_keep(&sh, p, e))
-        {
-            if (kept++) {
-                *d++ = ',';
-            }
-
-            if (sh.a.nfields) {
-                d = ngx_http_pred_filter_project(d, &sh, p, e);
-
-            } else {
-                d = ngx_cpymem(d, p, e - p);
-            }
-        }
-
-        p = pred_json_skip_ws(e, le);
-        if (p < le && *p == ',') {
-            p = pred_json_skip_ws(p + 1, le);
-        }
+    if (pred_filter_shape((char *) value->data, value->len, &names, &a,
+                          (char *) out, &len)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "pred: value has no \"%V\" list of objects to shape; "
+                      "served unfiltered", &plcf->filter_list);
+        return NGX_OK;
     }
 
-    *d++ = ']';
-    d = ngx_cpymem(d, le, vend - le);
-
     value->data = out;
-    value->len = d - out;
-
-    return NGX_OK;
-
-unshaped:
-
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "pred: value has no \"%V\" list of objects to shape; "
-                  "served unfiltered", &plcf->filter_list);
+    value->len = len;
 
     return NGX_OK;
 }
@@ -143,7 +84,7 @@ unshaped:
 
 static ngx_int_t
 ngx_http_pred_filter_args(ngx_http_request_t *r,
-    ngx_http_pred_loc_conf_t *plcf, ngx_http_pred_shape_t *sh,
+    ngx_http_pred_loc_conf_t *plcf, pred_filter_args_t *a,
     const char **arg, const char **reason)
 {
     int           bad;
@@ -151,7 +92,7 @@ ngx_http_pred_filter_args(ngx_http_request_t *r,
     ngx_uint_t    i;
     pred_span_t   names[PRED_FILTER_NARGS];
 
-    ngx_memzero(sh, sizeof(ngx_http_pred_shape_t));
+    ngx_memzero(a, sizeof(pred_filter_args_t));
 
     if (r->args.len == 0) {
         return NGX_OK;
@@ -168,7 +109,7 @@ ngx_http_pred_filter_args(ngx_http_request_t *r,
     }
 
     if (pred_filter_parse((char *) r->args.data, r->args.len, names,
-                          (char *) buf, &sh->a, &bad, reason)
+                          (char *) buf, a, &bad, reason)
         != 0)
     {
         *arg = names[bad].data;
@@ -177,15 +118,15 @@ ngx_http_pred_filter_args(ngx_http_request_t *r,
 
     *reason = "unknown field";
 
-    for (i = 0; i < sh->a.nwhere; i++) {
-        if (!ngx_http_pred_filter_known(plcf, &sh->a.where_field[i])) {
+    for (i = 0; i < a->nwhere; i++) {
+        if (!ngx_http_pred_filter_known(plcf, &a->where_field[i])) {
             *arg = names[PRED_FILTER_WHERE].data;
             return NGX_DECLINED;
         }
     }
 
-    for (i = 0; i < sh->a.nfields; i++) {
-        if (!ngx_http_pred_filter_known(plcf, &sh->a.fields[i])) {
+    for (i = 0; i < a->nfields; i++) {
+        if (!ngx_http_pred_filter_known(plcf, &a->fields[i])) {
             *arg = names[PRED_FILTER_FIELDS].data;
             return NGX_DECLINED;
         }
@@ -217,97 +158,6 @@ ngx_http_pred_filter_known(ngx_http_pred_loc_conf_t *plcf, pred_span_t *field)
     }
 
     return 0;
-}
-
-
-static void
-ngx_http_pred_filter_names(ngx_http_pred_loc_conf_t *plcf,
-    ngx_http_pred_shape_t *sh)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < sh->a.nwhere; i++) {
-        sh->cond[sh->ncond].name = sh->a.where_field[i].data;
-        sh->cond[sh->ncond++].len = sh->a.where_field[i].len;
-    }
-
-    if (sh->a.nexclude) {
-        sh->cond[sh->ncond].name = (char *) plcf->filter_id.data;
-        sh->cond[sh->ncond++].len = plcf->filter_id.len;
-    }
-
-    if (sh->a.has_min_score) {
-        sh->cond[sh->ncond].name = (char *) plcf->filter_score.data;
-        sh->cond[sh->ncond++].len = plcf->filter_score.len;
-    }
-
-    for (i = 0; i < sh->a.nfields; i++) {
-        sh->proj[i].name = sh->a.fields[i].data;
-        sh->proj[i].len = sh->a.fields[i].len;
-    }
-}
-
-
-/* one pass over the item for every condition */
-static ngx_int_t
-ngx_http_pred_filter_keep(ngx_http_pred_shape_t *sh, const char *p,
-    const char *end)
-{
-    char         num[64];
-    size_t       len;
-    ngx_uint_t   i, k;
-    const char  *vs[PRED_FILTER_MAX_ARGS + 2];
-    const char  *ve[PRED_FILTER_MAX_ARGS + 2];
-
-    if (sh->ncond == 0) {
-        return 1;
-    }
-
-    if (pred_json_members(p, end, sh->cond, sh->ncond, vs, ve) != 0) {
-        return 0;
-    }
-
-    for (k = 0; k < sh->a.nwhere; k++) {
-        if (!ngx_http_pred_span_is(vs[k], ve[k], sh->a.where_value[k].data,
-                                   sh->a.where_value[k].len))
-        {
-            return 0;
-        }
-    }
-
-    if (sh->a.nexclude) {
-        for (i = 0; i < sh->a.nexclude; i++) {
-            if (ngx_http_pred_span_is(vs[k], ve[k], sh->a.exclude[i].data,
-                                      sh->a.exclude[i].len))
-            {
-                return 0;
-            }
-        }
-
-        k++;
-    }
-
-    if (sh->a.has_min_score) {
-        if (vs[k] == NULL) {
-            return 0;
-        }
-
-        len = ve[k] - vs[k];
-        if (len == 0 || len >= sizeof(num) || *vs[k] == '"'
-            || *vs[k] == '{' || *vs[k] == '[')
-        {
-            return 0;
-        }
-
-        ngx_memcpy(num, vs[k], len);
-        num[len] = '\0';
-
-        if (strtod(num, NULL) < sh->a.min_score) {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 
@@ -347,42 +197,6 @@ ngx_http_pred_filter_match(const char *obj, const char *end,
     }
 
     return ngx_http_pred_span_is(s, e, (char *) value->data, value->len);
-}
-
-
-/* the item with only the requested fields, in the order requested */
-static u_char *
-ngx_http_pred_filter_project(u_char *d, ngx_http_pred_shape_t *sh,
-    const char *p, const char *end)
-{
-    ngx_uint_t   i, n;
-    const char  *vs[PRED_FILTER_MAX_ARGS];
-    const char  *ve[PRED_FILTER_MAX_ARGS];
-
-    (void) pred_json_members(p, end, sh->proj, sh->a.nfields, vs, ve);
-
-    *d++ = '{';
-
-    for (i = 0, n = 0; i < sh->a.nfields; i++) {
-        if (vs[i] == NULL) {
-            continue;
-        }
-
-        if (n++) {
-            *d++ = ',';
-        }
-
-        /* plain names: no escaping needed */
-        *d++ = '"';
-        d = ngx_cpymem(d, sh->a.fields[i].data, sh->a.fields[i].len);
-        *d++ = '"';
-        *d++ = ':';
-        d = ngx_cpymem(d, vs[i], ve[i] - vs[i]);
-    }
-
-    *d++ = '}';
-
-    return d;
 }
 
 

@@ -58,6 +58,27 @@ typedef struct {
 int pred_filter_parse(const char *args, size_t len, const pred_span_t *names,
     char *buf, pred_filter_args_t *out, int *bad, const char **reason);
 
+/* the members shaping reads: the list, and in its items the id and score */
+typedef struct {
+    pred_span_t  list;
+    pred_span_t  id;
+    pred_span_t  score;
+} pred_filter_names_t;
+
+
+/*
+ * Shapes value (len bytes of valid JSON) by a: its list's items that pass
+ * where, exclude and min_score, the first limit of them, each with only
+ * fields (in their order) when asked.  Numbers and strings keep their
+ * bytes; the rest of the value is copied as it is.  out has room for len
+ * bytes (the result is never longer).  Returns 0 with the new length in
+ * *out_len, or -1 when value is not an object with the list as an array
+ * of objects: then it is to be served as it is.
+ */
+int pred_filter_shape(const char *value, size_t len,
+    const pred_filter_names_t *names, const pred_filter_args_t *a,
+    char *out, size_t *out_len);
+
 /* whether name is a plain field name as above */
 int pred_filter_plain_name(const char *name, size_t len);
 

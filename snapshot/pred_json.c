@@ -3,8 +3,13 @@
  * these scanners small: they only track strings and nesting.
  */
 
+#include <stdint.h>
 #include <string.h>
 #include <jansson.h>
+
+#if (__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "pred_json.h"
 
@@ -21,6 +26,23 @@ static int pred_json_name_is(const char *start, const char *stop,
     const char *name, size_t name_len);
 static int pred_json_element(const char *p, const char *end, size_t index,
     const char **start, const char **stop);
+static const char *pred_json_member_value(const char *p, const char *end,
+    const char **ne, int *escaped);
+static int pred_json_member_is(const char *ns, const char *ne, int escaped,
+    const char *name, size_t name_len);
+static int pred_json_eq8(const char *a, const char *b);
+static int pred_json_eq4(const char *a, const char *b);
+static const char *pred_json_ws(const char *p, const char *end);
+static const char *pred_json_value_end(const char *p, const char *end);
+static const char *pred_json_string_end(const char *p, const char *end,
+    int *escaped);
+
+
+/* the bytes that end a number or a literal */
+static const unsigned char  pred_json_scalar_end[256] = {
+    [','] = 1, ['}'] = 1, [']'] = 1, [' '] = 1, ['\t'] = 1, ['\r'] = 1,
+    ['\n'] = 1
+};
 
 
 int
@@ -695,4 +717,306 @@ pred_json_skip_string(const char *p, const char *end)
     }
 
     return end;
+}
+
+
+const char *
+pred_json_object(const char *p, const char *end,
+    const pred_json_name_t *names, size_t n, const char **starts,
+    const char **stops)
+{
+    int          escaped;
+    size_t       i, len, found;
+    const char  *ns, *ne, *vs;
+
+    for (i = 0; i < n; i++) {
+        starts[i] = NULL;
+    }
+
+    found = 0;
+
+    p = pred_json_ws(p, end);
+    if (p == end || *p != '{') {
+        return NULL;
+    }
+
+    p = pred_json_ws(p + 1, end);
+    if (p < end && *p == '}') {
+        return p + 1;
+    }
+
+    for ( ;; ) {
+        ns = p;
+
+        vs = pred_json_member_value(p, end, &ne, &escaped);
+        if (vs == NULL) {
+            return NULL;
+        }
+
+        p = pred_json_value_end(vs, end);
+
+        for (i = 0, len = ne - ns - 2; found < n && i < n; i++) {
+            if ((names[i].len == len || escaped) && starts[i] == NULL
+                && pred_json_member_is(ns, ne, escaped, names[i].name,
+                                       names[i].len))
+            {
+                starts[i] = vs;
+                stops[i] = p;
+                found++;
+            }
+        }
+
+        p = pred_json_ws(p, end);
+
+        if (p == end) {
+            return NULL;
+        }
+
+        if (*p == '}') {
+            return p + 1;
+        }
+
+        if (*p != ',') {
+            return NULL;
+        }
+
+        p = pred_json_ws(p + 1, end);
+    }
+}
+
+
+const char *
+pred_json_member_start(const char *p, const char *end, const char *name,
+    size_t name_len)
+{
+    int          escaped;
+    const char  *ns, *ne, *vs;
+
+    p = pred_json_ws(p, end);
+    if (p == end || *p != '{') {
+        return NULL;
+    }
+
+    p = pred_json_ws(p + 1, end);
+
+    for ( ;; ) {
+        ns = p;
+
+        vs = pred_json_member_value(p, end, &ne, &escaped);
+        if (vs == NULL) {
+            return NULL;
+        }
+
+        if (pred_json_member_is(ns, ne, escaped, name, name_len)) {
+            return vs;
+        }
+
+        p = pred_json_ws(pred_json_value_end(vs, end), end);
+        if (p == end || *p != ',') {
+            return NULL;
+        }
+
+        p = pred_json_ws(p + 1, end);
+    }
+}
+
+
+/*
+ * The member whose name's opening quote is at p: past its closing quote in
+ * *ne, *escaped when the name has a backslash; returns the first byte of
+ * the value, or NULL when p is not at a member.  One read of the name: it
+ * is compared afterwards without looking for escapes again.
+ */
+static inline const char *
+pred_json_member_value(const char *p, const char *end, const char **ne,
+    int *escaped)
+{
+    *escaped = 0;
+
+    if (p == end || *p != '"') {
+        return NULL;
+    }
+
+    p = pred_json_string_end(p, end, escaped);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *ne = p;
+
+    p = pred_json_ws(p, end);
+    if (p == end || *p != ':') {
+        return NULL;
+    }
+
+    p = pred_json_ws(p + 1, end);
+
+    return (p == end) ? NULL : p;
+}
+
+
+/* a raw member name (with quotes) against a decoded name, escapes known */
+static inline int
+pred_json_member_is(const char *ns, const char *ne, int escaped,
+    const char *name, size_t name_len)
+{
+    if (escaped) {
+        return pred_json_name_is(ns, ne, name, name_len);
+    }
+
+    if ((size_t) (ne - ns - 2) != name_len) {
+        return 0;
+    }
+
+    ns++;
+
+    /*
+     * Names are short: a call to memcmp, or a loop that ends after a
+     * different count of bytes for each name, costs more than comparing
+     * the first and the last (overlapping) 2, 4 or 8 bytes.
+     */
+    if (name_len >= 8 && name_len <= 16) {
+        return pred_json_eq8(ns, name) && pred_json_eq8(ns + name_len - 8,
+                                                        name + name_len - 8);
+    }
+
+    if (name_len >= 4 && name_len < 8) {
+        return pred_json_eq4(ns, name) && pred_json_eq4(ns + name_len - 4,
+                                                        name + name_len - 4);
+    }
+
+    if (name_len >= 2 && name_len < 4) {
+        return ns[0] == name[0] && ns[1] == name[1]
+               && ns[name_len - 1] == name[name_len - 1];
+    }
+
+    return memcmp(ns, name, name_len) == 0;
+}
+
+
+static inline int
+pred_json_eq8(const char *a, const char *b)
+{
+    uint64_t  x, y;
+
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+
+    return x == y;
+}
+
+
+static inline int
+pred_json_eq4(const char *a, const char *b)
+{
+    uint32_t  x, y;
+
+    memcpy(&x, a, 4);
+    memcpy(&y, b, 4);
+
+    return x == y;
+}
+
+
+/*
+ * pred_json_skip_ws and pred_json_skip_value for the per-item scanners,
+ * where a call per member (through the PLT, in a shared object) cost more
+ * than the bytes it reads: strings and scalars here, containers there.
+ */
+static inline const char *
+pred_json_ws(const char *p, const char *end)
+{
+    /* one test for the usual byte: values are stored compacted */
+    while (p < end && (unsigned char) *p <= ' '
+           && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
+static inline const char *
+pred_json_value_end(const char *p, const char *end)
+{
+    int          escaped;
+    const char  *e;
+
+    if (*p == '"') {
+        e = pred_json_string_end(p, end, &escaped);
+        return (e == NULL) ? end : e;
+    }
+
+    if (*p == '{' || *p == '[') {
+        return pred_json_skip_value(p, end);
+    }
+
+    while (p < end && !pred_json_scalar_end[(unsigned char) *p]) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/*
+ * Past the closing quote of the string at p, or NULL when it has none;
+ * *escaped set when it has a backslash.  With SSE2 (every x86-64), 16
+ * bytes are compared with '"' and '\\' at once and the lowest bit of the
+ * two masks is the first of either: a short string costs one step, not a
+ * loop that ends after a different count of bytes each time.
+ */
+static inline const char *
+pred_json_string_end(const char *p, const char *end, int *escaped)
+{
+#if (__SSE2__)
+    int      m, q;
+    __m128i  w;
+
+    for (p++; end - p >= 16; ) {
+        w = _mm_loadu_si128((const __m128i *) p);
+        q = _mm_movemask_epi8(_mm_cmpeq_epi8(w, _mm_set1_epi8('"')));
+        m = q | _mm_movemask_epi8(_mm_cmpeq_epi8(w, _mm_set1_epi8('\\')));
+
+        if (m == 0) {
+            p += 16;
+            continue;
+        }
+
+        /* the first quote or backslash */
+        p += __builtin_ctz(m);
+
+        if (q & m & -m) {
+            return p + 1;
+        }
+
+        /* a backslash: it and the byte it escapes */
+        *escaped = 1;
+
+        if (end - p < 2) {
+            return NULL;
+        }
+
+        p += 2;
+    }
+#else
+    p++;
+#endif
+
+    for ( /* void */ ; p < end; p++) {
+        if (*p == '"') {
+            return p + 1;
+        }
+
+        if (*p == '\\') {
+            *escaped = 1;
+
+            if (++p == end) {
+                return NULL;
+            }
+        }
+    }
+
+    return NULL;
 }

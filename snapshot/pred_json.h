@@ -57,6 +57,23 @@ int pred_json_members(const char *p, const char *end,
     const char **stops);
 
 /*
+ * As pred_json_members, in one pass over the whole object: returns the
+ * first byte past it, or NULL when p is not an object or the object is cut
+ * short.  A list's items are read once this way, their end with them.
+ */
+const char *pred_json_object(const char *p, const char *end,
+    const pred_json_name_t *names, size_t n, const char **starts,
+    const char **stops);
+
+/*
+ * The first byte of the value of member "name" (decoded) of the object at
+ * p, without reading that value; NULL when p is not an object or has no
+ * such member.  For a list read item by item after.
+ */
+const char *pred_json_member_start(const char *p, const char *end,
+    const char *name, size_t name_len);
+
+/*
  * The bytes of each element of the array starting at p, at most max of
  * them; *n is how many.  0, or -1 when p is not an array or has more than
  * max elements.

@@ -210,3 +210,88 @@ POST /batch
  '{"error":"bad_keys","reason":"keys must be strings"}',
  '{"error":"bad_keys","reason":"\'[\' or \'{\' expected near \'nope\'"}',
  '{"error":"method_not_allowed","reason":"only GET, HEAD and POST are allowed"}']
+
+
+
+=== TEST 8: past 16 keys (a hash table tells them apart): duplicates kept once, in first-seen order; keys that need escaping
+--- http_config
+    pred_snapshot_path main $TEST_NGINX_SNAP_BATCH;
+--- config
+    location = /batch {
+        pred_key $arg_keys;
+        pred_snapshot main;
+        pred_batch on max=24;
+        pred;
+    }
+--- request eval
+my @k = ((map { sprintf 'k%02d', $_ } 1 .. 18), 'a', 'k03', 'x%2Cy', 'a%22b',
+         '%C3%A9', 'k18', 'b', 'back%5Cslash', 'a');
+my $json = CORE::join ',', map { my $s = $_; $s =~ s/%2C/,/; $s =~ s/%22/\\"/;
+                           $s =~ s/%C3%A9/\\u00e9/; $s =~ s/%5C/\\\\/;
+                           qq{"$s"} } @k;
+["GET /batch?keys=" . CORE::join(',', @k), "POST /batch\n{\"keys\":[$json]}"]
+--- response_body eval
+my @k = ((map { sprintf 'k%02d', $_ } 1 .. 18), 'a', 'x,y', 'a\"b', "\xc3\xa9",
+         'b', 'back\\\\slash');
+my %v = (a => '{"s":1}', b => '{"s":2}', 'x,y' => 3);
+my $r = CORE::join ',', map { qq{"$_":} . ($v{$_} // 'null') } @k;
+my $s = CORE::join ',', map { qq{"$_":"} . ($v{$_} ? 'snapshot' : 'none') . '"' } @k;
+[("{\"results\":{$r},\"sources\":{$s}}") x 2]
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: past 16 keys, the limit counts distinct keys
+--- config
+    location = /batch {
+        pred_key $arg_keys;
+        pred_batch on max=17;
+        pred;
+    }
+--- request eval
+["GET /batch?keys=" . CORE::join(',', map({ "k$_" } 1 .. 17), 'k1', 'k17'),
+ "GET /batch?keys=" . CORE::join(',', map({ "k$_" } 1 .. 17), 'k1', 'k18'),
+ "POST /batch\n{\"keys\":[" . CORE::join(',', map({ "\"k$_\"" } 1 .. 18)) . "]}"]
+--- error_code eval
+[200, 400, 400]
+--- response_body eval
+['{"results":{' . CORE::join(',', map({ "\"k$_\":null" } 1 .. 17))
+ . '},"sources":{' . CORE::join(',', map({ "\"k$_\":\"none\"" } 1 .. 17)) . '}}',
+ '{"error":"bad_keys","reason":"more than 17 keys"}',
+ '{"error":"bad_keys","reason":"more than 17 keys"}']
+
+
+
+=== TEST 10: POST bodies of the plain form and any other form answer alike
+--- http_config
+    pred_snapshot_path main $TEST_NGINX_SNAP_BATCH;
+--- config
+    location = /batch {
+        pred_key $arg_keys;
+        pred_snapshot main;
+        pred_batch on;
+        pred;
+    }
+--- request eval
+["POST /batch\n{\n  \"keys\": [\n    \"a\",\n    \"x,y\"\n  ]\n}\n",
+ "POST /batch\n{\"keys\":[\"\\u0061\",\"b\"]}",
+ "POST /batch\n{\"keys\":[\"a\"],\"more\":1}",
+ "POST /batch\n{\"keys\":[\"a\"],\"keys\":[\"b\"]}",
+ "POST /batch\n{\"keys\":[]}",
+ "POST /batch\n{\"keys\":[\"a\",]}",
+ "POST /batch\n{\"keys\":[\"a\xff\"]}",
+ "POST /batch\n{\"keys\":[\"a\"]} x"]
+--- error_code eval
+[200, 200, 200, 400, 400, 400, 400, 400]
+--- response_body eval
+['{"results":{"a":{"s":1},"x,y":3},"sources":{"a":"snapshot","x,y":"snapshot"}}',
+ '{"results":{"a":{"s":1},"b":{"s":2}},"sources":{"a":"snapshot","b":"snapshot"}}',
+ '{"results":{"a":{"s":1}},"sources":{"a":"snapshot"}}',
+ '{"error":"bad_keys","reason":"duplicate object key near \'\"keys\"\'"}',
+ '{"error":"bad_keys","reason":"no keys"}',
+ '{"error":"bad_keys","reason":"unexpected token near \']\'"}',
+ '{"error":"bad_keys","reason":"unable to decode byte 0xff near \'\"a\'"}',
+ '{"error":"bad_keys","reason":"end of file expected near \'x\'"}']
+--- no_error_log
+[error]
