@@ -392,6 +392,7 @@ struct ngx_http_pred_snapshot_s {
     u_char                     *current;    /* "PATH/current" */
     ngx_msec_t                  check;
     ngx_flag_t                  preload;
+    ngx_flag_t                  hash_index; /* index=on */
 
     /* per worker, after init_process */
     pred_snap_t                *live;
@@ -404,6 +405,8 @@ struct ngx_http_pred_snapshot_s {
     ngx_http_pred_file_id_t     refused_id;
     time_t                      stale_logged;
     ngx_event_t                 timer;
+    ngx_event_t                 index_ev;   /* index=on: the next step */
+    ngx_msec_t                  index_since;
     ngx_log_t                  *log;
     unsigned                    missing_logged:1;
     unsigned                    transient_logged:1;
