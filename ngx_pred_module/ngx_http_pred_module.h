@@ -539,6 +539,10 @@ ngx_atomic_uint_t ngx_http_pred_admission_in_flight(
     ngx_http_pred_main_conf_t *pmcf);
 ngx_uint_t ngx_http_pred_admission_breaker(ngx_http_pred_main_conf_t *pmcf,
     ngx_atomic_uint_t *trips);
+ngx_uint_t ngx_http_pred_breaker_open(ngx_http_request_t *r);
+
+/* the reason a call is shed while the breaker is open, in the log */
+#define NGX_HTTP_PRED_SHED_BREAKER  "circuit open"
 
 /* ngx_http_pred_fallback.c */
 char *ngx_http_pred_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
