@@ -25,6 +25,11 @@ snap_build($dir, 'v2', qq{{"key":"a","value":{"v":2}}\n}
                        . qq{{"key":"b","value":{"v":2}}\n});
 snap_publish($dir, 'v1');
 
+$dir = snap_dir('idxtrunc');
+snap_build($dir, 'v1', qq{{"key":"a","value":{"v":1}}\n});
+snap_build($dir, 'v2', qq{{"key":"a","value":{"v":2}}\n});
+snap_publish($dir, 'v1');
+
 run_tests();
 
 __DATA__
@@ -142,3 +147,47 @@ __DATA__
 ['{"v":1}', '{"error":"not_found","key":"b"}',
  "published v2 (2 entries), previous: v1\n", "slept\n", '{"v":2}', '{"v":2}',
  qr/v1: indexed 1 keys in \d+ ms, 0 MB\n.*serving version v2 \(2 entries\), was v1\n.*v2: indexed 2 keys in \d+ ms, 0 MB\n/s]
+
+
+
+=== TEST 5: the live file truncated under an index: the lookup's fault is caught as without one, the next version is served and indexed
+--- main_config
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_perl_module.so;
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
+    env PRED_SNAPSHOT;
+--- http_config
+    perl_modules $TEST_NGINX_PERL_LIB;
+    perl_require PredCmd.pm;
+    pred_snapshot_path main $TEST_NGINX_SNAP_IDXTRUNC check=100ms index=on;
+--- config
+    location = /predict {
+        pred_key $arg_id;
+        pred_snapshot main;
+        pred;
+    }
+    location = /run { perl PredCmd::run; }
+    location = /sleep { echo_sleep 0.4; echo slept; }
+    location = /errlog { alias $TEST_NGINX_SERVER_ROOT/logs/error.log; }
+--- request eval
+["GET /sleep",
+ "GET /predict?id=a",
+ "GET /run?truncate+$ENV{TEST_NGINX_SNAP_IDXTRUNC}/snap-v1.mdb+8192",
+ "GET /predict?id=a",
+ "GET /sleep",
+ "GET /predict?id=a",
+ "GET /run?link+$ENV{TEST_NGINX_SNAP_IDXTRUNC}+snap-v2.mdb",
+ "GET /sleep",
+ "GET /predict?id=a",
+ "GET /errlog"]
+--- error_code eval
+[200, 200, 200, 503, 200, 503, 200, 200, 200, 200]
+--- response_body eval
+["slept\n", '{"v":1}',
+ "truncated $ENV{TEST_NGINX_SNAP_IDXTRUNC}/snap-v1.mdb to 8192 bytes\n",
+ '{"error":"snapshot_unavailable","key":"a"}', "slept\n",
+ '{"error":"snapshot_unavailable","key":"a"}',
+ "current -> snap-v2.mdb\n", "slept\n", '{"v":2}',
+ qr/version v1: indexed 1 keys in \d+ ms, 0 MB\n.*\[crit\] .*pred: snapshot "main" version v1: (?:key "a": SIGBUS reading the file: it is truncated or its pages are corrupt; no longer served|the file was rewritten in place \(never write a published file\); no longer served, opening it again)\n(?:(?!\[crit\]).)*serving version v2 \(1 entries\)\n.*version v2: indexed 1 keys/s]
+--- no_error_log
+[alert]
+[emerg]
