@@ -235,7 +235,8 @@ ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
     if (pmcf->breaker_failures) {
         if ((ngx_msec_int_t) (sh->breaker_open_until - ngx_current_msec) > 0)
         {
-            return ngx_http_pred_admission_shed(call, "circuit open");
+            return ngx_http_pred_admission_shed(call,
+                                                NGX_HTTP_PRED_SHED_BREAKER);
         }
 
         /*
@@ -246,7 +247,8 @@ ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
         if (sh->breaker_open_until && call->kind != NGX_HTTP_PRED_CALL_RERANK)
         {
             if (ngx_http_pred_admission_probe(pmcf, call) != NGX_OK) {
-                return ngx_http_pred_admission_shed(call, "circuit open");
+                return ngx_http_pred_admission_shed(call,
+                                                NGX_HTTP_PRED_SHED_BREAKER);
             }
 
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -512,6 +514,25 @@ ngx_atomic_uint_t
 ngx_http_pred_admission_in_flight(ngx_http_pred_main_conf_t *pmcf)
 {
     return pmcf->admission_sh ? pmcf->admission_sh->in_flight : 0;
+}
+
+
+/*
+ * 1 while the breaker is open and its cooldown runs: every model call
+ * would be shed now (after the cooldown, one call may probe)
+ */
+ngx_uint_t
+ngx_http_pred_breaker_open(ngx_http_request_t *r)
+{
+    ngx_http_pred_main_conf_t     *pmcf;
+    ngx_http_pred_admission_sh_t  *sh;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
+    sh = pmcf->admission_sh;
+
+    return pmcf->breaker_failures && sh
+           && (ngx_msec_int_t) (sh->breaker_open_until - ngx_current_msec)
+              > 0;
 }
 
 

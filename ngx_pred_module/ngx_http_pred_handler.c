@@ -109,6 +109,16 @@ ngx_http_pred_handler(ngx_http_request_t *r)
 
     ctx->stale = res.stale;
 
+    /*
+     * An open breaker would shed the call: the fallback answers before a
+     * single-flight marker is taken in the cache zone or a call is made.
+     */
+    if (ngx_http_pred_breaker_open(r)) {
+        ctx->shed = 1;
+        return ngx_http_pred_fallback_answer(r, ctx,
+                                             NGX_HTTP_PRED_SHED_BREAKER);
+    }
+
     return ngx_http_pred_upstream_miss(r, ctx);
 }
 

@@ -392,6 +392,7 @@ struct ngx_http_pred_snapshot_s {
     u_char                     *current;    /* "PATH/current" */
     ngx_msec_t                  check;
     ngx_flag_t                  preload;
+    ngx_flag_t                  hash_index; /* index=on */
 
     /* per worker, after init_process */
     pred_snap_t                *live;
@@ -404,6 +405,8 @@ struct ngx_http_pred_snapshot_s {
     ngx_http_pred_file_id_t     refused_id;
     time_t                      stale_logged;
     ngx_event_t                 timer;
+    ngx_event_t                 index_ev;   /* index=on: the next step */
+    ngx_msec_t                  index_since;
     ngx_log_t                  *log;
     unsigned                    missing_logged:1;
     unsigned                    transient_logged:1;
@@ -536,6 +539,10 @@ ngx_atomic_uint_t ngx_http_pred_admission_in_flight(
     ngx_http_pred_main_conf_t *pmcf);
 ngx_uint_t ngx_http_pred_admission_breaker(ngx_http_pred_main_conf_t *pmcf,
     ngx_atomic_uint_t *trips);
+ngx_uint_t ngx_http_pred_breaker_open(ngx_http_request_t *r);
+
+/* the reason a call is shed while the breaker is open, in the log */
+#define NGX_HTTP_PRED_SHED_BREAKER  "circuit open"
 
 /* ngx_http_pred_fallback.c */
 char *ngx_http_pred_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

@@ -20,6 +20,12 @@
 /* how often workers look for an admin "check now"; one atomic read */
 #define NGX_HTTP_PRED_SIGNAL_POLL         50
 
+/*
+ * index=on: entries indexed per step, then the event loop runs (a step of
+ * 20000 takes a few ms; 10M keys take a few seconds in all)
+ */
+#define NGX_HTTP_PRED_INDEX_STEP          20000
+
 /* preload: switch once this share of pages is cached, or after the wait */
 #define NGX_HTTP_PRED_PRELOAD_RESIDENT    0.99
 #define NGX_HTTP_PRED_PRELOAD_WAIT        30000
@@ -41,6 +47,7 @@ static void ngx_http_pred_snapshot_preload_stop(
 static void ngx_http_pred_snapshot_switch(ngx_http_pred_snapshot_t *snap,
     pred_snap_t *s);
 static void *ngx_http_pred_snapshot_alloc(void *pool, size_t size);
+static void ngx_http_pred_snapshot_index(ngx_event_t *ev);
 static void ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap,
     ngx_str_t *key, const char *reason);
 static pred_snap_t *ngx_http_pred_snapshot_open(
@@ -128,6 +135,16 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strcmp(value[i].data, "preload=off") == 0) {
             snap->preload = 0;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "index=on") == 0) {
+            snap->hash_index = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "index=off") == 0) {
+            snap->hash_index = 0;
             continue;
         }
 
@@ -247,6 +264,11 @@ ngx_http_pred_snapshot_init_process(ngx_cycle_t *cycle)
         snap->timer.log = cycle->log;
         snap->timer.cancelable = 1;
 
+        snap->index_ev.handler = ngx_http_pred_snapshot_index;
+        snap->index_ev.data = snap;
+        snap->index_ev.log = cycle->log;
+        snap->index_ev.cancelable = 1;
+
         ngx_http_pred_snapshot_check(snap);
 
         ngx_add_timer(&snap->timer, snap->check);
@@ -292,7 +314,8 @@ ngx_http_pred_snapshot_alloc(void *pool, size_t size)
 /*
  * The live file faulted under the map (truncated or overwritten in place,
  * which publish never does): stop reading it at once, and let the pointer
- * check take the next version that is published.
+ * check take the next version that is published.  key is NULL when the
+ * index was being built.
  */
 static void
 ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap, ngx_str_t *key,
@@ -304,9 +327,16 @@ ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap, ngx_str_t *key,
 
     s = snap->live;
 
-    ngx_log_error(NGX_LOG_CRIT, snap->log, 0,
-                  "pred: snapshot \"%V\" version %s: key \"%V\": %s; "
-                  "no longer served", &snap->name, s->version, key, reason);
+    if (key) {
+        ngx_log_error(NGX_LOG_CRIT, snap->log, 0,
+                      "pred: snapshot \"%V\" version %s: key \"%V\": %s; "
+                      "no longer served", &snap->name, s->version, key,
+                      reason);
+    } else {
+        ngx_log_error(NGX_LOG_CRIT, snap->log, 0,
+                      "pred: snapshot \"%V\" version %s: indexing: %s; "
+                      "no longer served", &snap->name, s->version, reason);
+    }
 
     ngx_http_pred_metrics_snapshot(snap, 0);
 
@@ -699,6 +729,15 @@ ngx_http_pred_snapshot_switch(ngx_http_pred_snapshot_t *snap,
     snap->live_id = snap->pending_id;
     snap->stale_logged = 0;
 
+    /* served through LMDB until its index is built */
+    if (snap->hash_index) {
+        snap->index_since = ngx_current_msec;
+
+        if (!snap->index_ev.timer_set) {
+            ngx_add_timer(&snap->index_ev, 1);
+        }
+    }
+
     ngx_log_error(NGX_LOG_NOTICE, snap->log, 0,
                   "pred: snapshot \"%V\": serving version %s (%uL entries)"
                   "%s%s", &snap->name, s->version, (uint64_t) s->entries,
@@ -707,6 +746,57 @@ ngx_http_pred_snapshot_switch(ngx_http_pred_snapshot_t *snap,
     if (old) {
         pred_snap_close(old);
         ngx_free(old);
+    }
+}
+
+
+/*
+ * index=on: one step of building the live snapshot's index per timer tick,
+ * so that requests are served between steps.  A step that finds another
+ * live snapshot builds that one's index from the start.
+ */
+static void
+ngx_http_pred_snapshot_index(ngx_event_t *ev)
+{
+    ngx_http_pred_snapshot_t  *snap = ev->data;
+
+    int           rc;
+    char          err[PRED_SNAP_ERR_MAX];
+    pred_snap_t  *s;
+
+    s = snap->live;
+
+    if (s == NULL || s->index || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    rc = pred_snap_index_step(s, NGX_HTTP_PRED_INDEX_STEP, err, sizeof(err));
+
+    switch (rc) {
+
+    case 0:
+        ngx_add_timer(ev, 1);
+        return;
+
+    case 1:
+        ngx_log_error(NGX_LOG_NOTICE, snap->log, 0,
+                      "pred: snapshot \"%V\" version %s: indexed %uL keys "
+                      "in %M ms, %uz MB%s", &snap->name, s->version,
+                      (uint64_t) s->entries,
+                      ngx_current_msec - snap->index_since,
+                      ((s->index_mask + 1) * sizeof(uint64_t)) >> 20,
+                      s->index_complete ? "" : " (values on overflow pages "
+                                               "are found through LMDB)");
+        return;
+
+    case PRED_SNAP_FAULT:
+        ngx_http_pred_snapshot_fault(snap, NULL, err);
+        return;
+
+    default:
+        ngx_log_error(NGX_LOG_WARN, snap->log, 0,
+                      "pred: snapshot \"%V\" version %s: no index: %s; "
+                      "serving through LMDB", &snap->name, s->version, err);
     }
 }
 

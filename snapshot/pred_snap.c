@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <jansson.h>
@@ -24,6 +25,13 @@ static int pred_snap_open_map(pred_snap_t *s, const char *path,
 static int pred_snap_get_map(pred_snap_t *s, const void *key,
     size_t key_len, MDB_val *v, char *err, size_t errlen);
 static int pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen);
+static int pred_snap_index_start(pred_snap_t *s, char *err, size_t errlen);
+static int pred_snap_index_map(pred_snap_t *s, uint64_t n, char *err,
+    size_t errlen);
+static void pred_snap_index_free(pred_snap_t *s);
+static int pred_snap_index_get(pred_snap_t *s, const void *key,
+    size_t key_len, MDB_val *v);
+static uint64_t pred_snap_index_hash(const unsigned char *p, size_t len);
 static int pred_snap_transient(int rc);
 static void pred_snap_guard_install(void);
 static void pred_snap_deadline(uint64_t ms);
@@ -63,6 +71,37 @@ static struct sigaction       pred_snap_old_vtalrm;
 #define PRED_SNAP_OPEN_CPU_MS    500        /* a few pages, whatever the size */
 #define PRED_SNAP_VERIFY_CPU_MS  1000
 #define PRED_SNAP_VERIFY_RATE    4096       /* bytes per extra ms: 4 MB/s */
+
+
+/*
+ * The index (pred_snap_index_step): open addressing with linear probing, one
+ * 64-bit slot per entry, 0 when empty.  A slot holds the address of the
+ * entry's leaf node in the map (user addresses are below 2^48) and the top
+ * 16 bits of the key's hash, so that a probe for another key seldom reads
+ * the map.  A leaf node is LMDB's on-disk layout (little endian): the
+ * value's size in two 16-bit halves, flags, the key's size, the key, the
+ * value; the build checks it against what LMDB's cursor returned for every
+ * entry before trusting it.  At most 3/4 of the slots are used.
+ */
+#define PRED_SNAP_NODE_SIZE      8
+#define PRED_SNAP_INDEX_PTR      ((1ULL << 48) - 1)
+#define PRED_SNAP_INDEX_TAG(h)   ((h) & ~PRED_SNAP_INDEX_PTR)
+
+typedef struct {
+    uint16_t  size_lo;
+    uint16_t  size_hi;
+    uint16_t  flags;
+    uint16_t  key_size;
+} pred_snap_node_t;
+
+/* an index being built: the next step starts after the last key read */
+typedef struct {
+    uint64_t  *slots;
+    size_t     mask;
+    uint64_t   done;
+    MDB_val    last;
+    int        complete;
+} pred_snap_build_t;
 
 
 /*
@@ -151,6 +190,50 @@ faulted:
     pred_snap_faulted(err, errlen);
 
     return PRED_SNAP_FAULT;
+}
+
+
+int
+pred_snap_index_step(pred_snap_t *s, uint64_t n, char *err, size_t errlen)
+{
+    int         rc;
+    sigjmp_buf  jb;
+
+    if (s->index) {
+        return 1;
+    }
+
+    if (s->index_build == NULL
+        && pred_snap_index_start(s, err, errlen) != 0)
+    {
+        return -1;
+    }
+
+    if (sigsetjmp(jb, 0) != 0) {
+        pred_snap_deadline(0);
+
+        if (pred_snap_cursor) {
+            mdb_cursor_close(pred_snap_cursor);
+            pred_snap_cursor = NULL;
+        }
+
+        mdb_txn_reset(s->txn);
+        pred_snap_index_free(s);
+        pred_snap_faulted(err, errlen);
+        return PRED_SNAP_FAULT;
+    }
+
+    pred_snap_jmp = &jb;
+    pred_snap_deadline(PRED_SNAP_OPEN_CPU_MS);
+    rc = pred_snap_index_map(s, n, err, errlen);
+    pred_snap_deadline(0);
+    pred_snap_jmp = NULL;
+
+    if (rc == -1) {
+        pred_snap_index_free(s);
+    }
+
+    return rc;
 }
 
 
@@ -493,6 +576,8 @@ pred_snap_close(pred_snap_t *s)
         mdb_env_close(s->env);
         s->env = NULL;
     }
+
+    pred_snap_index_free(s);
 }
 
 
@@ -526,6 +611,14 @@ pred_snap_get_map(pred_snap_t *s, const void *key, size_t key_len,
     int      rc;
     MDB_val  k;
 
+    /* an entry the index left out is looked up in LMDB below */
+    if (s->index) {
+        rc = pred_snap_index_get(s, key, key_len, v);
+        if (rc == 1 || s->index_complete) {
+            return rc;
+        }
+    }
+
     rc = mdb_txn_renew(s->txn);
     if (rc != 0) {
         return pred_snap_errorf(err, errlen, "mdb_txn_renew: %s",
@@ -546,6 +639,247 @@ pred_snap_get_map(pred_snap_t *s, const void *key, size_t key_len,
     }
 
     return 1;
+}
+
+
+static int
+pred_snap_index_get(pred_snap_t *s, const void *key, size_t key_len,
+    MDB_val *v)
+{
+    size_t             i;
+    uint64_t           h, slot, tag;
+    unsigned char     *node;
+    pred_snap_node_t   hdr;
+
+    h = pred_snap_index_hash(key, key_len);
+    tag = PRED_SNAP_INDEX_TAG(h);
+
+    for (i = h & s->index_mask; (slot = s->index[i]) != 0;
+         i = (i + 1) & s->index_mask)
+    {
+        if (PRED_SNAP_INDEX_TAG(slot) != tag) {
+            continue;
+        }
+
+        node = (unsigned char *) (uintptr_t) (slot & PRED_SNAP_INDEX_PTR);
+        memcpy(&hdr, node, sizeof(pred_snap_node_t));
+
+        if (hdr.key_size == key_len
+            && memcmp(node + PRED_SNAP_NODE_SIZE, key, key_len) == 0)
+        {
+            v->mv_size = hdr.size_lo | ((size_t) hdr.size_hi << 16);
+            v->mv_data = node + PRED_SNAP_NODE_SIZE + key_len;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* FNV-1a, then a murmur3 finalizer: keys that differ only in their last
+ * bytes (user_0000001, user_0000002) spread over the low bits too */
+static uint64_t
+pred_snap_index_hash(const unsigned char *p, size_t len)
+{
+    uint64_t  h;
+
+    h = PRED_SNAP_FNV_INIT;
+
+    while (len--) {
+        h ^= *p++;
+        h *= 0x100000001b3ULL;
+    }
+
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+
+    return h;
+}
+
+
+static int
+pred_snap_index_start(pred_snap_t *s, char *err, size_t errlen)
+{
+    size_t              slots, size;
+    uint64_t           *mem;
+    pred_snap_build_t  *b;
+
+    slots = 16;
+    while (slots - slots / 4 < s->entries) {
+        slots *= 2;
+    }
+
+    size = slots * sizeof(uint64_t);
+
+    b = calloc(1, sizeof(pred_snap_build_t));
+    if (b == NULL) {
+        return pred_snap_errorf(err, errlen, "out of memory");
+    }
+
+    mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+        free(b);
+        return pred_snap_errorf(err, errlen, "mmap(%zu) for the index: %s",
+                                size, strerror(errno));
+    }
+
+    /* read at random: a 2 MB page per TLB entry instead of 4 KB */
+    (void) madvise(mem, size, MADV_HUGEPAGE);
+
+    b->slots = mem;
+    b->mask = slots - 1;
+    b->complete = 1;
+    s->index_build = b;
+
+    return 0;
+}
+
+
+/*
+ * Up to n more entries into the empty slots of the index being built; at
+ * the end, the index replaces the build.  1, 0 or -1 as index_step.
+ */
+static int
+pred_snap_index_map(pred_snap_t *s, uint64_t n, char *err, size_t errlen)
+{
+    int                 rc, ret;
+    size_t              i, size;
+    uint64_t            h;
+    MDB_val             k, v;
+    MDB_cursor         *cur;
+    MDB_cursor_op       op;
+    unsigned char      *node;
+    pred_snap_node_t    hdr;
+    pred_snap_build_t  *b;
+
+    b = s->index_build;
+
+    rc = mdb_txn_renew(s->txn);
+    if (rc != 0) {
+        return pred_snap_errorf(err, errlen, "mdb_txn_renew: %s",
+                                mdb_strerror(rc));
+    }
+
+    ret = -1;
+    cur = NULL;
+
+    rc = mdb_cursor_open(s->txn, s->data, &cur);
+    pred_snap_cursor = cur;
+
+    if (rc != 0) {
+        pred_snap_errorf(err, errlen, "mdb_cursor_open: %s", mdb_strerror(rc));
+        goto done;
+    }
+
+    op = MDB_FIRST;
+
+    if (b->done) {
+        /* the last key read is still in the map: the file never changes */
+        k = b->last;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+        if (rc != 0) {
+            pred_snap_errorf(err, errlen, "finding the last key indexed: %s",
+                             mdb_strerror(rc));
+            goto done;
+        }
+
+        op = MDB_NEXT;
+    }
+
+    while (n-- && (rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        op = MDB_NEXT;
+        b->done++;
+        b->last = k;
+
+        /* a value on overflow pages is not after its key: LMDB finds it */
+        if ((unsigned char *) v.mv_data
+            != (unsigned char *) k.mv_data + k.mv_size)
+        {
+            b->complete = 0;
+            continue;
+        }
+
+        node = (unsigned char *) k.mv_data - PRED_SNAP_NODE_SIZE;
+        memcpy(&hdr, node, sizeof(pred_snap_node_t));
+        size = hdr.size_lo | ((size_t) hdr.size_hi << 16);
+
+        if (hdr.key_size != k.mv_size || size != v.mv_size
+            || ((uintptr_t) node & ~PRED_SNAP_INDEX_PTR) != 0)
+        {
+            pred_snap_errorf(err, errlen, "entry %" PRIu64 ": its leaf node "
+                             "is not laid out as the index expects", b->done);
+            goto done;
+        }
+
+        /* the slots are sized for the count open() checked: one stays free */
+        if (b->done > s->entries) {
+            pred_snap_errorf(err, errlen, "more entries than the metadata's "
+                             "%" PRIu64, s->entries);
+            goto done;
+        }
+
+        h = pred_snap_index_hash(k.mv_data, k.mv_size);
+
+        for (i = h & b->mask; b->slots[i] != 0; i = (i + 1) & b->mask) {
+            /* void */
+        }
+
+        b->slots[i] = PRED_SNAP_INDEX_TAG(h) | (uintptr_t) node;
+    }
+
+    if (rc == 0) {
+        ret = 0;
+        goto done;
+    }
+
+    if (rc != MDB_NOTFOUND) {
+        pred_snap_errorf(err, errlen, "reading entries: %s", mdb_strerror(rc));
+        goto done;
+    }
+
+    s->index = b->slots;
+    s->index_mask = b->mask;
+    s->index_complete = b->complete;
+    s->index_build = NULL;
+    free(b);
+
+    ret = 1;
+
+done:
+
+    if (cur) {
+        mdb_cursor_close(cur);
+        pred_snap_cursor = NULL;
+    }
+
+    mdb_txn_reset(s->txn);
+
+    return ret;
+}
+
+
+static void
+pred_snap_index_free(pred_snap_t *s)
+{
+    pred_snap_build_t  *b;
+
+    b = s->index_build;
+
+    if (b) {
+        munmap(b->slots, (b->mask + 1) * sizeof(uint64_t));
+        free(b);
+        s->index_build = NULL;
+    }
+
+    if (s->index) {
+        munmap(s->index, (s->index_mask + 1) * sizeof(uint64_t));
+        s->index = NULL;
+    }
 }
 
 

@@ -111,6 +111,11 @@ refused('a bad preload value', <<"_EOC_",
 _EOC_
     qr/\[emerg\] .*invalid parameter "preload=yes"/);
 
+refused('a bad index value', <<"_EOC_",
+    pred_snapshot_path main $snaps index=yes;
+_EOC_
+    qr/\[emerg\] .*invalid parameter "index=yes"/);
+
 refused('a snapshot name used twice', <<"_EOC_",
     pred_snapshot_path main $snaps;
     pred_snapshot_path main $snaps;

@@ -454,3 +454,30 @@ shed: too many model calls in flight
 --- no_error_log
 circuit breaker open
 
+
+
+
+=== TEST 13: an open breaker costs nothing: no connect, no call, no error line per request
+--- http_config
+    pred_upstream_breaker failures=2 cooldown=10s;
+    pred_cache_zone zone=hot:1m ttl=1h;
+--- config
+    location = /predict {
+        pred_name api;
+        pred_key $arg_id;
+        pred_cache hot;
+        pred_upstream /_model;
+        pred_fallback 'default={"d":0}';
+        pred;
+    }
+    location /_model { internal; proxy_pass http://127.0.0.1:1/; }
+    location = /errlog { alias $TEST_NGINX_SERVER_ROOT/logs/error.log; }
+    location = /metrics { pred_metrics; }
+--- request eval
+[(map { "GET /predict?id=k$_" } 1 .. 8), "GET /errlog", "GET /metrics"]
+--- response_headers eval
+[("X-Pred-Source: default") x 8, "", ""]
+--- response_body eval
+[('{"d":0}') x 8,
+ qr/\A(?:(?!\[error\])[\s\S])*(?:\[error\][^\n]*connect\(\) failed[^\n]*\n(?:(?!\[error\])[\s\S])*){2}\z/,
+ qr/^pred_requests_total\{location="api",source="default"\} 2\n(?:[^\n]*\n)*?pred_requests_total\{location="api",source="shed"\} 6\n.*^pred_upstream_requests_total 2\n.*^pred_upstream_in_flight 0\n.*^pred_upstream_breaker_open 1\n/ms]
