@@ -2,16 +2,26 @@
  * Prediction key decoding and validation.
  */
 
+#include <string.h>
+
 #include "pred_key.h"
 
 
 static int pred_key_hex(unsigned char c);
 
 
+/* eight bytes at a time: a byte below n (n <= 128) sets its high bit */
+#define PRED_KEY_ONES            0x0101010101010101ULL
+#define PRED_KEY_HIGHS           0x8080808080808080ULL
+#define pred_key_has_less(w, n)                                              \
+    (((w) - PRED_KEY_ONES * (n)) & ~(w) & PRED_KEY_HIGHS)
+
+
 pred_key_rc_t
 pred_key_validate(const unsigned char *key, size_t len)
 {
-    size_t  i;
+    size_t    i;
+    uint64_t  w;
 
     if (len == 0) {
         return PRED_KEY_EMPTY;
@@ -21,7 +31,18 @@ pred_key_validate(const unsigned char *key, size_t len)
         return PRED_KEY_TOO_LONG;
     }
 
-    for (i = 0; i < len; i++) {
+    /* every key is checked on every request: a word at a time */
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&w, key + i, 8);
+
+        if (pred_key_has_less(w, 0x20)
+            || pred_key_has_less(w ^ (PRED_KEY_ONES * 0x7f), 1))
+        {
+            return PRED_KEY_CONTROL_BYTE;
+        }
+    }
+
+    for ( /* void */ ; i < len; i++) {
         if (key[i] < 0x20 || key[i] == 0x7f) {
             return PRED_KEY_CONTROL_BYTE;
         }
@@ -35,31 +56,40 @@ int
 pred_key_unescape(const unsigned char *src, size_t len, unsigned char *dst,
     size_t *dst_len)
 {
-    int     hi, lo;
-    size_t  i, n;
+    int                   hi, lo;
+    size_t                n;
+    const unsigned char  *p, *end, *pct;
 
     n = 0;
+    p = src;
+    end = src + len;
 
-    for (i = 0; i < len; i++) {
+    /* most keys have no escape: whole runs between them are copied */
+    while (p < end) {
+        pct = memchr(p, '%', end - p);
 
-        if (src[i] != '%') {
-            dst[n++] = src[i];
-            continue;
+        if (pct == NULL) {
+            memcpy(dst + n, p, end - p);
+            n += end - p;
+            break;
         }
 
-        if (len - i < 3) {
+        memcpy(dst + n, p, pct - p);
+        n += pct - p;
+
+        if (end - pct < 3) {
             return -1;
         }
 
-        hi = pred_key_hex(src[i + 1]);
-        lo = pred_key_hex(src[i + 2]);
+        hi = pred_key_hex(pct[1]);
+        lo = pred_key_hex(pct[2]);
 
         if (hi < 0 || lo < 0) {
             return -1;
         }
 
         dst[n++] = (unsigned char) (hi << 4 | lo);
-        i += 2;
+        p = pct + 3;
     }
 
     *dst_len = n;

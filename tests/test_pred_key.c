@@ -144,6 +144,37 @@ test_strerror(void **state)
 }
 
 
+/* a control byte is found at any place, word-at-a-time or not */
+static void
+test_control_byte_anywhere(void **state)
+{
+    size_t          len, at;
+    unsigned char   key[24];
+    unsigned char   bad[] = { 0x00, 0x01, 0x1f, 0x7f };
+    unsigned char   good[] = { 0x20, 0x7e, 0x80, 0x9f, 0xff, '%' };
+    size_t          b;
+
+    (void) state;
+
+    for (len = 1; len <= sizeof(key); len++) {
+        for (at = 0; at < len; at++) {
+            for (b = 0; b < sizeof(bad); b++) {
+                memset(key, 'a', len);
+                key[at] = bad[b];
+                assert_int_equal(pred_key_validate(key, len),
+                                 PRED_KEY_CONTROL_BYTE);
+            }
+
+            for (b = 0; b < sizeof(good); b++) {
+                memset(key, 'a', len);
+                key[at] = good[b];
+                assert_int_equal(pred_key_validate(key, len), PRED_KEY_OK);
+            }
+        }
+    }
+}
+
+
 /* the reference vectors of the SipHash paper: key 00..0f, message 00.. */
 static void
 test_hash_reference_vectors(void **state)
@@ -192,6 +223,7 @@ main(void)
         cmocka_unit_test(test_length_limit),
         cmocka_unit_test(test_limit_applies_after_decoding),
         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_control_byte_anywhere),
         cmocka_unit_test(test_hash_reference_vectors),
         cmocka_unit_test(test_hash_depends_on_secret),
     };
