@@ -53,7 +53,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = --smoke ]; then
-    KEYS=2000 SNAP_KEYS="2000 4000" LISTS=200 ROUNDS=1 DURATION=1 CONNS=8
+    KEYS=2000 SNAP_KEYS="2000 4000" INDEX_KEYS=4000 LISTS=200 ROUNDS=1
+    DURATION=1 CONNS=8
     SHM_SIZES="500 1000 2000" SHM_ZONE=32m POST_KEYS=100
     WORK=$PWD/bench/work-smoke OUT_DIR=$PWD/bench/work-smoke
     PORT=${PORT:-18520} MODEL_PORT=${MODEL_PORT:-18521}
@@ -185,6 +186,17 @@ for n in $SNAP_KEYS; do
             pred_key \$arg_id; pred_snapshot s$n; pred;
         }"$'\n'
     snap_variants+=" /snap$n%$n"
+done
+# the same files with pred_snapshot_path index=on, for the sizes in
+# INDEX_KEYS (default: the snapshot sizes of a million keys and more)
+INDEX_KEYS=${INDEX_KEYS-$(for n in $SNAP_KEYS; do
+    [ "$n" -ge 1000000 ] && printf '%s ' "$n"; done)}
+for n in $INDEX_KEYS; do
+    snap_conf+="    pred_snapshot_path i$n $WORK/s$n index=on;"$'\n'
+    snap_locs+="        location = /index$n {
+            pred_key \$arg_id; pred_snapshot i$n; pred;
+        }"$'\n'
+    snap_variants+=" /index$n%$n"
 done
 first=${SNAP_KEYS%% *}
 shm_conf= shm_locs= shm_variants=
@@ -417,11 +429,22 @@ got=$(curl -sf "http://127.0.0.1:$PORT_BRK/fallback?id=user_0000001")
 # the snapshots into the page cache, as a warm server has them
 for n in $SNAP_KEYS; do cat "$WORK/s$n"/snap-*.mdb > /dev/null; done
 
+# the indexes are built in steps after the start: measured once built
+for i in $(seq 600); do
+    built=$(grep -c 'pred: snapshot "i[0-9]*" version [^:]*: indexed' \
+            "$WORK/logs/error.log" || true)
+    [ "$built" -ge "$(wc -w <<< "$INDEX_KEYS")" ] && break
+    sleep 0.5
+done
+[ "$built" -ge "$(wc -w <<< "$INDEX_KEYS")" ] \
+    || { echo "the snapshot indexes were not built" >&2; exit 1; }
+
 filter='&where=category:c3&min_score=0.2&exclude=i00001,i00002&limit=10&fields=id,score'
 export NBATCH=10 BENCH_QUERY=$filter
 
 names=(ceiling)
 for n in $SNAP_KEYS; do names+=("snapshot-$n"); done
+for n in $INDEX_KEYS; do names+=("snapshot-$n-index"); done
 names+=(shm)
 shm_variants=()
 for n in $SHM_SIZES; do
@@ -526,7 +549,8 @@ Medians of $ROUNDS rounds, with their spread (min-max) when there are several.
 |---|---:|---:|---:|---:|---:|---:|---:|---:|
 $rows
 Variants: \`ceiling\` is \`return 200\` with a body of the same size;
-\`snapshot-N\` a pred_snapshot hit on an N-key snapshot; \`shm\` a
+\`snapshot-N\` a pred_snapshot hit on an N-key snapshot
+(\`-index\`: the same file with \`index=on\`); \`shm\` a
 pred_cache hit; \`batch-10\` a 10-key pred_batch GET (one request, ten
 keys); \`list-filtered\` a 100-item list with
 \`$filter\`;
