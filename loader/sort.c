@@ -475,6 +475,11 @@ pred_sort_item_lt(const pred_sort_item_t *a, const pred_sort_item_t *b)
         return a->prefix < b->prefix;
     }
 
+    /* the partition meets its pivot: not worth a cache miss */
+    if (a->rec == b->rec) {
+        return 0;
+    }
+
     return pred_rec_cmp(a->rec, b->rec) < 0;
 }
 
