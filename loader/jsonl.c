@@ -193,6 +193,17 @@ pred_jsonl_parse_jansson(const char *line, size_t len,
     pred_key_rc_t  krc;
     json_error_t   jerr;
 
+    /*
+     * jansson's reader takes a NUL byte for the end of its buffer: after a
+     * number it let one through, into the value.  JSON has none, even in
+     * strings.
+     */
+    start = memchr(line, '\0', len);
+    if (start != NULL) {
+        return pred_snap_errorf(err, errlen, "invalid JSON at column %d: "
+                               "NUL byte", (int) (start - line) + 1);
+    }
+
     root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         return pred_snap_errorf(err, errlen, "invalid JSON at column %d: %s",
