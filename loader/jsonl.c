@@ -67,7 +67,7 @@ typedef struct {
 } pred_jsonl_scan_t;
 
 
-static void pred_jsonl_skip_ws(pred_jsonl_scan_t *s);
+static inline void pred_jsonl_skip_ws(pred_jsonl_scan_t *s);
 static int pred_jsonl_scan_value(pred_jsonl_scan_t *s, int depth, int role);
 static int pred_jsonl_scan_object(pred_jsonl_scan_t *s, int depth,
     int role);
@@ -369,10 +369,15 @@ pred_jsonl_checks(json_t *value, const pred_jsonl_opts_t *opts, char *err,
  * those lines again and decides.
  */
 
-static void
+static inline void
 pred_jsonl_skip_ws(pred_jsonl_scan_t *s)
 {
     const char  *p;
+
+    /* compact lines have none: one test */
+    if (s->p < s->end && (unsigned char) *s->p > ' ') {
+        return;
+    }
 
     for (p = s->p; p < s->end; p++) {
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
