@@ -325,6 +325,8 @@ pred_build_cleanup(pred_build_t *b)
     pred_ntmp_paths = 0;
 
     pred_sort_cleanup(&b->sort);
+    pred_buf_free(&b->key);
+    pred_buf_free(&b->val);
 
     for (i = 0; i < b->nfiles; i++) {
         free(b->files[i]);

@@ -88,6 +88,8 @@ typedef struct {
 
     pred_sort_t         sort;
     pred_writer_t       writer;
+    pred_buf_t          key;            /* a line's, parsed */
+    pred_buf_t          val;
 
     struct timespec     started;
     double              last_progress;
