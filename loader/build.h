@@ -29,6 +29,9 @@
 /* bytes of records handed to the writer's thread at a time */
 #define PRED_WRITER_QUEUE  (1024 * 1024)
 
+/* a record in the queue, 8-byte aligned */
+#define PRED_QUEUED_SIZE(r)  ((pred_rec_size(r) + 7) & ~(size_t) 7)
+
 
 typedef struct {
     char               *dir;
@@ -70,11 +73,13 @@ typedef struct {
     pthread_cond_t      cond;
     pred_buf_t          fill;           /* the build's */
     pred_buf_t          work;           /* the thread's while busy */
-    unsigned            started:1;
-    unsigned            busy:1;         /* work is the thread's */
-    unsigned            stop:1;         /* no more records */
-    unsigned            abandon:1;      /* and drop what was written */
-    unsigned            failed:1;       /* the thread printed an error */
+    /* not bit fields: started is this thread's alone, the rest shared
+     * under the mutex */
+    unsigned            started;
+    unsigned            busy;           /* work is the thread's */
+    unsigned            stop;           /* no more records */
+    unsigned            abandon;        /* and drop what was written */
+    unsigned            failed;         /* the thread printed an error */
 } pred_writer_t;
 
 

@@ -51,10 +51,12 @@ typedef struct {
     char                      err[PRED_SNAP_ERR_MAX];
     pred_buf_t                key;
     pred_buf_t                val;
-    unsigned                  started:1;
-    unsigned                  busy:1;       /* the lines are the thread's */
-    unsigned                  stop:1;
-    unsigned                  failed:1;     /* a bad line ends out; err */
+    /* not bit fields: started is this thread's alone, the rest shared
+     * under the mutex */
+    unsigned                  started;
+    unsigned                  busy;         /* the lines are the thread's */
+    unsigned                  stop;
+    unsigned                  failed;       /* a bad line ends out; err */
 } pred_parser_t;
 
 

@@ -112,7 +112,7 @@ pred_writer_append(pred_writer_t *w, const pred_rec_t *r)
 {
     size_t  size;
 
-    size = pred_rec_size(r);
+    size = PRED_QUEUED_SIZE(r);
 
     if (w->fill.len && w->fill.len + size > w->fill.size
         && pred_writer_hand_over(w) != 0)
@@ -126,7 +126,7 @@ pred_writer_append(pred_writer_t *w, const pred_rec_t *r)
         return -1;
     }
 
-    memcpy(w->fill.data + w->fill.len, r, size);
+    memcpy(w->fill.data + w->fill.len, r, pred_rec_size(r));
     w->fill.len += size;
     w->queued++;
 
@@ -328,7 +328,7 @@ pred_writer_write(pred_writer_t *w)
     p = w->work.data;
     end = p + w->work.len;
 
-    for ( /* void */ ; p < end; p += pred_rec_size(r)) {
+    for ( /* void */ ; p < end; p += PRED_QUEUED_SIZE(r)) {
         r = (const pred_rec_t *) p;
 
         if (w->txn == NULL) {
