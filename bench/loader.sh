@@ -7,11 +7,13 @@
 #   bench/loader.sh                  # 1M records, 3 rounds
 #   N=10000000 ROUNDS=1 bench/loader.sh
 #
-# pred-snapshot runs ROUNDS times on both cores (its writer thread on the
-# second) and ROUNDS times pinned to one core (taskset), alternating, each
-# round with a dd; the table has medians and the range.  mdb_load runs once:
-# it is 10x slower.  Other work on the machine moves wall times: the CPU
-# time and the load average are in the table to judge them by.
+# pred-snapshot runs ROUNDS times on both cores (its parser and writer
+# threads on the second) and ROUNDS times pinned to one core (taskset),
+# alternating, each round with a dd; the table has medians and the range.
+# mdb_load runs once: it is 10x slower.  Other work on the machine moves
+# wall times: the CPU time and the load average are in the table to judge
+# them by, and records per CPU second (user+sys of all threads) is what one
+# core does when nothing else wants it.
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -103,9 +105,9 @@ row() {
         END {
             sort(w); sort(c); sort(m)
             mid = int(k / 2)
-            printf "%.0f | %.0f-%.0f | %.2f | %.2f-%.2f | %.2f | %d\n",
+            printf "%.0f | %.0f-%.0f | %.2f | %.2f-%.2f | %.2f | %.0f | %d\n",
                    n / w[mid], n / w[k - 1], n / w[0], w[mid], w[0],
-                   w[k - 1], c[mid], m[k - 1] / 1024
+                   w[k - 1], c[mid], n / c[mid], m[k - 1] / 1024
         }' "$WORK/times"
 }
 
@@ -132,8 +134,8 @@ Input: $N records in random key order, values about 110 bytes
 Command: \`N=$N MEMORY=$MEMORY ROUNDS=$ROUNDS bench/loader.sh\`; medians of
 $ROUNDS rounds, range after them; mdb_load once.
 
-| loader | records/s | range | wall s | range | CPU s (user+sys) | peak RSS MB |
-|---|---:|---:|---:|---:|---:|---:|
+| loader | records/s | range | wall s | range | CPU s (user+sys) | records per CPU s | peak RSS MB |
+|---|---:|---:|---:|---:|---:|---:|---:|
 | pred-snapshot build, 2 cores (all validation, sort, MDB_APPEND, --memory $MEMORY) | $(row two-cores) |
 | pred-snapshot build, 1 core (taskset -c $CPU) | $(row one-core) |
 | mdb_load -T (random puts; no append mode in Debian's 0.9.24) | $(row mdb_load) |
