@@ -68,7 +68,7 @@ static int pred_build_lines(pred_build_t *b, uint32_t file, const char *p,
     const char *end, uint64_t *lineno);
 static int pred_build_parsed(pred_build_t *b, uint32_t file,
     pred_parser_t *ps, uint64_t *lineno);
-static int pred_parser_start(pred_parser_t *ps,
+static void pred_parser_start(pred_parser_t *ps,
     const pred_jsonl_opts_t *opts);
 static void pred_parser_give(pred_parser_t *ps, const char *start,
     const char *end);
@@ -223,12 +223,13 @@ pred_build_read(pred_build_t *b, uint32_t file)
     size = PRED_READ_CHUNK;
     buf = malloc(size);
 
-    if (buf == NULL || pred_parser_start(&parser, &b->opts->jsonl) != 0) {
-        free(buf);
+    if (buf == NULL) {
         gzclose(gz);
         pred_error("out of memory");
         return -1;
     }
+
+    pred_parser_start(&parser, &b->opts->jsonl);
 
     rc = -1;
     have = 0;
@@ -441,9 +442,10 @@ pred_build_parsed(pred_build_t *b, uint32_t file, pred_parser_t *ps,
 
 /*
  * The parser thread, where a second core can run it: only where this
- * process may use two.
+ * process may use two.  Without it (or when it cannot start) this thread
+ * parses every line.
  */
-static int
+static void
 pred_parser_start(pred_parser_t *ps, const pred_jsonl_opts_t *opts)
 {
     cpu_set_t  cpus;
@@ -454,7 +456,7 @@ pred_parser_start(pred_parser_t *ps, const pred_jsonl_opts_t *opts)
     if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0
         || CPU_COUNT(&cpus) < 2)
     {
-        return 0;
+        return;
     }
 
     pthread_mutex_init(&ps->mutex, NULL);
@@ -463,12 +465,10 @@ pred_parser_start(pred_parser_t *ps, const pred_jsonl_opts_t *opts)
     if (pthread_create(&ps->thread, NULL, pred_parser_thread, ps) != 0) {
         pthread_mutex_destroy(&ps->mutex);
         pthread_cond_destroy(&ps->cond);
-        return 0;
+        return;
     }
 
     ps->started = 1;
-
-    return 0;
 }
 
 
