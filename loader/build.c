@@ -209,8 +209,8 @@ pred_build_merge(pred_build_t *b, const char *tmp)
             return -1;
         }
 
-        if (b->writer.written % PRED_WRITER_BATCH == 0) {
-            pred_build_progress(b, "writing", b->writer.written);
+        if (b->writer.queued % PRED_WRITER_BATCH == 0) {
+            pred_build_progress(b, "writing", b->writer.queued);
         }
     }
 
@@ -285,8 +285,8 @@ pred_build_progress(pred_build_t *b, const char *phase, uint64_t done)
     } else {
         total = b->sort.records;
         fprintf(stderr, "\r\033[Kwriting: %" PRIu64 " of %" PRIu64
-                " entries, %.0f/s", b->writer.written, b->sort.records,
-                b->writer.written / t);
+                " entries, %.0f/s", b->writer.queued, b->sort.records,
+                b->writer.queued / t);
     }
 
     rate = done / t;
@@ -325,6 +325,8 @@ pred_build_cleanup(pred_build_t *b)
     pred_ntmp_paths = 0;
 
     pred_sort_cleanup(&b->sort);
+    pred_buf_free(&b->key);
+    pred_buf_free(&b->val);
 
     for (i = 0; i < b->nfiles; i++) {
         free(b->files[i]);

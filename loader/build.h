@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <pthread.h>
 
 #include <lmdb.h>
 
@@ -24,6 +25,12 @@
 
 /* entries per LMDB write transaction, and so between progress lines */
 #define PRED_WRITER_BATCH  65536
+
+/* bytes of records handed to the writer's thread at a time */
+#define PRED_WRITER_QUEUE  (1024 * 1024)
+
+/* a record in the queue, 8-byte aligned */
+#define PRED_QUEUED_SIZE(r)  ((pred_rec_size(r) + 7) & ~(size_t) 7)
 
 
 typedef struct {
@@ -46,14 +53,33 @@ typedef struct {
 } pred_build_opts_t;
 
 
+/*
+ * The records are written by a thread of their own, on the second core,
+ * while the build merges the next ones: the build fills one buffer of
+ * records while the thread writes (and hashes) the other.
+ */
 typedef struct {
     MDB_env            *env;
-    MDB_txn            *txn;
+    MDB_txn            *txn;            /* the thread's, then the meta's */
     MDB_dbi             data;
     MDB_dbi             meta;
     const char         *path;
-    uint64_t            written;
+    uint64_t            queued;         /* records handed over */
+    uint64_t            written;        /* by the thread; read after it */
     uint64_t            hash;
+
+    pthread_t           thread;
+    pthread_mutex_t     mutex;
+    pthread_cond_t      cond;
+    pred_buf_t          fill;           /* the build's */
+    pred_buf_t          work;           /* the thread's while busy */
+    /* not bit fields: started is this thread's alone, the rest shared
+     * under the mutex */
+    unsigned            started;
+    unsigned            busy;           /* work is the thread's */
+    unsigned            stop;           /* no more records */
+    unsigned            abandon;        /* and drop what was written */
+    unsigned            failed;         /* the thread printed an error */
 } pred_writer_t;
 
 
@@ -67,6 +93,8 @@ typedef struct {
 
     pred_sort_t         sort;
     pred_writer_t       writer;
+    pred_buf_t          key;            /* a line's, parsed */
+    pred_buf_t          val;
 
     struct timespec     started;
     double              last_progress;
@@ -81,7 +109,11 @@ void pred_build_free_args(pred_build_opts_t *o);
 int pred_build_add_input(pred_build_t *b, const char *arg);
 int pred_build_read(pred_build_t *b, uint32_t file);
 
-/* build_lmdb.c: every failure is reported; pred_writer_close() always */
+/*
+ * build_lmdb.c: every failure is reported; pred_writer_close() always.
+ * pred_writer_append() copies the record; written counts once
+ * pred_writer_commit() has returned.
+ */
 int pred_writer_open(pred_writer_t *w, const char *path, uint64_t records,
     uint64_t bytes);
 int pred_writer_append(pred_writer_t *w, const pred_rec_t *r);

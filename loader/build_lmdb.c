@@ -2,11 +2,16 @@
  * pred-snapshot build: the LMDB writer.  The sorted records are appended
  * (MDB_APPEND fills pages sequentially, which is what makes the build
  * faster than random puts) in transactions of PRED_WRITER_BATCH entries,
- * hashed on the way for the checksum; the metadata goes last.  The file is
- * written without LMDB's syncs and synced once at the end.
+ * hashed on the way for the checksum, by a thread of their own that owns
+ * those transactions; the metadata goes last.  The file is written without
+ * LMDB's syncs and synced once at the end.
  */
 
+/* sync_file_range() */
+#define _GNU_SOURCE
+
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +23,11 @@
 #include "build.h"
 
 
+static int pred_writer_hand_over(pred_writer_t *w);
+static int pred_writer_join(pred_writer_t *w, int abandon);
+static void *pred_writer_thread(void *arg);
+static int pred_writer_write(pred_writer_t *w);
+static void pred_writer_start_writeback(pred_writer_t *w);
 static int pred_writer_put_meta(pred_writer_t *w, const pred_build_opts_t *o);
 static int pred_writer_put(MDB_txn *txn, MDB_dbi dbi, const char *name,
     const char *value);
@@ -55,6 +65,8 @@ pred_writer_open(pred_writer_t *w, const char *path, uint64_t records,
     rc = mdb_env_open(w->env, path, MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOSYNC
                                     | MDB_NOMETASYNC, 0644);
 
+    /* both databases made in a transaction of their own: the thread
+     * starts its transactions with their handles */
     if (rc == 0) {
         rc = mdb_txn_begin(w->env, NULL, 0, &w->txn);
     }
@@ -64,6 +76,10 @@ pred_writer_open(pred_writer_t *w, const char *path, uint64_t records,
     if (rc == 0) {
         rc = mdb_dbi_open(w->txn, PRED_SNAP_DB_META, MDB_CREATE, &w->meta);
     }
+    if (rc == 0) {
+        rc = mdb_txn_commit(w->txn);
+        w->txn = NULL;
+    }
 
     if (rc != 0) {
         pred_error("%s: %s", path,
@@ -71,52 +87,79 @@ pred_writer_open(pred_writer_t *w, const char *path, uint64_t records,
         return -1;
     }
 
-    return 0;
-}
-
-
-/* records come in key order, each key once */
-int
-pred_writer_append(pred_writer_t *w, const pred_rec_t *r)
-{
-    int      rc;
-    char     why[128];
-    MDB_val  k, v;
-
-    k.mv_data = pred_rec_key(r);
-    k.mv_size = r->klen;
-    v.mv_data = pred_rec_val(r);
-    v.mv_size = r->vlen;
-
-    rc = mdb_put(w->txn, w->data, &k, &v, MDB_APPEND);
-
-    if (rc == 0 && ++w->written % PRED_WRITER_BATCH == 0) {
-        rc = mdb_txn_commit(w->txn);
-        w->txn = NULL;
-        if (rc == 0) {
-            rc = mdb_txn_begin(w->env, NULL, 0, &w->txn);
-        }
-    }
-
-    if (rc != 0) {
-        pred_error("writing entry %" PRIu64 ": %s", w->written + 1,
-                   pred_writer_error(w->env, rc, why, sizeof(why)));
+    if (pred_buf_reserve(&w->fill, PRED_WRITER_QUEUE) != 0
+        || pred_buf_reserve(&w->work, PRED_WRITER_QUEUE) != 0)
+    {
+        pred_error("out of memory");
         return -1;
     }
 
-    w->hash = pred_snap_hash_record(w->hash, k.mv_data, k.mv_size,
-                                    v.mv_data, v.mv_size);
+    pthread_mutex_init(&w->mutex, NULL);
+    pthread_cond_init(&w->cond, NULL);
+
+    rc = pthread_create(&w->thread, NULL, pred_writer_thread, w);
+    if (rc != 0) {
+        pthread_mutex_destroy(&w->mutex);
+        pthread_cond_destroy(&w->cond);
+        pred_error("pthread_create: %s", strerror(rc));
+        return -1;
+    }
+
+    w->started = 1;
 
     return 0;
 }
 
 
-/* the metadata, the last commit, and the one sync */
+/* records come in key order, each key once; copied to the queue */
+int
+pred_writer_append(pred_writer_t *w, const pred_rec_t *r)
+{
+    size_t  size;
+
+    size = PRED_QUEUED_SIZE(r);
+
+    if (w->fill.len && w->fill.len + size > w->fill.size
+        && pred_writer_hand_over(w) != 0)
+    {
+        return -1;
+    }
+
+    /* a record bigger than the queue goes alone */
+    if (pred_buf_reserve(&w->fill, w->fill.len + size) != 0) {
+        pred_error("out of memory");
+        return -1;
+    }
+
+    memcpy(w->fill.data + w->fill.len, r, pred_rec_size(r));
+    w->fill.len += size;
+    w->queued++;
+
+    return 0;
+}
+
+
+/* the last records, the metadata, the last commit, and the one sync */
 int
 pred_writer_commit(pred_writer_t *w, const pred_build_opts_t *o)
 {
     int   rc;
     char  why[128];
+
+    if (w->fill.len && pred_writer_hand_over(w) != 0) {
+        return -1;
+    }
+
+    if (pred_writer_join(w, 0) != 0) {
+        return -1;
+    }
+
+    rc = mdb_txn_begin(w->env, NULL, 0, &w->txn);
+    if (rc != 0) {
+        pred_error("%s: %s", w->path,
+                   pred_writer_error(w->env, rc, why, sizeof(why)));
+        return -1;
+    }
 
     if (pred_writer_put_meta(w, o) != 0) {
         return -1;
@@ -142,6 +185,8 @@ pred_writer_commit(pred_writer_t *w, const pred_build_opts_t *o)
 void
 pred_writer_close(pred_writer_t *w)
 {
+    (void) pred_writer_join(w, 1);
+
     if (w->txn) {
         mdb_txn_abort(w->txn);
         w->txn = NULL;
@@ -150,6 +195,199 @@ pred_writer_close(pred_writer_t *w)
     if (w->env) {
         mdb_env_close(w->env);
         w->env = NULL;
+    }
+
+    pred_buf_free(&w->fill);
+    pred_buf_free(&w->work);
+}
+
+
+/* waits for the thread to be done with its buffer, then gives it fill */
+static int
+pred_writer_hand_over(pred_writer_t *w)
+{
+    pred_buf_t  t;
+
+    pthread_mutex_lock(&w->mutex);
+
+    while (w->busy) {
+        pthread_cond_wait(&w->cond, &w->mutex);
+    }
+
+    if (w->failed) {
+        pthread_mutex_unlock(&w->mutex);
+        return -1;
+    }
+
+    t = w->work;
+    w->work = w->fill;
+    w->fill = t;
+    w->fill.len = 0;
+    w->busy = 1;
+
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->mutex);
+
+    return 0;
+}
+
+
+/*
+ * Stops the thread once it has written what it was given (its last
+ * transaction committed), or, abandoning, at once (aborted); -1 when it
+ * failed.  Does nothing when no thread runs.
+ */
+static int
+pred_writer_join(pred_writer_t *w, int abandon)
+{
+    int  failed;
+
+    if (!w->started) {
+        return 0;
+    }
+
+    pthread_mutex_lock(&w->mutex);
+    w->stop = 1;
+    w->abandon = abandon;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->mutex);
+
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->mutex);
+    pthread_cond_destroy(&w->cond);
+
+    w->started = 0;
+    failed = w->failed;
+
+    return failed ? -1 : 0;
+}
+
+
+static void *
+pred_writer_thread(void *arg)
+{
+    int             rc;
+    char            why[128];
+    pred_writer_t  *w;
+
+    w = arg;
+    rc = 0;
+
+    pthread_mutex_lock(&w->mutex);
+
+    for ( ;; ) {
+        while (!w->busy && !w->stop) {
+            pthread_cond_wait(&w->cond, &w->mutex);
+        }
+
+        if (!w->busy || w->abandon) {
+            break;
+        }
+
+        pthread_mutex_unlock(&w->mutex);
+
+        rc = pred_writer_write(w);
+
+        pthread_mutex_lock(&w->mutex);
+
+        w->busy = 0;
+        w->failed = rc != 0;
+        pthread_cond_broadcast(&w->cond);
+
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    if (w->txn && (rc != 0 || w->abandon)) {
+        mdb_txn_abort(w->txn);
+        w->txn = NULL;
+
+    } else if (w->txn) {
+        rc = mdb_txn_commit(w->txn);
+        w->txn = NULL;
+
+        if (rc != 0) {
+            pred_error("%s: %s", w->path,
+                       pred_writer_error(w->env, rc, why, sizeof(why)));
+            w->failed = 1;
+        }
+    }
+
+    pthread_mutex_unlock(&w->mutex);
+
+    return NULL;
+}
+
+
+/* the thread: the records in work, hashed for the checksum */
+static int
+pred_writer_write(pred_writer_t *w)
+{
+    int                rc;
+    char               why[128], *p, *end;
+    MDB_val            k, v;
+    const pred_rec_t  *r;
+
+    rc = 0;
+    p = w->work.data;
+    end = p + w->work.len;
+
+    for ( /* void */ ; p < end; p += PRED_QUEUED_SIZE(r)) {
+        r = (const pred_rec_t *) p;
+
+        if (w->txn == NULL) {
+            rc = mdb_txn_begin(w->env, NULL, 0, &w->txn);
+            if (rc != 0) {
+                break;
+            }
+        }
+
+        k.mv_data = pred_rec_key(r);
+        k.mv_size = r->klen;
+        v.mv_data = pred_rec_val(r);
+        v.mv_size = r->vlen;
+
+        rc = mdb_put(w->txn, w->data, &k, &v, MDB_APPEND);
+
+        if (rc == 0 && ++w->written % PRED_WRITER_BATCH == 0) {
+            rc = mdb_txn_commit(w->txn);
+            w->txn = NULL;
+
+            pred_writer_start_writeback(w);
+        }
+
+        if (rc != 0) {
+            break;
+        }
+
+        w->hash = pred_snap_hash_record(w->hash, k.mv_data, k.mv_size,
+                                        v.mv_data, v.mv_size);
+    }
+
+    if (rc != 0) {
+        pred_error("writing entry %" PRIu64 ": %s", w->written + 1,
+                   pred_writer_error(w->env, rc, why, sizeof(why)));
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The disk starts on what is committed while the build goes on, rather
+ * than all of it waiting for the one sync at the end (a gigabyte at 10M
+ * records).  Only a start: the sync still makes it durable, and a failure
+ * here shows there.
+ */
+static void
+pred_writer_start_writeback(pred_writer_t *w)
+{
+    int  fd;
+
+    if (mdb_env_get_fd(w->env, &fd) == 0) {
+        (void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     }
 }
 

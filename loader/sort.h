@@ -47,6 +47,17 @@ typedef struct {
 #define pred_rec_size(r) (sizeof(pred_rec_t) + (r)->klen + (r)->vlen)
 
 
+/*
+ * An entry of the index sorted in memory: 8 bytes of the key, from where
+ * the keys in memory start to differ, big-endian, so that most comparisons
+ * are one of integers and touch no record.
+ */
+typedef struct {
+    uint64_t     prefix;
+    pred_rec_t  *rec;
+} pred_sort_item_t;
+
+
 typedef struct pred_sort_block_s  pred_sort_block_t;
 typedef struct pred_sort_run_s    pred_sort_run_t;
 
@@ -71,8 +82,9 @@ typedef struct {
     pred_sort_block_t   *blocks;
     pred_sort_block_t   *block;
     size_t               arena_used;
-    pred_rec_t         **recs;
+    pred_sort_item_t    *recs;
     size_t               nrecs;
+    size_t               common;       /* bytes all keys in memory share */
     size_t               recs_size;
     char               **runs;
     pred_sort_run_t     *merge;

@@ -242,6 +242,55 @@ run_ok('bad --freshness-sla', 2,
     unlink "$in/big.jsonl";
 }
 
+# with two cores a second thread parses the second half of each 1 MiB read:
+# a bad line is named by its number in either half, blank and CRLF lines
+# counted, and records keep their own line numbers
+
+{
+    my $write = sub {
+        my ($dup, @bad) = @_;
+        my %bad = map { $_ => 1 } @bad;
+        open my $out, '>', "$in/lines.jsonl" or die;
+        for my $i (1 .. 30000) {
+            if ($i % 1000 == 0) {
+                print $out "\n";
+            } elsif ($bad{$i}) {
+                print $out qq{{"key":"","value":1}\n};
+            } else {
+                printf $out qq{{"key":"k%05d","value":{"pad":"%s"}}%s\n},
+                       $i == $dup ? 9001 : $i, 'p' x 70, $i % 7 ? '' : "\r";
+            }
+        }
+        close $out;
+    };
+
+    # about 9900 lines a read: 3001 and 12001 in a first half, 8001 and
+    # 17001 in a second; the first bad line is the one named
+    for my $bad ([3001], [8001], [12001], [17001], [29999], [3001, 8001],
+                 [8001, 8002])
+    {
+        $write->(0, @$bad);
+        run_ok("bad line @$bad of a big input", 1,
+               qr/^pred-snapshot: \S+\/lines\.jsonl:$bad->[0]: invalid key: key is empty\n\z/,
+               'build', $dir, '--quiet', '--version', 'lines', '--input',
+               "$in/lines.jsonl");
+    }
+
+    $write->(9500);
+    run_ok('a duplicate in the second half of a read', 1,
+           qr/^pred-snapshot: \S+\/lines\.jsonl:9500: duplicate key "k09001" \(first at \S+\/lines\.jsonl:9001;/,
+           'build', $dir, '--quiet', '--version', 'lines', '--input',
+           "$in/lines.jsonl");
+
+    $write->(0);
+    run_ok('a big input', 0, qr/: 29970 entries/, 'build', $dir, '--quiet',
+           '--version', 'lines', '--input', "$in/lines.jsonl");
+    run_ok('a big input: a record of a second half', 0,
+           '{"pad":"' . ('p' x 70) . '"}' . "\n",
+           'get', "$dir/snap-lines.mdb", 'k08001');
+    unlink "$in/lines.jsonl";
+}
+
 # verify and publish refuse bad files; the live version stays
 
 write_file("$dir/snap-junk.mdb", "junk" x 100);

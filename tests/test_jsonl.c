@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -218,6 +219,201 @@ test_range_specs(void **state)
 }
 
 
+/* the fast path takes the common lines, pointing into them */
+static void
+test_scanner_takes_common_lines(void **state)
+{
+    const char        *line;
+    pred_jsonl_rec_t   r;
+
+    (void) state;
+
+    line = "{\"key\":\"user_1\",\"value\":{\"score\":0.5,\"items\":[1,2],"
+           "\"ok\":true,\"no\":false,\"e\":-1.5E+3,\"s\":\"caf\xc3\xa9 "
+           "\xe2\x82\xac \xf0\x9f\x98\x80 \\ud83d\\ude00 \\\"\\n\"}}";
+    assert_int_equal(pred_jsonl_scan(line, strlen(line), &opts, &r), 0);
+    assert_ptr_equal(r.key, line + 8);
+    assert_int_equal(r.klen, 6);
+    assert_ptr_equal(r.value, line + 24);
+    assert_int_equal(r.vlen, strlen(line) - 25);
+    assert_int_equal(r.compact, 0);
+
+    /* white space outside strings: the value is compacted */
+    line = " {\"key\" : 42 ,\t\"value\" : [ 1 , \" a \" ] } ";
+    assert_int_equal(pred_jsonl_scan(line, strlen(line), &opts, &r), 0);
+    assert_int_equal(r.klen, 2);
+    assert_memory_equal(r.key, "42", 2);
+    assert_int_equal(r.compact, 1);
+    assert_int_equal(parse(line, &opts), 0);
+    assert_value("[1,\" a \"]");
+
+    /* an underflow is 0 to jansson, not an error; nor is a big double */
+    line = "{\"key\":\"a\",\"value\":1e-400}";
+    assert_int_equal(pred_jsonl_scan(line, strlen(line), &opts, &r), 0);
+    line = "{\"key\":\"a\",\"value\":1.5e308}";
+    assert_int_equal(pred_jsonl_scan(line, strlen(line), &opts, &r), 0);
+
+    /* 18 digits always fit jansson's long long */
+    line = "{\"key\":-123456789012345678,\"value\":1}";
+    assert_int_equal(pred_jsonl_scan(line, strlen(line), &opts, &r), 0);
+    assert_int_equal(r.klen, 19);
+}
+
+
+typedef struct {
+    const char  *line;
+    const char  *result;     /* the error, or "=KEY VALUE" */
+} line_case_t;
+
+
+/*
+ * Lines the scanner leaves to jansson, with what jansson says: the invalid
+ * ones keep their exact message, and the valid ones their key and value.
+ */
+static void
+test_scanner_leaves_the_rest_to_jansson(void **state)
+{
+    char               line[1024], expect[300];
+    size_t             i;
+    pred_jsonl_rec_t   r;
+    static const line_case_t  cases[] = {
+        { "{\"key\":\"a\",\"value\":{\"x\":1,\"x\":2}}",
+          "invalid JSON at column 29: duplicate object key near '\"x\"'" },
+        { "{\"key\":\"a\",\"value\":\"\\u0000\"}",
+          "invalid JSON at column 27: \\u0000 is not allowed without "
+          "JSON_ALLOW_NUL near '\"\\u0000\"'" },
+        { "{\"key\":\"a\",\"value\":\"\\ud800\"}",
+          "invalid JSON at column 27: invalid Unicode '\\uD800' near "
+          "'\"\\ud800\"'" },
+        { "{\"key\":\"a\",\"value\":\"\\udc00x\"}",
+          "invalid JSON at column 28: invalid Unicode '\\uDC00' near "
+          "'\"\\udc00x\"'" },
+        { "{\"key\":\"a\",\"value\":12345678901234567890}",
+          "invalid JSON at column 39: too big integer near "
+          "'12345678901234567890'" },
+        { "{\"key\":\"a\",\"value\":1e400}",
+          "invalid JSON at column 24: real number overflow near '1e400'" },
+        { "{\"key\":\"a\",\"value\":[1,]}",
+          "invalid JSON at column 23: unexpected token near ']'" },
+        { "{\"key\":\"a\",\"value\":1} x",
+          "invalid JSON at column 23: end of file expected near 'x'" },
+        { "{\"key\":\"a\",\"value\":\"\xc0\x80\"}",
+          "invalid JSON at column 20: unable to decode byte 0xc0 near '\"'" },
+        { "{\"key\":\"a\",\"value\":\"\xed\xa0\x80\"}",
+          "invalid JSON at column 20: unable to decode byte 0xed near '\"'" },
+        { "{\"key\":\"a\",\"value\":01}",
+          "invalid JSON at column 20: invalid token near '0'" },
+        { "{\"key\":\"a\",\"value\":\"\x01\"}",
+          "invalid JSON at column 20: control character 0x1 near '\"'" },
+        { "{\"key\":\"a\",\"value\":tru}",
+          "invalid JSON at column 22: invalid token near 'tru'" },
+        { "[{\"key\":\"a\",\"value\":1}]", "line is not a JSON object" },
+        { "{\"key\":\"a\",\"value\":null}", "field \"value\" is null" },
+        { "{\"key\":\"\",\"value\":1}", "invalid key: key is empty" },
+        { "{\"key\":1.5,\"value\":1}",
+          "field \"key\" is of another type, not a string" },
+
+        /* valid, but not for the scanner to decide */
+        { "{\"key\":-0,\"value\":1}", "=0 1" },
+        { "{\"key\":\"a\\u0062\",\"value\":1}", "=ab 1" },
+        { "{\"key\":\"a\",\"valu\\u0065\":2}", "=a 2" },
+        { "{\"key\":1234567890123456789,\"value\":1}",
+          "=1234567890123456789 1" },
+    };
+
+    (void) state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(pred_jsonl_scan(cases[i].line,
+                                         strlen(cases[i].line), &opts, &r),
+                         -1);
+
+        if (cases[i].result[0] != '=') {
+            assert_int_equal(parse(cases[i].line, &opts), -1);
+            assert_string_equal(err, cases[i].result);
+            continue;
+        }
+
+        assert_int_equal(parse(cases[i].line, &opts), 0);
+        snprintf(expect, sizeof(expect), "=%.*s %.*s", (int) key.len,
+                 key.data, (int) val.len, val.data);
+        assert_string_equal(expect, cases[i].result);
+    }
+
+    /* jansson once let a NUL byte after a number into the value */
+    memcpy(line, "{\"key\":\"a\",\"value\":[0e4\0]}", 25);
+    assert_int_equal(pred_jsonl_scan(line, 25, &opts, &r), -1);
+    assert_int_equal(pred_jsonl_parse(line, 25, &opts, &key, &val, err,
+                                      sizeof(err)), -1);
+    assert_string_equal(err, "invalid JSON at column 24: NUL byte");
+
+    /* deeper than the scanner follows, or more members than it holds */
+    strcpy(line, "{\"key\":\"a\",\"value\":");
+    memset(line + 19, '[', 40);
+    memset(line + 59, ']', 40);
+    strcpy(line + 99, "}");
+    assert_int_equal(pred_jsonl_scan(line, strlen(line), &opts, &r), -1);
+    assert_int_equal(parse(line, &opts), 0);
+    assert_int_equal(val.len, 80);
+
+    strcpy(line, "{\"key\":\"a\",\"value\":{");
+    for (i = 0; i < 70; i++) {
+        snprintf(line + strlen(line), 9, "\"m%02d\":1,", (int) i);
+    }
+    strcpy(line + strlen(line) - 1, "}}");
+    assert_int_equal(pred_jsonl_scan(line, strlen(line), &opts, &r), -1);
+    assert_int_equal(parse(line, &opts), 0);
+}
+
+
+/* with checks on the value: what passes is the scanner's, the rest not */
+static void
+test_scanner_checks(void **state)
+{
+    const char          *req[] = { "score", "m" };
+    const char          *line;
+    pred_jsonl_rec_t     r;
+    pred_jsonl_range_t   range;
+    pred_jsonl_opts_t    o = { "key", "value", req, 2, &range, 1 };
+
+    (void) state;
+
+    range.field = "score";
+    range.min = 0;
+    range.max = 1;
+
+    line = "{\"key\":\"a\",\"value\":{\"m\":null,\"score\":1}}";
+    assert_int_equal(pred_jsonl_scan(line, strlen(line), &o, &r), 0);
+
+    line = "{\"key\":\"a\",\"value\":{\"m\":{\"score\":2},\"score\":0.25}}";
+    assert_int_equal(pred_jsonl_scan(line, strlen(line), &o, &r), 0);
+
+    line = "{\"key\":\"a\",\"value\":{\"m\":1,\"score\":1.0000001}}";
+    assert_int_equal(pred_jsonl_scan(line, strlen(line), &o, &r), -1);
+    assert_int_equal(parse(line, &o), -1);
+    assert_string_equal(err, "value field \"score\" is 1, outside [0, 1] "
+                        "(--range)");
+
+    line = "{\"key\":\"a\",\"value\":{\"score\":0}}";
+    assert_int_equal(pred_jsonl_scan(line, strlen(line), &o, &r), -1);
+    assert_int_equal(parse(line, &o), -1);
+    assert_string_equal(err, "value has no field \"m\" (--require-field)");
+
+    /* the nested "score" is not the value's */
+    line = "{\"key\":\"a\",\"value\":{\"m\":{\"score\":1}}}";
+    assert_int_equal(pred_jsonl_scan(line, strlen(line), &o, &r), -1);
+    assert_int_equal(parse(line, &o), -1);
+    assert_string_equal(err, "value has no field \"score\" "
+                        "(--require-field)");
+
+    line = "{\"key\":\"a\",\"value\":[{\"m\":1,\"score\":1}]}";
+    assert_int_equal(pred_jsonl_scan(line, strlen(line), &o, &r), -1);
+    assert_int_equal(parse(line, &o), -1);
+    assert_string_equal(err, "field \"value\" is not an object, so it has "
+                        "no fields to check");
+}
+
+
 static int
 teardown(void **state)
 {
@@ -243,6 +439,9 @@ main(void)
         cmocka_unit_test(test_bad_keys),
         cmocka_unit_test(test_required_fields_and_ranges),
         cmocka_unit_test(test_range_specs),
+        cmocka_unit_test(test_scanner_takes_common_lines),
+        cmocka_unit_test(test_scanner_leaves_the_rest_to_jansson),
+        cmocka_unit_test(test_scanner_checks),
     };
 
     return cmocka_run_group_tests_name("jsonl", tests, NULL, teardown);

@@ -18,8 +18,8 @@
 #include "sort.h"
 
 
-/* the index starts at 65536 pointers, 512 KiB of the budget */
-#define INDEX_BYTES  (65536 * sizeof(pred_rec_t *))
+/* the index starts at 65536 entries, 1 MiB of the budget */
+#define INDEX_BYTES  (65536 * sizeof(pred_sort_item_t))
 
 
 static char         dir[64];

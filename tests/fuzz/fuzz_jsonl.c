@@ -1,7 +1,9 @@
 /*
  * One JSON Lines record as pred-snapshot build reads it, with a required
  * field and a range check.  A record that parses must give a valid key and
- * a value that is valid, compact JSON.
+ * a value that is valid, compact JSON.  A line the fast scanner accepts,
+ * with or without the checks, jansson must accept too, with the same key
+ * and value.
  */
 
 #include <stdint.h>
@@ -11,6 +13,49 @@
 #include "pred_key.h"
 #include "pred_json.h"
 #include "jsonl.h"
+
+
+static void
+same_as_jansson(const uint8_t *data, size_t size,
+    const pred_jsonl_opts_t *opts)
+{
+    char              err[256], *v;
+    size_t            vlen;
+    pred_buf_t        key, value;
+    pred_jsonl_rec_t  rec;
+
+    if (pred_jsonl_scan((const char *) data, size, opts, &rec) != 0) {
+        return;
+    }
+
+    memset(&key, 0, sizeof(pred_buf_t));
+    memset(&value, 0, sizeof(pred_buf_t));
+
+    if (pred_jsonl_parse_jansson((const char *) data, size, opts, &key,
+                                 &value, err, sizeof(err))
+        != 0)
+    {
+        abort();
+    }
+
+    v = malloc(rec.vlen + 1);
+    if (v == NULL) {
+        abort();
+    }
+
+    vlen = pred_json_compact(rec.value, rec.vlen, v);
+
+    if (rec.klen != key.len || memcmp(rec.key, key.data, key.len) != 0
+        || vlen != value.len || memcmp(v, value.data, vlen) != 0
+        || (!rec.compact && vlen != rec.vlen))
+    {
+        abort();
+    }
+
+    free(v);
+    pred_buf_free(&key);
+    pred_buf_free(&value);
+}
 
 
 int
@@ -56,6 +101,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     pred_buf_free(&key);
     pred_buf_free(&value);
+
+    same_as_jansson(data, size, &opts);
+
+    opts.nrequire = 0;
+    opts.nranges = 0;
+    same_as_jansson(data, size, &opts);
 
     return 0;
 }
