@@ -224,8 +224,16 @@ start() {
     echo "nginx for $v did not start" >&2; exit 1
 }
 
+# a graceful stop; a nginx under valgrind that has not exited after two
+# minutes is told to exit now (cachegrind still writes its counts)
 stop() {
+    local i
     kill -QUIT "$ngx_pid"
+    for i in $(seq 1200); do
+        kill -0 "$ngx_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -TERM "$ngx_pid" 2>/dev/null || true
     wait "$ngx_pid" || true
     ngx_pid=
 }

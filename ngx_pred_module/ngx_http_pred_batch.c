@@ -65,6 +65,10 @@ static ngx_int_t ngx_http_pred_batch_fail(ngx_http_request_t *r,
     const char *reason);
 static ngx_uint_t ngx_http_pred_batch_plain(ngx_str_t *key);
 
+/* the batch's table of keys seen: a secret per worker for its hash */
+static uint64_t    ngx_http_pred_batch_secret[2];
+static ngx_uint_t  ngx_http_pred_batch_seeded;
+
 
 /* "pred_batch on|off [max=N]" */
 char *
@@ -595,8 +599,18 @@ ngx_http_pred_batch_find(ngx_http_pred_ctx_t *ctx,
         return NULL;
     }
 
-    /* linear probing; the table is never more than half full */
-    for (i = ngx_hash_key(key->data, key->len) & seen->mask;
+    /*
+     * Linear probing; the table is never more than half full.  The keys
+     * are the client's: hashed under a secret, they cannot be made to
+     * share one run of slots.
+     */
+    if (!ngx_http_pred_batch_seeded) {
+        (void) pred_key_secret(ngx_http_pred_batch_secret);
+        ngx_http_pred_batch_seeded = 1;
+    }
+
+    for (i = pred_key_hash(key->data, key->len, ngx_http_pred_batch_secret)
+             & seen->mask;
          seen->slots[i];
          i = (i + 1) & seen->mask)
     {

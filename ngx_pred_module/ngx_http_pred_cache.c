@@ -398,6 +398,15 @@ ngx_http_pred_cache_get(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
+    /*
+     * No writer holds the mutex now: an odd number is one that died
+     * mid-change.  Even again, the next hits need not take the lock.
+     */
+    if (z->sh->seq & 1) {
+        ngx_memory_barrier();
+        z->sh->seq++;
+    }
+
     rc = ngx_http_pred_cache_read(r, z, key, hash, out, &cn);
 
     if (rc == NGX_OK) {
@@ -801,8 +810,6 @@ ngx_http_pred_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_pred_cache_zone_t  *oz = data;
 
     size_t                       len;
-    ssize_t                      n;
-    ngx_fd_t                     fd;
     ngx_uint_t                   buckets;
     ngx_http_pred_cache_zone_t  *z;
 
@@ -864,22 +871,11 @@ ngx_http_pred_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     z->sh->mask = buckets - 1;
 
-    n = -1;
-    fd = ngx_open_file("/dev/urandom", NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd != NGX_INVALID_FILE) {
-        n = read(fd, z->sh->secret, sizeof(z->sh->secret));
-        (void) ngx_close_file(fd);
-    }
-
-    if (n != (ssize_t) sizeof(z->sh->secret)) {
+    if (pred_key_secret(z->sh->secret) != 0) {
         ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, ngx_errno,
                       "pred_cache_zone \"%V\": no secret from "
                       "/dev/urandom, the hash's is guessable",
                       &shm_zone->shm.name);
-
-        z->sh->secret[0] = ((uint64_t) ngx_random() << 32) ^ ngx_random();
-        z->sh->secret[1] = ((uint64_t) ngx_random() << 32) ^ ngx_time();
     }
 
     ngx_queue_init(&z->sh->queue);
@@ -987,7 +983,13 @@ ngx_http_pred_cache_read(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
 
     vlen = cn->value_len;
 
-    if (vlen > z->max_entry || cn->data + key->len + vlen > end) {
+    /*
+     * The bound is the zone's, not max_entry: a reload may lower that and
+     * keep the zone, whose entries written before stay readable.  No
+     * value may be over an eighth of the zone, whatever the configuration.
+     */
+    if (vlen > z->shm_zone->shm.size / 8 || cn->data + key->len + vlen > end)
+    {
         return NGX_AGAIN;
     }
 

@@ -114,6 +114,9 @@ ngx_http_pred_handler(ngx_http_request_t *r)
      * single-flight marker is taken in the cache zone or a call is made.
      */
     if (ngx_http_pred_breaker_open(r)) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "pred: key \"%V\": the breaker is open, no call",
+                       &key);
         ctx->shed = 1;
         return ngx_http_pred_fallback_answer(r, ctx,
                                              NGX_HTTP_PRED_SHED_BREAKER);

@@ -2,7 +2,10 @@
  * Prediction key decoding and validation.
  */
 
+#include <fcntl.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "pred_key.h"
 
@@ -216,4 +219,29 @@ pred_key_hash(const unsigned char *key, size_t len, const uint64_t k[2])
     PRED_SIPROUND;
 
     return v0 ^ v1 ^ v2 ^ v3;
+}
+
+
+int
+pred_key_secret(uint64_t k[2])
+{
+    int      fd;
+    ssize_t  n;
+
+    n = -1;
+    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+    if (fd != -1) {
+        n = read(fd, k, 2 * sizeof(uint64_t));
+        close(fd);
+    }
+
+    if (n == (ssize_t) (2 * sizeof(uint64_t))) {
+        return 0;
+    }
+
+    k[0] = (uint64_t) time(NULL) * 0x9e3779b97f4a7c15ULL ^ (uint64_t) getpid();
+    k[1] = (uint64_t) (uintptr_t) &n ^ (uint64_t) clock();
+
+    return -1;
 }

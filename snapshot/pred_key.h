@@ -57,6 +57,13 @@ pred_key_rc_t pred_key_decode(const unsigned char *src, size_t len,
 uint64_t pred_key_hash(const unsigned char *key, size_t len,
     const uint64_t k[2]);
 
+/*
+ * Fills k with a secret for pred_key_hash from /dev/urandom: 0, or -1 when
+ * it could not be read and k was made from the time, the pid and an
+ * address instead (unknown in advance, but guessable: worth a warning).
+ */
+int pred_key_secret(uint64_t k[2]);
+
 /* A short, constant, human-readable reason for a non-OK code. */
 const char *pred_key_strerror(pred_key_rc_t rc);
 

@@ -32,6 +32,7 @@ static void pred_snap_index_free(pred_snap_t *s);
 static int pred_snap_index_get(pred_snap_t *s, const void *key,
     size_t key_len, MDB_val *v);
 static uint64_t pred_snap_index_hash(const unsigned char *p, size_t len);
+static void pred_snap_index_seed(void);
 static int pred_snap_transient(int rc);
 static void pred_snap_guard_install(void);
 static void pred_snap_deadline(uint64_t ms);
@@ -48,6 +49,8 @@ static int pred_snap_meta_txn(pred_snap_t *s, MDB_txn *txn, const char *name,
 /* the guarded call in progress, if any: processes are single-threaded */
 static sigjmp_buf * volatile  pred_snap_jmp;
 static volatile sig_atomic_t  pred_snap_over_time;
+static uint64_t               pred_snap_index_secret[2];
+static int                    pred_snap_index_seeded;
 static int                    pred_snap_fault_signo;
 static char                   pred_snap_assert_msg[128];
 /* the verify walk's cursor, for the fault path to close */
@@ -78,7 +81,7 @@ static struct sigaction       pred_snap_old_vtalrm;
  * 64-bit slot per entry, 0 when empty.  A slot holds the address of the
  * entry's leaf node in the map (user addresses are below 2^48) and the top
  * 16 bits of the key's hash, so that a probe for another key seldom reads
- * the map.  A leaf node is LMDB's on-disk layout (little endian): the
+ * the map.  A leaf node is LMDB's layout (in the host's byte order): the
  * value's size in two 16-bit halves, flags, the key's size, the key, the
  * value; the build checks it against what LMDB's cursor returned for every
  * entry before trusting it.  At most 3/4 of the slots are used.
@@ -87,9 +90,15 @@ static struct sigaction       pred_snap_old_vtalrm;
 #define PRED_SNAP_INDEX_PTR      ((1ULL << 48) - 1)
 #define PRED_SNAP_INDEX_TAG(h)   ((h) & ~PRED_SNAP_INDEX_PTR)
 
+/* LMDB's MDB_node: the halves of the value's size in the host's order */
 typedef struct {
+#if defined __BYTE_ORDER__ && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    uint16_t  size_hi;
+    uint16_t  size_lo;
+#else
     uint16_t  size_lo;
     uint16_t  size_hi;
+#endif
     uint16_t  flags;
     uint16_t  key_size;
 } pred_snap_node_t;
@@ -677,27 +686,25 @@ pred_snap_index_get(pred_snap_t *s, const void *key, size_t key_len,
 }
 
 
-/* FNV-1a, then a murmur3 finalizer: keys that differ only in their last
- * bytes (user_0000001, user_0000002) spread over the low bits too */
+/*
+ * SipHash under a secret drawn once per process: the keys are the batch
+ * job's, which may come from users; without the secret, keys chosen to
+ * share one run of slots would make every step and probe walk all of it.
+ */
 static uint64_t
 pred_snap_index_hash(const unsigned char *p, size_t len)
 {
-    uint64_t  h;
+    return pred_key_hash(p, len, pred_snap_index_secret);
+}
 
-    h = PRED_SNAP_FNV_INIT;
 
-    while (len--) {
-        h ^= *p++;
-        h *= 0x100000001b3ULL;
+static void
+pred_snap_index_seed(void)
+{
+    if (!pred_snap_index_seeded) {
+        (void) pred_key_secret(pred_snap_index_secret);
+        pred_snap_index_seeded = 1;
     }
-
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-
-    return h;
 }
 
 
@@ -708,10 +715,18 @@ pred_snap_index_start(pred_snap_t *s, char *err, size_t errlen)
     uint64_t           *mem;
     pred_snap_build_t  *b;
 
+    /* a count no memory could index (and that would wrap the sizes) */
+    if (s->entries > SIZE_MAX / 32) {
+        return pred_snap_errorf(err, errlen, "%" PRIu64 " entries are too "
+                                "many to index", s->entries);
+    }
+
     slots = 16;
     while (slots - slots / 4 < s->entries) {
         slots *= 2;
     }
+
+    pred_snap_index_seed();
 
     size = slots * sizeof(uint64_t);
 
@@ -791,7 +806,10 @@ pred_snap_index_map(pred_snap_t *s, uint64_t n, char *err, size_t errlen)
         op = MDB_NEXT;
     }
 
-    while (n-- && (rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+    /* past the step's CPU budget, the rest waits for the next step */
+    while (n-- && !pred_snap_over_time
+           && (rc = mdb_cursor_get(cur, &k, &v, op)) == 0)
+    {
         op = MDB_NEXT;
         b->done++;
         b->last = k;

@@ -211,6 +211,21 @@ test_hash_depends_on_secret(void **state)
 }
 
 
+/* two secrets drawn from /dev/urandom: not zero, not the same */
+static void
+test_secret(void **state)
+{
+    uint64_t  a[2], b[2];
+
+    (void) state;
+
+    assert_int_equal(pred_key_secret(a), 0);
+    assert_int_equal(pred_key_secret(b), 0);
+    assert_true((a[0] | a[1]) != 0);
+    assert_true(a[0] != b[0] || a[1] != b[1]);
+}
+
+
 int
 main(void)
 {
@@ -226,6 +241,7 @@ main(void)
         cmocka_unit_test(test_control_byte_anywhere),
         cmocka_unit_test(test_hash_reference_vectors),
         cmocka_unit_test(test_hash_depends_on_secret),
+        cmocka_unit_test(test_secret),
     };
 
     return cmocka_run_group_tests_name("pred_key", tests, NULL, NULL);
