@@ -75,7 +75,6 @@ static int pred_jsonl_scan_array(pred_jsonl_scan_t *s, int depth);
 static int pred_jsonl_scan_string(pred_jsonl_scan_t *s);
 static const char *pred_jsonl_scan_escape(const char *p, const char *end);
 static int pred_jsonl_hex4(const char *p);
-static const char *pred_jsonl_scan_utf8(const char *p, const char *end);
 static int pred_jsonl_scan_number(pred_jsonl_scan_t *s);
 static int pred_jsonl_scan_checks(pred_jsonl_scan_t *s, size_t first);
 static pred_jsonl_member_t *pred_jsonl_find(pred_jsonl_scan_t *s,
@@ -624,7 +623,7 @@ pred_jsonl_scan_string(pred_jsonl_scan_t *s)
             p = pred_jsonl_scan_escape(p, end);
 
         } else if (c >= 0x80) {
-            p = pred_jsonl_scan_utf8(p, end);
+            p = pred_json_utf8(p, end);
 
         } else {
             return PRED_JSONL_BAD;
@@ -713,51 +712,6 @@ pred_jsonl_hex4(const char *p)
     }
 
     return u;
-}
-
-
-/* past the UTF-8 sequence at p; jansson's rules: no overlong forms, no
- * surrogates, nothing past U+10FFFF */
-static const char *
-pred_jsonl_scan_utf8(const char *p, const char *end)
-{
-    int            i, n;
-    unsigned char  c, c1;
-
-    c = (unsigned char) *p;
-
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 1;
-
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 2;
-
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 3;
-
-    } else {
-        return NULL;
-    }
-
-    if (end - p <= n) {
-        return NULL;
-    }
-
-    for (i = 1; i <= n; i++) {
-        if (((unsigned char) p[i] & 0xc0) != 0x80) {
-            return NULL;
-        }
-    }
-
-    c1 = (unsigned char) p[1];
-
-    if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f)
-        || (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 > 0x8f))
-    {
-        return NULL;
-    }
-
-    return p + n + 1;
 }
 
 

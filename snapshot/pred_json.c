@@ -187,7 +187,7 @@ bad:
 static const char *
 pred_json_check_string(const char *p, const char *end)
 {
-    int             i, n;
+    int             i;
     unsigned char   c;
 
     for (p++; p < end; ) {
@@ -238,42 +238,62 @@ pred_json_check_string(const char *p, const char *end)
             continue;
         }
 
-        /* UTF-8: a lead byte and its continuation bytes, no overlongs */
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
+        p = pred_json_utf8(p, end);
 
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-
-        } else {
+        if (p == NULL) {
             return NULL;
         }
-
-        if (end - p <= n) {
-            return NULL;
-        }
-
-        for (i = 1; i <= n; i++) {
-            if (((unsigned char) p[i] & 0xc0) != 0x80) {
-                return NULL;
-            }
-        }
-
-        if ((c == 0xe0 && (unsigned char) p[1] < 0xa0)
-            || (c == 0xed && (unsigned char) p[1] > 0x9f)
-            || (c == 0xf0 && (unsigned char) p[1] < 0x90)
-            || (c == 0xf4 && (unsigned char) p[1] > 0x8f))
-        {
-            return NULL;
-        }
-
-        p += n + 1;
     }
 
     return NULL;
+}
+
+
+/*
+ * Past the UTF-8 sequence at p, or NULL: a lead byte and its continuation
+ * bytes, no overlong forms, no surrogates, nothing past U+10FFFF (the
+ * rules jansson's reader has too).
+ */
+const char *
+pred_json_utf8(const char *p, const char *end)
+{
+    int            i, n;
+    unsigned char  c, c1;
+
+    c = (unsigned char) *p;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 1;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 2;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 3;
+
+    } else {
+        return NULL;
+    }
+
+    if (end - p <= n) {
+        return NULL;
+    }
+
+    for (i = 1; i <= n; i++) {
+        if (((unsigned char) p[i] & 0xc0) != 0x80) {
+            return NULL;
+        }
+    }
+
+    c1 = (unsigned char) p[1];
+
+    if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f)
+        || (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 > 0x8f))
+    {
+        return NULL;
+    }
+
+    return p + n + 1;
 }
 
 

@@ -24,6 +24,13 @@
 
 int pred_json_validate(const char *text, size_t len, size_t *where);
 
+/*
+ * Past the UTF-8 sequence of two to four bytes at p (p < end, *p >= 0x80),
+ * or NULL when it is not one JSON allows: overlong, a surrogate, past
+ * U+10FFFF, or cut by end.
+ */
+const char *pred_json_utf8(const char *p, const char *end);
+
 /* Copies src to dst (room for len bytes) without white space outside
  * strings; returns the new length. */
 size_t pred_json_compact(const char *src, size_t len, char *dst);

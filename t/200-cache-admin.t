@@ -370,19 +370,19 @@ Allow: POST, PUT, DELETE
     location /admin/ { pred_admin; }
 --- request eval
 [(map { "PUT /admin/k$_\n$_" } 0 .. 119),
- "GET /batch?keys=" . join(',', map { "k$_" } 0 .. 119),
+ "GET /batch?keys=" . CORE::join(',', map { "k$_" } 0 .. 119),
  "POST /admin/purge?prefix=k1",
- "GET /batch?keys=" . join(',', map { "k$_" } 0 .. 119),
+ "GET /batch?keys=" . CORE::join(',', map { "k$_" } 0 .. 119),
  "GET /predict?id=k119", "GET /predict?id=k99"]
 --- error_code eval
 [(200) x 123, 404, 200]
 --- response_body eval
 [(map { qq{{"stored":"k$_","ttl":600}} } 0 .. 119),
- '{"results":{' . join(',', map { qq{"k$_":$_} } 0 .. 119)
- . '},"sources":{' . join(',', map { qq{"k$_":"cache"} } 0 .. 119) . '}}',
+ '{"results":{' . CORE::join(',', map { qq{"k$_":$_} } 0 .. 119)
+ . '},"sources":{' . CORE::join(',', map { qq{"k$_":"cache"} } 0 .. 119) . '}}',
  '{"purged":31}',
- '{"results":{' . join(',', map { /^1/ ? qq{"k$_":null} : qq{"k$_":$_} } 0 .. 119)
- . '},"sources":{' . join(',', map { /^1/ ? qq{"k$_":"none"} : qq{"k$_":"cache"} } 0 .. 119) . '}}',
+ '{"results":{' . CORE::join(',', map { /^1/ ? qq{"k$_":null} : qq{"k$_":$_} } 0 .. 119)
+ . '},"sources":{' . CORE::join(',', map { /^1/ ? qq{"k$_":"none"} : qq{"k$_":"cache"} } 0 .. 119) . '}}',
  '{"error":"not_found","key":"k119"}', '99']
 --- no_error_log
 [error]
