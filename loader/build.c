@@ -77,7 +77,13 @@ pred_build_run(pred_build_opts_t *o)
     pred_sort_init(&b.sort, o->dir, o->memory);
     b.sort.on_run = pred_build_on_run;
 
-    if (stat(o->dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+    if (stat(o->dir, &st) == -1) {
+        pred_error("%s: %s (make the folder first)", o->dir,
+                   strerror(errno));
+        return PRED_EXIT_FAIL;
+    }
+
+    if (!S_ISDIR(st.st_mode)) {
         pred_error("%s: not a directory", o->dir);
         return PRED_EXIT_FAIL;
     }

@@ -357,6 +357,7 @@ ngx_http_pred_cache_get(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
         ngx_memory_barrier();
 
         if (seq & 1) {
+            (void) ngx_atomic_fetch_add(&z->sh->read_retries, 1);
             ngx_cpu_pause();
             continue;
         }

@@ -34,6 +34,12 @@ write_file("$in/good.jsonl", <<'_EOJ_');
 {"key":"a","value":{"score":0.75, "tags":["x", "y"]}}
 _EOJ_
 
+# a folder that is not there: said, with what to do
+run_ok('build into a missing folder', 1,
+       "pred-snapshot: $dir/missing: No such file or directory (make the "
+       . "folder first)\n",
+       'build', "$dir/missing", '--quiet', '--input', "$in/good.jsonl");
+
 # build, get, info, verify, publish, list
 
 {
