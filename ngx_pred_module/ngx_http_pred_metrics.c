@@ -796,12 +796,17 @@ ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p, u_char *last)
     for (i = 0; i < pmcf->zones.nelts; i++) {
         p = ngx_slprintf(p, last, "%s\"%V\":{\"entries\":%uA,"
                          "\"evictions\":%uA,\"expirations\":%uA,"
-                         "\"tombstones\":%uA}", i ? "," : "",
+                         "\"tombstones\":%uA,\"admin_full\":%uA,"
+                         "\"read_retry\":%uA,\"read_locked\":%uA}",
+                         i ? "," : "",
                          &zones[i]->shm_zone->shm.name,
                          ngx_http_pred_cache_stat(zones[i], 0),
                          ngx_http_pred_cache_stat(zones[i], 1),
                          ngx_http_pred_cache_stat(zones[i], 2),
-                         ngx_http_pred_cache_stat(zones[i], 3));
+                         ngx_http_pred_cache_stat(zones[i], 3),
+                         ngx_http_pred_cache_stat(zones[i], 5),
+                         ngx_http_pred_cache_stat(zones[i], 6),
+                         ngx_http_pred_cache_stat(zones[i], 7));
     }
 
     p = ngx_slprintf(p, last, "},\"snapshots\":{");
