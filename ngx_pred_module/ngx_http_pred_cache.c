@@ -106,9 +106,11 @@ static uint32_t ngx_http_pred_cache_hash(ngx_http_pred_cache_zone_t *z,
     ngx_str_t *key);
 static ngx_int_t ngx_http_pred_cache_read(ngx_http_request_t *r,
     ngx_http_pred_cache_zone_t *z, ngx_str_t *key, uint32_t hash,
-    ngx_http_pred_cached_t *out, ngx_http_pred_cache_node_t **found);
+    ngx_uint_t locked, ngx_http_pred_cached_t *out,
+    ngx_http_pred_cache_node_t **found);
 static ngx_http_pred_cache_node_t *ngx_http_pred_cache_find(
-    ngx_http_pred_cache_zone_t *z, ngx_str_t *key, uint32_t hash);
+    ngx_http_pred_cache_zone_t *z, ngx_str_t *key, uint32_t hash,
+    ngx_uint_t *torn);
 static void ngx_http_pred_cache_link(ngx_http_pred_cache_zone_t *z,
     ngx_http_pred_cache_node_t *cn);
 static void ngx_http_pred_cache_free(ngx_http_pred_cache_zone_t *z,
@@ -362,7 +364,7 @@ ngx_http_pred_cache_get(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
             continue;
         }
 
-        rc = ngx_http_pred_cache_read(r, z, key, hash, out, &cn);
+        rc = ngx_http_pred_cache_read(r, z, key, hash, 0, out, &cn);
 
         ngx_memory_barrier();
 
@@ -408,15 +410,10 @@ ngx_http_pred_cache_get(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
         z->sh->seq++;
     }
 
-    rc = ngx_http_pred_cache_read(r, z, key, hash, out, &cn);
+    rc = ngx_http_pred_cache_read(r, z, key, hash, 1, out, &cn);
 
     if (rc == NGX_OK) {
         cn->used = 1;
-    }
-
-    /* a chain past the lock-free walk's bound: nothing to serve */
-    if (rc == NGX_AGAIN) {
-        rc = NGX_DECLINED;
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
@@ -472,7 +469,7 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
 
     ngx_http_pred_cache_wlock(z);
 
-    cn = ngx_http_pred_cache_find(z, key, hash);
+    cn = ngx_http_pred_cache_find(z, key, hash, NULL);
     mask = 0;
 
     if (cn) {
@@ -628,7 +625,7 @@ ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
 
     ngx_http_pred_cache_wlock(z);
 
-    cn = ngx_http_pred_cache_find(z, key, hash);
+    cn = ngx_http_pred_cache_find(z, key, hash, NULL);
 
     if (cn && cn->fetch_until
         && (ngx_msec_int_t) (cn->fetch_until - ngx_current_msec) > 0)
@@ -697,7 +694,7 @@ ngx_http_pred_cache_unlead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
 
     ngx_http_pred_cache_wlock(z);
 
-    cn = ngx_http_pred_cache_find(z, key, hash);
+    cn = ngx_http_pred_cache_find(z, key, hash, NULL);
 
     if (cn && cn->fetch_until == token) {
         if (cn->kind == NGX_HTTP_PRED_CACHE_EMPTY) {
@@ -725,7 +722,8 @@ ngx_http_pred_cache_poll(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
-    cn = ngx_http_pred_cache_find(z, key, ngx_http_pred_cache_hash(z, key));
+    cn = ngx_http_pred_cache_find(z, key, ngx_http_pred_cache_hash(z, key),
+                                  NULL);
 
     if (cn && cn->fetch_until
         && (ngx_msec_int_t) (cn->fetch_until - ngx_current_msec) > 0)
@@ -932,44 +930,27 @@ ngx_http_pred_cache_hash(ngx_http_pred_cache_zone_t *z, ngx_str_t *key)
 
 
 /*
- * Finds key and copies it out, with or without the lock.  Without it,
- * anything read may be torn by a writer: pointers and lengths are checked
- * against the zone before use, NGX_AGAIN says the read made no sense, and
- * the caller's sequence check throws away whatever else it found.
+ * Finds key and copies it out, with the lock or without (locked 0).
+ * Without it, anything read may be torn by a writer: pointers and lengths
+ * are checked against the zone before use, NGX_AGAIN says the read made no
+ * sense, and the caller's sequence check throws away whatever else it
+ * found.
  */
 static ngx_int_t
 ngx_http_pred_cache_read(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
-    ngx_str_t *key, uint32_t hash, ngx_http_pred_cached_t *out,
-    ngx_http_pred_cache_node_t **found)
+    ngx_str_t *key, uint32_t hash, ngx_uint_t locked,
+    ngx_http_pred_cached_t *out, ngx_http_pred_cache_node_t **found)
 {
-    u_char                      *start, *end;
     size_t                       vlen;
-    ngx_uint_t                   n, kind;
+    ngx_uint_t                   kind, torn;
     ngx_http_pred_cache_node_t  *cn;
 
-    start = (u_char *) z->shpool->start;
-    end = z->shpool->end;
+    torn = 0;
 
-    cn = z->sh->buckets[hash & z->sh->mask];
+    cn = ngx_http_pred_cache_find(z, key, hash, locked ? NULL : &torn);
 
-    for (n = 0; cn; n++) {
-
-        if ((u_char *) cn < start
-            || (u_char *) cn + offsetof(ngx_http_pred_cache_node_t, data)
-               + key->len > end
-            || ((uintptr_t) cn & (sizeof(void *) - 1))
-            || n == NGX_HTTP_PRED_CACHE_CHAIN_MAX)
-        {
-            return NGX_AGAIN;
-        }
-
-        if (cn->hash == hash && cn->key_len == key->len
-            && ngx_memcmp(cn->data, key->data, key->len) == 0)
-        {
-            break;
-        }
-
-        cn = cn->next;
+    if (torn) {
+        return NGX_AGAIN;
     }
 
     if (cn == NULL) {
@@ -989,7 +970,9 @@ ngx_http_pred_cache_read(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
      * keep the zone, whose entries written before stay readable.  No
      * value may be over an eighth of the zone, whatever the configuration.
      */
-    if (vlen > z->shm_zone->shm.size / 8 || cn->data + key->len + vlen > end)
+    if (!locked
+        && (vlen > z->shm_zone->shm.size / 8
+            || cn->data + key->len + vlen > z->shpool->end))
     {
         return NGX_AGAIN;
     }
@@ -1019,14 +1002,33 @@ ngx_http_pred_cache_read(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
 }
 
 
-/* under the lock */
+/*
+ * The entry for key in its bucket's chain, or NULL.  Under the lock torn
+ * is NULL.  Without it, each node is checked against the zone before it
+ * is read, and a walk that leaves the zone, is misaligned or goes round
+ * in circles (a chain longer than any real one) sets *torn.
+ */
 static ngx_http_pred_cache_node_t *
 ngx_http_pred_cache_find(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
-    uint32_t hash)
+    uint32_t hash, ngx_uint_t *torn)
 {
+    ngx_uint_t                   n;
     ngx_http_pred_cache_node_t  *cn;
 
-    for (cn = z->sh->buckets[hash & z->sh->mask]; cn; cn = cn->next) {
+    for (n = 0, cn = z->sh->buckets[hash & z->sh->mask];
+         cn;
+         n++, cn = cn->next)
+    {
+        if (torn
+            && ((u_char *) cn < (u_char *) z->shpool->start
+                || (u_char *) cn + offsetof(ngx_http_pred_cache_node_t, data)
+                   + key->len > z->shpool->end
+                || ((uintptr_t) cn & (sizeof(void *) - 1))
+                || n == NGX_HTTP_PRED_CACHE_CHAIN_MAX))
+        {
+            *torn = 1;
+            return NULL;
+        }
 
         if (cn->hash == hash && cn->key_len == key->len
             && ngx_memcmp(cn->data, key->data, key->len) == 0)
