@@ -65,10 +65,6 @@ static ngx_int_t ngx_http_pred_batch_fail(ngx_http_request_t *r,
     const char *reason);
 static ngx_uint_t ngx_http_pred_batch_plain(ngx_str_t *key);
 
-/* the batch's table of keys seen: a secret per worker for its hash */
-static uint64_t    ngx_http_pred_batch_secret[2];
-static ngx_uint_t  ngx_http_pred_batch_seeded;
-
 
 /* "pred_batch on|off [max=N]" */
 char *
@@ -604,12 +600,7 @@ ngx_http_pred_batch_find(ngx_http_pred_ctx_t *ctx,
      * are the client's: hashed under a secret, they cannot be made to
      * share one run of slots.
      */
-    if (!ngx_http_pred_batch_seeded) {
-        (void) pred_key_secret(ngx_http_pred_batch_secret);
-        ngx_http_pred_batch_seeded = 1;
-    }
-
-    for (i = pred_key_hash(key->data, key->len, ngx_http_pred_batch_secret)
+    for (i = pred_key_hash(key->data, key->len, pred_key_process_secret())
              & seen->mask;
          seen->slots[i];
          i = (i + 1) & seen->mask)

@@ -245,3 +245,18 @@ pred_key_secret(uint64_t k[2])
 
     return -1;
 }
+
+
+const uint64_t *
+pred_key_process_secret(void)
+{
+    static int       drawn;
+    static uint64_t  k[2];
+
+    if (!drawn) {
+        (void) pred_key_secret(k);
+        drawn = 1;
+    }
+
+    return k;
+}

@@ -64,6 +64,12 @@ uint64_t pred_key_hash(const unsigned char *key, size_t len,
  */
 int pred_key_secret(uint64_t k[2]);
 
+/*
+ * This process's secret for pred_key_hash, drawn with pred_key_secret at
+ * the first call: for tables of one process (a worker's), not shared ones.
+ */
+const uint64_t *pred_key_process_secret(void);
+
 /* A short, constant, human-readable reason for a non-OK code. */
 const char *pred_key_strerror(pred_key_rc_t rc);
 

@@ -32,7 +32,6 @@ static void pred_snap_index_free(pred_snap_t *s);
 static int pred_snap_index_get(pred_snap_t *s, const void *key,
     size_t key_len, MDB_val *v);
 static uint64_t pred_snap_index_hash(const unsigned char *p, size_t len);
-static void pred_snap_index_seed(void);
 static int pred_snap_transient(int rc);
 static void pred_snap_guard_install(void);
 static void pred_snap_deadline(uint64_t ms);
@@ -49,8 +48,6 @@ static int pred_snap_meta_txn(pred_snap_t *s, MDB_txn *txn, const char *name,
 /* the guarded call in progress, if any: processes are single-threaded */
 static sigjmp_buf * volatile  pred_snap_jmp;
 static volatile sig_atomic_t  pred_snap_over_time;
-static uint64_t               pred_snap_index_secret[2];
-static int                    pred_snap_index_seeded;
 static int                    pred_snap_fault_signo;
 static char                   pred_snap_assert_msg[128];
 /* the verify walk's cursor, for the fault path to close */
@@ -694,17 +691,7 @@ pred_snap_index_get(pred_snap_t *s, const void *key, size_t key_len,
 static uint64_t
 pred_snap_index_hash(const unsigned char *p, size_t len)
 {
-    return pred_key_hash(p, len, pred_snap_index_secret);
-}
-
-
-static void
-pred_snap_index_seed(void)
-{
-    if (!pred_snap_index_seeded) {
-        (void) pred_key_secret(pred_snap_index_secret);
-        pred_snap_index_seeded = 1;
-    }
+    return pred_key_hash(p, len, pred_key_process_secret());
 }
 
 
@@ -726,7 +713,6 @@ pred_snap_index_start(pred_snap_t *s, char *err, size_t errlen)
         slots *= 2;
     }
 
-    pred_snap_index_seed();
 
     size = slots * sizeof(uint64_t);
 

@@ -226,6 +226,22 @@ test_secret(void **state)
 }
 
 
+/* the process's secret is drawn once: the same on every call */
+static void
+test_process_secret(void **state)
+{
+    const uint64_t  *a, *b;
+
+    (void) state;
+
+    a = pred_key_process_secret();
+    b = pred_key_process_secret();
+
+    assert_ptr_equal(a, b);
+    assert_true((a[0] | a[1]) != 0);
+}
+
+
 int
 main(void)
 {
@@ -242,6 +258,7 @@ main(void)
         cmocka_unit_test(test_hash_reference_vectors),
         cmocka_unit_test(test_hash_depends_on_secret),
         cmocka_unit_test(test_secret),
+        cmocka_unit_test(test_process_secret),
     };
 
     return cmocka_run_group_tests_name("pred_key", tests, NULL, NULL);
