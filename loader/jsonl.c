@@ -726,65 +726,26 @@ pred_jsonl_scan_number(pred_jsonl_scan_t *s)
     int          real, exp;
     char         buf[64];
     size_t       digits;
-    const char  *p, *end, *start, *d;
+    const char  *p, *start, *d;
 
-    p = s->p;
-    end = s->end;
-    start = p;
-    real = 0;
-    exp = 0;
+    start = s->p;
 
-    if (*p == '-') {
-        p++;
-    }
-
-    d = p;
-
-    if (p < end && *p == '0') {
-        p++;
-
-    } else if (p < end && *p >= '1' && *p <= '9') {
-        while (p < end && *p >= '0' && *p <= '9') {
-            p++;
-        }
-
-    } else {
+    p = pred_json_number(start, s->end);
+    if (p == NULL) {
         return PRED_JSONL_BAD;
     }
 
-    digits = p - d;
+    /* the grammar is checked: what jansson decides depends on its parts */
+    d = start + (*start == '-');
 
-    if (p < end && *p == '.') {
-        d = ++p;
-        while (p < end && *p >= '0' && *p <= '9') {
-            p++;
-        }
-
-        if (p == d) {
-            return PRED_JSONL_BAD;
-        }
-
-        real = 1;
+    for (digits = 0; d + digits < p && d[digits] >= '0' && d[digits] <= '9';
+         digits++)
+    {
+        /* void */
     }
 
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-
-        if (p < end && (*p == '+' || *p == '-')) {
-            p++;
-        }
-
-        d = p;
-        while (p < end && *p >= '0' && *p <= '9') {
-            p++;
-        }
-
-        if (p == d) {
-            return PRED_JSONL_BAD;
-        }
-
-        exp = 1;
-    }
+    real = (d + digits < p && d[digits] == '.');
+    exp = (memchr(d, 'e', p - d) != NULL || memchr(d, 'E', p - d) != NULL);
 
     s->p = p;
 

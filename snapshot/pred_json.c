@@ -19,7 +19,6 @@
 
 static const char *pred_json_skip_string(const char *p, const char *end);
 static const char *pred_json_check_string(const char *p, const char *end);
-static const char *pred_json_check_number(const char *p, const char *end);
 static const char *pred_json_check_literal(const char *p, const char *end,
     const char *lit, size_t len);
 static int pred_json_name_is(const char *start, const char *stop,
@@ -108,7 +107,7 @@ value:
         break;
 
     default:
-        p = pred_json_check_number(p, end);
+        p = pred_json_number(p, end);
     }
 
     if (p == NULL) {
@@ -298,8 +297,8 @@ pred_json_utf8(const char *p, const char *end)
 
 
 /* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-static const char *
-pred_json_check_number(const char *p, const char *end)
+const char *
+pred_json_number(const char *p, const char *end)
 {
     const char  *s;
 

@@ -31,6 +31,12 @@ int pred_json_validate(const char *text, size_t len, size_t *where);
  */
 const char *pred_json_utf8(const char *p, const char *end);
 
+/*
+ * Past the JSON number at p, -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?,
+ * or NULL when there is none.
+ */
+const char *pred_json_number(const char *p, const char *end);
+
 /* Copies src to dst (room for len bytes) without white space outside
  * strings; returns the new length. */
 size_t pred_json_compact(const char *src, size_t len, char *dst);
