@@ -18,7 +18,9 @@
  * to the fallback chain for the cooldown, then one probe is let through;
  * its success closes it.  Model, refresh and batch calls decide it;
  * reranker calls obey it but never probe and never count, since the
- * breaker speaks for the model.
+ * breaker speaks for the model.  Each pred_cascade stage URI has a breaker
+ * of its own, with the same settings: a failing slow stage is skipped
+ * while the fast ones still answer, and it never opens the model's.
  *
  * The state is in this file's zone: the in-flight gauge and the queue
  * length, each with a count per process slot, and the breaker, whose probe
@@ -35,16 +37,22 @@
 #define NGX_HTTP_PRED_SHED_FULL  "shed: too many model calls in flight"
 
 
+typedef struct {
+    ngx_atomic_t                failures;
+    ngx_atomic_t                open_until;
+    ngx_atomic_t                probing;    /* the prober's slot + 1 */
+    ngx_atomic_t                probe_until;
+    ngx_atomic_t                trips;
+    uint32_t                    key;        /* a stage's: its URI's crc */
+} ngx_http_pred_breaker_t;
+
+
 struct ngx_http_pred_admission_sh_s {
     ngx_atomic_t                in_flight;
     ngx_atomic_t                slot[NGX_MAX_PROCESSES];
     ngx_atomic_t                queued;
     ngx_atomic_t                queued_slot[NGX_MAX_PROCESSES];
-    ngx_atomic_t                breaker_failures;
-    ngx_atomic_t                breaker_open_until;
-    ngx_atomic_t                breaker_probing;    /* the prober's slot + 1 */
-    ngx_atomic_t                breaker_probe_until;
-    ngx_atomic_t                breaker_trips;
+    ngx_http_pred_breaker_t     breaker[NGX_HTTP_PRED_BREAKERS];
 };
 
 
@@ -163,14 +171,81 @@ ngx_http_pred_admission_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_pred_main_conf_t  *opmcf = data;
 
+    uint32_t                    key;
+    ngx_str_t                  *uris;
+    ngx_uint_t                  i;
+    ngx_http_pred_breaker_t    *b;
     ngx_http_pred_main_conf_t  *pmcf;
 
     pmcf = shm_zone->data;
 
-    return ngx_http_pred_shm_struct(shm_zone,
-                                    opmcf ? opmcf->admission_sh : NULL,
-                                    sizeof(ngx_http_pred_admission_sh_t),
-                                    (void **) &pmcf->admission_sh);
+    if (ngx_http_pred_shm_struct(shm_zone,
+                                 opmcf ? opmcf->admission_sh : NULL,
+                                 sizeof(ngx_http_pred_admission_sh_t),
+                                 (void **) &pmcf->admission_sh)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* a stage breaker whose index now names another URI starts closed */
+    uris = pmcf->breaker_uris.elts;
+
+    for (i = 1; i < pmcf->breaker_uris.nelts; i++) {
+        key = ngx_crc32_short(uris[i].data, uris[i].len) | 1;
+        b = &pmcf->admission_sh->breaker[i];
+
+        if (b->key != key) {
+            ngx_memzero(b, sizeof(ngx_http_pred_breaker_t));
+            b->key = key;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The breaker of a cascade stage's URI: one per URI in the configuration,
+ * whichever locations ask it.
+ */
+ngx_int_t
+ngx_http_pred_breaker_index(ngx_conf_t *cf, ngx_str_t *uri,
+    ngx_uint_t *index)
+{
+    ngx_str_t                  *uris, *u;
+    ngx_uint_t                  i;
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pred_module);
+    uris = pmcf->breaker_uris.elts;
+
+    /* index 0 is the model's: no URI */
+    for (i = 1; i < pmcf->breaker_uris.nelts; i++) {
+        if (uris[i].len == uri->len
+            && ngx_strncmp(uris[i].data, uri->data, uri->len) == 0)
+        {
+            *index = i;
+            return NGX_OK;
+        }
+    }
+
+    if (pmcf->breaker_uris.nelts == NGX_HTTP_PRED_BREAKERS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "more than %d pred_cascade stage URIs",
+                           NGX_HTTP_PRED_BREAKERS - 1);
+        return NGX_ERROR;
+    }
+
+    u = ngx_array_push(&pmcf->breaker_uris);
+    if (u == NULL) {
+        return NGX_ERROR;
+    }
+
+    *u = *uri;
+    *index = pmcf->breaker_uris.nelts - 1;
+
+    return NGX_OK;
 }
 
 
@@ -178,6 +253,7 @@ ngx_http_pred_admission_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 void
 ngx_http_pred_admission_init_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t                     i;
     ngx_atomic_int_t               left;
     ngx_http_pred_main_conf_t     *pmcf;
     ngx_http_pred_admission_sh_t  *sh;
@@ -206,10 +282,14 @@ ngx_http_pred_admission_init_process(ngx_cycle_t *cycle)
         sh->queued_slot[ngx_process_slot] = 0;
     }
 
-    if (ngx_atomic_cmp_set(&sh->breaker_probing, ngx_process_slot + 1, 0)) {
-        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                      "pred: the breaker's probe of a worker that ended in "
-                      "this slot is released");
+    for (i = 0; i < NGX_HTTP_PRED_BREAKERS; i++) {
+        if (ngx_atomic_cmp_set(&sh->breaker[i].probing, ngx_process_slot + 1,
+                               0))
+        {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "pred: the breaker's probe of a worker that ended "
+                          "in this slot is released");
+        }
     }
 }
 
@@ -222,6 +302,7 @@ ngx_http_pred_admission_init_process(ngx_cycle_t *cycle)
 ngx_int_t
 ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
 {
+    ngx_http_pred_breaker_t       *b;
     ngx_http_pred_main_conf_t     *pmcf;
     ngx_http_pred_admission_sh_t  *sh;
 
@@ -232,9 +313,10 @@ ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
         return NGX_ERROR;
     }
 
+    b = &sh->breaker[call->breaker];
+
     if (pmcf->breaker_failures) {
-        if ((ngx_msec_int_t) (sh->breaker_open_until - ngx_current_msec) > 0)
-        {
+        if ((ngx_msec_int_t) (b->open_until - ngx_current_msec) > 0) {
             return ngx_http_pred_admission_shed(call,
                                                 NGX_HTTP_PRED_SHED_BREAKER);
         }
@@ -244,8 +326,7 @@ ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
          * reranker call neither probes nor waits for one: the breaker
          * speaks for the model, and only stops it while it is open.
          */
-        if (sh->breaker_open_until && call->kind != NGX_HTTP_PRED_CALL_RERANK)
-        {
+        if (b->open_until && call->kind != NGX_HTTP_PRED_CALL_RERANK) {
             if (ngx_http_pred_admission_probe(pmcf, call) != NGX_OK) {
                 return ngx_http_pred_admission_shed(call,
                                                 NGX_HTTP_PRED_SHED_BREAKER);
@@ -281,6 +362,13 @@ ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
 
     call->queued = 1;
     call->queued_until = ngx_current_msec + pmcf->limit_timeout;
+
+    /* a call whose deadline counts its wait waits no longer than it */
+    if (call->until
+        && (ngx_msec_int_t) (call->until - call->queued_until) < 0)
+    {
+        call->queued_until = call->until;
+    }
     (void) ngx_atomic_fetch_add(&sh->queued_slot[ngx_process_slot], 1);
     call->timer.handler = ngx_http_pred_admission_poll;
 
@@ -303,26 +391,22 @@ static ngx_int_t
 ngx_http_pred_admission_probe(ngx_http_pred_main_conf_t *pmcf,
     ngx_http_pred_call_t *call)
 {
-    ngx_atomic_uint_t              owner;
-    ngx_http_pred_admission_sh_t  *sh;
+    ngx_atomic_uint_t         owner;
+    ngx_http_pred_breaker_t  *b;
 
-    sh = pmcf->admission_sh;
-    owner = sh->breaker_probing;
+    b = &pmcf->admission_sh->breaker[call->breaker];
+    owner = b->probing;
 
-    if (owner
-        && (ngx_msec_int_t) (sh->breaker_probe_until - ngx_current_msec) > 0)
-    {
+    if (owner && (ngx_msec_int_t) (b->probe_until - ngx_current_msec) > 0) {
         return NGX_BUSY;
     }
 
-    if (!ngx_atomic_cmp_set(&sh->breaker_probing, owner,
-                            ngx_process_slot + 1))
-    {
+    if (!ngx_atomic_cmp_set(&b->probing, owner, ngx_process_slot + 1)) {
         return NGX_BUSY;
     }
 
-    sh->breaker_probe_until = ngx_current_msec + pmcf->breaker_cooldown
-                              + call->timeout;
+    b->probe_until = ngx_current_msec + pmcf->breaker_cooldown
+                     + call->timeout;
     call->probe = 1;
 
     return NGX_OK;
@@ -464,47 +548,61 @@ ngx_http_pred_admission_release(ngx_http_pred_call_t *call)
     /* shed, queued out or terminated: no verdict; the next call probes */
     if (call->probe) {
         call->probe = 0;
-        (void) ngx_atomic_cmp_set(&sh->breaker_probing, ngx_process_slot + 1,
-                                  0);
+        (void) ngx_atomic_cmp_set(&sh->breaker[call->breaker].probing,
+                                  ngx_process_slot + 1, 0);
     }
 }
 
 
-/* a finished model call: the breaker counts failures in a row */
+/*
+ * A finished call: its breaker counts failures in a row.  The log names a
+ * stage's breaker by its URI; the model's has none.
+ */
 static void
 ngx_http_pred_admission_verdict(ngx_http_pred_main_conf_t *pmcf,
     ngx_http_pred_call_t *call)
 {
-    ngx_http_pred_admission_sh_t  *sh;
+    ngx_str_t                *uri;
+    const char               *pre, *post;
+    ngx_http_pred_breaker_t  *b;
 
-    sh = pmcf->admission_sh;
+    static ngx_str_t          none = ngx_null_string;
+
+    b = &pmcf->admission_sh->breaker[call->breaker];
+
+    /* the log's " of stage "URI"" */
+    pre = call->breaker ? " of stage \"" : "";
+    post = call->breaker ? "\"" : "";
+    uri = call->breaker ? call->uri : &none;
 
     if (call->fail == 0) {
-        sh->breaker_failures = 0;
+        b->failures = 0;
 
         if (call->probe) {
-            sh->breaker_open_until = 0;
-            sh->breaker_probing = 0;
+            b->open_until = 0;
+            b->probing = 0;
             ngx_log_error(NGX_LOG_NOTICE, call->timer.log, 0,
-                          "pred: circuit breaker closed: the probe for %V "
-                          "succeeded", ngx_http_pred_call_about(call));
+                          "pred: circuit breaker%s%V%s closed: the probe for "
+                          "%V succeeded", pre, uri, post,
+                          ngx_http_pred_call_about(call));
         }
 
         return;
     }
 
     if (call->probe
-        || ngx_atomic_fetch_add(&sh->breaker_failures, 1) + 1
+        || ngx_atomic_fetch_add(&b->failures, 1) + 1
            == pmcf->breaker_failures)
     {
-        sh->breaker_open_until = ngx_current_msec + pmcf->breaker_cooldown;
-        sh->breaker_probing = 0;
-        (void) ngx_atomic_fetch_add(&sh->breaker_trips, 1);
+        b->open_until = ngx_current_msec + pmcf->breaker_cooldown;
+        b->probing = 0;
+        (void) ngx_atomic_fetch_add(&b->trips, 1);
 
         ngx_log_error(NGX_LOG_WARN, call->timer.log, 0,
-                      "pred: circuit breaker open for %M ms after %ui "
-                      "failed model calls in a row%s",
+                      "pred: circuit breaker%s%V%s open for %M ms after %ui "
+                      "failed %s calls in a row%s", pre, uri, post,
                       pmcf->breaker_cooldown, pmcf->breaker_failures,
+                      call->breaker ? "stage" : "model",
                       call->probe ? " (the probe failed)" : "");
     }
 }
@@ -531,7 +629,7 @@ ngx_http_pred_breaker_open(ngx_http_request_t *r)
     sh = pmcf->admission_sh;
 
     return pmcf->breaker_failures && sh
-           && (ngx_msec_int_t) (sh->breaker_open_until - ngx_current_msec)
+           && (ngx_msec_int_t) (sh->breaker[0].open_until - ngx_current_msec)
               > 0;
 }
 
@@ -550,7 +648,8 @@ ngx_http_pred_admission_breaker(ngx_http_pred_main_conf_t *pmcf,
         return 0;
     }
 
-    *trips = sh->breaker_trips;
+    *trips = sh->breaker[0].trips;
 
-    return (ngx_msec_int_t) (sh->breaker_open_until - ngx_current_msec) > 0;
+    return (ngx_msec_int_t) (sh->breaker[0].open_until - ngx_current_msec)
+           > 0;
 }

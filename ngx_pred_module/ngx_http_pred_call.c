@@ -1,6 +1,7 @@
 /*
  * Outgoing calls: the model call of a miss, a stale-while-revalidate
- * refresh, a batch's model call, and the reranker call.
+ * refresh, a batch's model call, the reranker call, and each stage of a
+ * cascade.
  *
  * Each call has its own context (ngx_http_pred_call_t), made for it and
  * never reused: its kind, its deadline, what its answer was, and two
@@ -48,7 +49,7 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
 static const char  *ngx_http_pred_call_kinds[] = {
-    "model", "refresh", "batch", "rerank"
+    "model", "refresh", "batch", "rerank", "stage"
 };
 
 
@@ -180,6 +181,7 @@ static ngx_int_t
 ngx_http_pred_call_launch(ngx_http_pred_call_t *call)
 {
     ngx_str_t                   *args;
+    ngx_msec_t                   timeout;
     ngx_http_request_t          *r, *sr;
     ngx_http_post_subrequest_t  *ps;
 
@@ -215,8 +217,16 @@ ngx_http_pred_call_launch(ngx_http_pred_call_t *call)
                    ngx_http_pred_call_about(call));
 
     if (call->held) {
+        timeout = call->timeout;
+
+        /* the time it waited for admission is gone from its deadline */
+        if (call->until) {
+            timeout = (ngx_msec_int_t) (call->until - ngx_current_msec) > 0
+                      ? call->until - ngx_current_msec : 1;
+        }
+
         call->timer.handler = ngx_http_pred_call_deadline;
-        ngx_add_timer(&call->timer, call->timeout);
+        ngx_add_timer(&call->timer, timeout);
     }
 
     return NGX_OK;
@@ -253,7 +263,11 @@ ngx_http_pred_call_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
                    call->late ? ", after its deadline" : "",
                    call->cached ? ", its answer cached" : "");
 
-    if (call->kind != NGX_HTTP_PRED_CALL_RERANK) {
+    /* a cascade's stages add up: the time its model calls took */
+    if (call->kind == NGX_HTTP_PRED_CALL_STAGE) {
+        ctx->up_time = ngx_max(ctx->up_time, 0) + (ngx_msec_int_t) ms;
+
+    } else if (call->kind != NGX_HTTP_PRED_CALL_RERANK) {
         ctx->up_time = (ngx_msec_int_t) ms;
     }
 

@@ -1,6 +1,7 @@
 /*
  * The "pred" content handler for one key: decode and validate the key,
- * one pass through the tiers, then the answer, or the model on a miss.
+ * one pass through the tiers, then the answer, or on a miss the model or
+ * the cascade.
  */
 
 #include "ngx_http_pred_module.h"
@@ -73,6 +74,15 @@ ngx_http_pred_handler(ngx_http_request_t *r)
     switch (res.kind) {
 
     case NGX_HTTP_PRED_LOOKUP_ANSWER:
+        /* a snapshot's value may be a cascade's stage 0 */
+        if (plcf->cascade_snapshot && plcf->cascade
+            && res.answer.source == NGX_HTTP_PRED_SRC_SNAPSHOT
+            && res.answer.status == NGX_HTTP_OK)
+        {
+            ctx->stale = res.stale;
+            return ngx_http_pred_cascade_start(r, ctx, &res.answer);
+        }
+
         return ngx_http_pred_answer(r, ctx, &res.answer);
 
     case NGX_HTTP_PRED_LOOKUP_REFRESH:
@@ -100,7 +110,7 @@ ngx_http_pred_handler(ngx_http_request_t *r)
         break;
     }
 
-    if (plcf->upstream_uri.len == 0) {
+    if (!ngx_http_pred_has_model(plcf)) {
         ngx_http_pred_answer_error(&res.answer, NGX_HTTP_NOT_FOUND,
                                    NGX_HTTP_PRED_SRC_NONE, "not_found",
                                    NULL);
@@ -108,6 +118,11 @@ ngx_http_pred_handler(ngx_http_request_t *r)
     }
 
     ctx->stale = res.stale;
+
+    /* each stage has its own breaker, consulted when it is asked */
+    if (plcf->cascade) {
+        return ngx_http_pred_cascade_start(r, ctx, NULL);
+    }
 
     /*
      * An open breaker would shed the call: the fallback answers before a

@@ -91,7 +91,8 @@ ngx_http_pred_lookup(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
     res->stale.age = cached.age;
     res->stale.set = 1;
 
-    /* stale-while-revalidate: answer now, one refresh for all */
+    /* stale-while-revalidate: answer now, one refresh for all (a
+       cascade is not run in the background: the expired value is a miss) */
     if (plcf->upstream_uri.len
         && cached.expired_ms <= (ngx_msec_int_t) plcf->cache_swr * 1000)
     {
@@ -144,7 +145,7 @@ ngx_http_pred_lookup_snapshot(ngx_http_request_t *r,
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "pred: key \"%V\": no snapshot is loaded", key);
 
-        if (plcf->upstream_uri.len == 0) {
+        if (!ngx_http_pred_has_model(plcf)) {
             res->kind = NGX_HTTP_PRED_LOOKUP_UNAVAILABLE;
         }
 
@@ -161,7 +162,7 @@ ngx_http_pred_lookup_snapshot(ngx_http_request_t *r,
 
     /* stale, and the snapshot asks for the model: keep it for later */
     if (hit.stale && hit.fallback == PRED_SNAP_STALE_UPSTREAM
-        && plcf->upstream_uri.len)
+        && ngx_http_pred_has_model(plcf))
     {
         res->stale.value = hit.value;
         res->stale.age = hit.age;

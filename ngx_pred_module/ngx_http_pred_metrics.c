@@ -11,6 +11,20 @@
 #define NGX_HTTP_PRED_M_LOCATIONS   128
 #define NGX_HTTP_PRED_M_SNAPSHOTS   NGX_HTTP_PRED_MAX_SNAPSHOTS
 #define NGX_HTTP_PRED_M_BUCKETS     11
+#define NGX_HTTP_PRED_M_STAGES      (NGX_HTTP_PRED_MAX_STAGES + 1)
+
+/* pmcf->name_stages: a name's stages, and whether stage 0 is among them */
+#define NGX_HTTP_PRED_M_NSTAGES     0xff
+#define NGX_HTTP_PRED_M_STAGE0      0x100
+
+
+/* a cascade stage's counters in one location */
+typedef struct {
+    ngx_atomic_t   results[NGX_HTTP_PRED_STAGE_RESULTS];
+    ngx_atomic_t   buckets[NGX_HTTP_PRED_M_BUCKETS];
+    ngx_atomic_t   finished;
+    ngx_atomic_t   ms_sum;
+} ngx_http_pred_m_stage_t;
 
 
 typedef struct {
@@ -26,6 +40,8 @@ typedef struct {
     ngx_atomic_t   snap_swaps[NGX_HTTP_PRED_M_SNAPSHOTS];
     ngx_atomic_t   snap_refused[NGX_HTTP_PRED_M_SNAPSHOTS];
     ngx_atomic_t   snap_last_swap[NGX_HTTP_PRED_M_SNAPSHOTS];
+    ngx_http_pred_m_stage_t  stages[NGX_HTTP_PRED_M_LOCATIONS]
+                                   [NGX_HTTP_PRED_M_STAGES];
 
     /*
      * Whose counters a slot holds: a hash of the location's pred_name or
@@ -39,6 +55,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_pred_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static void ngx_http_pred_metrics_stages_merge(
+    ngx_http_pred_main_conf_t *pmcf, ngx_http_pred_loc_conf_t *conf);
 static void ngx_http_pred_metrics_slots(uint32_t *keys, ngx_uint_t nkeys,
     ngx_str_t **names, ngx_uint_t n, ngx_uint_t *slots, ngx_uint_t *fresh);
 static ngx_int_t ngx_http_pred_metrics_log(ngx_http_request_t *r);
@@ -49,10 +67,20 @@ static u_char *ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p,
     u_char *last);
 static u_char *ngx_http_pred_metrics_label(u_char *p, u_char *last,
     ngx_str_t *s);
+static u_char *ngx_http_pred_metrics_stages_text(ngx_http_request_t *r,
+    u_char *p, u_char *last);
+static u_char *ngx_http_pred_metrics_stages_json(ngx_http_request_t *r,
+    u_char *p, u_char *last);
+static void ngx_http_pred_metrics_observe(ngx_atomic_t *buckets,
+    ngx_atomic_t *finished, ngx_atomic_t *ms_sum, ngx_msec_t ms);
 
 
 static const char  *ngx_http_pred_m_fail_names[] = {
     "timeout", "5xx", "connect", "invalid", "too_big"
+};
+
+static const char  *ngx_http_pred_m_stage_results[] = {
+    "answered", "exited", "timeout", "failed", "skipped"
 };
 
 /* upper bounds of the latency histogram, in ms */
@@ -116,7 +144,7 @@ ngx_http_pred_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 char *
 ngx_http_pred_metrics_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *conf)
 {
-    ngx_uint_t                  i;
+    ngx_uint_t                  i, *st;
     ngx_str_t                  *names, *n;
     ngx_http_core_loc_conf_t   *clcf;
     ngx_http_pred_main_conf_t  *pmcf;
@@ -139,6 +167,7 @@ ngx_http_pred_metrics_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *conf)
                == 0)
         {
             conf->index = i;
+            ngx_http_pred_metrics_stages_merge(pmcf, conf);
             return NGX_CONF_OK;
         }
     }
@@ -158,7 +187,41 @@ ngx_http_pred_metrics_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *conf)
     *n = conf->name;
     conf->index = pmcf->names.nelts - 1;
 
+    st = ngx_array_push(&pmcf->name_stages);
+    if (st == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *st = 0;
+    ngx_http_pred_metrics_stages_merge(pmcf, conf);
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The stages a name's lines show: up to the longest cascade of its
+ * locations, and stage 0 (the snapshot's) when one of them has it.
+ */
+static void
+ngx_http_pred_metrics_stages_merge(ngx_http_pred_main_conf_t *pmcf,
+    ngx_http_pred_loc_conf_t *conf)
+{
+    ngx_uint_t  *st, n;
+
+    if (conf->cascade == NULL) {
+        return;
+    }
+
+    st = (ngx_uint_t *) pmcf->name_stages.elts + conf->index;
+    n = *st & NGX_HTTP_PRED_M_NSTAGES;
+
+    if (conf->cascade->nelts > n) {
+        n = conf->cascade->nelts;
+    }
+
+    *st = n | (*st & NGX_HTTP_PRED_M_STAGE0)
+          | (conf->cascade_snapshot ? NGX_HTTP_PRED_M_STAGE0 : 0);
 }
 
 
@@ -169,7 +232,8 @@ ngx_http_pred_metrics_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *conf)
 void
 ngx_http_pred_metrics_call_start(ngx_http_pred_call_t *call)
 {
-    if (ngx_http_pred_m == NULL) {
+    /* a cascade's stages have their own lines: see metrics_stage */
+    if (ngx_http_pred_m == NULL || call->kind == NGX_HTTP_PRED_CALL_STAGE) {
         return;
     }
 
@@ -179,29 +243,31 @@ ngx_http_pred_metrics_call_start(ngx_http_pred_call_t *call)
 }
 
 
-/* a model call's answer is in, after ms */
+/* a model call's or a cascade stage's answer is in, after ms */
 void
 ngx_http_pred_metrics_call_done(ngx_http_pred_call_t *call, ngx_msec_t ms)
 {
-    ngx_uint_t  i;
+    ngx_http_pred_m_stage_t    *st;
+    ngx_http_pred_main_conf_t  *pmcf;
 
     if (ngx_http_pred_m == NULL || call->kind == NGX_HTTP_PRED_CALL_RERANK) {
         return;
     }
 
-    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_finished, 1);
+    if (call->kind == NGX_HTTP_PRED_CALL_STAGE) {
+        pmcf = ngx_http_get_module_main_conf(call->ctx->request,
+                                             ngx_http_pred_module);
+        st = &ngx_http_pred_m->stages[pmcf->loc_slots[call->ctx->plcf->index]]
+                                     [call->stage];
 
-    for (i = 0; i < NGX_HTTP_PRED_M_BUCKETS; i++) {
-        if (ms <= ngx_http_pred_m_bounds[i]) {
-            break;
-        }
+        ngx_http_pred_metrics_observe(st->buckets, &st->finished, &st->ms_sum,
+                                      ms);
+        return;
     }
 
-    if (i < NGX_HTTP_PRED_M_BUCKETS) {
-        (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_buckets[i], 1);
-    }
-
-    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_ms_sum, ms);
+    ngx_http_pred_metrics_observe(ngx_http_pred_m->up_buckets,
+                                  &ngx_http_pred_m->up_finished,
+                                  &ngx_http_pred_m->up_ms_sum, ms);
 
     if (call->fail) {
         (void) ngx_atomic_fetch_add(&ngx_http_pred_m->up_errors[call->fail
@@ -210,11 +276,55 @@ ngx_http_pred_metrics_call_done(ngx_http_pred_call_t *call, ngx_msec_t ms)
 }
 
 
+/* one observation of a latency histogram */
+static void
+ngx_http_pred_metrics_observe(ngx_atomic_t *buckets, ngx_atomic_t *finished,
+    ngx_atomic_t *ms_sum, ngx_msec_t ms)
+{
+    ngx_uint_t  i;
+
+    (void) ngx_atomic_fetch_add(finished, 1);
+
+    for (i = 0; i < NGX_HTTP_PRED_M_BUCKETS; i++) {
+        if (ms <= ngx_http_pred_m_bounds[i]) {
+            break;
+        }
+    }
+
+    if (i < NGX_HTTP_PRED_M_BUCKETS) {
+        (void) ngx_atomic_fetch_add(&buckets[i], 1);
+    }
+
+    (void) ngx_atomic_fetch_add(ms_sum, ms);
+}
+
+
+/* what a cascade's stage came to (stage 0: the snapshot's value) */
+void
+ngx_http_pred_metrics_stage(ngx_http_pred_ctx_t *ctx, ngx_uint_t stage,
+    ngx_uint_t result)
+{
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    if (ngx_http_pred_m == NULL) {
+        return;
+    }
+
+    /* the request's configuration: a reload may have come since */
+    pmcf = ngx_http_get_module_main_conf(ctx->request, ngx_http_pred_module);
+
+    (void) ngx_atomic_fetch_add(
+        &ngx_http_pred_m->stages[pmcf->loc_slots[ctx->plcf->index]][stage]
+                               .results[result], 1);
+}
+
+
 /* a client was answered without the call: it missed the deadline */
 void
 ngx_http_pred_metrics_deadline(ngx_http_pred_call_t *call)
 {
-    if (ngx_http_pred_m == NULL) {
+    /* a stage's timeout is its cascade's to count */
+    if (ngx_http_pred_m == NULL || call->kind == NGX_HTTP_PRED_CALL_STAGE) {
         return;
     }
 
@@ -291,8 +401,13 @@ ngx_http_pred_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                                 pmcf->names.nelts, pmcf->loc_slots, fresh);
 
     for (i = 0; i < pmcf->names.nelts; i++) {
-        for (k = 0; fresh[i] && k < NGX_HTTP_PRED_SRC_N; k++) {
-            m->requests[pmcf->loc_slots[i]][k] = 0;
+        if (fresh[i]) {
+            for (k = 0; k < NGX_HTTP_PRED_SRC_N; k++) {
+                m->requests[pmcf->loc_slots[i]][k] = 0;
+            }
+
+            ngx_memzero(m->stages[pmcf->loc_slots[i]],
+                        sizeof(m->stages[0]));
         }
     }
 
@@ -413,8 +528,8 @@ ngx_http_pred_metrics_handler(ngx_http_request_t *r)
     size_t                        size;
     u_char                       *p;
     ngx_int_t                     rc;
-    ngx_str_t                     body, arg;
-    ngx_uint_t                    i;
+    ngx_str_t                     body, arg, *names;
+    ngx_uint_t                    i, *st;
     ngx_http_pred_main_conf_t    *pmcf;
     ngx_http_pred_cache_zone_t  **zones;
 
@@ -435,6 +550,19 @@ ngx_http_pred_metrics_handler(ngx_http_request_t *r)
 
     size = 16384 + pmcf->names.nelts * NGX_HTTP_PRED_SRC_N * 600
            + pmcf->snapshots.nelts * 2048;
+
+    /* a cascade's stage lines name the location each time */
+    st = pmcf->name_stages.elts;
+    names = pmcf->names.elts;
+
+    for (i = 0; i < pmcf->name_stages.nelts; i++) {
+        if (st[i]) {
+            size += NGX_HTTP_PRED_M_STAGES
+                    * (NGX_HTTP_PRED_STAGE_RESULTS + NGX_HTTP_PRED_M_BUCKETS
+                       + 4)
+                    * (128 + 2 * names[i].len);
+        }
+    }
 
     /* a zone's lines name it a dozen times */
     zones = pmcf->zones.elts;
@@ -515,8 +643,8 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
 
     p = ngx_http_pred_m_family(p, last, "pred_upstream_in_flight", "gauge",
                                "Outgoing calls under way (model, refresh, "
-                               "batch and reranker calls), as "
-                               "pred_upstream_limit counts them.");
+                               "batch, reranker and cascade stage calls), "
+                               "as pred_upstream_limit counts them.");
     p = ngx_slprintf(p, last, "pred_upstream_in_flight %uA\n",
                      ngx_http_pred_admission_in_flight(pmcf));
 
@@ -574,6 +702,8 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
                                "deadline.");
     p = ngx_slprintf(p, last, "pred_refine_deadline_missed_total %uA\n",
                      m->refine_missed);
+
+    p = ngx_http_pred_metrics_stages_text(r, p, last);
 
     zones = pmcf->zones.elts;
 
@@ -787,9 +917,12 @@ ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p, u_char *last)
     }
 
     p = ngx_slprintf(p, last, "},\"duration_ms_sum\":%uA},"
-                     "\"refine\":{\"requests\":%uA,\"deadline_missed\":%uA},"
-                     "\"caches\":{", m->up_ms_sum, m->refine_requests,
-                     m->refine_missed);
+                     "\"refine\":{\"requests\":%uA,\"deadline_missed\":%uA},",
+                     m->up_ms_sum, m->refine_requests, m->refine_missed);
+
+    p = ngx_http_pred_metrics_stages_json(r, p, last);
+
+    p = ngx_slprintf(p, last, "\"caches\":{");
 
     zones = pmcf->zones.elts;
 
@@ -826,6 +959,141 @@ ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p, u_char *last)
     }
 
     return ngx_slprintf(p, last, "}}");
+}
+
+
+/*
+ * pred_cascade_stage_total{location,stage,result} and the latency of each
+ * stage's calls, for the names whose locations have a cascade.
+ */
+static u_char *
+ngx_http_pred_metrics_stages_text(ngx_http_request_t *r, u_char *p,
+    u_char *last)
+{
+    uint64_t                    cum;
+    ngx_str_t                  *names;
+    ngx_uint_t                  i, k, j, from, *st;
+    ngx_http_pred_m_stage_t    *ms;
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
+    names = pmcf->names.elts;
+    st = pmcf->name_stages.elts;
+
+    p = ngx_http_pred_m_family(p, last, "pred_cascade_stage_total",
+                               "counter", "Cascade stages, by location, "
+                               "stage (0: the snapshot's value) and what "
+                               "each came to.");
+
+    for (i = 0; i < pmcf->names.nelts; i++) {
+        from = (st[i] & NGX_HTTP_PRED_M_STAGE0) ? 0 : 1;
+
+        for (k = from; st[i] && k <= (st[i] & NGX_HTTP_PRED_M_NSTAGES); k++) {
+            ms = &ngx_http_pred_m->stages[pmcf->loc_slots[i]][k];
+
+            for (j = 0; j < NGX_HTTP_PRED_STAGE_RESULTS; j++) {
+                p = ngx_slprintf(p, last,
+                                 "pred_cascade_stage_total{location=\"");
+                p = ngx_http_pred_metrics_label(p, last, &names[i]);
+                p = ngx_slprintf(p, last, "\",stage=\"%ui\",result=\"%s\"} "
+                                 "%uA\n", k, ngx_http_pred_m_stage_results[j],
+                                 ms->results[j]);
+            }
+        }
+    }
+
+    p = ngx_http_pred_m_family(p, last,
+                               "pred_cascade_stage_duration_seconds",
+                               "histogram", "Duration of finished cascade "
+                               "stage calls, late ones included.");
+
+    for (i = 0; i < pmcf->names.nelts; i++) {
+        for (k = 1; st[i] && k <= (st[i] & NGX_HTTP_PRED_M_NSTAGES); k++) {
+            ms = &ngx_http_pred_m->stages[pmcf->loc_slots[i]][k];
+
+            for (j = 0, cum = 0; j <= NGX_HTTP_PRED_M_BUCKETS; j++) {
+                p = ngx_slprintf(p, last, "pred_cascade_stage_duration_"
+                                 "seconds_bucket{location=\"");
+                p = ngx_http_pred_metrics_label(p, last, &names[i]);
+
+                if (j == NGX_HTTP_PRED_M_BUCKETS) {
+                    p = ngx_slprintf(p, last, "\",stage=\"%ui\",le=\"+Inf\"}"
+                                     " %uA\n", k, ms->finished);
+                    break;
+                }
+
+                cum += ms->buckets[j];
+                p = ngx_slprintf(p, last, "\",stage=\"%ui\",le=\"%M.%03M\"}"
+                                 " %uL\n", k,
+                                 ngx_http_pred_m_bounds[j] / 1000,
+                                 ngx_http_pred_m_bounds[j] % 1000, cum);
+            }
+
+            p = ngx_slprintf(p, last, "pred_cascade_stage_duration_seconds_"
+                             "sum{location=\"");
+            p = ngx_http_pred_metrics_label(p, last, &names[i]);
+            p = ngx_slprintf(p, last, "\",stage=\"%ui\"} %uA.%03uA\n", k,
+                             ms->ms_sum / 1000, ms->ms_sum % 1000);
+
+            p = ngx_slprintf(p, last, "pred_cascade_stage_duration_seconds_"
+                             "count{location=\"");
+            p = ngx_http_pred_metrics_label(p, last, &names[i]);
+            p = ngx_slprintf(p, last, "\",stage=\"%ui\"} %uA\n", k,
+                             ms->finished);
+        }
+    }
+
+    return p;
+}
+
+
+/* "cascade":{"LOCATION":{"1":{"answered":N,...,"duration_ms_sum":N}}}, */
+static u_char *
+ngx_http_pred_metrics_stages_json(ngx_http_request_t *r, u_char *p,
+    u_char *last)
+{
+    ngx_str_t                  *names;
+    ngx_uint_t                  i, k, j, from, n, *st;
+    ngx_http_pred_m_stage_t    *ms;
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
+    names = pmcf->names.elts;
+    st = pmcf->name_stages.elts;
+
+    p = ngx_slprintf(p, last, "\"cascade\":{");
+
+    for (i = 0, n = 0; i < pmcf->names.nelts; i++) {
+        if (st[i] == 0) {
+            continue;
+        }
+
+        p = ngx_slprintf(p, last, "%s\"", n++ ? "," : "");
+        p = ngx_http_pred_metrics_label(p, last, &names[i]);
+        p = ngx_slprintf(p, last, "\":{");
+
+        from = (st[i] & NGX_HTTP_PRED_M_STAGE0) ? 0 : 1;
+
+        for (k = from; k <= (st[i] & NGX_HTTP_PRED_M_NSTAGES); k++) {
+            ms = &ngx_http_pred_m->stages[pmcf->loc_slots[i]][k];
+
+            p = ngx_slprintf(p, last, "%s\"%ui\":{", k > from ? "," : "", k);
+
+            for (j = 0; j < NGX_HTTP_PRED_STAGE_RESULTS; j++) {
+                p = ngx_slprintf(p, last, "\"%s\":%uA,",
+                                 ngx_http_pred_m_stage_results[j],
+                                 ms->results[j]);
+            }
+
+            p = ngx_slprintf(p, last, "\"finished\":%uA,"
+                             "\"duration_ms_sum\":%uA}", ms->finished,
+                             ms->ms_sum);
+        }
+
+        p = ngx_slprintf(p, last, "}");
+    }
+
+    return ngx_slprintf(p, last, "},");
 }
 
 

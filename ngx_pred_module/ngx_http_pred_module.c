@@ -166,6 +166,27 @@ static ngx_command_t  ngx_http_pred_commands[] = {
       0,
       NULL },
 
+    { ngx_string("pred_cascade"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_pred_cascade,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pred_budget"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pred_loc_conf_t, budget),
+      NULL },
+
+    { ngx_string("pred_cascade_from_snapshot"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_pred_cascade_snapshot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("pred_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_pred_metrics,
@@ -405,6 +426,7 @@ ngx_http_pred_exit_process(ngx_cycle_t *cycle)
 static void *
 ngx_http_pred_create_main_conf(ngx_conf_t *cf)
 {
+    ngx_str_t                  *uri;
     ngx_http_pred_main_conf_t  *conf;
 
     conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_pred_main_conf_t));
@@ -419,10 +441,24 @@ ngx_http_pred_create_main_conf(ngx_conf_t *cf)
                           sizeof(ngx_http_pred_cache_zone_t *))
            != NGX_OK
         || ngx_array_init(&conf->names, cf->pool, 8, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&conf->name_stages, cf->pool, 8,
+                          sizeof(ngx_uint_t))
+           != NGX_OK
+        || ngx_array_init(&conf->breaker_uris, cf->pool, 4,
+                          sizeof(ngx_str_t))
            != NGX_OK)
     {
         return NULL;
     }
+
+    /* breaker 0 is the model's: it has no URI */
+    uri = ngx_array_push(&conf->breaker_uris);
+    if (uri == NULL) {
+        return NULL;
+    }
+
+    ngx_str_null(uri);
 
     return conf;
 }
@@ -463,6 +499,9 @@ ngx_http_pred_create_loc_conf(ngx_conf_t *cf)
     conf->refine_top = NGX_CONF_UNSET_UINT;
     conf->filter_fields = NGX_CONF_UNSET_PTR;
     conf->fallback = NGX_CONF_UNSET_PTR;
+    conf->cascade = NGX_CONF_UNSET_PTR;
+    conf->budget = NGX_CONF_UNSET_MSEC;
+    conf->cascade_snapshot = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -501,6 +540,7 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (ngx_http_pred_cache_merge(cf, prev, conf) != NGX_CONF_OK
         || ngx_http_pred_upstream_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_http_pred_cascade_merge(cf, prev, conf) != NGX_CONF_OK
         || ngx_http_pred_metrics_merge(cf, conf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;

@@ -7,6 +7,7 @@
  *   handler / batch     what the client asked for
  *   lookup              one pass through the tiers: a tagged result
  *   upstream            a miss: the model call, single-flight, its answer
+ *   cascade             or a miss asked of stages in turn, in one budget
  *   call + admission    every outgoing call: its own context, admission,
  *                       bookkeeping that runs exactly once
  *   fallback            the chain, for one key or each key of a batch
@@ -21,6 +22,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "pred_cond.h"
 #include "pred_key.h"
 #include "pred_snap.h"
 
@@ -29,6 +31,7 @@ typedef struct ngx_http_pred_snapshot_s  ngx_http_pred_snapshot_t;
 typedef struct ngx_http_pred_cache_sh_s  ngx_http_pred_cache_sh_t;
 typedef struct ngx_http_pred_ctx_s       ngx_http_pred_ctx_t;
 typedef struct ngx_http_pred_call_s      ngx_http_pred_call_t;
+typedef struct ngx_http_pred_cascade_s   ngx_http_pred_cascade_t;
 
 
 /*
@@ -125,6 +128,25 @@ typedef struct {
 #define NGX_HTTP_PRED_MAX_SNAPSHOTS    32
 
 
+/*
+ * Circuit breakers: the model's (pred_upstream, batch and refresh calls;
+ * reranker calls obey it) and one per cascade stage URI.
+ */
+#define NGX_HTTP_PRED_BREAKERS         64
+
+/* stages of one pred_cascade, not counting the snapshot's stage 0 */
+#define NGX_HTTP_PRED_MAX_STAGES       8
+
+
+/* one "pred_cascade URI [timeout=T] [exit_if=P:OP:V]" */
+typedef struct {
+    ngx_str_t                   uri;
+    ngx_msec_t                  timeout;
+    pred_cond_t                *exit_if;    /* NULL: never exits early */
+    ngx_uint_t                  breaker;    /* its breaker's index */
+} ngx_http_pred_stage_t;
+
+
 /* the content handler a location has: one of them at most */
 #define NGX_HTTP_PRED_HANDLER_LOOKUP   1
 #define NGX_HTTP_PRED_HANDLER_ADMIN    2
@@ -138,6 +160,9 @@ typedef struct {
     ngx_array_t                 snapshots;  /* ngx_http_pred_snapshot_t * */
     ngx_array_t                 zones;      /* ngx_http_pred_cache_zone_t * */
     ngx_array_t                 names;      /* ngx_str_t: pred_name */
+    ngx_array_t                 name_stages;    /* ngx_uint_t: a name's
+                                                   cascade stages, 0x100:
+                                                   with the snapshot's */
 
     /* the metrics' counter slot of each name and snapshot */
     ngx_uint_t                 *loc_slots;
@@ -157,6 +182,9 @@ typedef struct {
     ngx_msec_t                  breaker_cooldown;
     ngx_shm_zone_t             *admission;
     ngx_http_pred_admission_sh_t  *admission_sh;
+
+    /* the URI of each stage breaker, from index 1 (0: the model's) */
+    ngx_array_t                 breaker_uris;   /* ngx_str_t */
 } ngx_http_pred_main_conf_t;
 
 
@@ -192,7 +220,16 @@ typedef struct {
     ngx_str_t                   refine_uri;
     ngx_msec_t                  refine_timeout;
     ngx_uint_t                  refine_top;
+    ngx_array_t                *cascade;    /* ngx_http_pred_stage_t */
+    ngx_msec_t                  budget;     /* pred_budget */
+    ngx_flag_t                  cascade_snapshot;
+    pred_cond_t                *snapshot_exit_if;
 } ngx_http_pred_loc_conf_t;
+
+
+/* the location asks a model on a miss: pred_upstream or pred_cascade */
+#define ngx_http_pred_has_model(plcf)                                        \
+    ((plcf)->upstream_uri.len || (plcf)->cascade)
 
 
 /*
@@ -207,6 +244,8 @@ typedef struct {
     time_t                      age;
     const char                 *code;       /* an error body's */
     const char                 *reason;     /* NULL: none */
+    ngx_uint_t                  stage;      /* staged: X-Pred-Stage */
+    unsigned                    staged:1;
     unsigned                    stale:1;
     unsigned                    retry:1;    /* Retry-After: 1 */
     unsigned                    with_key:1; /* the error body names it */
@@ -258,7 +297,8 @@ typedef enum {
                                        pred_miss_mode async) */
     NGX_HTTP_PRED_CALL_REFRESH,     /* stale-while-revalidate */
     NGX_HTTP_PRED_CALL_BATCH,       /* a batch's misses, in one call */
-    NGX_HTTP_PRED_CALL_RERANK       /* pred_refine */
+    NGX_HTTP_PRED_CALL_RERANK,      /* pred_refine */
+    NGX_HTTP_PRED_CALL_STAGE        /* a stage of pred_cascade */
 } ngx_http_pred_call_kind_e;
 
 
@@ -290,6 +330,9 @@ struct ngx_http_pred_call_s {
     ngx_str_t                  *uri;
     ngx_uint_t                  priority;
     ngx_msec_t                  timeout;    /* the client's deadline */
+    ngx_msec_t                  until;      /* 0, or the deadline's end,
+                                               the admission queue
+                                               included */
     ngx_msec_t                  started;
     ngx_msec_t                  queued_until;
     ngx_msec_t                  lead_token;
@@ -316,6 +359,10 @@ struct ngx_http_pred_call_s {
 
     /* a rerank call: the candidates sent ($pred_candidates) */
     ngx_str_t                   candidates;
+
+    /* a stage call: its stage (from 1); every call: its breaker */
+    ngx_uint_t                  stage;
+    ngx_uint_t                  breaker;
 
     unsigned                    held:1;     /* the request waits for it */
     unsigned                    late:1;     /* its deadline passed */
@@ -358,14 +405,19 @@ struct ngx_http_pred_ctx_s {
     /* the answer kept while the reranker is asked */
     ngx_http_pred_answer_t      pending;
 
+    /* a miss answered by pred_cascade */
+    ngx_http_pred_cascade_t    *cascade;
+
     /* what went out, for the log variables and the metrics */
     ngx_http_pred_source_e      source;
     ngx_str_t                   version;
     time_t                      age;
     ngx_msec_int_t              up_time;    /* -1: no model call ended */
     time_t                      ttl;        /* admin: the ttl written */
+    ngx_uint_t                  stage;      /* X-Pred-Stage: stage_sent */
 
     unsigned                    age_sent:1;
+    unsigned                    stage_sent:1;
     unsigned                    stale_sent:1;
     unsigned                    refined:2;  /* 0: no header, 1: "0",
                                                2: "1" */
@@ -510,6 +562,8 @@ ngx_int_t ngx_http_pred_upstream_extract(ngx_http_request_t *sr,
     ngx_http_pred_call_t *call, const char **start, const char **stop);
 ngx_int_t ngx_http_pred_upstream_store(ngx_http_pred_loc_conf_t *plcf,
     ngx_str_t *key, ngx_str_t *value, ngx_log_t *log);
+ngx_int_t ngx_http_pred_upstream_wait(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_msec_t timeout);
 ngx_uint_t ngx_http_pred_warn_allowed(ngx_log_t *log);
 
 /* ngx_http_pred_call.c: outgoing calls */
@@ -540,9 +594,19 @@ ngx_atomic_uint_t ngx_http_pred_admission_in_flight(
 ngx_uint_t ngx_http_pred_admission_breaker(ngx_http_pred_main_conf_t *pmcf,
     ngx_atomic_uint_t *trips);
 ngx_uint_t ngx_http_pred_breaker_open(ngx_http_request_t *r);
+ngx_int_t ngx_http_pred_breaker_index(ngx_conf_t *cf, ngx_str_t *uri,
+    ngx_uint_t *index);
 
 /* the reason a call is shed while the breaker is open, in the log */
 #define NGX_HTTP_PRED_SHED_BREAKER  "circuit open"
+
+/* what a cascade stage came to: pred_cascade_stage_total's result */
+#define NGX_HTTP_PRED_STAGE_ANSWERED  0
+#define NGX_HTTP_PRED_STAGE_EXITED    1
+#define NGX_HTTP_PRED_STAGE_TIMEOUT   2
+#define NGX_HTTP_PRED_STAGE_FAILED    3
+#define NGX_HTTP_PRED_STAGE_SKIPPED   4
+#define NGX_HTTP_PRED_STAGE_RESULTS   5
 
 /* ngx_http_pred_fallback.c */
 char *ngx_http_pred_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -561,6 +625,15 @@ void ngx_http_pred_answer_value(ngx_http_pred_answer_t *ans,
 void ngx_http_pred_answer_error(ngx_http_pred_answer_t *ans,
     ngx_uint_t status, ngx_http_pred_source_e source, const char *code,
     const char *reason);
+
+/* ngx_http_pred_cascade.c */
+char *ngx_http_pred_cascade(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_pred_cascade_snapshot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_pred_cascade_merge(ngx_conf_t *cf,
+    ngx_http_pred_loc_conf_t *prev, ngx_http_pred_loc_conf_t *conf);
+ngx_int_t ngx_http_pred_cascade_start(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_http_pred_answer_t *stage0);
 
 /* ngx_http_pred_batch.c */
 char *ngx_http_pred_batch(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -597,6 +670,8 @@ void ngx_http_pred_metrics_call_done(ngx_http_pred_call_t *call,
 void ngx_http_pred_metrics_deadline(ngx_http_pred_call_t *call);
 void ngx_http_pred_metrics_snapshot(ngx_http_pred_snapshot_t *snap,
     ngx_uint_t swapped);
+void ngx_http_pred_metrics_stage(ngx_http_pred_ctx_t *ctx, ngx_uint_t stage,
+    ngx_uint_t result);
 
 /* ngx_http_pred_admin.c */
 char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

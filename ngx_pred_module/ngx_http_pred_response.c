@@ -29,6 +29,7 @@ static ngx_str_t  ngx_http_pred_h_source = ngx_string("X-Pred-Source");
 static ngx_str_t  ngx_http_pred_h_version = ngx_string("X-Pred-Version");
 static ngx_str_t  ngx_http_pred_h_stale = ngx_string("X-Pred-Stale");
 static ngx_str_t  ngx_http_pred_h_refined = ngx_string("X-Pred-Refined");
+static ngx_str_t  ngx_http_pred_h_stage = ngx_string("X-Pred-Stage");
 static ngx_str_t  ngx_http_pred_h_age = ngx_string("Age");
 static ngx_str_t  ngx_http_pred_h_retry = ngx_string("Retry-After");
 
@@ -41,7 +42,7 @@ ngx_int_t
 ngx_http_pred_send_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     ngx_http_pred_answer_t *ans)
 {
-    ngx_str_t  a, body;
+    ngx_str_t  a, s, body;
 
     if (ngx_http_pred_source_sent(ans->source)) {
         if (ngx_http_pred_add_header(r, &ngx_http_pred_h_source,
@@ -63,6 +64,24 @@ ngx_http_pred_send_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
         }
 
         ctx->version = ans->version;
+    }
+
+    if (ans->staged) {
+        s.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (s.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        s.len = ngx_sprintf(s.data, "%ui", ans->stage) - s.data;
+
+        if (ngx_http_pred_add_header(r, &ngx_http_pred_h_stage, &s)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->stage = ans->stage;
+        ctx->stage_sent = 1;
     }
 
     if (ctx->refined

@@ -32,8 +32,6 @@ static void ngx_http_pred_upstream_done(ngx_http_request_t *sr,
     ngx_http_pred_call_t *call);
 static ngx_int_t ngx_http_pred_upstream_resume(ngx_http_request_t *r,
     ngx_http_pred_call_t *call);
-static ngx_int_t ngx_http_pred_upstream_wait(ngx_http_request_t *r,
-    ngx_http_pred_ctx_t *ctx);
 static void ngx_http_pred_upstream_poll(ngx_event_t *ev);
 static void ngx_http_pred_upstream_wait_cleanup(void *data);
 
@@ -132,7 +130,8 @@ ngx_http_pred_upstream_miss(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
                 return ngx_http_pred_fallback_answer(r, ctx, NULL);
             }
 
-            return ngx_http_pred_upstream_wait(r, ctx);
+            return ngx_http_pred_upstream_wait(r, ctx,
+                                               ctx->plcf->upstream_timeout);
         }
     }
 
@@ -399,9 +398,13 @@ ngx_http_pred_upstream_store(ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key,
 }
 
 
-/* another request leads the key's model call: wait for its answer */
-static ngx_int_t
-ngx_http_pred_upstream_wait(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+/*
+ * Another request leads the key's model call or cascade: wait for its
+ * answer, up to timeout.
+ */
+ngx_int_t
+ngx_http_pred_upstream_wait(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
+    ngx_msec_t timeout)
 {
     ngx_pool_cleanup_t  *cln;
 
@@ -414,7 +417,7 @@ ngx_http_pred_upstream_wait(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
     cln->handler = ngx_http_pred_upstream_wait_cleanup;
     cln->data = ctx;
 
-    ctx->wait_until = ngx_current_msec + ctx->plcf->upstream_timeout;
+    ctx->wait_until = ngx_current_msec + timeout;
     ctx->wait.handler = ngx_http_pred_upstream_poll;
     ctx->wait.data = ctx;
     ctx->wait.log = r->connection->log;

@@ -9,8 +9,8 @@
  *                                  safe in a JSON string
  *   $pred_keys_json                the keys a batch call asks for
  *   $pred_candidates               the candidates a reranker call sends
- *   $pred_source, $pred_version, $pred_age, $pred_stale, $pred_refined
- *                                  what the answer's headers said
+ *   $pred_source, $pred_version, $pred_age, $pred_stale, $pred_refined,
+ *   $pred_stage                    what the answer's headers said
  *   $pred_upstream_time            the model call, in seconds with
  *                                  milliseconds, like $upstream_response_time
  *
@@ -33,6 +33,7 @@
 #define NGX_HTTP_PRED_VAR_STALE        3
 #define NGX_HTTP_PRED_VAR_REFINED      4
 #define NGX_HTTP_PRED_VAR_UP_TIME      5
+#define NGX_HTTP_PRED_VAR_STAGE        6
 
 
 static ngx_int_t ngx_http_pred_key_variable(ngx_http_request_t *r,
@@ -86,6 +87,9 @@ static ngx_http_variable_t  ngx_http_pred_vars[] = {
 
     { ngx_string("pred_upstream_time"), NULL, ngx_http_pred_out_variable,
       NGX_HTTP_PRED_VAR_UP_TIME, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("pred_stage"), NULL, ngx_http_pred_out_variable,
+      NGX_HTTP_PRED_VAR_STAGE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -320,6 +324,19 @@ ngx_http_pred_out_variable(ngx_http_request_t *r,
             ngx_http_pred_variable_set(v, ctx->refined == 2
                                           ? &ngx_http_pred_var_one
                                           : &ngx_http_pred_var_zero);
+        }
+        break;
+
+    case NGX_HTTP_PRED_VAR_STAGE:
+        if (ctx->stage_sent) {
+            p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            s.data = p;
+            s.len = ngx_sprintf(p, "%ui", ctx->stage) - p;
+            ngx_http_pred_variable_set(v, &s);
         }
         break;
 

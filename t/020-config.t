@@ -374,4 +374,114 @@ refused('pred_admin twice', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*"pred_admin" directive is duplicate/);
 
+# pred_cascade: stages, a budget, stage 0 from the snapshot
+($rc, $err) = nginx_t(<<'_EOC_');
+    pred_budget 50ms;
+    server {
+        listen 127.0.0.1:1984;
+        location = /fraud {
+            pred_key $arg_card;
+            pred_cascade /_rules timeout=2ms exit_if=/confidence:>=:0.9;
+            pred_cascade /_trees timeout=10ms exit_if=/decision:==:allow;
+            pred_cascade /_net timeout=40ms;
+            pred_cascade_from_snapshot on exit_if=/final:==:true;
+            pred;
+        }
+        location = /plain {
+            pred_key $arg_id;
+            pred_upstream /_model timeout=100ms;
+            pred;
+        }
+    }
+_EOC_
+is($rc, 0, 'pred_cascade, pred_budget and pred_cascade_from_snapshot pass '
+           . 'nginx -t') or diag($err);
+
+refused('pred_cascade beside pred_upstream', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id; pred_upstream /_m; pred_cascade /_a;
+                        pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*location "\/f": pred_cascade and pred_upstream both answer a miss: use one of them/);
+
+refused('pred_cascade with pred_batch', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id; pred_batch on; pred_cascade /_a;
+                        pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*location "\/f": pred_cascade answers one key: it cannot be used with pred_batch/);
+
+refused('pred_cascade with pred_miss_mode async', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id; pred_miss_mode async;
+                        pred_cascade /_a; pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*location "\/f": pred_cascade needs pred_miss_mode wait: the client waits for its stages/);
+
+refused('a pred_budget shorter than the first stage', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id; pred_cascade /_a timeout=20ms;
+                        pred_budget 10ms; pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*location "\/f": pred_budget 10 ms leaves no room for the first stage's timeout of 20 ms/);
+
+refused('an exit_if without an operator', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id;
+                        pred_cascade /_a exit_if=/confidence=0.9; pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*invalid exit_if "exit_if=\/confidence=0\.9": needs POINTER:OP:VALUE with OP one of <, <=, >, >=, ==, !=/);
+
+refused('an exit_if comparing text with <', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id;
+                        pred_cascade /_a exit_if=/decision:<:allow; pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*invalid exit_if "exit_if=\/decision:<:allow": only == and != compare a value that is not a number/);
+
+refused('pred_cascade without a location URI', <<'_EOC_',
+    server { location = /f { pred_key $arg_id; pred_cascade rules; pred; } }
+_EOC_
+    qr/\[emerg\] .*pred_cascade needs a URI of a location, such as "\/_rules", not "rules"/);
+
+refused('a bad pred_cascade parameter', <<'_EOC_',
+    server { location = /f { pred_key $arg_id; pred_cascade /_a top=1; pred; } }
+_EOC_
+    qr/\[emerg\] .*invalid parameter "top=1"/);
+
+refused('nine pred_cascade stages', <<'_EOC_',
+    server {
+        location = /f {
+            pred_key $arg_id;
+            pred_cascade /_1; pred_cascade /_2; pred_cascade /_3;
+            pred_cascade /_4; pred_cascade /_5; pred_cascade /_6;
+            pred_cascade /_7; pred_cascade /_8; pred_cascade /_9;
+            pred;
+        }
+    }
+_EOC_
+    qr/\[emerg\] .*more than 8 pred_cascade stages in a location/);
+
+refused('pred_cascade_from_snapshot without stages', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id; pred_cascade_from_snapshot on;
+                        pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*location "\/f": pred_cascade_from_snapshot needs pred_cascade stages/);
+
+refused('pred_cascade_from_snapshot with a bad value', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id; pred_cascade /_a;
+                        pred_cascade_from_snapshot yes; pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*invalid value "yes", it must be "on" or "off"/);
+
 done_testing();

@@ -46,16 +46,37 @@ my $items = '{"items":[{"id":"i1","score":0.9,"category":"a","title":"one"},'
           . '{"id":"i2","score":0.8,"category":"b","title":"two"}],'
           . '"ctr":0.3,"score":0.1}';
 my $snap = snap_dir('examples');
-snap_build($snap, 'e1', join '', map { qq{{"key":"$_","value":$items}\n} }
-                                     qw(p1 u1 u2 i1));
+snap_build($snap, 'e1', join('', map { qq{{"key":"$_","value":$items}\n} }
+                                      qw(p1 u1 u2 i1))
+                        . '{"key":"c0","value":'
+                        . '{"decision":"allow","confidence":0.99}}' . "\n");
 snap_publish($snap, 'e1');
 
-# the stub speaks each example's model: TF Serving, a plain GET, a reranker
+# a model that accepts the connection and never answers
+my $hang = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                 Listen => 16) or die "hang: $!";
+my $hang_port = $hang->sockport;
+
+# the stub speaks each example's model: TF Serving, a plain GET, a reranker,
+# the fraud cascade's three stages (by the card in the URI)
 my $stub = free_port();
 my $stub_server = <<"_EOS_";
     server {
         listen 127.0.0.1:$stub;
         access_log off;
+        location ~ ^/v1/rules/score/sure {
+            return 200 '{"decision":"allow","confidence":0.97}';
+        }
+        location ~ ^/v1/rules/score/ {
+            return 200 '{"decision":"review","confidence":0.6}';
+        }
+        location ~ ^/v1/trees/score/ {
+            return 200 '{"decision":"review","confidence":0.7}';
+        }
+        location ~ ^/v1/net/score/hang { proxy_pass http://127.0.0.1:$hang_port; }
+        location ~ ^/v1/net/score/ {
+            return 200 '{"decision":"decline","confidence":0.99}';
+        }
         location ~ ^/v1/models/ {
             return 200 '{"predictions":[{"score":0.5}]}';
         }
@@ -158,6 +179,46 @@ for my $conf (sort glob 'conf-examples/*.conf') {
                  'snapshot', $snapval);
         $check->('a miss', $get->($main, '/score?item=n%5C1'), 200,
                  'upstream', '{"score":0.5}');
+    } elsif ($name eq 'fraud') {
+        my $r = $get->($main, '/v1/fraud?card=c0&amount=10');
+        $check->('stage 0 sure', $r, 200, 'snapshot',
+                 '{"decision":"allow","confidence":0.99}');
+        is($r->{headers}{'x-pred-stage'}, '0', "$name: stage 0 answers");
+
+        # every stage answers within its deadline on loopback, but a
+        # 2 ms deadline may pass on a loaded machine: then a later stage
+        # answers, and the check says which
+        $r = $get->($main, '/v1/fraud?card=sure&amount=10');
+        $check->('the rules are sure', $r, 200, 'upstream', undef);
+        if (($r->{headers}{'x-pred-stage'} // '') eq '1') {
+            is($r->{content}, '{"decision":"allow","confidence":0.97}',
+               "$name: stage 1 exits");
+        } else {
+            like($r->{headers}{'x-pred-stage'} // '', qr/\A[23]\z/,
+                 "$name: the rules missed 2 ms; a later stage answers");
+        }
+
+        $r = $get->($main, '/v1/fraud?card=c1&amount=10&merchant=m%22');
+        $check->('no stage is sure', $r, 200, 'upstream',
+                 '{"decision":"decline","confidence":0.99}');
+        is($r->{headers}{'x-pred-stage'}, '3', "$name: stage 3 answers");
+        $r = $get->($main, '/v1/fraud?card=c1');
+        $check->('the cached answer', $r, 200, 'cache',
+                 '{"decision":"decline","confidence":0.99}');
+        ok(!defined $r->{headers}{'x-pred-stage'}, "$name: no stage cached");
+
+        # the network hangs: the trees' answer within the 50 ms budget
+        my $t0 = Time::HiRes::time();
+        $r = $get->($main, '/v1/fraud?card=hang');
+        my $took = Time::HiRes::time() - $t0;
+        $check->('the network hangs', $r, 200, 'upstream',
+                 qr/\A\{"decision":"review","confidence":0\.[67]\}\z/);
+        cmp_ok($took, '<', 0.3, "$name: answered within the budget "
+                                . "(and the test's own overhead)");
+
+        like($get->($admin, '/metrics')->{content},
+             qr/^pred_cascade_stage_total\{location="fraud",stage="0",result="exited"\} 1$(?s:.*)^pred_cascade_stage_total\{location="fraud",stage="3",result="(?:timeout|skipped)"\} [1-9]$/m,
+             "$name: the stage metrics");
     } else {
         fail("$name: no traffic written for this example");
     }
@@ -190,7 +251,7 @@ for my $conf (sort glob 'conf-examples/*.conf') {
         my @lines = split /\n/, slurp($access);
         ok(@lines > 0, "$name: $access has lines");
         for my $line (@lines) {
-            like($line, qr/^127\.0\.0\.1 \[[^\]]+\] "[A-Z]+ \S+ HTTP\/1\.1" \d{3} \d+ key="[^"\n]*" source=\S+ version=\S+ age=\S+ stale=\S+ rt=[\d.]+ model_rt=\S+$/,
+            like($line, qr/^127\.0\.0\.1 \[[^\]]+\] "[A-Z]+ \S+ HTTP\/1\.1" \d{3} \d+ key="[^"\n]*" source=\S+ version=\S+ age=\S+ stale=\S+ rt=[\d.]+ model_rt=\S+(?: stage=\S+)?$/,
                  "$name: a well-formed access log line");
         }
     }

@@ -1,0 +1,401 @@
+# Cascaded models within one budget: stages asked in order while the budget
+# has room, early exit on confidence, the last good answer when a stage
+# fails or is late, the fallback chain when none answered.  The test models
+# log each call's URI, so each test checks which stages were asked.
+use lib 't';
+use PredTest;
+use Test::Nginx::Socket 'no_plan';
+
+my $dir = snap_dir('cascade');
+snap_build($dir, 'c1',
+           qq{{"key":"sure","value":{"stage":"batch","confidence":0.97}}\n}
+           . qq{{"key":"unsure","value":{"stage":"batch","confidence":0.4}}\n});
+snap_publish($dir, 'c1');
+
+# the test models: each stage answers by its name; the key picks nothing
+our $Models = <<'_EOC_';
+    log_format pred_model '$uri';
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        access_log $TEST_NGINX_SERVER_ROOT/logs/model.log pred_model;
+        default_type application/json;
+        location /rules/ { echo -n '{"stage":"rules","confidence":0.5}'; }
+        location /rules/sure { echo -n '{"stage":"rules","confidence":0.95}'; }
+        location /tree/ { echo -n '{"stage":"tree","confidence":0.7}'; }
+        location /net/ { echo -n '{"stage":"net","confidence":0.99}'; }
+        location /slow/ {
+            echo_sleep 0.3;
+            echo -n '{"stage":"slow","confidence":1}';
+        }
+        location /fail/ { echo_status 500; echo -n 'oops'; }
+        location /garbage/ { echo -n '{"stage":'; }
+        location /missing/ { return 404; }
+    }
+_EOC_
+
+# a stage URI /_s/NAME asks the test model NAME
+our $Stages = <<'_EOC_';
+    location ~ ^/_s/(\w+)$ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/$1/$pred_key_escaped;
+    }
+    location = /modellog { alias $TEST_NGINX_SERVER_ROOT/logs/model.log; }
+    location = /errlog { alias $TEST_NGINX_SERVER_ROOT/logs/error.log; }
+    location = /metrics { pred_metrics; }
+_EOC_
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('main_config', "    load_module "
+                      . "\$TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;\n");
+    $block->set_value('http_config', $::Models . ($block->http_config // ''));
+    $block->set_value('config', $::Stages . ($block->config // ''));
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: every stage answers: the last answer is sent, says its stage, and is cached
+--- http_config
+    pred_cache_zone zone=hot:1m;
+    log_format pred_stage '$pred_stage|$pred_source';
+--- config
+    location = /score {
+        access_log $TEST_NGINX_SERVER_ROOT/logs/score.log pred_stage;
+        pred_key $arg_id;
+        pred_cache hot;
+        pred_cascade /_s/rules timeout=100ms exit_if=/confidence:>=:0.9;
+        pred_cascade /_s/tree timeout=100ms exit_if=/confidence:>=:0.9;
+        pred_cascade /_s/net timeout=100ms;
+        pred_budget 1s;
+        pred;
+    }
+    location = /scorelog { alias $TEST_NGINX_SERVER_ROOT/logs/score.log; }
+--- request eval
+["GET /score?id=k1", "GET /score?id=k1", "GET /modellog", "GET /scorelog"]
+--- response_headers eval
+["X-Pred-Source: upstream\nX-Pred-Stage: 3\nAge: 0",
+ "X-Pred-Source: cache\n!X-Pred-Stage", "", ""]
+--- response_body eval
+['{"stage":"net","confidence":0.99}', '{"stage":"net","confidence":0.99}',
+ "/rules/k1\n/tree/k1\n/net/k1\n", "3|upstream\n-|cache\n"]
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 2: a stage that is sure ends the cascade; the metrics count each stage
+--- config
+    location = /score {
+        pred_key $arg_id;
+        pred_cascade /_s/rules timeout=100ms exit_if=/confidence:>=:0.9;
+        pred_cascade /_s/tree timeout=100ms exit_if=/confidence:>=:0.9;
+        pred_cascade /_s/net timeout=100ms;
+        pred;
+    }
+--- request eval
+["GET /score?id=sure", "GET /score?id=k2", "GET /modellog", "GET /metrics"]
+--- response_headers eval
+["X-Pred-Source: upstream\nX-Pred-Stage: 1", "X-Pred-Stage: 3", "", ""]
+--- response_body eval
+['{"stage":"rules","confidence":0.95}', '{"stage":"net","confidence":0.99}',
+ "/rules/sure\n/rules/k2\n/tree/k2\n/net/k2\n",
+ qr/^pred_upstream_requests_total 0$(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="1",result="answered"\} 1
+pred_cascade_stage_total\{location="\/score",stage="1",result="exited"\} 1
+pred_cascade_stage_total\{location="\/score",stage="1",result="timeout"\} 0
+pred_cascade_stage_total\{location="\/score",stage="1",result="failed"\} 0
+pred_cascade_stage_total\{location="\/score",stage="1",result="skipped"\} 0
+pred_cascade_stage_total\{location="\/score",stage="2",result="answered"\} 1
+pred_cascade_stage_total\{location="\/score",stage="2",result="exited"\} 0
+pred_cascade_stage_total\{location="\/score",stage="2",result="timeout"\} 0
+pred_cascade_stage_total\{location="\/score",stage="2",result="failed"\} 0
+pred_cascade_stage_total\{location="\/score",stage="2",result="skipped"\} 0
+pred_cascade_stage_total\{location="\/score",stage="3",result="answered"\} 1
+pred_cascade_stage_total\{location="\/score",stage="3",result="exited"\} 0
+pred_cascade_stage_total\{location="\/score",stage="3",result="timeout"\} 0
+pred_cascade_stage_total\{location="\/score",stage="3",result="failed"\} 0
+pred_cascade_stage_total\{location="\/score",stage="3",result="skipped"\} 0
+# HELP pred_cascade_stage_duration_seconds [^\n]*
+# TYPE pred_cascade_stage_duration_seconds histogram
+(?s:.*)^pred_cascade_stage_duration_seconds_bucket\{location="\/score",stage="1",le="\+Inf"\} 2
+pred_cascade_stage_duration_seconds_sum\{location="\/score",stage="1"\} [\d.]+
+pred_cascade_stage_duration_seconds_count\{location="\/score",stage="1"\} 2
+(?s:.*)^pred_cascade_stage_duration_seconds_count\{location="\/score",stage="3"\} 1$/m]
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 3: a stage past its deadline: the last good answer is sent and cached, the late answer is dropped
+--- http_config
+    pred_cache_zone zone=hot:1m;
+--- config
+    location = /score {
+        pred_key $arg_id;
+        pred_cache hot;
+        pred_cascade /_s/rules timeout=100ms;
+        pred_cascade /_s/slow timeout=50ms;
+        pred;
+    }
+    location = /sleep { echo_sleep 0.4; echo -n slept; }
+--- request eval
+["GET /score?id=k3", "GET /sleep", "GET /score?id=k3", "GET /modellog",
+ "GET /metrics"]
+--- response_headers eval
+["X-Pred-Source: upstream\nX-Pred-Stage: 1", "",
+ "X-Pred-Source: cache\n!X-Pred-Stage", "", ""]
+--- response_body eval
+['{"stage":"rules","confidence":0.5}', "slept",
+ '{"stage":"rules","confidence":0.5}', "/rules/k3\n/slow/k3\n",
+ qr/^pred_upstream_in_flight 0$(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="timeout"\} 1$(?s:.*)^pred_cascade_stage_duration_seconds_bucket\{location="\/score",stage="2",le="0\.250"\} 0\npred_cascade_stage_duration_seconds_bucket\{location="\/score",stage="2",le="0\.500"\} 1$/m]
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 4: failing, garbage and 404 stages: the next stage answers
+--- config
+    location = /score {
+        pred_key $arg_id;
+        pred_cascade /_s/fail;
+        pred_cascade /_s/garbage;
+        pred_cascade /_s/missing;
+        pred_cascade /_s/tree;
+        pred;
+    }
+--- request eval
+["GET /score?id=k4", "GET /modellog", "GET /errlog", "GET /metrics"]
+--- response_headers eval
+["X-Pred-Source: upstream\nX-Pred-Stage: 4", "", "", ""]
+--- response_body eval
+['{"stage":"tree","confidence":0.7}',
+ "/fail/k4\n/garbage/k4\n/missing/k4\n/tree/k4\n",
+ qr/\[warn\] [^\n]*pred: upstream answer for key "k4" is not valid JSON at byte 9/,
+ qr/^pred_cascade_stage_total\{location="\/score",stage="1",result="failed"\} 1$(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="failed"\} 1$(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="3",result="failed"\} 1$(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="4",result="answered"\} 1$/m]
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: no stage answered: the fallback chain, without X-Pred-Stage
+--- config
+    location = /score {
+        pred_key $arg_id;
+        pred_cascade /_s/fail;
+        pred_cascade /_s/missing;
+        pred_fallback 'default={"score":0}';
+        pred;
+    }
+--- request eval
+["GET /score?id=k5", "GET /errlog"]
+--- response_headers eval
+["X-Pred-Source: default\n!X-Pred-Stage", ""]
+--- response_body eval
+['{"score":0}',
+ qr/\[warn\] [^\n]*pred: upstream for key "k5" failed: no stage answered; answering with the default/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: the budget has no room for a stage: it is skipped, not started
+--- config
+    location = /score {
+        pred_key $arg_id;
+        pred_cascade /_s/slow timeout=100ms;
+        pred_cascade /_s/rules timeout=100ms;
+        pred_cascade /_s/net timeout=200ms;
+        pred_budget 250ms;
+        pred;
+    }
+    location = /sleep { echo_sleep 0.4; echo -n slept; }
+--- request eval
+["GET /score?id=k6", "GET /sleep", "GET /modellog", "GET /metrics"]
+--- response_headers eval
+["X-Pred-Source: upstream\nX-Pred-Stage: 2", "", "", ""]
+--- response_body eval
+['{"stage":"rules","confidence":0.5}', "slept",
+ "/rules/k6\n/slow/k6\n",
+ qr/^pred_cascade_stage_total\{location="\/score",stage="1",result="timeout"\} 1$(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="answered"\} 1$(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="3",result="answered"\} 0\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="3",result="skipped"\} 1$/m]
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 7: the client never waits past the budget; late answers are never cached
+--- http_config
+    pred_cache_zone zone=hot:1m;
+--- config
+    location = /score {
+        pred_key $arg_id;
+        pred_cache hot;
+        pred_cascade /_s/slow timeout=100ms;
+        pred_cascade /_s/slow timeout=100ms;
+        pred_cascade /_s/slow timeout=100ms;
+        pred_budget 250ms;
+        pred_fallback 'default={"score":0}';
+        pred;
+    }
+    # how long the answer took, as its caller saw it: the stages that run
+    # on after it hold the request, and $request_time with it
+    location = /timed {
+        echo_reset_timer;
+        echo_location /score id=k7;
+        echo " $echo_timer_elapsed";
+    }
+    location = /sleep { echo_sleep 0.4; echo -n slept; }
+--- request eval
+["GET /timed", "GET /sleep", "GET /timed", "GET /sleep", "GET /modellog"]
+--- response_body eval
+[$ENV{TEST_NGINX_USE_VALGRIND} ? qr/\A\{"score":0\} 0\.[2-9]\d\d\n\z/
+                               : qr/\A\{"score":0\} 0\.2[0-2]\d\n\z/,
+ "slept",
+ $ENV{TEST_NGINX_USE_VALGRIND} ? qr/\A\{"score":0\} 0\.[2-9]\d\d\n\z/
+                               : qr/\A\{"score":0\} 0\.2[0-2]\d\n\z/,
+ "slept", "/slow/k7\n/slow/k7\n/slow/k7\n/slow/k7\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: the snapshot's value is stage 0: sure, it answers; unsure, the stages improve it
+--- http_config
+    pred_snapshot_path main $TEST_NGINX_SNAP_CASCADE;
+    pred_cache_zone zone=hot:1m;
+--- config
+    location = /score {
+        pred_key $arg_id;
+        pred_snapshot main;
+        pred_cache hot;
+        pred_cascade_from_snapshot on exit_if=/confidence:>=:0.9;
+        pred_cascade /_s/rules exit_if=/confidence:>=:0.9;
+        pred_cascade /_s/net;
+        pred;
+    }
+--- request eval
+["GET /score?id=sure", "GET /score?id=unsure", "GET /score?id=unsure",
+ "GET /score?id=nowhere", "GET /modellog", "GET /metrics"]
+--- response_headers eval
+["X-Pred-Source: snapshot\nX-Pred-Stage: 0\nX-Pred-Version: c1",
+ "X-Pred-Source: upstream\nX-Pred-Stage: 2\n!X-Pred-Version",
+ "X-Pred-Source: cache\n!X-Pred-Stage",
+ "X-Pred-Source: upstream\nX-Pred-Stage: 2", "", ""]
+--- response_body eval
+['{"stage":"batch","confidence":0.97}', '{"stage":"net","confidence":0.99}',
+ '{"stage":"net","confidence":0.99}', '{"stage":"net","confidence":0.99}',
+ "/rules/unsure\n/net/unsure\n/rules/nowhere\n/net/nowhere\n",
+ qr/^pred_cascade_stage_total\{location="\/score",stage="0",result="answered"\} 1\npred_cascade_stage_total\{location="\/score",stage="0",result="exited"\} 1\n/m]
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 9: the snapshot's value answers when every stage fails, and is not cached
+--- http_config
+    pred_snapshot_path main $TEST_NGINX_SNAP_CASCADE;
+    pred_cache_zone zone=hot:1m;
+--- config
+    location = /score {
+        pred_key $arg_id;
+        pred_snapshot main;
+        pred_cache hot;
+        pred_cascade_from_snapshot on;
+        pred_cascade /_s/fail;
+        pred;
+    }
+--- request eval
+["GET /score?id=sure", "GET /score?id=sure", "GET /modellog"]
+--- response_headers eval
+["X-Pred-Source: snapshot\nX-Pred-Stage: 0\nX-Pred-Version: c1",
+ "X-Pred-Source: snapshot\nX-Pred-Stage: 0", ""]
+--- response_body eval
+['{"stage":"batch","confidence":0.97}', '{"stage":"batch","confidence":0.97}',
+ "/fail/sure\n/fail/sure\n"]
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 10: each stage URI has its own breaker: a failing stage is skipped, the others answer, the model's breaker stays closed
+--- http_config
+    pred_upstream_breaker failures=2 cooldown=10s;
+--- config
+    location = /score {
+        pred_key $arg_id;
+        pred_cascade /_s/rules;
+        pred_cascade /_s/fail;
+        pred_cascade /_s/net;
+        pred;
+    }
+--- request eval
+["GET /score?id=a", "GET /score?id=b", "GET /score?id=c", "GET /modellog",
+ "GET /errlog", "GET /metrics"]
+--- response_headers eval
+["X-Pred-Stage: 3", "X-Pred-Stage: 3", "X-Pred-Stage: 3", "", "", ""]
+--- response_body eval
+['{"stage":"net","confidence":0.99}', '{"stage":"net","confidence":0.99}',
+ '{"stage":"net","confidence":0.99}',
+ "/rules/a\n/fail/a\n/net/a\n/rules/b\n/fail/b\n/net/b\n/rules/c\n/net/c\n",
+ qr/\[warn\] [^\n]*pred: circuit breaker of stage "\/_s\/fail" open for 10000 ms after 2 failed stage calls in a row/,
+ qr/^pred_upstream_breaker_open 0\n(?s:.*)^pred_upstream_breaker_trips_total 0\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="failed"\} 2\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="skipped"\} 1\n/m]
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: one request per key runs the cascade; the others wait for its answer
+--- http_config
+    pred_cache_zone zone=hot:1m;
+--- config
+    location = /score {
+        pred_key $arg_id;
+        pred_cache hot;
+        pred_cascade /_s/slow timeout=1s;
+        pred;
+    }
+    location = /burst {
+        echo_location_async /score id=k;
+        echo_location_async /score id=k;
+        echo_location_async /score id=k;
+        echo_location_async /score id=other;
+    }
+--- request eval
+["GET /burst", "GET /modellog"]
+--- response_body eval
+['{"stage":"slow","confidence":1}' x 4,
+ qr/\A\/slow\/(k|other)\n\/slow\/(?!\1)(k|other)\n\z/]
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 12: admission control sees each stage: a stage shed at the cap is skipped
+--- http_config
+    pred_upstream_limit 1;
+--- config
+    location = /score {
+        pred_key $arg_id;
+        pred_cascade /_s/slow timeout=1s;
+        pred_cascade /_s/rules;
+        pred_fallback 'default={"score":0}';
+        pred;
+    }
+    location = /burst {
+        echo_location_async /score id=first;
+        echo_location_async /score id=second;
+    }
+--- request eval
+["GET /burst", "GET /metrics"]
+--- response_body eval
+['{"stage":"rules","confidence":0.5}{"score":0}',
+ qr/^pred_upstream_in_flight 0\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="1",result="answered"\} 1\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="1",result="skipped"\} 1\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="answered"\} 1\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="skipped"\} 1\n/m]
+--- no_error_log
+[error]
