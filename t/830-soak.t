@@ -1,6 +1,6 @@
 # A mixed-traffic soak: one config with every feature on, two workers,
 # six clients for about 15 seconds sending hits, misses, batches, reranked
-# lists, admin writes and purges and metrics scrapes, while the model
+# lists, cascades, admin writes and purges and metrics scrapes, while the model
 # slows down, fails (the breaker opens) and comes back, and a new version
 # is published and rolled back.  Then the invariants: every answer belongs
 # to its own key, nothing in flight, the breaker closed, no single-flight
@@ -44,9 +44,10 @@ for my $v (qw(v1 v2)) {
 snap_publish($dir, 'v1');
 
 my $conf = <<"_EOC_";
-    log_format soak '\$uri \$status \$pred_source';
+    log_format soak '\$uri \$status \$pred_source \$pred_stage';
     pred_snapshot_path main $dir check=200ms;
     pred_cache_zone zone=hot:4m ttl=2s negative_ttl=1s;
+    pred_cache_zone zone=cascade:1m ttl=2s;
     pred_upstream_limit 8 queue=16 timeout=100ms;
     pred_upstream_breaker failures=5 cooldown=500ms;
     server {
@@ -65,6 +66,21 @@ my $conf = <<"_EOC_";
             return 200 '[{"m":2},{"m":2},{"m":2}]';
         }
         location = /rerank { return 200 '["b","a"]'; }
+        # the cascade's first stage is sure of keys ending in an even digit
+        location ~ ^/cs1/(?<key>[^/]+[02468])\$ {
+            if (-f $flags/fail) { return 503; }
+            if (-f $flags/slow) { rewrite ^ /slow/\$key last; }
+            return 200 '{"k":"\$key","m":1,"sure":true}';
+        }
+        location ~ ^/cs1/(?<key>[^/]+)\$ {
+            if (-f $flags/fail) { return 503; }
+            if (-f $flags/slow) { rewrite ^ /slow/\$key last; }
+            return 200 '{"k":"\$key","m":1,"sure":false}';
+        }
+        location ~ ^/cs2/(?<key>[^/]+)\$ {
+            if (-f $flags/fail) { return 503; }
+            return 200 '{"k":"\$key","m":3}';
+        }
     }
     server {
         listen 127.0.0.1:$port;
@@ -89,6 +105,20 @@ my $conf = <<"_EOC_";
             pred_filter on;
             pred_refine /_rerank timeout=50ms;
             pred;
+        }
+        # its own zone: its answers for snapshot keys are not /r's lists
+        location = /c {
+            pred_key \$arg_id;
+            pred_cache cascade;
+            pred_cascade_from_snapshot on exit_if=/v:==:v1;
+            pred_cascade /_cs1 timeout=100ms exit_if=/sure:==:true;
+            pred_cascade /_cs2 timeout=100ms;
+            pred_budget 200ms;
+            pred;
+        }
+        location ~ ^/_(?<stage>cs[12])\$ {
+            internal;
+            proxy_pass http://127.0.0.1:$mport/\$stage/\$pred_key_escaped;
         }
         location /_model {
             internal;
@@ -128,9 +158,14 @@ sub client {
             $path = "/p?id=$k";
             $check = sub { $_[0] =~ /\A\{"k":"\Q$k\E"|\A\{"d":0\}\z/
                            || $_[1] >= 400 && $_[0] =~ /"key":"\Q$k\E"/ };
-        } elsif ($op < 65) {                    # model keys
+        } elsif ($op < 55) {                    # model keys
             my $k = "m$n-" . int rand 50;
             $path = "/p?id=$k";
+            $check = sub { $_[0] =~ /\A\{"k":"\Q$k\E"|\A\{"d":0\}\z/
+                           || $_[1] >= 400 && $_[0] =~ /"key":"\Q$k\E"/ };
+        } elsif ($op < 65) {                    # cascades: snapshot or not
+            my $k = rand() < 0.5 ? 's' . int rand 100 : "x$n-" . int rand 50;
+            $path = "/c?id=$k";
             $check = sub { $_[0] =~ /\A\{"k":"\Q$k\E"|\A\{"d":0\}\z/
                            || $_[1] >= 400 && $_[0] =~ /"key":"\Q$k\E"/ };
         } elsif ($op < 75) {                    # batches
@@ -245,6 +280,7 @@ my $log0 = length log_text();
 for my $n (1 .. 6) {
     for my $k (0 .. 49) {
         $http->get("http://127.0.0.1:$port/p?id=m$n-$k");
+        $http->get("http://127.0.0.1:$port/c?id=x$n-$k");
     }
 }
 unlike(substr(log_text(), $log0), qr/timed out waiting for another request/,
@@ -256,12 +292,13 @@ $m = metrics();
 open my $in, '<', "$root/logs/soak.log" or die;
 my %logged;
 while (<$in>) {
-    my ($uri, $status, $source) = split;
-    next unless $uri =~ m{^/[pbr]$};
+    my ($uri, $status, $source, $stage) = split;
+    next unless $uri =~ m{^/[pbrc]$};
     $logged{$uri}{$source}++;
+    $logged{stage}{$stage}++ if $uri eq '/c' && $stage ne '-';
 }
 close $in;
-for my $loc (qw(/p /b /r)) {
+for my $loc (qw(/p /b /r /c)) {
     my $want = 0;
     $want += $_ for values %{ $logged{$loc} || {} };
     my $got = 0;
@@ -270,6 +307,17 @@ for my $loc (qw(/p /b /r)) {
     # the last metrics scrape itself may not be in the log yet
     ok(abs($got - $want) <= 1, "metrics count $got requests for $loc, the "
        . "log $want");
+}
+
+# an answer of stage N came from a cascade in which stage N answered or
+# exited (the cascade's waiters answer from the cache, without a stage)
+for my $stage (0 .. 2) {
+    my $ran = 0;
+    $ran += $m->{"pred_cascade_stage_total{location=\"/c\",stage=\"$stage\","
+                 . "result=\"$_\"}"} // 0 for qw(answered exited);
+    my $sent = $logged{stage}{$stage} // 0;
+    ok($sent <= $ran && ($stage == 0 || $sent > 0),
+       "$sent answers of stage $stage, $ran stage $stage answers");
 }
 
 my $log = log_text();
