@@ -478,28 +478,13 @@ ngx_http_pred_cascade_next(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 static void
 ngx_http_pred_cascade_done(ngx_http_request_t *sr, ngx_http_pred_call_t *call)
 {
-    const char  *start, *stop;
-
     if (call->late) {
         call->fail = NGX_HTTP_PRED_FAIL_TIMEOUT;
         call->reason = "missed its deadline";
         return;
     }
 
-    if (!ngx_http_pred_call_answered(call)
-        || ngx_http_pred_upstream_extract(sr, call, &start, &stop) != NGX_OK)
-    {
-        return;
-    }
-
-    if (ngx_http_pred_json_copy(sr->pool, start, stop - start, &call->value)
-        != NGX_OK)
-    {
-        call->reason = "out of memory";
-        return;
-    }
-
-    call->result = 1;
+    call->result = (ngx_http_pred_upstream_value(sr, call) == NGX_OK);
 }
 
 

@@ -558,6 +558,8 @@ ngx_int_t ngx_http_pred_upstream_miss(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
 ngx_int_t ngx_http_pred_upstream_refresh(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
+ngx_int_t ngx_http_pred_upstream_value(ngx_http_request_t *sr,
+    ngx_http_pred_call_t *call);
 ngx_int_t ngx_http_pred_upstream_extract(ngx_http_request_t *sr,
     ngx_http_pred_call_t *call, const char **start, const char **stop);
 ngx_int_t ngx_http_pred_upstream_store(ngx_http_pred_loc_conf_t *plcf,

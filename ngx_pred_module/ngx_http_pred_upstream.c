@@ -244,7 +244,6 @@ static void
 ngx_http_pred_upstream_done(ngx_http_request_t *sr,
     ngx_http_pred_call_t *call)
 {
-    const char           *start, *stop;
     ngx_http_pred_ctx_t  *ctx;
 
     ctx = call->ctx;
@@ -257,16 +256,7 @@ ngx_http_pred_upstream_done(ngx_http_request_t *sr,
         return;
     }
 
-    if (!ngx_http_pred_call_answered(call)
-        || ngx_http_pred_upstream_extract(sr, call, &start, &stop) != NGX_OK)
-    {
-        return;
-    }
-
-    if (ngx_http_pred_json_copy(sr->pool, start, stop - start, &call->value)
-        != NGX_OK)
-    {
-        call->reason = "out of memory";
+    if (ngx_http_pred_upstream_value(sr, call) != NGX_OK) {
         return;
     }
 
@@ -308,6 +298,34 @@ ngx_http_pred_upstream_resume(ngx_http_request_t *r,
     }
 
     return ngx_http_pred_fallback_answer(r, ctx, call->reason);
+}
+
+
+/*
+ * A single key's value from a model's 2xx answer (a model call's or a
+ * cascade stage's): checked, extracted, and copied to call->value.
+ * NGX_DECLINED: there is none; call->fail and call->reason say why.
+ */
+ngx_int_t
+ngx_http_pred_upstream_value(ngx_http_request_t *sr,
+    ngx_http_pred_call_t *call)
+{
+    const char  *start, *stop;
+
+    if (!ngx_http_pred_call_answered(call)
+        || ngx_http_pred_upstream_extract(sr, call, &start, &stop) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_pred_json_copy(sr->pool, start, stop - start, &call->value)
+        != NGX_OK)
+    {
+        call->reason = "out of memory";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
