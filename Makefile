@@ -239,7 +239,14 @@ bench-smoke: module loader
 	    | awk '{ if ($$1 != 27) { print "bench-smoke: " $$1 \
 	        " table rows, not 27" > "/dev/stderr"; exit 1 } }'
 	@test -s bench/work-smoke/compare.png
-	@echo "# bench-smoke: ok (bench/work-smoke/REPORT.md)"
+	bench/cascade.sh --smoke > $(BUILD)/bench-cascade-smoke.log 2>&1 \
+	    || { tail -30 $(BUILD)/bench-cascade-smoke.log >&2; exit 1; }
+	@test "$$(grep -cE '^\| (cascade|single): [^|]*\| [0-9]' \
+	        bench/work-cascade/cascade.md)" = 2 \
+	    || { echo "bench-smoke: bench/work-cascade/cascade.md lacks" \
+	        "the cascade and single rows" >&2; exit 1; }
+	@echo "# bench-smoke: ok (bench/work-smoke/REPORT.md," \
+	    "bench/work-cascade/cascade.md)"
 
 demo: deps
 	$(MAKE) module loader
