@@ -634,22 +634,23 @@ ngx_http_pred_breaker_open(ngx_http_request_t *r)
 }
 
 
-/* 1 while the breaker is open; *trips: how often it opened */
+/*
+ * 1 while the breaker (0: the model's, else a stage URI's) is open;
+ * *trips: how often it opened
+ */
 ngx_uint_t
 ngx_http_pred_admission_breaker(ngx_http_pred_main_conf_t *pmcf,
-    ngx_atomic_uint_t *trips)
+    ngx_uint_t index, ngx_atomic_uint_t *trips)
 {
-    ngx_http_pred_admission_sh_t  *sh;
+    ngx_http_pred_breaker_t  *b;
 
-    sh = pmcf->admission_sh;
-
-    if (sh == NULL) {
+    if (pmcf->admission_sh == NULL) {
         *trips = 0;
         return 0;
     }
 
-    *trips = sh->breaker[0].trips;
+    b = &pmcf->admission_sh->breaker[index];
+    *trips = b->trips;
 
-    return (ngx_msec_int_t) (sh->breaker[0].open_until - ngx_current_msec)
-           > 0;
+    return (ngx_msec_int_t) (b->open_until - ngx_current_msec) > 0;
 }

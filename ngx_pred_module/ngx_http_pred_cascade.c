@@ -61,7 +61,7 @@ static const char  *ngx_http_pred_stage_results[] = {
 };
 
 
-/* "pred_cascade URI [timeout=T] [exit_if=POINTER:OP:VALUE]" */
+/* "pred_cascade URI [timeout=T] [exit_if=POINTER:OP:VALUE]", or "off" */
 char *
 ngx_http_pred_cascade(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -72,6 +72,22 @@ ngx_http_pred_cascade(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_pred_stage_t  *st;
 
     value = cf->args->elts;
+
+    /* "off": no cascade here, whatever the levels above have */
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0
+        && cf->args->nelts == 2)
+    {
+        if (plcf->cascade != NGX_CONF_UNSET_PTR) {
+            return "is duplicate";
+        }
+
+        plcf->cascade = NULL;
+        return NGX_CONF_OK;
+    }
+
+    if (plcf->cascade == NULL) {
+        return "cannot follow \"pred_cascade off\" in a location";
+    }
 
     if (value[1].len == 0 || value[1].data[0] != '/') {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -116,9 +132,15 @@ ngx_http_pred_cascade(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        if (value[i].len > 8
+        if (value[i].len >= 8
             && ngx_strncmp(value[i].data, "exit_if=", 8) == 0)
         {
+            if (st->exit_if) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate exit_if \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
             st->exit_if = ngx_http_pred_cascade_exit_if(cf, &value[i]);
             if (st->exit_if == NULL) {
                 return NGX_CONF_ERROR;
@@ -171,7 +193,7 @@ ngx_http_pred_cascade_snapshot(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     if (cf->args->nelts == 3) {
-        if (value[2].len <= 8
+        if (value[2].len < 8
             || ngx_strncmp(value[2].data, "exit_if=", 8) != 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -267,7 +289,14 @@ ngx_http_pred_cascade_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
 
     if (conf->miss_async) {
         ngx_http_pred_merge_error(cf, "pred_cascade needs pred_miss_mode "
-                                  "wait: the client waits for its stages");
+                                  "sync: the client waits for its stages");
+        return NGX_CONF_ERROR;
+    }
+
+    /* merged before this: see ngx_http_pred_merge_loc_conf() */
+    if (conf->cascade_snapshot && conf->snapshot == NULL) {
+        ngx_http_pred_merge_error(cf, "pred_cascade_from_snapshot needs "
+                                  "pred_snapshot");
         return NGX_CONF_ERROR;
     }
 
@@ -281,11 +310,14 @@ ngx_http_pred_cascade_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
     /* no pred_budget: every stage may run to its timeout */
     ngx_conf_merge_msec_value(conf->budget, prev->budget, sum);
 
-    if (conf->budget < st[0].timeout) {
-        ngx_http_pred_merge_error(cf, "pred_budget %M ms leaves no room for "
-                                  "the first stage's timeout of %M ms",
-                                  conf->budget, st[0].timeout);
-        return NGX_CONF_ERROR;
+    /* a stage whose timeout is over the budget would never be asked */
+    for (i = 0; i < conf->cascade->nelts; i++) {
+        if (conf->budget < st[i].timeout) {
+            ngx_http_pred_merge_error(cf, "pred_budget %M ms leaves no room "
+                                      "for stage %ui's timeout of %M ms",
+                                      conf->budget, i + 1, st[i].timeout);
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
@@ -458,9 +490,12 @@ ngx_http_pred_cascade_next(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
         }
 
         /* not started: the breaker is open, or no call slot */
-        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "pred: key \"%V\": stage %ui skipped: %s", &ctx->key,
-                       i, call->reason);
+        if (ngx_http_pred_warn_allowed(r->connection->log)) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "pred: cascade stage %ui \"%V\" for key \"%V\" "
+                          "skipped: %s", i, call->uri, &ctx->key,
+                          call->reason);
+        }
 
         cascade->shed = 1;
         ngx_http_pred_metrics_stage(ctx, i, NGX_HTTP_PRED_STAGE_SKIPPED);
@@ -524,12 +559,26 @@ ngx_http_pred_cascade_resume(ngx_http_request_t *r, ngx_http_pred_call_t *call)
         result = NGX_HTTP_PRED_STAGE_FAILED;
     }
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "pred: key \"%V\": stage %ui %s%s", &ctx->key,
-                   call->stage, ngx_http_pred_stage_results[result],
-                   result == NGX_HTTP_PRED_STAGE_FAILED
-                   || result == NGX_HTTP_PRED_STAGE_SKIPPED
-                   ? (call->reason ? call->reason : "no answer") : "");
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "pred: key \"%V\": stage %ui %s", &ctx->key,
+                   call->stage, ngx_http_pred_stage_results[result]);
+
+    /* an invalid or oversized answer was logged when it was read */
+    if (result >= NGX_HTTP_PRED_STAGE_TIMEOUT
+        && call->fail != NGX_HTTP_PRED_FAIL_INVALID
+        && call->fail != NGX_HTTP_PRED_FAIL_TOO_BIG
+        && ngx_http_pred_warn_allowed(r->connection->log))
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "pred: cascade stage %ui \"%V\" for key \"%V\" %s: "
+                      "%s", call->stage, call->uri, &ctx->key,
+                      ngx_http_pred_stage_results[result],
+                      result == NGX_HTTP_PRED_STAGE_TIMEOUT
+                      ? "no answer within its deadline"
+                      : call->reason ? call->reason
+                      : call->status == NGX_HTTP_NOT_FOUND
+                      ? "the model has no answer (404)" : "no answer");
+    }
 
     ngx_http_pred_metrics_stage(ctx, call->stage, result);
 

@@ -528,7 +528,7 @@ ngx_http_pred_metrics_handler(ngx_http_request_t *r)
     size_t                        size;
     u_char                       *p;
     ngx_int_t                     rc;
-    ngx_str_t                     body, arg, *names;
+    ngx_str_t                     body, arg, *names, *uris;
     ngx_uint_t                    i, *st;
     ngx_http_pred_main_conf_t    *pmcf;
     ngx_http_pred_cache_zone_t  **zones;
@@ -550,6 +550,13 @@ ngx_http_pred_metrics_handler(ngx_http_request_t *r)
 
     size = 16384 + pmcf->names.nelts * NGX_HTTP_PRED_SRC_N * 600
            + pmcf->snapshots.nelts * 2048;
+
+    /* a stage URI's two breaker lines */
+    uris = pmcf->breaker_uris.elts;
+
+    for (i = 1; i < pmcf->breaker_uris.nelts; i++) {
+        size += 128 + 2 * uris[i].len;
+    }
 
     /* a cascade's stage lines name the location each time */
     st = pmcf->name_stages.elts;
@@ -683,7 +690,7 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
     p = ngx_http_pred_m_family(p, last, "pred_upstream_breaker_open", "gauge",
                                "1 while the circuit breaker keeps misses "
                                "off the model.");
-    open = ngx_http_pred_admission_breaker(pmcf, &trips);
+    open = ngx_http_pred_admission_breaker(pmcf, 0, &trips);
     p = ngx_slprintf(p, last, "pred_upstream_breaker_open %ui\n", open);
 
     p = ngx_http_pred_m_family(p, last, "pred_upstream_breaker_trips_total",
@@ -971,8 +978,9 @@ ngx_http_pred_metrics_stages_text(ngx_http_request_t *r, u_char *p,
     u_char *last)
 {
     uint64_t                    cum;
-    ngx_str_t                  *names;
-    ngx_uint_t                  i, k, j, from, *st;
+    ngx_str_t                  *names, *uris;
+    ngx_uint_t                  i, k, j, from, open, *st;
+    ngx_atomic_uint_t           trips;
     ngx_http_pred_m_stage_t    *ms;
     ngx_http_pred_main_conf_t  *pmcf;
 
@@ -1041,6 +1049,31 @@ ngx_http_pred_metrics_stages_text(ngx_http_request_t *r, u_char *p,
             p = ngx_slprintf(p, last, "\",stage=\"%ui\"} %uA\n", k,
                              ms->finished);
         }
+    }
+
+    /* each stage URI's breaker, from index 1 (0 is the model's) */
+    uris = pmcf->breaker_uris.elts;
+
+    p = ngx_http_pred_m_family(p, last, "pred_cascade_breaker_open", "gauge",
+                               "1 while a cascade stage URI's circuit "
+                               "breaker keeps calls off it.");
+
+    for (i = 1; i < pmcf->breaker_uris.nelts; i++) {
+        open = ngx_http_pred_admission_breaker(pmcf, i, &trips);
+        p = ngx_slprintf(p, last, "pred_cascade_breaker_open{uri=\"");
+        p = ngx_http_pred_metrics_label(p, last, &uris[i]);
+        p = ngx_slprintf(p, last, "\"} %ui\n", open);
+    }
+
+    p = ngx_http_pred_m_family(p, last, "pred_cascade_breaker_trips_total",
+                               "counter", "Times a cascade stage URI's "
+                               "circuit breaker opened.");
+
+    for (i = 1; i < pmcf->breaker_uris.nelts; i++) {
+        (void) ngx_http_pred_admission_breaker(pmcf, i, &trips);
+        p = ngx_slprintf(p, last, "pred_cascade_breaker_trips_total{uri=\"");
+        p = ngx_http_pred_metrics_label(p, last, &uris[i]);
+        p = ngx_slprintf(p, last, "\"} %uA\n", trips);
     }
 
     return p;

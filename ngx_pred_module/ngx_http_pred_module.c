@@ -538,15 +538,16 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->refine_timeout, prev->refine_timeout, 30);
     ngx_conf_merge_uint_value(conf->refine_top, prev->refine_top, 50);
 
+    /* the cascade's checks read what the others merged */
     if (ngx_http_pred_cache_merge(cf, prev, conf) != NGX_CONF_OK
         || ngx_http_pred_upstream_merge(cf, prev, conf) != NGX_CONF_OK
-        || ngx_http_pred_cascade_merge(cf, prev, conf) != NGX_CONF_OK
-        || ngx_http_pred_metrics_merge(cf, conf) != NGX_CONF_OK)
+        || ngx_http_pred_snapshot_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_http_pred_cascade_merge(cf, prev, conf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_pred_snapshot_merge(cf, prev, conf);
+    return ngx_http_pred_metrics_merge(cf, conf);
 }
 
 

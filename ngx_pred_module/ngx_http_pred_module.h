@@ -594,7 +594,7 @@ void ngx_http_pred_admission_release(ngx_http_pred_call_t *call);
 ngx_atomic_uint_t ngx_http_pred_admission_in_flight(
     ngx_http_pred_main_conf_t *pmcf);
 ngx_uint_t ngx_http_pred_admission_breaker(ngx_http_pred_main_conf_t *pmcf,
-    ngx_atomic_uint_t *trips);
+    ngx_uint_t index, ngx_atomic_uint_t *trips);
 ngx_uint_t ngx_http_pred_breaker_open(ngx_http_request_t *r);
 ngx_int_t ngx_http_pred_breaker_index(ngx_conf_t *cf, ngx_str_t *uri,
     ngx_uint_t *index);

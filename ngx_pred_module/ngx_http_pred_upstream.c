@@ -329,6 +329,11 @@ ngx_http_pred_upstream_value(ngx_http_request_t *sr,
 }
 
 
+/* who gave the answer, in a warning: the model, or a cascade's stage */
+#define ngx_http_pred_upstream_noun(call)                                    \
+    ((call)->kind == NGX_HTTP_PRED_CALL_STAGE ? "cascade stage" : "upstream")
+
+
 /*
  * The one check of a model's answer, for one key or a batch: valid JSON
  * (checked without allocating), and the value at pred_upstream_extract.
@@ -351,9 +356,9 @@ ngx_http_pred_upstream_extract(ngx_http_request_t *sr,
 
         if (ngx_http_pred_warn_allowed(sr->connection->log)) {
             ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                          "pred: upstream answer for %V is not valid JSON "
-                          "at byte %uz", ngx_http_pred_call_about(call),
-                          where);
+                          "pred: %s answer for %V is not valid JSON "
+                          "at byte %uz", ngx_http_pred_upstream_noun(call),
+                          ngx_http_pred_call_about(call), where);
         }
 
         return NGX_DECLINED;
@@ -373,8 +378,9 @@ ngx_http_pred_upstream_extract(ngx_http_request_t *sr,
 
         if (ngx_http_pred_warn_allowed(sr->connection->log)) {
             ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                          "pred: upstream answer for %V has nothing at "
-                          "\"%V\"", ngx_http_pred_call_about(call),
+                          "pred: %s answer for %V has nothing at \"%V\"",
+                          ngx_http_pred_upstream_noun(call),
+                          ngx_http_pred_call_about(call),
                           &plcf->upstream_extract);
         }
 

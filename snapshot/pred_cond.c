@@ -92,9 +92,15 @@ found:
         return 0;
     }
 
-    if ((c->text_len == 4 && memcmp(v, "true", 4) == 0)
-        || (c->text_len == 5 && memcmp(v, "false", 5) == 0)
-        || (c->text_len == 4 && memcmp(v, "null", 4) == 0))
+    if (c->text_len >= 2 && v[0] == '"' && end[-1] == '"') {
+        /* a string written as JSON writes it: "0.9" and "true" are text */
+        c->kind = PRED_COND_STRING;
+        c->text = v + 1;
+        c->text_len -= 2;
+
+    } else if ((c->text_len == 4 && memcmp(v, "true", 4) == 0)
+               || (c->text_len == 5 && memcmp(v, "false", 5) == 0)
+               || (c->text_len == 4 && memcmp(v, "null", 4) == 0))
     {
         c->kind = PRED_COND_LITERAL;
 
@@ -103,7 +109,8 @@ found:
     }
 
     if (c->op != PRED_COND_EQ && c->op != PRED_COND_NE) {
-        *err = "only == and != compare a value that is not a number";
+        *err = "only == and != compare a value that is not a number "
+               "(a number is written as JSON writes it: 0.9, not .9)";
         return -1;
     }
 

@@ -4,6 +4,8 @@
  *
  *   /confidence:>=:0.9      a number, with <, <=, >, >=, == or !=
  *   /decision:==:block      a string, compared as written (== and !=)
+ *   /level:==:"0.9"         the same, quoted: text that looks like a
+ *                           number, true, false or null
  *   /final:==:true          true, false or null (== and !=)
  *
  * The pointer ends at the first ":OP:".  A value that the pointer does not

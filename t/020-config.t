@@ -374,13 +374,17 @@ refused('pred_admin twice', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*"pred_admin" directive is duplicate/);
 
-# pred_cascade: stages, a budget, stage 0 from the snapshot
-($rc, $err) = nginx_t(<<'_EOC_');
+# pred_cascade: stages, a budget, stage 0 from the snapshot; "off" under
+# a server-level cascade
+($rc, $err) = nginx_t(<<"_EOC_");
     pred_budget 50ms;
+    pred_snapshot_path fraud $snaps;
     server {
         listen 127.0.0.1:1984;
+        pred_cascade /_other;
         location = /fraud {
-            pred_key $arg_card;
+            pred_key \$arg_card;
+            pred_snapshot fraud;
             pred_cascade /_rules timeout=2ms exit_if=/confidence:>=:0.9;
             pred_cascade /_trees timeout=10ms exit_if=/decision:==:allow;
             pred_cascade /_net timeout=40ms;
@@ -388,7 +392,8 @@ _EOC_
             pred;
         }
         location = /plain {
-            pred_key $arg_id;
+            pred_key \$arg_id;
+            pred_cascade off;
             pred_upstream /_model timeout=100ms;
             pred;
         }
@@ -396,6 +401,55 @@ _EOC_
 _EOC_
 is($rc, 0, 'pred_cascade, pred_budget and pred_cascade_from_snapshot pass '
            . 'nginx -t') or diag($err);
+
+refused('a server-level cascade above a pred_upstream location', <<'_EOC_',
+    server {
+        pred_cascade /_a;
+        location = /f { pred_key $arg_id; pred_upstream /_m; pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*location "\/f": pred_cascade and pred_upstream both answer a miss/);
+
+refused('a stage after pred_cascade off', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id; pred_cascade off; pred_cascade /_a;
+                        pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*"pred_cascade" directive cannot follow "pred_cascade off" in a location/);
+
+refused('a later stage over the budget', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id; pred_cascade /_a timeout=20ms;
+                        pred_cascade /_b timeout=40ms; pred_budget 30ms;
+                        pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*location "\/f": pred_budget 30 ms leaves no room for stage 2's timeout of 40 ms/);
+
+refused('two exit_if on one stage', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id;
+                        pred_cascade /_a exit_if=/a:==:1 exit_if=/b:==:2;
+                        pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*duplicate exit_if "exit_if=\/b:==:2"/);
+
+refused('an empty exit_if', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id; pred_cascade /_a exit_if=; pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*invalid exit_if "exit_if=": needs POINTER:OP:VALUE/);
+
+refused('pred_cascade_from_snapshot without pred_snapshot', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id; pred_cascade /_a;
+                        pred_cascade_from_snapshot on; pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*location "\/f": pred_cascade_from_snapshot needs pred_snapshot/);
 
 refused('pred_cascade beside pred_upstream', <<'_EOC_',
     server {
@@ -419,7 +473,7 @@ refused('pred_cascade with pred_miss_mode async', <<'_EOC_',
                         pred_cascade /_a; pred; }
     }
 _EOC_
-    qr/\[emerg\] .*location "\/f": pred_cascade needs pred_miss_mode wait: the client waits for its stages/);
+    qr/\[emerg\] .*location "\/f": pred_cascade needs pred_miss_mode sync: the client waits for its stages/);
 
 refused('a pred_budget shorter than the first stage', <<'_EOC_',
     server {
@@ -427,7 +481,7 @@ refused('a pred_budget shorter than the first stage', <<'_EOC_',
                         pred_budget 10ms; pred; }
     }
 _EOC_
-    qr/\[emerg\] .*location "\/f": pred_budget 10 ms leaves no room for the first stage's timeout of 20 ms/);
+    qr/\[emerg\] .*location "\/f": pred_budget 10 ms leaves no room for stage 1's timeout of 20 ms/);
 
 refused('an exit_if without an operator', <<'_EOC_',
     server {
@@ -443,7 +497,7 @@ refused('an exit_if comparing text with <', <<'_EOC_',
                         pred_cascade /_a exit_if=/decision:<:allow; pred; }
     }
 _EOC_
-    qr/\[emerg\] .*invalid exit_if "exit_if=\/decision:<:allow": only == and != compare a value that is not a number/);
+    qr/\[emerg\] .*invalid exit_if "exit_if=\/decision:<:allow": only == and != compare a value that is not a number \(a number is written as JSON writes it: 0\.9, not \.9\)/);
 
 refused('pred_cascade without a location URI', <<'_EOC_',
     server { location = /f { pred_key $arg_id; pred_cascade rules; pred; } }

@@ -143,17 +143,17 @@ pred_cascade_stage_duration_seconds_count\{location="\/score",stage="1"\} 2
     location = /sleep { echo_sleep 0.4; echo -n slept; }
 --- request eval
 ["GET /score?id=k3", "GET /sleep", "GET /score?id=k3", "GET /modellog",
- "GET /metrics"]
+ "GET /errlog", "GET /metrics"]
 --- response_headers eval
 ["X-Pred-Source: upstream\nX-Pred-Stage: 1", "",
- "X-Pred-Source: cache\n!X-Pred-Stage", "", ""]
+ "X-Pred-Source: cache\n!X-Pred-Stage", "", "", ""]
 --- response_body eval
 ['{"stage":"rules","confidence":0.5}', "slept",
  '{"stage":"rules","confidence":0.5}', "/rules/k3\n/slow/k3\n",
+ qr/\[warn\] [^\n]*pred: cascade stage 2 "\/_s\/slow" for key "k3" timed out: no answer within its deadline/,
  qr/^pred_upstream_in_flight 0$(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="timeout"\} 1$(?s:.*)^pred_cascade_stage_duration_seconds_bucket\{location="\/score",stage="2",le="0\.250"\} 0\npred_cascade_stage_duration_seconds_bucket\{location="\/score",stage="2",le="0\.500"\} 1$/m]
 --- no_error_log
 [error]
-[warn]
 
 
 
@@ -174,7 +174,7 @@ pred_cascade_stage_duration_seconds_count\{location="\/score",stage="1"\} 2
 --- response_body eval
 ['{"stage":"tree","confidence":0.7}',
  "/fail/k4\n/garbage/k4\n/missing/k4\n/tree/k4\n",
- qr/\[warn\] [^\n]*pred: upstream answer for key "k4" is not valid JSON at byte 9/,
+ qr/\[warn\] [^\n]*pred: cascade stage 1 "\/_s\/fail" for key "k4" failed: error status[\s\S]*\[warn\] [^\n]*pred: cascade stage answer for key "k4" is not valid JSON at byte 9[\s\S]*\[warn\] [^\n]*pred: cascade stage 3 "\/_s\/missing" for key "k4" failed: the model has no answer \(404\)/,
  qr/^pred_cascade_stage_total\{location="\/score",stage="1",result="failed"\} 1$(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="failed"\} 1$(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="3",result="failed"\} 1$(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="4",result="answered"\} 1$/m]
 --- no_error_log
 [error]
@@ -214,16 +214,17 @@ pred_cascade_stage_duration_seconds_count\{location="\/score",stage="1"\} 2
     }
     location = /sleep { echo_sleep 0.4; echo -n slept; }
 --- request eval
-["GET /score?id=k6", "GET /sleep", "GET /modellog", "GET /metrics"]
+["GET /score?id=k6", "GET /sleep", "GET /modellog", "GET /errlog",
+ "GET /metrics"]
 --- response_headers eval
-["X-Pred-Source: upstream\nX-Pred-Stage: 2", "", "", ""]
+["X-Pred-Source: upstream\nX-Pred-Stage: 2", "", "", "", ""]
 --- response_body eval
 ['{"stage":"rules","confidence":0.5}', "slept",
  "/rules/k6\n/slow/k6\n",
+ qr/\A(?![\s\S]*cascade stage 3)[\s\S]*\[warn\] [^\n]*pred: cascade stage 1 "\/_s\/slow" for key "k6" timed out/,
  qr/^pred_cascade_stage_total\{location="\/score",stage="1",result="timeout"\} 1$(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="answered"\} 1$(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="3",result="answered"\} 0\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="3",result="skipped"\} 1$/m]
 --- no_error_log
 [error]
-[warn]
 
 
 
@@ -310,16 +311,16 @@ pred_cascade_stage_duration_seconds_count\{location="\/score",stage="1"\} 2
         pred;
     }
 --- request eval
-["GET /score?id=sure", "GET /score?id=sure", "GET /modellog"]
+["GET /score?id=sure", "GET /score?id=sure", "GET /modellog", "GET /errlog"]
 --- response_headers eval
 ["X-Pred-Source: snapshot\nX-Pred-Stage: 0\nX-Pred-Version: c1",
- "X-Pred-Source: snapshot\nX-Pred-Stage: 0", ""]
+ "X-Pred-Source: snapshot\nX-Pred-Stage: 0", "", ""]
 --- response_body eval
 ['{"stage":"batch","confidence":0.97}', '{"stage":"batch","confidence":0.97}',
- "/fail/sure\n/fail/sure\n"]
+ "/fail/sure\n/fail/sure\n",
+ qr/(?:\[warn\] [^\n]*pred: cascade stage 1 "\/_s\/fail" for key "sure" failed: error status[\s\S]*){2}/]
 --- no_error_log
 [error]
-[warn]
 
 
 

@@ -20,7 +20,8 @@
                      "==, !="
 #define ERR_POINTER  "the pointer must be empty or start with \"/\""
 #define ERR_EMPTY    "the value is empty"
-#define ERR_STRING   "only == and != compare a value that is not a number"
+#define ERR_STRING   "only == and != compare a value that is not a number " \
+                     "(a number is written as JSON writes it: 0.9, not .9)"
 #define ERR_LONG     "the number is too long"
 
 /* for numbers of 64 characters, the longest read, and of 65 */
@@ -81,7 +82,10 @@ assert_parsed(const char *cond, const char *pointer, pred_cond_op_t op,
     assert_int_equal(c.op, op);
     assert_int_equal(c.kind, kind);
     assert_int_equal(c.text_len, strlen(text));
-    assert_ptr_equal(c.text, buf + len - c.text_len);
+    /* at the end, or just inside a closing quote */
+    assert_true(c.text == buf + len - c.text_len
+                || (c.text == buf + len - 1 - c.text_len
+                    && buf[len - 1] == '"'));
     assert_memory_equal(c.text, text, c.text_len);
 
     if (kind == PRED_COND_NUMBER && c.number != number) {
@@ -235,10 +239,15 @@ test_parse_strings_and_literals(void **state)
     assert_parsed("/a:==:0x10", "/a", PRED_COND_EQ, STRING, "0x10", 0);
     assert_parsed("/a:==:NaN", "/a", PRED_COND_EQ, STRING, "NaN", 0);
 
-    /* nothing is trimmed or unquoted */
+    /* nothing is trimmed; a value in quotes is the text inside them */
     assert_parsed("/a:==: 1", "/a", PRED_COND_EQ, STRING, " 1", 0);
     assert_parsed("/a:==:1 ", "/a", PRED_COND_EQ, STRING, "1 ", 0);
-    assert_parsed("/a:==:\"x\"", "/a", PRED_COND_EQ, STRING, "\"x\"", 0);
+    assert_parsed("/a:==:\"x\"", "/a", PRED_COND_EQ, STRING, "x", 0);
+    assert_parsed("/a:==:\"0.9\"", "/a", PRED_COND_EQ, STRING, "0.9", 0);
+    assert_parsed("/a:!=:\"true\"", "/a", PRED_COND_NE, STRING, "true", 0);
+    assert_parsed("/a:==:\"\"", "/a", PRED_COND_EQ, STRING, "", 0);
+    assert_parsed("/a:==:\"", "/a", PRED_COND_EQ, STRING, "\"", 0);
+    assert_parsed("/a:==:\"x", "/a", PRED_COND_EQ, STRING, "\"x", 0);
 
     /* VALUE may hold ':' and even another ":OP:" */
     assert_parsed("/d:==:a:b", "/d", PRED_COND_EQ, STRING, "a:b", 0);
@@ -461,6 +470,16 @@ test_eval_missing(void **state)
     /* "~2" is no escape: the pointer names nothing */
     assert_eval_ops("/c~2:%s:1", "{\"c~2\":0.9}", "000000");
 
+    /* quoted: text, whatever it looks like */
+    assert_eval("/c:==:\"0.9\"", "{\"c\":\"0.9\"}", 1);
+    assert_eval("/c:==:\"0.9\"", "{\"c\":0.9}", 0);
+    assert_eval("/c:!=:\"0.9\"", "{\"c\":0.9}", 0);
+    assert_eval("/c:==:\"true\"", "{\"c\":\"true\"}", 1);
+    assert_eval("/c:==:\"true\"", "{\"c\":true}", 0);
+    assert_eval("/c:==:\"allow\"", "{\"c\":\"allow\"}", 1);
+    assert_eval("/c:!=:\"allow\"", "{\"c\":\"deny\"}", 1);
+    assert_eval("/c:==:\"\"", "{\"c\":\"\"}", 1);
+
     assert_eval("/d:!=:x", "{\"c\":\"x\"}", 0);
     assert_eval("/d:==:x", "{\"c\":\"x\"}", 0);
     assert_eval("/d:!=:null", "{\"c\":null}", 0);
@@ -567,8 +586,8 @@ test_eval_strings(void **state)
     assert_eval("/d:==:caf\xc3\xa9", "{\"d\":\"caf\xc3\xa9\"}", 1);
     assert_eval("/d:==:a\\\"b", "{\"d\":\"a\\\"b\"}", 1);
 
-    /* quotes in the constant are part of it */
-    assert_eval("/d:==:\"block\"", "{\"d\":\"block\"}", 0);
+    /* a quoted constant is the text inside its quotes */
+    assert_eval("/d:==:\"block\"", "{\"d\":\"block\"}", 1);
     assert_eval("/d:==:\"block\"", "{\"d\":\"\\\"block\\\"\"}", 0);
     assert_eval("/d:==:\\\"block\\\"", "{\"d\":\"\\\"block\\\"\"}", 1);
 
@@ -616,7 +635,7 @@ test_eval_pointers(void **state)
     assert_eval(":>=:0.5", " 0.7 \n", 1);
     assert_eval(":>=:0.5", "-0.7", 0);
     assert_eval(":==:x", "\"x\"", 1);
-    assert_eval(":==:\"x\"", "\"x\"", 0);
+    assert_eval(":==:\"x\"", "\"x\"", 1);
     assert_eval(":!=:x", "{\"x\":1}", 0);
     assert_eval(":>:0", "[1]", 0);
 

@@ -30,7 +30,7 @@ static const pred_cond_op_t  pred_fuzz_negation[] = {
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int           r, nr;
+    int           r, nr, quoted;
     char         *cond, *value;
     size_t        clen, len, where;
     const char   *nl, *err;
@@ -64,12 +64,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    /* POINTER, then ":OP:", then a VALUE of at least one byte to the end */
+    /*
+     * POINTER, then ":OP:", then a VALUE of at least one byte to the end,
+     * or a quoted one: the text inside its quotes, which may be empty
+     */
+    quoted = (c.kind == PRED_COND_STRING && c.text != cond + clen - c.text_len);
+
     if ((unsigned) c.op > PRED_COND_NE || (unsigned) c.kind > PRED_COND_LITERAL
         || c.pointer != cond || c.pointer_len + 4 > clen
         || (c.pointer_len && cond[0] != '/')
-        || c.text_len == 0 || c.text_len > clen - c.pointer_len - 3
-        || c.text != cond + clen - c.text_len
+        || (c.text_len == 0 && !quoted)
+        || c.text_len > clen - c.pointer_len - 3
+        || (quoted && (c.text != cond + clen - 1 - c.text_len
+                       || cond[clen - 1] != '"' || c.text[-1] != '"'))
         || (c.kind != PRED_COND_NUMBER && c.op != PRED_COND_EQ
             && c.op != PRED_COND_NE))
     {
