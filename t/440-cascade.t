@@ -345,7 +345,7 @@ pred_cascade_stage_duration_seconds_count\{location="\/score",stage="1"\} 2
  '{"stage":"net","confidence":0.99}',
  "/rules/a\n/fail/a\n/net/a\n/rules/b\n/fail/b\n/net/b\n/rules/c\n/net/c\n",
  qr/\[warn\] [^\n]*pred: circuit breaker of stage "\/_s\/fail" open for 10000 ms after 2 failed stage calls in a row/,
- qr/^pred_upstream_breaker_open 0\n(?s:.*)^pred_upstream_breaker_trips_total 0\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="failed"\} 2\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="skipped"\} 1\n/m]
+ qr/^pred_upstream_breaker_open 0\n(?s:.*)^pred_upstream_breaker_trips_total 0\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="failed"\} 2\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="skipped"\} 1\n(?s:.*)^pred_cascade_breaker_open\{uri="\/_s\/rules"\} 0\npred_cascade_breaker_open\{uri="\/_s\/fail"\} 1\npred_cascade_breaker_open\{uri="\/_s\/net"\} 0\n(?s:.*)^pred_cascade_breaker_trips_total\{uri="\/_s\/fail"\} 1\n/m]
 --- no_error_log
 [error]
 
@@ -400,3 +400,38 @@ pred_cascade_stage_duration_seconds_count\{location="\/score",stage="1"\} 2
  qr/^pred_upstream_in_flight 0\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="1",result="answered"\} 1\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="1",result="skipped"\} 1\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="answered"\} 1\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="skipped"\} 1\n/m]
 --- no_error_log
 [error]
+
+
+
+=== TEST 13: exit_if on text, a quoted value and a literal, in the answer as extracted
+--- config
+    location = /score {
+        pred_key $arg_id;
+        pred_upstream_extract /stage;
+        pred_cascade /_s/tree exit_if=:==:"tree";
+        pred_cascade /_s/net;
+        pred;
+    }
+    location = /text {
+        pred_key $arg_id;
+        pred_cascade /_s/rules exit_if=/stage:==:rules;
+        pred_cascade /_s/net;
+        pred;
+    }
+    location = /literal {
+        pred_key $arg_id;
+        pred_cascade /_s/rules exit_if=/confidence:!=:null;
+        pred_cascade /_s/net;
+        pred;
+    }
+--- request eval
+["GET /score?id=q", "GET /text?id=q", "GET /literal?id=q", "GET /modellog"]
+--- response_headers eval
+["X-Pred-Stage: 1", "X-Pred-Stage: 1", "X-Pred-Stage: 2", ""]
+--- response_body eval
+['"tree"', '{"stage":"rules","confidence":0.5}',
+ '{"stage":"net","confidence":0.99}',
+ "/tree/q\n/rules/q\n/rules/q\n/net/q\n"]
+--- no_error_log
+[error]
+[warn]
