@@ -65,8 +65,10 @@ static void ngx_http_pred_admission_take(ngx_http_pred_main_conf_t *pmcf,
 static void ngx_http_pred_admission_unqueue(ngx_http_pred_admission_sh_t *sh,
     ngx_http_pred_call_t *call);
 static void ngx_http_pred_admission_poll(ngx_event_t *ev);
+static ngx_http_pred_breaker_t *ngx_http_pred_admission_breaker_of(
+    ngx_http_pred_main_conf_t *pmcf, ngx_http_pred_call_t *call);
 static void ngx_http_pred_admission_verdict(ngx_http_pred_main_conf_t *pmcf,
-    ngx_http_pred_call_t *call);
+    ngx_http_pred_breaker_t *b, ngx_http_pred_call_t *call);
 static ngx_int_t ngx_http_pred_admission_shed(ngx_http_pred_call_t *call,
     const char *reason);
 static ngx_int_t ngx_http_pred_admission_probe(
@@ -171,11 +173,11 @@ ngx_http_pred_admission_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_pred_main_conf_t  *opmcf = data;
 
-    uint32_t                    key;
-    ngx_str_t                  *uris;
-    ngx_uint_t                  i;
-    ngx_http_pred_breaker_t    *b;
-    ngx_http_pred_main_conf_t  *pmcf;
+    ngx_uint_t                     i;
+    uint32_t                       key;
+    ngx_http_pred_breaker_t       *b;
+    ngx_http_pred_main_conf_t     *pmcf;
+    ngx_http_pred_breaker_conf_t  *bc;
 
     pmcf = shm_zone->data;
 
@@ -188,16 +190,27 @@ ngx_http_pred_admission_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    /* a stage breaker whose index now names another URI starts closed */
-    uris = pmcf->breaker_uris.elts;
+    /*
+     * A stage breaker whose index now names another stage starts closed;
+     * the old configuration's calls, which know it by the old key, leave
+     * it alone (ngx_http_pred_admission_breaker_of()).
+     */
+    bc = pmcf->breakers.elts;
 
-    for (i = 1; i < pmcf->breaker_uris.nelts; i++) {
-        key = ngx_crc32_short(uris[i].data, uris[i].len) | 1;
+    for (i = 1; i < pmcf->breakers.nelts; i++) {
+        ngx_crc32_init(key);
+        ngx_crc32_update(&key, bc[i].server->server_name.data,
+                         bc[i].server->server_name.len);
+        ngx_crc32_update(&key, (u_char *) " ", 1);
+        ngx_crc32_update(&key, bc[i].uri.data, bc[i].uri.len);
+        ngx_crc32_final(key);
+
+        bc[i].key = key | 1;
         b = &pmcf->admission_sh->breaker[i];
 
-        if (b->key != key) {
+        if (b->key != bc[i].key) {
             ngx_memzero(b, sizeof(ngx_http_pred_breaker_t));
-            b->key = key;
+            b->key = bc[i].key;
         }
     }
 
@@ -206,44 +219,76 @@ ngx_http_pred_admission_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 
 /*
- * The breaker of a cascade stage's URI: one per URI in the configuration,
- * whichever locations ask it.
+ * The call's breaker, or NULL when it has none: no pred_upstream_breaker,
+ * or a stage of a configuration that a reload replaced, whose breaker
+ * index now belongs to another stage.
+ */
+static ngx_http_pred_breaker_t *
+ngx_http_pred_admission_breaker_of(ngx_http_pred_main_conf_t *pmcf,
+    ngx_http_pred_call_t *call)
+{
+    ngx_http_pred_breaker_t       *b;
+    ngx_http_pred_breaker_conf_t  *bc;
+
+    if (pmcf->breaker_failures == 0 || pmcf->admission_sh == NULL) {
+        return NULL;
+    }
+
+    b = &pmcf->admission_sh->breaker[call->breaker];
+    bc = pmcf->breakers.elts;
+
+    if (call->breaker && b->key != bc[call->breaker].key) {
+        return NULL;
+    }
+
+    return b;
+}
+
+
+/*
+ * The breaker of a cascade stage: one per URI in a server block, whichever
+ * of its locations ask it (a cascade written at the http level shares its
+ * stages' breakers across servers).
  */
 ngx_int_t
 ngx_http_pred_breaker_index(ngx_conf_t *cf, ngx_str_t *uri,
     ngx_uint_t *index)
 {
-    ngx_str_t                  *uris, *u;
-    ngx_uint_t                  i;
-    ngx_http_pred_main_conf_t  *pmcf;
+    ngx_uint_t                     i;
+    ngx_http_core_srv_conf_t      *cscf;
+    ngx_http_pred_main_conf_t     *pmcf;
+    ngx_http_pred_breaker_conf_t  *bc;
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pred_module);
-    uris = pmcf->breaker_uris.elts;
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+    bc = pmcf->breakers.elts;
 
     /* index 0 is the model's: no URI */
-    for (i = 1; i < pmcf->breaker_uris.nelts; i++) {
-        if (uris[i].len == uri->len
-            && ngx_strncmp(uris[i].data, uri->data, uri->len) == 0)
+    for (i = 1; i < pmcf->breakers.nelts; i++) {
+        if (bc[i].server == cscf && bc[i].uri.len == uri->len
+            && ngx_strncmp(bc[i].uri.data, uri->data, uri->len) == 0)
         {
             *index = i;
             return NGX_OK;
         }
     }
 
-    if (pmcf->breaker_uris.nelts == NGX_HTTP_PRED_BREAKERS) {
+    if (pmcf->breakers.nelts == NGX_HTTP_PRED_BREAKERS) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "more than %d pred_cascade stage URIs",
                            NGX_HTTP_PRED_BREAKERS - 1);
         return NGX_ERROR;
     }
 
-    u = ngx_array_push(&pmcf->breaker_uris);
-    if (u == NULL) {
+    bc = ngx_array_push(&pmcf->breakers);
+    if (bc == NULL) {
         return NGX_ERROR;
     }
 
-    *u = *uri;
-    *index = pmcf->breaker_uris.nelts - 1;
+    bc->uri = *uri;
+    bc->server = cscf;
+    bc->key = 0;
+    *index = pmcf->breakers.nelts - 1;
 
     return NGX_OK;
 }
@@ -313,9 +358,9 @@ ngx_http_pred_admit(ngx_http_request_t *r, ngx_http_pred_call_t *call)
         return NGX_ERROR;
     }
 
-    b = &sh->breaker[call->breaker];
+    b = ngx_http_pred_admission_breaker_of(pmcf, call);
 
-    if (pmcf->breaker_failures) {
+    if (b) {
         if ((ngx_msec_int_t) (b->open_until - ngx_current_msec) > 0) {
             return ngx_http_pred_admission_shed(call,
                                                 NGX_HTTP_PRED_SHED_BREAKER);
@@ -394,7 +439,7 @@ ngx_http_pred_admission_probe(ngx_http_pred_main_conf_t *pmcf,
     ngx_atomic_uint_t         owner;
     ngx_http_pred_breaker_t  *b;
 
-    b = &pmcf->admission_sh->breaker[call->breaker];
+    b = ngx_http_pred_admission_breaker_of(pmcf, call);
     owner = b->probing;
 
     if (owner && (ngx_msec_int_t) (b->probe_until - ngx_current_msec) > 0) {
@@ -481,7 +526,14 @@ ngx_http_pred_admission_poll(ngx_event_t *ev)
 
     ngx_http_pred_admission_unqueue(pmcf->admission_sh, call);
 
-    if (rc == NGX_OK) {
+    /* a slot at the end of a deadline that counts the wait is no use */
+    if (rc == NGX_OK && call->until
+        && (ngx_msec_int_t) (call->until - ngx_current_msec) <= 0)
+    {
+        (void) ngx_http_pred_admission_shed(call, "shed: no time left "
+                                            "after the wait for a slot");
+
+    } else if (rc == NGX_OK) {
         ngx_http_pred_admission_take(pmcf, call);
 
     } else {
@@ -514,6 +566,7 @@ ngx_http_pred_admission_unqueue(ngx_http_pred_admission_sh_t *sh,
 void
 ngx_http_pred_admission_release(ngx_http_pred_call_t *call)
 {
+    ngx_http_pred_breaker_t       *b;
     ngx_http_pred_main_conf_t     *pmcf;
     ngx_http_pred_admission_sh_t  *sh;
 
@@ -534,23 +587,55 @@ ngx_http_pred_admission_release(ngx_http_pred_call_t *call)
         (void) ngx_atomic_fetch_add(&sh->slot[ngx_process_slot], -1);
     }
 
-    if (pmcf->breaker_failures == 0
-        || call->kind == NGX_HTTP_PRED_CALL_RERANK)
+    b = ngx_http_pred_admission_breaker_of(pmcf, call);
+
+    if (b == NULL || call->kind == NGX_HTTP_PRED_CALL_RERANK || call->judged)
     {
         return;
     }
 
+    call->judged = 1;
+
     if (call->state == NGX_HTTP_PRED_CALL_FINISHED) {
-        ngx_http_pred_admission_verdict(pmcf, call);
+        ngx_http_pred_admission_verdict(pmcf, b, call);
         return;
     }
 
     /* shed, queued out or terminated: no verdict; the next call probes */
     if (call->probe) {
         call->probe = 0;
-        (void) ngx_atomic_cmp_set(&sh->breaker[call->breaker].probing,
-                                  ngx_process_slot + 1, 0);
+        (void) ngx_atomic_cmp_set(&b->probing, ngx_process_slot + 1, 0);
     }
+}
+
+
+/*
+ * A stage past its deadline: its answer will be dropped, so its place in
+ * flight is given back now, and its breaker judges it now: a failure if
+ * the model had the stage's whole timeout, else (it waited in the queue)
+ * nothing.  The call's end judges nothing again.
+ */
+void
+ngx_http_pred_admission_late(ngx_http_pred_call_t *call)
+{
+    ngx_http_pred_breaker_t    *b;
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(call->ctx->request,
+                                         ngx_http_pred_module);
+
+    b = ngx_http_pred_admission_breaker_of(pmcf, call);
+
+    if (b && !call->judged
+        && ngx_current_msec - call->started >= call->timeout)
+    {
+        call->judged = 1;
+        call->fail = NGX_HTTP_PRED_FAIL_TIMEOUT;
+        ngx_http_pred_admission_verdict(pmcf, b, call);
+    }
+
+    /* no verdict: the probe slot, if it held it, is given back */
+    ngx_http_pred_admission_release(call);
 }
 
 
@@ -560,15 +645,12 @@ ngx_http_pred_admission_release(ngx_http_pred_call_t *call)
  */
 static void
 ngx_http_pred_admission_verdict(ngx_http_pred_main_conf_t *pmcf,
-    ngx_http_pred_call_t *call)
+    ngx_http_pred_breaker_t *b, ngx_http_pred_call_t *call)
 {
-    ngx_str_t                *uri;
-    const char               *pre, *post;
-    ngx_http_pred_breaker_t  *b;
+    ngx_str_t         *uri;
+    const char        *pre, *post;
 
-    static ngx_str_t          none = ngx_null_string;
-
-    b = &pmcf->admission_sh->breaker[call->breaker];
+    static ngx_str_t   none = ngx_null_string;
 
     /* the log's " of stage "URI"" */
     pre = call->breaker ? " of stage \"" : "";

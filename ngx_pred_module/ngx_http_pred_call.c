@@ -430,9 +430,16 @@ ngx_http_pred_call_deadline(ngx_event_t *ev)
 
     ngx_http_pred_metrics_deadline(call);
 
-    /* nothing uses a late reranker answer: it holds no slot of the model's */
+    /*
+     * Nothing uses a late reranker's or stage's answer: neither holds a
+     * slot of the model's after its deadline, and a stage's breaker counts
+     * it at once, not when its proxy gives up
+     */
     if (call->kind == NGX_HTTP_PRED_CALL_RERANK) {
         ngx_http_pred_admission_release(call);
+
+    } else if (call->kind == NGX_HTTP_PRED_CALL_STAGE) {
+        ngx_http_pred_admission_late(call);
     }
 
     ngx_http_pred_call_resume(call);

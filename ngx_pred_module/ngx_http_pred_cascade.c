@@ -239,15 +239,36 @@ ngx_http_pred_cascade_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
     ngx_http_pred_loc_conf_t *conf)
 {
     ngx_msec_t              sum;
-    ngx_uint_t              i;
+    ngx_uint_t              i, own;
     ngx_http_pred_stage_t  *st;
 
-    ngx_conf_merge_ptr_value(conf->cascade, prev->cascade, NULL);
-    ngx_conf_merge_value(conf->cascade_snapshot, prev->cascade_snapshot, 0);
+    /* pred_cascade at this level, not inherited */
+    own = (conf->cascade != NGX_CONF_UNSET_PTR);
 
-    if (conf->snapshot_exit_if == NULL) {
+    ngx_conf_merge_ptr_value(conf->cascade, prev->cascade, NULL);
+
+    /*
+     * What a level writes wins over what it inherits: its own cascade over
+     * an inherited pred_upstream (merged before this: then the same string
+     * as the level above's), its own pred_upstream over an inherited
+     * cascade.  Both its own, or both inherited, is an error below.
+     */
+    if (conf->cascade && conf->upstream_uri.len) {
+        if (own && conf->upstream_uri.data == prev->upstream_uri.data) {
+            ngx_str_null(&conf->upstream_uri);
+
+        } else if (!own && conf->upstream_uri.data != prev->upstream_uri.data)
+        {
+            conf->cascade = NULL;
+        }
+    }
+
+    /* "on" here without exit_if: every hit asks the stages */
+    if (conf->cascade_snapshot == NGX_CONF_UNSET) {
         conf->snapshot_exit_if = prev->snapshot_exit_if;
     }
+
+    ngx_conf_merge_value(conf->cascade_snapshot, prev->cascade_snapshot, 0);
 
     /* above a pred location: the default is the location's to take */
     if (!conf->enable) {

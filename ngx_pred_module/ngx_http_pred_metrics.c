@@ -71,6 +71,8 @@ static u_char *ngx_http_pred_metrics_stages_text(ngx_http_request_t *r,
     u_char *p, u_char *last);
 static u_char *ngx_http_pred_metrics_stages_json(ngx_http_request_t *r,
     u_char *p, u_char *last);
+static u_char *ngx_http_pred_metrics_breaker(u_char *p, u_char *last,
+    const char *name, ngx_http_pred_breaker_conf_t *bc);
 static void ngx_http_pred_metrics_observe(ngx_atomic_t *buckets,
     ngx_atomic_t *finished, ngx_atomic_t *ms_sum, ngx_msec_t ms);
 
@@ -528,8 +530,9 @@ ngx_http_pred_metrics_handler(ngx_http_request_t *r)
     size_t                        size;
     u_char                       *p;
     ngx_int_t                     rc;
-    ngx_str_t                     body, arg, *names, *uris;
+    ngx_str_t                     body, arg, *names;
     ngx_uint_t                    i, *st;
+    ngx_http_pred_breaker_conf_t *bc;
     ngx_http_pred_main_conf_t    *pmcf;
     ngx_http_pred_cache_zone_t  **zones;
 
@@ -551,11 +554,11 @@ ngx_http_pred_metrics_handler(ngx_http_request_t *r)
     size = 16384 + pmcf->names.nelts * NGX_HTTP_PRED_SRC_N * 600
            + pmcf->snapshots.nelts * 2048;
 
-    /* a stage URI's two breaker lines */
-    uris = pmcf->breaker_uris.elts;
+    /* a stage breaker's two lines */
+    bc = pmcf->breakers.elts;
 
-    for (i = 1; i < pmcf->breaker_uris.nelts; i++) {
-        size += 128 + 2 * uris[i].len;
+    for (i = 1; i < pmcf->breakers.nelts; i++) {
+        size += 192 + 4 * (bc[i].uri.len + bc[i].server->server_name.len);
     }
 
     /* a cascade's stage lines name the location each time */
@@ -977,12 +980,13 @@ static u_char *
 ngx_http_pred_metrics_stages_text(ngx_http_request_t *r, u_char *p,
     u_char *last)
 {
-    uint64_t                    cum;
-    ngx_str_t                  *names, *uris;
-    ngx_uint_t                  i, k, j, from, open, *st;
-    ngx_atomic_uint_t           trips;
-    ngx_http_pred_m_stage_t    *ms;
-    ngx_http_pred_main_conf_t  *pmcf;
+    uint64_t                       cum;
+    ngx_str_t                     *names;
+    ngx_uint_t                     i, k, j, from, open, *st;
+    ngx_atomic_uint_t              trips;
+    ngx_http_pred_m_stage_t       *ms;
+    ngx_http_pred_main_conf_t     *pmcf;
+    ngx_http_pred_breaker_conf_t  *bc;
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
     names = pmcf->names.elts;
@@ -1051,32 +1055,48 @@ ngx_http_pred_metrics_stages_text(ngx_http_request_t *r, u_char *p,
         }
     }
 
-    /* each stage URI's breaker, from index 1 (0 is the model's) */
-    uris = pmcf->breaker_uris.elts;
+    /* each stage's breaker, from index 1 (0 is the model's) */
+    bc = pmcf->breakers.elts;
 
     p = ngx_http_pred_m_family(p, last, "pred_cascade_breaker_open", "gauge",
-                               "1 while a cascade stage URI's circuit "
-                               "breaker keeps calls off it.");
+                               "1 while the circuit breaker of a cascade "
+                               "stage URI (in a server) keeps calls off "
+                               "it.");
 
-    for (i = 1; i < pmcf->breaker_uris.nelts; i++) {
+    for (i = 1; i < pmcf->breakers.nelts; i++) {
         open = ngx_http_pred_admission_breaker(pmcf, i, &trips);
-        p = ngx_slprintf(p, last, "pred_cascade_breaker_open{uri=\"");
-        p = ngx_http_pred_metrics_label(p, last, &uris[i]);
-        p = ngx_slprintf(p, last, "\"} %ui\n", open);
+        p = ngx_http_pred_metrics_breaker(p, last,
+                                          "pred_cascade_breaker_open", &bc[i]);
+        p = ngx_slprintf(p, last, " %ui\n", open);
     }
 
     p = ngx_http_pred_m_family(p, last, "pred_cascade_breaker_trips_total",
-                               "counter", "Times a cascade stage URI's "
-                               "circuit breaker opened.");
+                               "counter", "Times the circuit breaker of a "
+                               "cascade stage URI (in a server) opened.");
 
-    for (i = 1; i < pmcf->breaker_uris.nelts; i++) {
+    for (i = 1; i < pmcf->breakers.nelts; i++) {
         (void) ngx_http_pred_admission_breaker(pmcf, i, &trips);
-        p = ngx_slprintf(p, last, "pred_cascade_breaker_trips_total{uri=\"");
-        p = ngx_http_pred_metrics_label(p, last, &uris[i]);
-        p = ngx_slprintf(p, last, "\"} %uA\n", trips);
+        p = ngx_http_pred_metrics_breaker(p, last,
+                                          "pred_cascade_breaker_trips_total",
+                                          &bc[i]);
+        p = ngx_slprintf(p, last, " %uA\n", trips);
     }
 
     return p;
+}
+
+
+/* NAME{server="...",uri="..."} of a stage's breaker */
+static u_char *
+ngx_http_pred_metrics_breaker(u_char *p, u_char *last, const char *name,
+    ngx_http_pred_breaker_conf_t *bc)
+{
+    p = ngx_slprintf(p, last, "%s{server=\"", name);
+    p = ngx_http_pred_metrics_label(p, last, &bc->server->server_name);
+    p = ngx_slprintf(p, last, "\",uri=\"");
+    p = ngx_http_pred_metrics_label(p, last, &bc->uri);
+
+    return ngx_slprintf(p, last, "\"}");
 }
 
 

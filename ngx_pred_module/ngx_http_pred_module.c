@@ -426,8 +426,8 @@ ngx_http_pred_exit_process(ngx_cycle_t *cycle)
 static void *
 ngx_http_pred_create_main_conf(ngx_conf_t *cf)
 {
-    ngx_str_t                  *uri;
-    ngx_http_pred_main_conf_t  *conf;
+    ngx_http_pred_main_conf_t     *conf;
+    ngx_http_pred_breaker_conf_t  *bc;
 
     conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_pred_main_conf_t));
     if (conf == NULL) {
@@ -445,20 +445,20 @@ ngx_http_pred_create_main_conf(ngx_conf_t *cf)
         || ngx_array_init(&conf->name_stages, cf->pool, 8,
                           sizeof(ngx_uint_t))
            != NGX_OK
-        || ngx_array_init(&conf->breaker_uris, cf->pool, 4,
-                          sizeof(ngx_str_t))
+        || ngx_array_init(&conf->breakers, cf->pool, 4,
+                          sizeof(ngx_http_pred_breaker_conf_t))
            != NGX_OK)
     {
         return NULL;
     }
 
     /* breaker 0 is the model's: it has no URI */
-    uri = ngx_array_push(&conf->breaker_uris);
-    if (uri == NULL) {
+    bc = ngx_array_push(&conf->breakers);
+    if (bc == NULL) {
         return NULL;
     }
 
-    ngx_str_null(uri);
+    ngx_memzero(bc, sizeof(ngx_http_pred_breaker_conf_t));
 
     return conf;
 }

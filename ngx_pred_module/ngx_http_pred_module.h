@@ -138,6 +138,18 @@ typedef struct {
 #define NGX_HTTP_PRED_MAX_STAGES       8
 
 
+/*
+ * A cascade stage's breaker: one per stage URI in each server block (the
+ * same URI may name other locations in other servers).  key: the server
+ * name and the URI, for the breaker's state to follow them across reloads.
+ */
+typedef struct {
+    ngx_str_t                   uri;
+    ngx_http_core_srv_conf_t   *server;
+    uint32_t                    key;
+} ngx_http_pred_breaker_conf_t;
+
+
 /* one "pred_cascade URI [timeout=T] [exit_if=P:OP:V]" */
 typedef struct {
     ngx_str_t                   uri;
@@ -183,8 +195,8 @@ typedef struct {
     ngx_shm_zone_t             *admission;
     ngx_http_pred_admission_sh_t  *admission_sh;
 
-    /* the URI of each stage breaker, from index 1 (0: the model's) */
-    ngx_array_t                 breaker_uris;   /* ngx_str_t */
+    /* each stage breaker, from index 1 (0: the model's) */
+    ngx_array_t                 breakers;   /* ngx_http_pred_breaker_conf_t */
 } ngx_http_pred_main_conf_t;
 
 
@@ -375,6 +387,7 @@ struct ngx_http_pred_call_s {
                                                the waiters */
     unsigned                    too_big:1;
     unsigned                    released:1;
+    unsigned                    judged:1;   /* its breaker has counted it */
 };
 
 
@@ -591,6 +604,7 @@ void ngx_http_pred_admission_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_pred_admit(ngx_http_request_t *r,
     ngx_http_pred_call_t *call);
 void ngx_http_pred_admission_release(ngx_http_pred_call_t *call);
+void ngx_http_pred_admission_late(ngx_http_pred_call_t *call);
 ngx_atomic_uint_t ngx_http_pred_admission_in_flight(
     ngx_http_pred_main_conf_t *pmcf);
 ngx_uint_t ngx_http_pred_admission_breaker(ngx_http_pred_main_conf_t *pmcf,

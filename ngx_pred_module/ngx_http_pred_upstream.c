@@ -225,6 +225,11 @@ ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     call->timeout = ctx->plcf->upstream_timeout;
     call->held = held;
 
+    /* pred_budget bounds the client's wait, the admission queue included */
+    if (held && ctx->plcf->budget) {
+        call->until = ngx_current_msec + call->timeout;
+    }
+
     /* a refresh's stale value answers: it comes last; an async miss keeps
        the location's priority, but does not wait in the queue */
     call->priority = (kind == NGX_HTTP_PRED_CALL_REFRESH)

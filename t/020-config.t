@@ -402,10 +402,27 @@ _EOC_
 is($rc, 0, 'pred_cascade, pred_budget and pred_cascade_from_snapshot pass '
            . 'nginx -t') or diag($err);
 
-refused('a server-level cascade above a pred_upstream location', <<'_EOC_',
+# what a location writes wins over what it inherits
+($rc, $err) = nginx_t(<<'_EOC_');
     server {
+        listen 127.0.0.1:1984;
         pred_cascade /_a;
         location = /f { pred_key $arg_id; pred_upstream /_m; pred; }
+    }
+    server {
+        listen 127.0.0.1:1985;
+        pred_upstream /_m;
+        location = /f { pred_key $arg_id; pred_cascade /_a; pred; }
+    }
+_EOC_
+is($rc, 0, 'a location\'s own pred_upstream or pred_cascade wins over the '
+           . 'other one, inherited') or diag($err);
+
+refused('a server-level cascade and pred_upstream, both inherited', <<'_EOC_',
+    server {
+        pred_cascade /_a;
+        pred_upstream /_m;
+        location = /f { pred_key $arg_id; pred; }
     }
 _EOC_
     qr/\[emerg\] .*location "\/f": pred_cascade and pred_upstream both answer a miss/);

@@ -27,6 +27,10 @@ our $Models = <<'_EOC_';
             echo_sleep 0.3;
             echo -n '{"stage":"slow","confidence":1}';
         }
+        location /hang/ {
+            echo_sleep 1;
+            echo -n '{"stage":"hang","confidence":1}';
+        }
         location /fail/ { echo_status 500; echo -n 'oops'; }
         location /garbage/ { echo -n '{"stage":'; }
         location /missing/ { return 404; }
@@ -345,7 +349,7 @@ pred_cascade_stage_duration_seconds_count\{location="\/score",stage="1"\} 2
  '{"stage":"net","confidence":0.99}',
  "/rules/a\n/fail/a\n/net/a\n/rules/b\n/fail/b\n/net/b\n/rules/c\n/net/c\n",
  qr/\[warn\] [^\n]*pred: circuit breaker of stage "\/_s\/fail" open for 10000 ms after 2 failed stage calls in a row/,
- qr/^pred_upstream_breaker_open 0\n(?s:.*)^pred_upstream_breaker_trips_total 0\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="failed"\} 2\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="skipped"\} 1\n(?s:.*)^pred_cascade_breaker_open\{uri="\/_s\/rules"\} 0\npred_cascade_breaker_open\{uri="\/_s\/fail"\} 1\npred_cascade_breaker_open\{uri="\/_s\/net"\} 0\n(?s:.*)^pred_cascade_breaker_trips_total\{uri="\/_s\/fail"\} 1\n/m]
+ qr/^pred_upstream_breaker_open 0\n(?s:.*)^pred_upstream_breaker_trips_total 0\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="failed"\} 2\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="skipped"\} 1\n(?s:.*)^pred_cascade_breaker_open\{server="localhost",uri="\/_s\/rules"\} 0\npred_cascade_breaker_open\{server="localhost",uri="\/_s\/fail"\} 1\npred_cascade_breaker_open\{server="localhost",uri="\/_s\/net"\} 0\n(?s:.*)^pred_cascade_breaker_trips_total\{server="localhost",uri="\/_s\/fail"\} 1\n/m]
 --- no_error_log
 [error]
 
@@ -435,3 +439,161 @@ pred_cascade_stage_duration_seconds_count\{location="\/score",stage="1"\} 2
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 14: a stage past its deadline gives its place in flight back and counts for its breaker at once, not when its call ends
+--- http_config
+    pred_upstream_limit 2;
+    pred_upstream_breaker failures=2 cooldown=10s;
+--- config
+    location = /score {
+        pred_key $arg_id;
+        pred_cascade /_s/rules;
+        pred_cascade /_s/hang timeout=50ms;
+        pred;
+    }
+    location = /sleep { echo_sleep 1.1; echo -n slept; }
+--- request eval
+["GET /score?id=a", "GET /score?id=b", "GET /metrics", "GET /errlog",
+ "GET /score?id=c", "GET /sleep", "GET /metrics"]
+--- response_headers eval
+["X-Pred-Stage: 1", "X-Pred-Stage: 1", "", "", "X-Pred-Stage: 1", "", ""]
+--- response_body eval
+['{"stage":"rules","confidence":0.5}', '{"stage":"rules","confidence":0.5}',
+ qr/^pred_upstream_in_flight 0\n(?s:.*)^pred_cascade_breaker_open\{server="localhost",uri="\/_s\/hang"\} 1\n/m,
+ qr/\[warn\] [^\n]*pred: circuit breaker of stage "\/_s\/hang" open for 10000 ms after 2 failed stage calls in a row/,
+ '{"stage":"rules","confidence":0.5}', "slept",
+ qr/^pred_upstream_in_flight 0\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="timeout"\} 2\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="2",result="skipped"\} 1\n(?s:.*)^pred_cascade_breaker_trips_total\{server="localhost",uri="\/_s\/hang"\} 1\n/m]
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: a stage that waits in the admission queue past its deadline is skipped, and its breaker does not count it
+--- http_config
+    pred_upstream_limit 1 queue=4 timeout=1s;
+    pred_upstream_breaker failures=1 cooldown=10s;
+--- config
+    location = /hold {
+        pred_key $arg_id;
+        pred_cascade /_s/slow timeout=1s;
+        pred;
+    }
+    location = /score {
+        pred_key $arg_id;
+        pred_cascade /_s/net timeout=100ms;
+        pred_fallback 'default={"score":0}';
+        pred;
+    }
+    location = /burst {
+        echo_location_async /hold id=a;
+        echo_location_async /score id=b;
+    }
+--- request eval
+["GET /burst", "GET /score?id=c", "GET /metrics"]
+--- response_body eval
+['{"stage":"slow","confidence":1}{"score":0}',
+ '{"stage":"net","confidence":0.99}',
+ qr/^pred_upstream_in_flight 0\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="1",result="answered"\} 1\n(?s:.*)^pred_cascade_stage_total\{location="\/score",stage="1",result="skipped"\} 1\n(?s:.*)^pred_cascade_breaker_open\{server="localhost",uri="\/_s\/net"\} 0\n/m]
+--- no_error_log
+[error]
+
+
+
+=== TEST 16: one stage URI in two servers has two breakers
+--- http_config
+    pred_upstream_breaker failures=1 cooldown=10s;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        server_name two;
+        location = /score {
+            pred_key $arg_id;
+            pred_cascade /_st;
+            pred;
+        }
+        location = /_st {
+            internal;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/net/$pred_key_escaped;
+        }
+    }
+--- config
+    location = /score {
+        pred_key $arg_id;
+        pred_cascade /_st;
+        pred_fallback 'default={"score":0}';
+        pred;
+    }
+    location = /_st {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/fail/$pred_key_escaped;
+    }
+    location = /two {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_2/score?id=$arg_id;
+    }
+--- request eval
+["GET /score?id=a", "GET /score?id=b", "GET /two?id=c", "GET /metrics"]
+--- response_body eval
+['{"score":0}', '{"score":0}', '{"stage":"net","confidence":0.99}',
+ qr/^pred_cascade_breaker_open\{server="two",uri="\/_st"\} 0\npred_cascade_breaker_open\{server="localhost",uri="\/_st"\} 1\n/m]
+--- no_error_log
+[error]
+
+
+
+=== TEST 17: a location's own pred_cascade_from_snapshot without exit_if does not inherit the server's exit_if
+--- http_config
+    pred_snapshot_path main $TEST_NGINX_SNAP_CASCADE;
+--- config
+    pred_snapshot main;
+    pred_cascade_from_snapshot on exit_if=/confidence:>=:0.9;
+    location = /score {
+        pred_key $arg_id;
+        pred_cascade_from_snapshot on;
+        pred_cascade /_s/rules;
+        pred;
+    }
+    location = /inherits {
+        pred_key $arg_id;
+        pred_cascade /_s/rules;
+        pred;
+    }
+--- request eval
+["GET /score?id=sure", "GET /inherits?id=sure", "GET /modellog"]
+--- response_headers eval
+["X-Pred-Stage: 1\nX-Pred-Source: upstream",
+ "X-Pred-Stage: 0\nX-Pred-Source: snapshot", ""]
+--- response_body eval
+['{"stage":"rules","confidence":0.95}', '{"stage":"batch","confidence":0.97}',
+ "/rules/sure\n"]
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 18: pred_budget bounds a pred_upstream miss that waits in the admission queue
+--- http_config
+    pred_upstream_limit 1 queue=4 timeout=1s;
+--- config
+    location = /up {
+        pred_key $arg_id;
+        pred_upstream /_s/slow timeout=1s;
+        pred_budget 100ms;
+        pred_fallback 'default={"score":0}';
+        pred;
+    }
+    location = /timed {
+        echo_reset_timer;
+        echo_location_async /up id=a;
+        echo_location /up id=b;
+        echo " $echo_timer_elapsed";
+    }
+--- request
+GET /timed
+--- response_body_like eval
+$ENV{TEST_NGINX_USE_VALGRIND}
+? qr/\A\{"score":0\}\{"score":0\} \d+\.\d+\n\z/
+: qr/\A\{"score":0\}\{"score":0\} 0\.(?:09|1[0-2])\d\n\z/
+--- no_error_log
+[error]
