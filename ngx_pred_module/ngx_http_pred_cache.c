@@ -678,10 +678,12 @@ ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
 /*
  * The leader failed: waiters must stop waiting, and fall back at once.
  * Only its own marker: when it was late, another request may lead now.
+ * A leader abandoned (its request ended first) leaves an empty marker
+ * with no deadline: its first waiter leads in its place.
  */
 void
 ngx_http_pred_cache_unlead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
-    ngx_msec_t token)
+    ngx_msec_t token, ngx_uint_t abandoned)
 {
     uint32_t                     hash;
     ngx_http_pred_cache_node_t  *cn;
@@ -697,7 +699,7 @@ ngx_http_pred_cache_unlead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     cn = ngx_http_pred_cache_find(z, key, hash, NULL);
 
     if (cn && cn->fetch_until == token) {
-        if (cn->kind == NGX_HTTP_PRED_CACHE_EMPTY) {
+        if (cn->kind == NGX_HTTP_PRED_CACHE_EMPTY && !abandoned) {
             ngx_http_pred_cache_free(z, cn);
 
         } else {
@@ -711,7 +713,8 @@ ngx_http_pred_cache_unlead(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
 
 /*
  * A waiter's poll: NGX_OK and a fresh answer in out, NGX_AGAIN while the
- * leader is still at it, NGX_DECLINED when it gave up without an answer.
+ * leader is still at it, NGX_DECLINED when it gave up without an answer,
+ * NGX_ABORT when it was abandoned (see ngx_http_pred_cache_unlead()).
  */
 ngx_int_t
 ngx_http_pred_cache_poll(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
@@ -730,6 +733,11 @@ ngx_http_pred_cache_poll(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
     {
         ngx_shmtx_unlock(&z->shpool->mutex);
         return NGX_AGAIN;
+    }
+
+    if (cn && cn->kind == NGX_HTTP_PRED_CACHE_EMPTY && cn->fetch_until == 0) {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return NGX_ABORT;
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);

@@ -473,7 +473,7 @@ ngx_http_pred_call_release(ngx_http_pred_call_t *call)
 
         if (z) {
             ngx_http_pred_cache_unlead(z, &call->ctx->key,
-                                       call->lead_token);
+                                       call->lead_token, call->abandoned);
         }
     }
 }
@@ -489,6 +489,9 @@ ngx_http_pred_call_cleanup(void *data)
     }
 
     call->held = 0;
+
+    /* if it still holds a marker, a waiter may lead in its place */
+    call->abandoned = 1;
 
     ngx_http_pred_call_release(call);
 }

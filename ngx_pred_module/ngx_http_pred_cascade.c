@@ -37,6 +37,7 @@ struct ngx_http_pred_cascade_s {
     unsigned                    leader:1;   /* holds the key's marker */
     unsigned                    cached:1;   /* left a fresh entry */
     unsigned                    shed:1;     /* admission refused a stage */
+    unsigned                    abandoned:1;    /* its request ended first */
 };
 
 
@@ -53,7 +54,8 @@ static ngx_int_t ngx_http_pred_cascade_finish(ngx_http_request_t *r,
 static ngx_int_t ngx_http_pred_cascade_stage0(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, ngx_http_pred_answer_t *ans,
     ngx_uint_t result);
-static void ngx_http_pred_cascade_release(void *data);
+static void ngx_http_pred_cascade_release(ngx_http_pred_cascade_t *cascade);
+static void ngx_http_pred_cascade_cleanup(void *data);
 
 
 static const char  *ngx_http_pred_stage_results[] = {
@@ -353,13 +355,16 @@ ngx_int_t
 ngx_http_pred_cascade_start(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     ngx_http_pred_answer_t *stage0)
 {
-    ngx_msec_t                   token;
+    ngx_msec_t                   token, budget;
     ngx_pool_cleanup_t          *cln;
     ngx_http_pred_cascade_t     *cascade;
     ngx_http_pred_loc_conf_t    *plcf;
     ngx_http_pred_cache_zone_t  *z;
 
     plcf = ctx->plcf;
+
+    /* a waiter that leads after the leader gave up: what is left of it */
+    budget = ngx_http_pred_miss_timeout(ctx, plcf->budget);
 
     if (stage0 && plcf->snapshot_exit_if
         && pred_cond_eval(plcf->snapshot_exit_if, (char *) stage0->value.data,
@@ -373,7 +378,7 @@ ngx_http_pred_cascade_start(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     z = ngx_http_pred_cache_zone_get(plcf);
 
     if (z
-        && ngx_http_pred_cache_lead(z, &ctx->key, plcf->budget, &token)
+        && ngx_http_pred_cache_lead(z, &ctx->key, budget, &token)
            == NGX_BUSY)
     {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -386,7 +391,7 @@ ngx_http_pred_cascade_start(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
                                                 NGX_HTTP_PRED_STAGE_ANSWERED);
         }
 
-        return ngx_http_pred_upstream_wait(r, ctx, plcf->budget);
+        return ngx_http_pred_upstream_wait(r, ctx, budget);
     }
 
     cascade = ngx_pcalloc(r->pool, sizeof(ngx_http_pred_cascade_t));
@@ -394,21 +399,21 @@ ngx_http_pred_cascade_start(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
 
     if (cln == NULL) {
         if (z) {
-            ngx_http_pred_cache_unlead(z, &ctx->key, token);
+            ngx_http_pred_cache_unlead(z, &ctx->key, token, 0);
         }
 
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /* the marker is given back however the request ends */
-    cln->handler = ngx_http_pred_cascade_release;
+    cln->handler = ngx_http_pred_cascade_cleanup;
     cln->data = cascade;
 
     cascade->ctx = ctx;
     cascade->leader = (z != NULL);
     cascade->lead_token = token;
     cascade->next = 1;
-    cascade->until = ngx_current_msec + plcf->budget;
+    cascade->until = ngx_current_msec + budget;
 
     ctx->cascade = cascade;
 
@@ -662,10 +667,8 @@ ngx_http_pred_cascade_finish(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
  * answer replaced it already.
  */
 static void
-ngx_http_pred_cascade_release(void *data)
+ngx_http_pred_cascade_release(ngx_http_pred_cascade_t *cascade)
 {
-    ngx_http_pred_cascade_t *cascade = data;
-
     ngx_http_pred_cache_zone_t  *z;
 
     if (cascade->leader && !cascade->cached) {
@@ -673,9 +676,22 @@ ngx_http_pred_cascade_release(void *data)
 
         if (z) {
             ngx_http_pred_cache_unlead(z, &cascade->ctx->key,
-                                       cascade->lead_token);
+                                       cascade->lead_token,
+                                       cascade->abandoned);
         }
     }
 
     cascade->leader = 0;
+}
+
+
+/* the request ends: if it still leads, a waiter may lead in its place */
+static void
+ngx_http_pred_cascade_cleanup(void *data)
+{
+    ngx_http_pred_cascade_t *cascade = data;
+
+    cascade->abandoned = 1;
+
+    ngx_http_pred_cascade_release(cascade);
 }

@@ -388,6 +388,8 @@ struct ngx_http_pred_call_s {
     unsigned                    too_big:1;
     unsigned                    released:1;
     unsigned                    judged:1;   /* its breaker has counted it */
+    unsigned                    abandoned:1;    /* its request ended
+                                                   first */
 };
 
 
@@ -414,6 +416,10 @@ struct ngx_http_pred_ctx_s {
     /* waiting for another request's model call */
     ngx_event_t                 wait;
     ngx_msec_t                  wait_until;
+
+    /* 0, or the end of a miss led after the leader gave up: what was left
+       of the wait */
+    ngx_msec_t                  miss_until;
 
     /* the answer kept while the reranker is asked */
     ngx_http_pred_answer_t      pending;
@@ -551,7 +557,7 @@ time_t ngx_http_pred_cache_ttl(ngx_http_pred_loc_conf_t *plcf,
 ngx_int_t ngx_http_pred_cache_lead(ngx_http_pred_cache_zone_t *z,
     ngx_str_t *key, ngx_msec_t timeout, ngx_msec_t *token);
 void ngx_http_pred_cache_unlead(ngx_http_pred_cache_zone_t *z,
-    ngx_str_t *key, ngx_msec_t token);
+    ngx_str_t *key, ngx_msec_t token, ngx_uint_t abandoned);
 ngx_int_t ngx_http_pred_cache_poll(ngx_http_request_t *r,
     ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     ngx_http_pred_cached_t *out);
@@ -579,6 +585,8 @@ ngx_int_t ngx_http_pred_upstream_store(ngx_http_pred_loc_conf_t *plcf,
     ngx_str_t *key, ngx_str_t *value, ngx_log_t *log);
 ngx_int_t ngx_http_pred_upstream_wait(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx, ngx_msec_t timeout);
+ngx_msec_t ngx_http_pred_miss_timeout(ngx_http_pred_ctx_t *ctx,
+    ngx_msec_t timeout);
 ngx_uint_t ngx_http_pred_warn_allowed(ngx_log_t *log);
 
 /* ngx_http_pred_call.c: outgoing calls */

@@ -108,16 +108,16 @@ ngx_int_t
 ngx_http_pred_upstream_miss(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 {
     ngx_int_t                    rc;
-    ngx_msec_t                   token;
+    ngx_msec_t                   token, timeout;
     ngx_http_pred_call_t        *call;
     ngx_http_pred_cache_zone_t  *z;
 
     token = 0;
     z = ngx_http_pred_cache_zone_get(ctx->plcf);
+    timeout = ngx_http_pred_miss_timeout(ctx, ctx->plcf->upstream_timeout);
 
     if (z) {
-        if (ngx_http_pred_cache_lead(z, &ctx->key,
-                                     ctx->plcf->upstream_timeout, &token)
+        if (ngx_http_pred_cache_lead(z, &ctx->key, timeout, &token)
             == NGX_BUSY)
         {
             ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -130,8 +130,7 @@ ngx_http_pred_upstream_miss(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
                 return ngx_http_pred_fallback_answer(r, ctx, NULL);
             }
 
-            return ngx_http_pred_upstream_wait(r, ctx,
-                                               ctx->plcf->upstream_timeout);
+            return ngx_http_pred_upstream_wait(r, ctx, timeout);
         }
     }
 
@@ -212,7 +211,7 @@ ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     call = ngx_http_pred_call_create(r, ctx, kind);
     if (call == NULL) {
         if (z) {
-            ngx_http_pred_cache_unlead(z, &ctx->key, token);
+            ngx_http_pred_cache_unlead(z, &ctx->key, token, 0);
         }
 
         return NULL;
@@ -222,11 +221,15 @@ ngx_http_pred_upstream_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
     call->lead_token = token;
 
     call->uri = &ctx->plcf->upstream_uri;
-    call->timeout = ctx->plcf->upstream_timeout;
+    call->timeout = ngx_http_pred_miss_timeout(ctx,
+                                               ctx->plcf->upstream_timeout);
     call->held = held;
 
-    /* pred_budget bounds the client's wait, the admission queue included */
-    if (held && ctx->plcf->budget) {
+    /*
+     * pred_budget, or a wait that ended early, bounds the client's wait,
+     * the admission queue included
+     */
+    if (held && (ctx->plcf->budget || ctx->miss_until)) {
         call->until = ngx_current_msec + call->timeout;
     }
 
@@ -486,9 +489,34 @@ ngx_http_pred_upstream_poll(ngx_event_t *ev)
                    "pred: key \"%V\": the wait ended: %s", &ctx->key,
                    rc == NGX_OK ? "the leader's answer is in the cache"
                    : rc == NGX_AGAIN ? "timed out"
+                   : rc == NGX_ABORT ? "the leader was abandoned"
                                      : "the leader gave up");
 
     ngx_http_pred_unhold(r);
+
+    /*
+     * The leader's request ended before its call (its client went away)
+     * while this request still has time: it leads now, once, within what
+     * is left of its wait, so that a client that asks and leaves cannot
+     * make every waiter fall back.  A leader whose call failed is not
+     * asked again: its waiters fall back at once.
+     */
+    if (rc == NGX_ABORT && ctx->miss_until == 0
+        && (ngx_msec_int_t) (ctx->wait_until - ngx_current_msec) > 0)
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "pred: key \"%V\": leading the miss in its place",
+                       &ctx->key);
+
+        ctx->miss_until = ctx->wait_until;
+
+        rc = ctx->plcf->cascade ? ngx_http_pred_cascade_start(r, ctx, NULL)
+                                : ngx_http_pred_upstream_miss(r, ctx);
+
+        ngx_http_finalize_request(r, rc);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
 
     if (rc == NGX_OK && cached.kind == NGX_HTTP_PRED_CACHE_VALUE) {
         ngx_http_pred_answer_value(&ans, NGX_HTTP_PRED_SRC_CACHE,
@@ -522,6 +550,25 @@ ngx_http_pred_upstream_wait_cleanup(void *data)
     if (ctx->wait.timer_set) {
         ngx_del_timer(&ctx->wait);
     }
+}
+
+
+/*
+ * A miss's timeout: the configured one, or what is left of it when the
+ * request leads after waiting for a leader that gave up (at least 1 ms).
+ */
+ngx_msec_t
+ngx_http_pred_miss_timeout(ngx_http_pred_ctx_t *ctx, ngx_msec_t timeout)
+{
+    ngx_msec_int_t  left;
+
+    if (ctx->miss_until == 0) {
+        return timeout;
+    }
+
+    left = (ngx_msec_int_t) (ctx->miss_until - ngx_current_msec);
+
+    return left <= 0 ? 1 : ngx_min((ngx_msec_t) left, timeout);
 }
 
 

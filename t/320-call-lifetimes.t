@@ -66,6 +66,13 @@ nginx_start($root, $port, <<"_EOC_") == 0 or BAIL_OUT('nginx did not start');
             pred_fallback 'default={"d":0}';
             pred;
         }
+        location = /chain {
+            pred_key \$arg_id;
+            pred_cascade /_model timeout=2s;
+            pred_budget 3s;
+            pred_fallback 'default={"d":0}';
+            pred;
+        }
         location /admin/ { pred_admin; }
         location /_model {
             internal;
@@ -222,6 +229,32 @@ $r = get('/predict?id=slowovr');
 is($r->{content}, '{"override":1}',
    "the model's late answer does not undo the override");
 is($r->{headers}{'x-pred-source'}, 'cache', 'which the cache answers');
+
+# 5b. a leader whose client goes away while others wait for its call: the
+# first waiter leads in its place, for a model call and for a cascade,
+# instead of every waiter falling back at once
+for my $path ('/wait?id=slowlead1', '/chain?id=slowlead2') {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+        or die "connect: $!";
+    print $s "GET $path HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    sleep 0.05;
+    my $pid = open(my $waiter, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        # the leader's socket is the parent's to reset
+        close $s;
+        my $res = HTTP::Tiny->new(timeout => 30)
+                      ->get("http://127.0.0.1:$port$path");
+        print "$res->{status} $res->{content}";
+        POSIX::_exit(0);
+    }
+    sleep 0.05;
+    setsockopt($s, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0)) or die $!;
+    close $s;
+    my $got = do { local $/; <$waiter> };
+    close $waiter;
+    is($got, '200 {"s":"slow"}', "$path: the waiter of a leader whose "
+       . 'client left leads in its place, and the model answers it');
+}
 
 my $m = metrics();
 is($m->{pred_upstream_in_flight}, 0, 'nothing in flight at the end');
