@@ -38,7 +38,11 @@ int pred_cmd_build(int argc, char **argv);
 /* publish.c */
 int pred_cmd_publish(int argc, char **argv);
 int pred_cmd_rollback(int argc, char **argv);
+int pred_cmd_canary(int argc, char **argv);
+int pred_cmd_promote(int argc, char **argv);
+int pred_cmd_abort(int argc, char **argv);
 int pred_cmd_list(int argc, char **argv);
+int pred_candidate_info(const char *dir);
 int pred_cmd_gc(int argc, char **argv);
 int pred_live_entries(const char *dir, uint64_t *entries);
 

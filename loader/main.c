@@ -51,6 +51,9 @@ static const pred_command_t  pred_commands[] = {
     { "build",    pred_cmd_build },
     { "publish",  pred_cmd_publish },
     { "rollback", pred_cmd_rollback },
+    { "canary",   pred_cmd_canary },
+    { "promote",  pred_cmd_promote },
+    { "abort",    pred_cmd_abort },
     { "list",     pred_cmd_list },
     { "verify",   pred_cmd_verify },
     { "info",     pred_cmd_info },
@@ -136,6 +139,9 @@ pred_cmd_info(int argc, char **argv)
 
     printf("file: %s\nsize: %zu\n", path, s.file_size);
 
+    /* a folder stands for its live version, and shows its candidate */
+
+
     for (i = 0; pred_info_keys[i]; i++) {
         if (pred_snap_meta(&s, pred_info_keys[i], val, sizeof(val)) == 1) {
             printf("%s: %s\n", pred_info_keys[i], val);
@@ -143,6 +149,10 @@ pred_cmd_info(int argc, char **argv)
     }
 
     pred_snap_close(&s);
+
+    if (path == buf) {
+        (void) pred_candidate_info(argv[1]);
+    }
 
     return PRED_EXIT_OK;
 }
@@ -398,9 +408,14 @@ pred_usage(FILE *out)
 "        --quiet                 no progress line\n"
 "  publish DIR VERSION     verify snap-VERSION.mdb and make it live\n"
 "  rollback DIR [VERSION]  make the previous (or named) version live\n"
-"  list DIR                versions, entries, age, which is live\n"
+"  canary DIR VERSION PCT  verify snap-VERSION.mdb; it serves PCT%% of keys\n"
+"  canary DIR PCT          change the candidate's share (0 to 100, 0.5)\n"
+"  promote DIR             make the candidate live\n"
+"  abort DIR               drop the candidate\n"
+"  list DIR                versions, entries, age, live and candidate\n"
 "  verify FILE|DIR         full check: structure, every entry, checksum\n"
-"  info FILE|DIR           metadata\n"
+"  info FILE|DIR           metadata (DIR: the live version's, and the\n"
+"                          candidate and its share)\n"
 "  get FILE|DIR KEY        print one value\n"
 "  gc DIR --keep N         keep live, previous and the N newest others\n"
 "\n"

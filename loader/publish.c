@@ -1,10 +1,12 @@
 /*
- * The live pointer of a snapshot directory: publish, rollback, list, gc.
+ * The pointers of a snapshot directory: publish, rollback, canary, promote,
+ * abort, list, gc.
  *
- * DIR/current and DIR/previous are symlinks to snap-V.mdb files in DIR.
- * A pointer is replaced by writing a new symlink under a temporary name and
- * renaming it over the old one, so readers see the old or the new target,
- * never a missing or half-written one.
+ * DIR/current and DIR/previous are symlinks to snap-V.mdb files in DIR;
+ * DIR/candidate is a symlink whose text is "snap-V.mdb@PERCENT" (see
+ * pred_canary.h).  A pointer is replaced by writing a new symlink under a
+ * temporary name and renaming it over the old one, so readers see the old
+ * or the new target, never a missing or half-written one.
  */
 
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "pred_canary.h"
 #include "pred_snap.h"
 #include "loader.h"
 
@@ -48,6 +51,9 @@ static void pred_link_restore(const char *dir, const char *name,
     const char *old);
 static int pred_switch(const char *dir, const char *target,
     const char *verb, int full);
+static int pred_candidate_read(const char *dir, char *file,
+    uint32_t *share);
+static int pred_candidate_drop(const char *dir);
 static int pred_scan(const char *dir, pred_entry_t **out, size_t *n,
     char *cur, char *prev, size_t size);
 static int pred_entry_cmp(const void *a, const void *b);
@@ -132,12 +138,150 @@ pred_cmd_rollback(int argc, char **argv)
 }
 
 
+/*
+ * "canary DIR VERSION PERCENT": VERSION, fully verified, serves PERCENT of
+ * keys beside the live version; "canary DIR PERCENT" changes the share of
+ * the candidate there is.  Either is one rename of DIR/candidate.
+ */
+int
+pred_cmd_canary(int argc, char **argv)
+{
+    char         target[256], cur[256], link[300];
+    char         path[4096], pct[16];
+    uint32_t     share, old;
+    const char  *dir, *arg;
+    pred_snap_t  s;
+
+    if (argc != 3 && argc != 4) {
+        return pred_usage_error("canary: use \"canary DIR VERSION PERCENT\" "
+                                "or \"canary DIR PERCENT\"");
+    }
+
+    dir = argv[1];
+    arg = argv[argc - 1];
+
+    if (pred_canary_parse_percent(arg, strlen(arg), &share) != 0) {
+        return pred_usage_error("canary: invalid share \"%s\": a percent "
+                                "from 0 to 100, at most 4 decimals", arg);
+    }
+
+    if (argc == 4 && !pred_snap_valid_version(argv[2])) {
+        return pred_usage_error("canary: invalid version \"%s\"", argv[2]);
+    }
+
+    if (pred_dir_lock(dir) != 0) {
+        return PRED_EXIT_FAIL;
+    }
+
+    if (argc == 4) {
+        snprintf(target, sizeof(target), "snap-%s.mdb", argv[2]);
+
+    } else if (pred_candidate_read(dir, target, &old) != 0) {
+        pred_error("%s: no candidate: use \"canary DIR VERSION PERCENT\"",
+                   dir);
+        return PRED_EXIT_FAIL;
+    }
+
+    if (pred_link_read(dir, PRED_LINK_CURRENT, cur, sizeof(cur)) != 0) {
+        pred_error("%s: nothing is live: publish a version first", dir);
+        return PRED_EXIT_FAIL;
+    }
+
+    if (strcmp(cur, target) == 0) {
+        pred_error("%s: %s is live: a candidate is another version", dir,
+                   target);
+        return PRED_EXIT_FAIL;
+    }
+
+    snprintf(path, sizeof(path), "%s/%s", dir, target);
+
+    /* a new candidate gets the full check; a share change, the cheap one */
+    if (pred_open_verified(path, &s, argc == 4) != 0) {
+        pred_error("%s: refused, the live version and the candidate are "
+                   "unchanged", path);
+        return PRED_EXIT_FAIL;
+    }
+
+    pred_canary_format_percent(pct, sizeof(pct), share);
+    snprintf(link, sizeof(link), "%s@%s", target, pct);
+
+    if (pred_link_set(dir, PRED_CANARY_LINK, link) != 0
+        || pred_fsync_path(dir, 1) != 0)
+    {
+        pred_snap_close(&s);
+        return PRED_EXIT_FAIL;
+    }
+
+    printf("candidate %s (%" PRIu64 " entries) at %s%% of keys, live: %.*s\n",
+           s.version, s.entries, pct, (int) strlen(cur) - 9, cur + 5);
+
+    pred_snap_close(&s);
+
+    return PRED_EXIT_OK;
+}
+
+
+/* the candidate becomes live, the live version previous */
+int
+pred_cmd_promote(int argc, char **argv)
+{
+    char      target[256];
+    uint32_t  share;
+
+    if (argc != 2) {
+        return pred_usage_error("promote: use \"promote DIR\"");
+    }
+
+    if (pred_dir_lock(argv[1]) != 0) {
+        return PRED_EXIT_FAIL;
+    }
+
+    if (pred_candidate_read(argv[1], target, &share) != 0) {
+        pred_error("%s: no candidate to promote", argv[1]);
+        return PRED_EXIT_FAIL;
+    }
+
+    /* the full check ran when it became the candidate */
+    return pred_switch(argv[1], target, "promoted", 0);
+}
+
+
+int
+pred_cmd_abort(int argc, char **argv)
+{
+    char      target[256];
+    uint32_t  share;
+
+    if (argc != 2) {
+        return pred_usage_error("abort: use \"abort DIR\"");
+    }
+
+    if (pred_dir_lock(argv[1]) != 0) {
+        return PRED_EXIT_FAIL;
+    }
+
+    if (pred_candidate_read(argv[1], target, &share) != 0) {
+        printf("no candidate\n");
+        return PRED_EXIT_OK;
+    }
+
+    if (pred_candidate_drop(argv[1]) != 0) {
+        return PRED_EXIT_FAIL;
+    }
+
+    printf("aborted %.*s\n", (int) strlen(target) - 9, target + 5);
+
+    return PRED_EXIT_OK;
+}
+
+
 int
 pred_cmd_list(int argc, char **argv)
 {
-    char           cur[256], prev[256], age[32], size[32];
+    char           cur[256], prev[256], cand[256], age[32], size[32];
+    char           mark[64];
     size_t         i, n;
-    const char    *mark;
+    uint32_t       share;
     pred_entry_t  *list;
 
     if (argc != 2) {
@@ -148,18 +292,34 @@ pred_cmd_list(int argc, char **argv)
         return PRED_EXIT_FAIL;
     }
 
+    if (pred_candidate_read(argv[1], cand, &share) != 0) {
+        cand[0] = '\0';
+    }
+
     printf("  %-24s %12s %8s %9s  %s\n", "VERSION", "ENTRIES", "AGE", "SIZE",
            "STATUS");
 
     for (i = 0; i < n; i++) {
-        mark = strcmp(list[i].file, cur) == 0 ? "live"
-               : strcmp(list[i].file, prev) == 0 ? "previous" : "";
+        mark[0] = '\0';
+
+        if (strcmp(list[i].file, cur) == 0) {
+            strcpy(mark, "live");
+
+        } else if (strcmp(list[i].file, cand) == 0) {
+            strcpy(mark, "candidate ");
+            pred_canary_format_percent(mark + 10, sizeof(mark) - 11, share);
+            strcat(mark, "%");
+
+        } else if (strcmp(list[i].file, prev) == 0) {
+            strcpy(mark, "previous");
+        }
 
         pred_format_size(size, sizeof(size), list[i].size);
 
         if (list[i].problem) {
-            printf("  %-24s %12s %8s %9s  %sinvalid: %s\n", list[i].version,
-                   "-", "-", size, mark[0] ? "live, " : "", list[i].err);
+            printf("  %-24s %12s %8s %9s  %s%sinvalid: %s\n",
+                   list[i].version, "-", "-", size, mark,
+                   mark[0] ? ", " : "", list[i].err);
             continue;
         }
 
@@ -182,8 +342,9 @@ int
 pred_cmd_gc(int argc, char **argv)
 {
     int            rc;
-    char           cur[256], prev[256], path[4096];
+    char           cur[256], prev[256], cand[256], path[4096];
     size_t         i, n, kept;
+    uint32_t       share;
     uint64_t       keep;
     pred_entry_t  *list;
 
@@ -200,13 +361,18 @@ pred_cmd_gc(int argc, char **argv)
         return PRED_EXIT_FAIL;
     }
 
+    if (pred_candidate_read(argv[1], cand, &share) != 0) {
+        cand[0] = '\0';
+    }
+
     rc = pred_temporaries(argv[1], 1) == 0 ? PRED_EXIT_OK : PRED_EXIT_FAIL;
     kept = 0;
 
-    /* newest first; the live and previous versions are never removed */
+    /* newest first; the live, previous and candidate versions stay */
     for (i = n; i-- > 0; ) {
         if (strcmp(list[i].file, cur) == 0
-            || strcmp(list[i].file, prev) == 0)
+            || strcmp(list[i].file, prev) == 0
+            || strcmp(list[i].file, cand) == 0)
         {
             continue;
         }
@@ -234,10 +400,10 @@ pred_cmd_gc(int argc, char **argv)
 
 
 /*
- * One lock per snapshot folder (DIR/.lock, flock): publish, rollback and
- * gc take it, so that a gc never removes what a rollback is pointing
- * "current" at, and two switches never interleave their renames.  It is
- * released when the process exits, whatever way it exits.
+ * One lock per snapshot folder (DIR/.lock, flock): every command that
+ * moves a pointer, and gc, take it, so that a gc never removes what a
+ * pointer is about to name, and two switches never interleave their
+ * renames.  It is released when the process exits, whatever way it exits.
  */
 static int
 pred_dir_lock(const char *dir)
@@ -446,7 +612,9 @@ pred_switch(const char *dir, const char *target, const char *verb, int full)
     if (strcmp(cur, target) == 0) {
         printf("%s is already live\n", s.version);
         pred_snap_close(&s);
-        return PRED_EXIT_OK;
+
+        /* finishes a promote cut before it dropped the candidate */
+        return pred_candidate_drop(dir) == 0 ? PRED_EXIT_OK : PRED_EXIT_FAIL;
     }
 
     if (pred_link_read(dir, PRED_LINK_PREVIOUS, prev, sizeof(prev)) != 0) {
@@ -498,7 +666,73 @@ pred_switch(const char *dir, const char *target, const char *verb, int full)
 
     pred_snap_close(&s);
 
-    return PRED_EXIT_OK;
+    /*
+     * The candidate goes last: until then a reader that sees it beside the
+     * new live version either serves both or, when they are the same file
+     * (a promote), the live one alone.
+     */
+    return pred_candidate_drop(dir) == 0 ? PRED_EXIT_OK : PRED_EXIT_FAIL;
+}
+
+
+/* "info DIR": the candidate's lines, when there is one */
+int
+pred_candidate_info(const char *dir)
+{
+    char      file[256], pct[16];
+    uint32_t  share;
+
+    if (pred_candidate_read(dir, file, &share) != 0) {
+        return 0;
+    }
+
+    pred_canary_format_percent(pct, sizeof(pct), share);
+
+    printf("candidate: %.*s\ncandidate_percent: %s\n",
+           (int) strlen(file) - 9, file + 5, pct);
+
+    return 1;
+}
+
+
+/* the candidate's file name and share; -1 when there is none or it is not
+   one of ours */
+static int
+pred_candidate_read(const char *dir, char *file, uint32_t *share)
+{
+    char  text[256];
+
+    if (pred_link_read(dir, PRED_CANARY_LINK, text, sizeof(text)) != 0) {
+        return -1;
+    }
+
+    if (pred_canary_parse_link(text, strlen(text), file, share) != 0) {
+        pred_error("%s/%s: not a candidate pointer: \"%s\"", dir,
+                   PRED_CANARY_LINK, text);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+pred_candidate_drop(const char *dir)
+{
+    char  path[4096];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, PRED_CANARY_LINK);
+
+    if (unlink(path) == -1) {
+        if (errno == ENOENT) {
+            return 0;
+        }
+
+        pred_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+
+    return pred_fsync_path(dir, 1);
 }
 
 

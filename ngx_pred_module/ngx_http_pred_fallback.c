@@ -127,7 +127,10 @@ ngx_http_pred_fallback_pick(ngx_http_request_t *r,
         case NGX_HTTP_PRED_FB_STALE:
             if (!stale->set && !stale->masked && plcf->snapshot
                 && ngx_http_pred_snapshot_lookup(r, plcf->snapshot,
-                                                 plcf->max_age, key, &hit)
+                                                 plcf->max_age, key,
+                                                 ngx_http_pred_canary_route(
+                                                     r, plcf, key),
+                                                 &hit)
                    == NGX_OK)
             {
                 stale->value = hit.value;

@@ -125,6 +125,7 @@ ngx_http_pred_lookup_snapshot(ngx_http_request_t *r,
     ngx_http_pred_lookup_t *res)
 {
     ngx_int_t               rc;
+    ngx_uint_t              role;
     ngx_http_pred_hit_t     hit;
     ngx_http_pred_answer_t *ans;
 
@@ -132,8 +133,22 @@ ngx_http_pred_lookup_snapshot(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    role = ngx_http_pred_canary_route(r, plcf, key);
+
     rc = ngx_http_pred_snapshot_lookup(r, plcf->snapshot, plcf->max_age, key,
-                                       &hit);
+                                       role, &hit);
+
+    if (rc == NGX_OK || rc == NGX_DECLINED) {
+        ngx_http_pred_metrics_routed(plcf->snapshot,
+                                     hit.candidate
+                                     ? NGX_HTTP_PRED_ROLE_CANDIDATE
+                                     : NGX_HTTP_PRED_ROLE_LIVE);
+
+        if (plcf->shadow_rate) {
+            ngx_http_pred_canary_shadow(r, plcf, key, rc, &hit);
+        }
+    }
+
     switch (rc) {
 
     case NGX_DECLINED:
@@ -156,9 +171,10 @@ ngx_http_pred_lookup_snapshot(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "pred: key \"%V\": snapshot hit, version %V, age %T%s",
-                   key, &hit.version, hit.age, hit.stale ? ", stale" : "");
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "pred: key \"%V\": snapshot hit, %sversion %V, age %T%s",
+                   key, hit.candidate ? "candidate " : "", &hit.version,
+                   hit.age, hit.stale ? ", stale" : "");
 
     /* stale, and the snapshot asks for the model: keep it for later */
     if (hit.stale && hit.fallback == PRED_SNAP_STALE_UPSTREAM
@@ -185,6 +201,7 @@ ngx_http_pred_lookup_snapshot(ngx_http_request_t *r,
     }
 
     ans->version = hit.version;
+    ans->candidate = hit.candidate;
 
     return NGX_OK;
 }

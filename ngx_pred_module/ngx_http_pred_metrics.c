@@ -12,6 +12,7 @@
 #define NGX_HTTP_PRED_M_SNAPSHOTS   NGX_HTTP_PRED_MAX_SNAPSHOTS
 #define NGX_HTTP_PRED_M_BUCKETS     11
 #define NGX_HTTP_PRED_M_STAGES      (NGX_HTTP_PRED_MAX_STAGES + 1)
+#define NGX_HTTP_PRED_M_DELTAS      9
 
 /* pmcf->name_stages: a name's stages, and whether stage 0 is among them */
 #define NGX_HTTP_PRED_M_NSTAGES     0xff
@@ -40,6 +41,13 @@ typedef struct {
     ngx_atomic_t   snap_swaps[NGX_HTTP_PRED_M_SNAPSHOTS];
     ngx_atomic_t   snap_refused[NGX_HTTP_PRED_M_SNAPSHOTS];
     ngx_atomic_t   snap_last_swap[NGX_HTTP_PRED_M_SNAPSHOTS];
+    ngx_atomic_t   snap_routed[NGX_HTTP_PRED_M_SNAPSHOTS][2];
+    ngx_atomic_t   shadow[NGX_HTTP_PRED_M_SNAPSHOTS]
+                         [NGX_HTTP_PRED_SHADOW_RESULTS];
+    ngx_atomic_t   shadow_buckets[NGX_HTTP_PRED_M_SNAPSHOTS]
+                                 [NGX_HTTP_PRED_M_DELTAS];
+    ngx_atomic_t   shadow_count[NGX_HTTP_PRED_M_SNAPSHOTS];
+    ngx_atomic_t   shadow_sum[NGX_HTTP_PRED_M_SNAPSHOTS];  /* millionths */
     ngx_http_pred_m_stage_t  stages[NGX_HTTP_PRED_M_LOCATIONS]
                                    [NGX_HTTP_PRED_M_STAGES];
 
@@ -71,6 +79,8 @@ static u_char *ngx_http_pred_metrics_stages_text(ngx_http_request_t *r,
     u_char *p, u_char *last);
 static u_char *ngx_http_pred_metrics_stages_json(ngx_http_request_t *r,
     u_char *p, u_char *last);
+static u_char *ngx_http_pred_metrics_canary_text(ngx_http_request_t *r,
+    u_char *p, u_char *last);
 static u_char *ngx_http_pred_metrics_breaker(u_char *p, u_char *last,
     const char *name, ngx_http_pred_breaker_conf_t *bc);
 static void ngx_http_pred_metrics_observe(ngx_atomic_t *buckets,
@@ -83,6 +93,19 @@ static const char  *ngx_http_pred_m_fail_names[] = {
 
 static const char  *ngx_http_pred_m_stage_results[] = {
     "answered", "exited", "timeout", "failed", "skipped"
+};
+
+static const char  *ngx_http_pred_m_shadow_results[] = {
+    "same", "different", "only_live", "only_candidate"
+};
+
+/* pred_shadow_delta's upper bounds, as numbers and as written */
+static double  ngx_http_pred_m_delta_bounds[NGX_HTTP_PRED_M_DELTAS] = {
+    0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 10, 100
+};
+
+static const char  *ngx_http_pred_m_delta_les[NGX_HTTP_PRED_M_DELTAS] = {
+    "0.001", "0.01", "0.05", "0.1", "0.25", "0.5", "1", "10", "100"
 };
 
 /* upper bounds of the latency histogram, in ms */
@@ -368,6 +391,70 @@ ngx_http_pred_metrics_snapshot(ngx_http_pred_snapshot_t *snap,
 }
 
 
+/* a key looked up in the live version or the candidate */
+void
+ngx_http_pred_metrics_routed(ngx_http_pred_snapshot_t *snap,
+    ngx_uint_t role)
+{
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_pred_module);
+
+    if (ngx_http_pred_m == NULL || snap->index >= pmcf->snapshots.nelts) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(
+        &ngx_http_pred_m->snap_routed[pmcf->snap_slots[snap->index]][role],
+        1);
+}
+
+
+/* a shadow comparison, and with pred_shadow field= the difference */
+void
+ngx_http_pred_metrics_shadow(ngx_http_pred_snapshot_t *snap,
+    ngx_uint_t result, double *delta)
+{
+    double                      micro;
+    ngx_uint_t                  k, i;
+    ngx_http_pred_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_pred_module);
+
+    if (ngx_http_pred_m == NULL || snap->index >= pmcf->snapshots.nelts) {
+        return;
+    }
+
+    k = pmcf->snap_slots[snap->index];
+
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->shadow[k][result], 1);
+
+    if (delta == NULL) {
+        return;
+    }
+
+    for (i = 0; i < NGX_HTTP_PRED_M_DELTAS; i++) {
+        if (*delta <= ngx_http_pred_m_delta_bounds[i]) {
+            (void) ngx_atomic_fetch_add(
+                &ngx_http_pred_m->shadow_buckets[k][i], 1);
+            break;
+        }
+    }
+
+    /* a NaN or a difference past 10^12 adds nothing to the sum */
+    micro = *delta * 1000000.0;
+
+    if (micro >= 0 && micro < 1e18) {
+        (void) ngx_atomic_fetch_add(&ngx_http_pred_m->shadow_sum[k],
+                                    (ngx_atomic_uint_t) (micro + 0.5));
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->shadow_count[k], 1);
+}
+
+
 /*
  * The counters go on across reloads (data: the old cycle's configuration),
  * each name's in its own slot.
@@ -425,9 +512,17 @@ ngx_http_pred_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     for (i = 0; i < pmcf->snapshots.nelts; i++) {
         if (fresh[i]) {
-            m->snap_swaps[pmcf->snap_slots[i]] = 0;
-            m->snap_refused[pmcf->snap_slots[i]] = 0;
-            m->snap_last_swap[pmcf->snap_slots[i]] = 0;
+            k = pmcf->snap_slots[i];
+            m->snap_swaps[k] = 0;
+            m->snap_refused[k] = 0;
+            m->snap_last_swap[k] = 0;
+            ngx_memzero((void *) m->snap_routed[k],
+                        sizeof(m->snap_routed[0]));
+            ngx_memzero((void *) m->shadow[k], sizeof(m->shadow[0]));
+            ngx_memzero((void *) m->shadow_buckets[k],
+                        sizeof(m->shadow_buckets[0]));
+            m->shadow_count[k] = 0;
+            m->shadow_sum[k] = 0;
         }
     }
 
@@ -552,7 +647,7 @@ ngx_http_pred_metrics_handler(ngx_http_request_t *r)
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
 
     size = 16384 + pmcf->names.nelts * NGX_HTTP_PRED_SRC_N * 600
-           + pmcf->snapshots.nelts * 2048;
+           + pmcf->snapshots.nelts * (4096 + 32 * 64);
 
     /* a stage breaker's two lines */
     bc = pmcf->breakers.elts;
@@ -787,15 +882,22 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
     snaps = pmcf->snapshots.elts;
 
     p = ngx_http_pred_m_family(p, last, "pred_snapshot_info", "gauge",
-                               "The live snapshot version, as seen by the "
-                               "worker that answered.");
+                               "The live version and the candidate, as "
+                               "seen by the worker that answered.");
 
     for (i = 0; i < pmcf->snapshots.nelts; i++) {
         s = snaps[i]->live;
         if (s) {
             p = ngx_slprintf(p, last, "pred_snapshot_info{snapshot=\"%V\","
-                             "version=\"%s\"} 1\n", &snaps[i]->name,
-                             s->version);
+                             "version=\"%s\",role=\"live\"} 1\n",
+                             &snaps[i]->name, s->version);
+        }
+
+        s = snaps[i]->cand;
+        if (s) {
+            p = ngx_slprintf(p, last, "pred_snapshot_info{snapshot=\"%V\","
+                             "version=\"%s\",role=\"candidate\"} 1\n",
+                             &snaps[i]->name, s->version);
         }
     }
 
@@ -882,6 +984,102 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
                          m->snap_last_swap[pmcf->snap_slots[i]]);
     }
 
+    return ngx_http_pred_metrics_canary_text(r, p, last);
+}
+
+
+/*
+ * The canary's families: the share, the keys each version was asked for,
+ * and pred_shadow's comparisons.
+ */
+static u_char *
+ngx_http_pred_metrics_canary_text(ngx_http_request_t *r, u_char *p,
+    u_char *last)
+{
+    char                          pct[16];
+    uint64_t                      cum;
+    ngx_uint_t                    i, j, k;
+    ngx_http_pred_snapshot_t    **snaps;
+    ngx_http_pred_main_conf_t    *pmcf;
+    ngx_http_pred_metrics_sh_t   *m;
+
+    m = ngx_http_pred_m;
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
+    snaps = pmcf->snapshots.elts;
+
+    p = ngx_http_pred_m_family(p, last, "pred_snapshot_canary_percent",
+                               "gauge", "The candidate's share of keys, "
+                               "in percent (0: none), as seen by the worker "
+                               "that answered.");
+
+    for (i = 0; i < pmcf->snapshots.nelts; i++) {
+        pred_canary_format_percent(pct, sizeof(pct),
+                                   snaps[i]->cand ? snaps[i]->cand_share : 0);
+        p = ngx_slprintf(p, last, "pred_snapshot_canary_percent"
+                         "{snapshot=\"%V\"} %s\n", &snaps[i]->name, pct);
+    }
+
+    p = ngx_http_pred_m_family(p, last, "pred_snapshot_requests_total",
+                               "counter", "Keys looked up in each version, "
+                               "by role.");
+
+    for (i = 0; i < pmcf->snapshots.nelts && i < NGX_HTTP_PRED_M_SNAPSHOTS;
+         i++)
+    {
+        k = pmcf->snap_slots[i];
+        p = ngx_slprintf(p, last, "pred_snapshot_requests_total{snapshot="
+                         "\"%V\",role=\"live\"} %uA\n"
+                         "pred_snapshot_requests_total{snapshot="
+                         "\"%V\",role=\"candidate\"} %uA\n",
+                         &snaps[i]->name, m->snap_routed[k][0],
+                         &snaps[i]->name, m->snap_routed[k][1]);
+    }
+
+    p = ngx_http_pred_m_family(p, last, "pred_shadow_total", "counter",
+                               "Keys the live version was asked for, also "
+                               "looked up in the candidate, by how the two "
+                               "compared.");
+
+    for (i = 0; i < pmcf->snapshots.nelts && i < NGX_HTTP_PRED_M_SNAPSHOTS;
+         i++)
+    {
+        k = pmcf->snap_slots[i];
+
+        for (j = 0; j < NGX_HTTP_PRED_SHADOW_RESULTS; j++) {
+            p = ngx_slprintf(p, last, "pred_shadow_total{snapshot=\"%V\","
+                             "result=\"%s\"} %uA\n", &snaps[i]->name,
+                             ngx_http_pred_m_shadow_results[j],
+                             m->shadow[k][j]);
+        }
+    }
+
+    p = ngx_http_pred_m_family(p, last, "pred_shadow_delta", "histogram",
+                               "pred_shadow field=: the absolute difference "
+                               "of the field between the versions.");
+
+    for (i = 0; i < pmcf->snapshots.nelts && i < NGX_HTTP_PRED_M_SNAPSHOTS;
+         i++)
+    {
+        k = pmcf->snap_slots[i];
+        cum = 0;
+
+        for (j = 0; j < NGX_HTTP_PRED_M_DELTAS; j++) {
+            cum += m->shadow_buckets[k][j];
+            p = ngx_slprintf(p, last, "pred_shadow_delta_bucket{snapshot="
+                             "\"%V\",le=\"%s\"} %uL\n", &snaps[i]->name,
+                             ngx_http_pred_m_delta_les[j], cum);
+        }
+
+        p = ngx_slprintf(p, last, "pred_shadow_delta_bucket{snapshot=\"%V\","
+                         "le=\"+Inf\"} %uA\n"
+                         "pred_shadow_delta_sum{snapshot=\"%V\"} %uA.%06uA\n"
+                         "pred_shadow_delta_count{snapshot=\"%V\"} %uA\n",
+                         &snaps[i]->name, m->shadow_count[k],
+                         &snaps[i]->name, m->shadow_sum[k] / 1000000,
+                         m->shadow_sum[k] % 1000000,
+                         &snaps[i]->name, m->shadow_count[k]);
+    }
+
     return p;
 }
 
@@ -889,6 +1087,7 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
 static u_char *
 ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p, u_char *last)
 {
+    char                          pct[16];
     ngx_uint_t                    i, k;
     ngx_str_t                    *names;
     pred_snap_t                  *s;
@@ -959,13 +1158,34 @@ ngx_http_pred_metrics_json(ngx_http_request_t *r, u_char *p, u_char *last)
     for (i = 0; i < pmcf->snapshots.nelts; i++) {
         s = snaps[i]->live;
 
+        k = pmcf->snap_slots[i];
+
         p = ngx_slprintf(p, last, "%s\"%V\":{\"version\":%s%s%s,"
-                         "\"entries\":%uL,\"swaps\":%uA,\"refused\":%uA}",
+                         "\"entries\":%uL,\"swaps\":%uA,\"refused\":%uA,",
                          i ? "," : "", &snaps[i]->name, s ? "\"" : "",
                          s ? s->version : "null", s ? "\"" : "",
                          s ? (uint64_t) s->entries : (uint64_t) 0,
-                         m->snap_swaps[pmcf->snap_slots[i]],
-                         m->snap_refused[pmcf->snap_slots[i]]);
+                         m->snap_swaps[k], m->snap_refused[k]);
+
+        s = snaps[i]->cand;
+
+        if (s) {
+            pred_canary_format_percent(pct, sizeof(pct), snaps[i]->cand_share);
+            p = ngx_slprintf(p, last, "\"candidate\":{\"version\":\"%s\","
+                             "\"entries\":%uL,\"percent\":%s},",
+                             s->version, (uint64_t) s->entries, pct);
+
+        } else {
+            p = ngx_slprintf(p, last, "\"candidate\":null,");
+        }
+
+        p = ngx_slprintf(p, last, "\"requests\":{\"live\":%uA,"
+                         "\"candidate\":%uA},\"shadow\":{\"same\":%uA,"
+                         "\"different\":%uA,\"only_live\":%uA,"
+                         "\"only_candidate\":%uA}}",
+                         m->snap_routed[k][0], m->snap_routed[k][1],
+                         m->shadow[k][0], m->shadow[k][1], m->shadow[k][2],
+                         m->shadow[k][3]);
     }
 
     return ngx_slprintf(p, last, "}}");

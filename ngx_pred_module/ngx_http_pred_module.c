@@ -61,6 +61,20 @@ static ngx_command_t  ngx_http_pred_commands[] = {
       offsetof(ngx_http_pred_loc_conf_t, snapshot_name),
       NULL },
 
+    { ngx_string("pred_snapshot_override"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pred_loc_conf_t, snapshot_override),
+      NULL },
+
+    { ngx_string("pred_shadow"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
+      ngx_http_pred_shadow,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("pred_cache_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_pred_cache_zone,
@@ -502,6 +516,7 @@ ngx_http_pred_create_loc_conf(ngx_conf_t *cf)
     conf->cascade = NGX_CONF_UNSET_PTR;
     conf->budget = NGX_CONF_UNSET_MSEC;
     conf->cascade_snapshot = NGX_CONF_UNSET;
+    conf->shadow_rate = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -542,7 +557,8 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (ngx_http_pred_cache_merge(cf, prev, conf) != NGX_CONF_OK
         || ngx_http_pred_upstream_merge(cf, prev, conf) != NGX_CONF_OK
         || ngx_http_pred_snapshot_merge(cf, prev, conf) != NGX_CONF_OK
-        || ngx_http_pred_cascade_merge(cf, prev, conf) != NGX_CONF_OK)
+        || ngx_http_pred_cascade_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_http_pred_canary_merge(cf, prev, conf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }

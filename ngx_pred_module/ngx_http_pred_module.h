@@ -22,6 +22,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "pred_canary.h"
 #include "pred_cond.h"
 #include "pred_key.h"
 #include "pred_snap.h"
@@ -116,7 +117,20 @@ typedef struct {
     time_t                      age;
     pred_snap_stale_t           fallback;
     unsigned                    stale:1;
+    unsigned                    candidate:1;    /* the canary answered */
 } ngx_http_pred_hit_t;
+
+
+/* which of a snapshot's versions a key is looked up in */
+#define NGX_HTTP_PRED_ROLE_LIVE        0
+#define NGX_HTTP_PRED_ROLE_CANDIDATE   1
+
+/* pred_shadow's results */
+#define NGX_HTTP_PRED_SHADOW_SAME            0
+#define NGX_HTTP_PRED_SHADOW_DIFFERENT       1
+#define NGX_HTTP_PRED_SHADOW_ONLY_LIVE       2
+#define NGX_HTTP_PRED_SHADOW_ONLY_CANDIDATE  3
+#define NGX_HTTP_PRED_SHADOW_RESULTS         4
 
 
 #define NGX_HTTP_PRED_PRIO_NORMAL      0
@@ -236,6 +250,9 @@ typedef struct {
     ngx_msec_t                  budget;     /* pred_budget */
     ngx_flag_t                  cascade_snapshot;
     pred_cond_t                *snapshot_exit_if;
+    ngx_http_complex_value_t   *snapshot_override;
+    ngx_uint_t                  shadow_rate;    /* millionths, 0: off */
+    ngx_str_t                   shadow_field;
 } ngx_http_pred_loc_conf_t;
 
 
@@ -257,6 +274,8 @@ typedef struct {
     const char                 *code;       /* an error body's */
     const char                 *reason;     /* NULL: none */
     ngx_uint_t                  stage;      /* staged: X-Pred-Stage */
+    unsigned                    candidate:1;    /* the version is the
+                                                   snapshot's canary */
     unsigned                    staged:1;
     unsigned                    stale:1;
     unsigned                    retry:1;    /* Retry-After: 1 */
@@ -436,6 +455,8 @@ struct ngx_http_pred_ctx_s {
     ngx_uint_t                  stage;      /* X-Pred-Stage: stage_sent */
 
     unsigned                    age_sent:1;
+    unsigned                    candidate:1;    /* the version sent is
+                                                   the canary */
     unsigned                    stage_sent:1;
     unsigned                    stale_sent:1;
     unsigned                    refined:2;  /* 0: no header, 1: "0",
@@ -479,8 +500,19 @@ struct ngx_http_pred_snapshot_s {
     ngx_event_t                 index_ev;   /* index=on: the next step */
     ngx_msec_t                  index_since;
     ngx_log_t                  *log;
+
+    /* the canary: PATH/candidate, read each check (see pred_canary.h) */
+    u_char                     *candidate_link;
+    pred_snap_t                *cand;
+    ngx_http_pred_file_id_t     cand_id;
+    uint32_t                    cand_share;     /* millionths */
+    u_char                      cand_seen[PRED_CANARY_LINK_MAX];
+    ngx_http_pred_file_id_t     cand_refused_id;
+
     unsigned                    missing_logged:1;
     unsigned                    transient_logged:1;
+    unsigned                    live_noindex:1;
+    unsigned                    cand_noindex:1;
 };
 
 
@@ -538,6 +570,7 @@ void ngx_http_pred_snapshot_check_now(ngx_http_pred_snapshot_t *snap);
 ngx_int_t ngx_http_pred_signals_add(ngx_conf_t *cf);
 ngx_int_t ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, time_t max_age, ngx_str_t *key,
+    ngx_uint_t role,
     ngx_http_pred_hit_t *hit);
 
 /* ngx_http_pred_cache.c */
@@ -696,6 +729,20 @@ void ngx_http_pred_metrics_snapshot(ngx_http_pred_snapshot_t *snap,
     ngx_uint_t swapped);
 void ngx_http_pred_metrics_stage(ngx_http_pred_ctx_t *ctx, ngx_uint_t stage,
     ngx_uint_t result);
+void ngx_http_pred_metrics_routed(ngx_http_pred_snapshot_t *snap,
+    ngx_uint_t role);
+void ngx_http_pred_metrics_shadow(ngx_http_pred_snapshot_t *snap,
+    ngx_uint_t result, double *delta);
+
+/* ngx_http_pred_canary.c */
+char *ngx_http_pred_shadow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_pred_canary_merge(ngx_conf_t *cf,
+    ngx_http_pred_loc_conf_t *prev, ngx_http_pred_loc_conf_t *conf);
+ngx_uint_t ngx_http_pred_canary_route(ngx_http_request_t *r,
+    ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key);
+void ngx_http_pred_canary_shadow(ngx_http_request_t *r,
+    ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key, ngx_int_t rc,
+    ngx_http_pred_hit_t *hit);
 
 /* ngx_http_pred_admin.c */
 char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

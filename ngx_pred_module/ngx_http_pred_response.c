@@ -64,6 +64,7 @@ ngx_http_pred_send_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
         }
 
         ctx->version = ans->version;
+        ctx->candidate = ans->candidate;
     }
 
     if (ans->staged) {

@@ -6,6 +6,12 @@
  * request.  A new target replaces the old one between two events, so a
  * lookup, which copies its value out at once, never sees a torn state.
  * A target that fails the checks is refused and the old one keeps serving.
+ *
+ * A canary (PATH/candidate, see pred_canary.h) is a second version open
+ * beside the live one, read from the same timer: each check reads the
+ * pointer once, so a worker takes a new file and its share together.  A
+ * promote finds the new live file already open as the candidate and
+ * switches to it without opening it again.
  */
 
 #include <sys/mman.h>
@@ -36,6 +42,15 @@ static ngx_int_t ngx_http_pred_signals_init_zone(ngx_shm_zone_t *shm_zone,
 static void ngx_http_pred_signals_timer(ngx_event_t *ev);
 static void ngx_http_pred_snapshot_timer(ngx_event_t *ev);
 static void ngx_http_pred_snapshot_check(ngx_http_pred_snapshot_t *snap);
+static void ngx_http_pred_snapshot_check_live(ngx_http_pred_snapshot_t *snap);
+static void ngx_http_pred_snapshot_check_candidate(
+    ngx_http_pred_snapshot_t *snap);
+static void ngx_http_pred_snapshot_drop_candidate(
+    ngx_http_pred_snapshot_t *snap, const char *why);
+static pred_snap_t *ngx_http_pred_snapshot_unindexed(
+    ngx_http_pred_snapshot_t *snap);
+static void ngx_http_pred_snapshot_index_start(
+    ngx_http_pred_snapshot_t *snap);
 static void ngx_http_pred_snapshot_refuse(ngx_http_pred_snapshot_t *snap,
     struct stat *st, const char *reason);
 static ngx_int_t ngx_http_pred_snapshot_preload_start(
@@ -45,13 +60,14 @@ static ngx_int_t ngx_http_pred_snapshot_preloaded(
 static void ngx_http_pred_snapshot_preload_stop(
     ngx_http_pred_snapshot_t *snap);
 static void ngx_http_pred_snapshot_switch(ngx_http_pred_snapshot_t *snap,
-    pred_snap_t *s);
+    pred_snap_t *s, ngx_uint_t noindex);
 static void *ngx_http_pred_snapshot_alloc(void *pool, size_t size);
 static void ngx_http_pred_snapshot_index(ngx_event_t *ev);
 static void ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap,
-    ngx_str_t *key, const char *reason);
+    pred_snap_t *s, ngx_str_t *key, const char *reason);
 static pred_snap_t *ngx_http_pred_snapshot_open(
-    ngx_http_pred_snapshot_t *snap, char *err, size_t errlen,
+    ngx_http_pred_snapshot_t *snap, u_char *path,
+    ngx_http_pred_file_id_t *id, char *err, size_t errlen,
     ngx_uint_t *transient);
 static void ngx_http_pred_file_id(ngx_http_pred_file_id_t *id,
     struct stat *st);
@@ -161,6 +177,15 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     p = ngx_cpymem(snap->current, snap->path.data, snap->path.len);
     ngx_memcpy(p, "/current", sizeof("/current"));
+
+    snap->candidate_link = ngx_pnalloc(cf->pool, snap->path.len
+                                       + sizeof("/" PRED_CANARY_LINK));
+    if (snap->candidate_link == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(snap->candidate_link, snap->path.data, snap->path.len);
+    ngx_memcpy(p, "/" PRED_CANARY_LINK, sizeof("/" PRED_CANARY_LINK));
 
     snapp = ngx_array_push(&pmcf->snapshots);
     if (snapp == NULL) {
@@ -300,6 +325,12 @@ ngx_http_pred_snapshot_exit_process(ngx_cycle_t *cycle)
             ngx_free(snapp[i]->live);
             snapp[i]->live = NULL;
         }
+
+        if (snapp[i]->cand) {
+            pred_snap_close(snapp[i]->cand);
+            ngx_free(snapp[i]->cand);
+            snapp[i]->cand = NULL;
+        }
     }
 }
 
@@ -312,43 +343,53 @@ ngx_http_pred_snapshot_alloc(void *pool, size_t size)
 
 
 /*
- * The live file faulted under the map (truncated or overwritten in place,
- * which publish never does): stop reading it at once, and let the pointer
- * check take the next version that is published.  key is NULL when the
- * index was being built.
+ * A version's file faulted under the map (truncated or overwritten in
+ * place, which publish never does): stop reading it at once, and let the
+ * pointer check take the next version that is published.  key is NULL when
+ * the index was being built.
  */
 static void
-ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap, ngx_str_t *key,
-    const char *reason)
+ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap, pred_snap_t *s,
+    ngx_str_t *key, const char *reason)
 {
-    int           fd;
-    struct stat   st;
-    pred_snap_t  *s;
+    int                       fd;
+    const char               *role;
+    struct stat               st;
+    ngx_http_pred_file_id_t  *refused;
 
-    s = snap->live;
+    role = (s == snap->cand) ? "candidate " : "";
 
     if (key) {
         ngx_log_error(NGX_LOG_CRIT, snap->log, 0,
-                      "pred: snapshot \"%V\" version %s: key \"%V\": %s; "
-                      "no longer served", &snap->name, s->version, key,
+                      "pred: snapshot \"%V\" %sversion %s: key \"%V\": %s; "
+                      "no longer served", &snap->name, role, s->version, key,
                       reason);
     } else {
         ngx_log_error(NGX_LOG_CRIT, snap->log, 0,
-                      "pred: snapshot \"%V\" version %s: indexing: %s; "
-                      "no longer served", &snap->name, s->version, reason);
+                      "pred: snapshot \"%V\" %sversion %s: indexing: %s; "
+                      "no longer served", &snap->name, role, s->version,
+                      reason);
     }
 
     ngx_http_pred_metrics_snapshot(snap, 0);
 
     /* what the file is now: a truncated file stays refused */
-    snap->refused_id = snap->live_id;
+    if (s == snap->cand) {
+        refused = &snap->cand_refused_id;
+        *refused = snap->cand_id;
+        snap->cand = NULL;
+
+    } else {
+        refused = &snap->refused_id;
+        *refused = snap->live_id;
+        snap->live = NULL;
+    }
+
     fd = pred_snap_fd(s);
 
     if (fd != -1 && fstat(fd, &st) == 0) {
-        ngx_http_pred_file_id(&snap->refused_id, &st);
+        ngx_http_pred_file_id(refused, &st);
     }
-
-    snap->live = NULL;
 
     pred_snap_close(s);
     ngx_free(s);
@@ -362,7 +403,7 @@ ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap, ngx_str_t *key,
 ngx_int_t
 ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, time_t max_age, ngx_str_t *key,
-    ngx_http_pred_hit_t *hit)
+    ngx_uint_t role, ngx_http_pred_hit_t *hit)
 {
     int           rc;
     char          err[PRED_SNAP_ERR_MAX];
@@ -371,10 +412,14 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
     time_t        limit;
     pred_snap_t  *s;
 
-    s = snap->live;
+    /* without a candidate (dropped since the route), the live version */
+    s = (role == NGX_HTTP_PRED_ROLE_CANDIDATE && snap->cand) ? snap->cand
+                                                             : snap->live;
     if (s == NULL) {
         return NGX_BUSY;
     }
+
+    hit->candidate = (s == snap->cand);
 
     rc = pred_snap_get(s, key->data, key->len, ngx_http_pred_snapshot_alloc,
                        r->pool, &val, &len, err, sizeof(err));
@@ -385,14 +430,15 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
     }
 
     if (rc == PRED_SNAP_FAULT) {
-        ngx_http_pred_snapshot_fault(snap, key, err);
+        ngx_http_pred_snapshot_fault(snap, s, key, err);
         return NGX_BUSY;
     }
 
     if (rc == -1) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "pred: snapshot \"%V\" version %s: key \"%V\": %s",
-                      &snap->name, s->version, key, err);
+                      "pred: snapshot \"%V\" %sversion %s: key \"%V\": %s",
+                      &snap->name, hit->candidate ? "candidate " : "",
+                      s->version, key, err);
         return NGX_ERROR;
     }
 
@@ -417,9 +463,10 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
         snap->stale_logged = ngx_time();
 
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "pred: snapshot \"%V\" version %s is stale: %T s old, "
-                      "limit %T s, fallback_if_stale %s",
-                      &snap->name, s->version, hit->age, limit,
+                      "pred: snapshot \"%V\" %sversion %s is stale: %T s "
+                      "old, limit %T s, fallback_if_stale %s", &snap->name,
+                      hit->candidate ? "candidate " : "", s->version,
+                      hit->age, limit,
                       pred_snap_fallback_name(s->fallback));
     }
 
@@ -509,6 +556,14 @@ ngx_http_pred_snapshot_timer(ngx_event_t *ev)
 static void
 ngx_http_pred_snapshot_check(ngx_http_pred_snapshot_t *snap)
 {
+    ngx_http_pred_snapshot_check_live(snap);
+    ngx_http_pred_snapshot_check_candidate(snap);
+}
+
+
+static void
+ngx_http_pred_snapshot_check_live(ngx_http_pred_snapshot_t *snap)
+{
     char          err[PRED_SNAP_ERR_MAX];
     ngx_uint_t    level, transient;
     struct stat   st;
@@ -560,13 +615,25 @@ ngx_http_pred_snapshot_check(ngx_http_pred_snapshot_t *snap)
         }
     }
 
+    /* a promote: the candidate is open, with its index, and warm */
+    if (snap->cand && ngx_http_pred_file_same(&snap->cand_id, &st) == 1) {
+        ngx_http_pred_snapshot_preload_stop(snap);
+
+        s = snap->cand;
+        snap->cand = NULL;
+        snap->pending_id = snap->cand_id;
+
+        ngx_http_pred_snapshot_switch(snap, s, snap->cand_noindex);
+        return;
+    }
+
     if (snap->pending) {
         if (ngx_http_pred_file_same(&snap->pending_id, &st) == 1) {
             if (ngx_http_pred_snapshot_preloaded(snap)) {
                 s = snap->pending;
                 snap->pending = NULL;
                 ngx_http_pred_snapshot_preload_stop(snap);
-                ngx_http_pred_snapshot_switch(snap, s);
+                ngx_http_pred_snapshot_switch(snap, s, 0);
             }
 
             return;
@@ -581,7 +648,8 @@ ngx_http_pred_snapshot_check(ngx_http_pred_snapshot_t *snap)
         return;
     }
 
-    s = ngx_http_pred_snapshot_open(snap, err, sizeof(err), &transient);
+    s = ngx_http_pred_snapshot_open(snap, snap->current, &snap->pending_id,
+                                    err, sizeof(err), &transient);
     if (s == NULL) {
         if (!transient) {
             ngx_http_pred_snapshot_refuse(snap, &st, err);
@@ -608,7 +676,181 @@ ngx_http_pred_snapshot_check(ngx_http_pred_snapshot_t *snap)
         return;
     }
 
-    ngx_http_pred_snapshot_switch(snap, s);
+    ngx_http_pred_snapshot_switch(snap, s, 0);
+}
+
+
+/*
+ * The candidate pointer, read once per check: its file and share come from
+ * one readlink(), so a worker never pairs a new share with an old file.
+ * A candidate that cannot be read or opened is dropped and logged once;
+ * the live version is never touched here.
+ */
+static void
+ngx_http_pred_snapshot_check_candidate(ngx_http_pred_snapshot_t *snap)
+{
+    char                     err[PRED_SNAP_ERR_MAX], pct[16];
+    u_char                   text[PRED_CANARY_LINK_MAX + 1];
+    u_char                   file[PRED_CANARY_LINK_MAX], *p, *path;
+    size_t                   len;
+    ssize_t                  n;
+    uint32_t                 share;
+    ngx_uint_t               transient, again, level;
+    struct stat              st;
+    pred_snap_t             *s;
+    ngx_http_pred_file_id_t  id;
+
+    n = readlink((char *) snap->candidate_link, (char *) text,
+                 sizeof(text));
+
+    if (n == -1 || n == (ssize_t) sizeof(text)) {
+        if (n == -1 && ngx_errno == NGX_ENOENT) {
+            snap->cand_seen[0] = '\0';
+            ngx_http_pred_snapshot_drop_candidate(snap, "dropped");
+            return;
+        }
+
+        text[0] = '\0';
+        n = 0;
+    }
+
+    text[n] = '\0';
+
+    /* one log line for each pointer that cannot be served */
+    again = (ngx_strcmp(text, snap->cand_seen) == 0);
+    ngx_cpystrn(snap->cand_seen, text, sizeof(snap->cand_seen));
+
+    if (pred_canary_parse_link((char *) text, n, (char *) file, &share)
+        != 0)
+    {
+        if (!again) {
+            ngx_log_error(NGX_LOG_ERR, snap->log, 0,
+                          "pred: snapshot \"%V\": \"%s\" is not a "
+                          "candidate pointer (\"snap-VERSION.mdb@PERCENT\"):"
+                          " \"%s\"; serving the live version alone",
+                          &snap->name, snap->candidate_link, text);
+        }
+
+        ngx_http_pred_snapshot_drop_candidate(snap, "dropped");
+        return;
+    }
+
+    len = snap->path.len + 1 + ngx_strlen(file);
+
+    path = ngx_alloc(len + 1, snap->log);
+    if (path == NULL) {
+        return;
+    }
+
+    p = ngx_cpymem(path, snap->path.data, snap->path.len);
+    *p++ = '/';
+    ngx_cpystrn(p, file, ngx_strlen(file) + 1);
+
+    if (stat((char *) path, &st) == -1) {
+        if (!again) {
+            ngx_log_error(NGX_LOG_ERR, snap->log, ngx_errno,
+                          "pred: snapshot \"%V\": candidate \"%s\": "
+                          "stat() failed; serving the live version alone",
+                          &snap->name, path);
+        }
+
+        ngx_free(path);
+        ngx_http_pred_snapshot_drop_candidate(snap, "dropped");
+        return;
+    }
+
+    pred_canary_format_percent(pct, sizeof(pct), share);
+
+    /* a promote between its two steps: the live version serves alone */
+    if (snap->live && ngx_http_pred_file_same(&snap->live_id, &st) == 1) {
+        ngx_free(path);
+        ngx_http_pred_snapshot_drop_candidate(snap, "is live now");
+        return;
+    }
+
+    if (snap->cand && ngx_http_pred_file_same(&snap->cand_id, &st) == 1) {
+        ngx_free(path);
+
+        if (snap->cand_share != share) {
+            ngx_log_error(NGX_LOG_NOTICE, snap->log, 0,
+                          "pred: snapshot \"%V\": candidate version %s "
+                          "at %s%% of keys", &snap->name,
+                          snap->cand->version, pct);
+            snap->cand_share = share;
+        }
+
+        return;
+    }
+
+    if (ngx_http_pred_file_same(&snap->cand_refused_id, &st) == 1) {
+        ngx_free(path);
+        ngx_http_pred_snapshot_drop_candidate(snap, "dropped");
+        return;
+    }
+
+    s = ngx_http_pred_snapshot_open(snap, path, &id, err, sizeof(err),
+                                    &transient);
+    if (s == NULL) {
+        ngx_http_pred_snapshot_drop_candidate(snap, "dropped");
+
+        if (transient) {
+            /* not the file's fault: the next check tries it again */
+            snap->cand_seen[0] = '\0';
+
+        } else {
+            ngx_http_pred_metrics_snapshot(snap, 0);
+            ngx_http_pred_file_id(&snap->cand_refused_id, &st);
+        }
+
+        level = transient ? NGX_LOG_WARN : NGX_LOG_ERR;
+
+        ngx_log_error(level, snap->log, 0,
+                      "pred: snapshot \"%V\": refused candidate \"%s\": "
+                      "%s; serving %s%s alone", &snap->name, path, err,
+                      snap->live ? "version " : "nothing",
+                      snap->live ? snap->live->version : "");
+        ngx_free(path);
+        return;
+    }
+
+    ngx_free(path);
+
+    ngx_http_pred_snapshot_drop_candidate(snap, NULL);
+
+    snap->cand = s;
+    snap->cand_id = id;
+    snap->cand_share = share;
+    snap->cand_noindex = 0;
+
+    ngx_log_error(NGX_LOG_NOTICE, snap->log, 0,
+                  "pred: snapshot \"%V\": candidate version %s (%uL "
+                  "entries) at %s%% of keys, beside version %s",
+                  &snap->name, s->version, (uint64_t) s->entries, pct,
+                  snap->live ? snap->live->version : "(none)");
+
+    ngx_http_pred_snapshot_index_start(snap);
+}
+
+
+/* why: what the log says happened to it; NULL: replaced, nothing logged */
+static void
+ngx_http_pred_snapshot_drop_candidate(ngx_http_pred_snapshot_t *snap,
+    const char *why)
+{
+    if (snap->cand == NULL) {
+        return;
+    }
+
+    if (why) {
+        ngx_log_error(NGX_LOG_NOTICE, snap->log, 0,
+                      "pred: snapshot \"%V\": candidate version %s %s",
+                      &snap->name, snap->cand->version, why);
+    }
+
+    pred_snap_close(snap->cand);
+    ngx_free(snap->cand);
+    snap->cand = NULL;
+    snap->cand_share = 0;
 }
 
 
@@ -635,9 +877,11 @@ ngx_http_pred_snapshot_refuse(ngx_http_pred_snapshot_t *snap,
 }
 
 
+/* opens path (the live pointer or a candidate's file); id: what was opened */
 static pred_snap_t *
-ngx_http_pred_snapshot_open(ngx_http_pred_snapshot_t *snap, char *err,
-    size_t errlen, ngx_uint_t *transient)
+ngx_http_pred_snapshot_open(ngx_http_pred_snapshot_t *snap, u_char *path,
+    ngx_http_pred_file_id_t *id, char *err, size_t errlen,
+    ngx_uint_t *transient)
 {
     int           fd, nordahead, rc;
     struct stat   st;
@@ -653,11 +897,11 @@ ngx_http_pred_snapshot_open(ngx_http_pred_snapshot_t *snap, char *err,
     }
 
     /* read-ahead only helps while the file fits in memory */
-    nordahead = (stat((char *) snap->current, &st) == 0
+    nordahead = (stat((char *) path, &st) == 0
                  && (uint64_t) st.st_size
                     > (uint64_t) sysconf(_SC_PHYS_PAGES) * ngx_pagesize / 2);
 
-    rc = pred_snap_open(s, (char *) snap->current, nordahead, err, errlen);
+    rc = pred_snap_open(s, (char *) path, nordahead, err, errlen);
 
     if (rc != 0) {
         *transient = (rc == PRED_SNAP_TRANSIENT);
@@ -676,7 +920,7 @@ ngx_http_pred_snapshot_open(ngx_http_pred_snapshot_t *snap, char *err,
         return NULL;
     }
 
-    ngx_http_pred_file_id(&snap->pending_id, &st);
+    ngx_http_pred_file_id(id, &st);
 
     return s;
 }
@@ -715,9 +959,10 @@ ngx_http_pred_file_same(ngx_http_pred_file_id_t *id, struct stat *st)
 }
 
 
+/* noindex: s failed to build its index (a promoted candidate) */
 static void
 ngx_http_pred_snapshot_switch(ngx_http_pred_snapshot_t *snap,
-    pred_snap_t *s)
+    pred_snap_t *s, ngx_uint_t noindex)
 {
     pred_snap_t  *old;
 
@@ -725,18 +970,12 @@ ngx_http_pred_snapshot_switch(ngx_http_pred_snapshot_t *snap,
 
     ngx_http_pred_metrics_snapshot(snap, 1);
 
+    snap->live_noindex = noindex;
     snap->live = s;
     snap->live_id = snap->pending_id;
     snap->stale_logged = 0;
 
-    /* served through LMDB until its index is built */
-    if (snap->hash_index) {
-        snap->index_since = ngx_current_msec;
-
-        if (!snap->index_ev.timer_set) {
-            ngx_add_timer(&snap->index_ev, 1);
-        }
-    }
+    ngx_http_pred_snapshot_index_start(snap);
 
     ngx_log_error(NGX_LOG_NOTICE, snap->log, 0,
                   "pred: snapshot \"%V\": serving version %s (%uL entries)"
@@ -751,9 +990,44 @@ ngx_http_pred_snapshot_switch(ngx_http_pred_snapshot_t *snap,
 
 
 /*
- * index=on: one step of building the live snapshot's index per timer tick,
- * so that requests are served between steps.  A step that finds another
- * live snapshot builds that one's index from the start.
+ * index=on: the version whose index is to be built next, the live one's
+ * first; NULL when none is.  A version is served through LMDB until its
+ * index is built, and for good when building it failed.
+ */
+static pred_snap_t *
+ngx_http_pred_snapshot_unindexed(ngx_http_pred_snapshot_t *snap)
+{
+    if (!snap->hash_index) {
+        return NULL;
+    }
+
+    if (snap->live && snap->live->index == NULL && !snap->live_noindex) {
+        return snap->live;
+    }
+
+    if (snap->cand && snap->cand->index == NULL && !snap->cand_noindex) {
+        return snap->cand;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_pred_snapshot_index_start(ngx_http_pred_snapshot_t *snap)
+{
+    if (!snap->index_ev.timer_set && ngx_http_pred_snapshot_unindexed(snap))
+    {
+        snap->index_since = ngx_current_msec;
+        ngx_add_timer(&snap->index_ev, 1);
+    }
+}
+
+
+/*
+ * index=on: one step of building an index per timer tick, so that requests
+ * are served between steps.  A step that finds another version there
+ * builds that one's index from the start.
  */
 static void
 ngx_http_pred_snapshot_index(ngx_event_t *ev)
@@ -762,13 +1036,19 @@ ngx_http_pred_snapshot_index(ngx_event_t *ev)
 
     int           rc;
     char          err[PRED_SNAP_ERR_MAX];
+    const char   *role;
     pred_snap_t  *s;
 
-    s = snap->live;
-
-    if (s == NULL || s->index || ngx_exiting || ngx_quit || ngx_terminate) {
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
         return;
     }
+
+    s = ngx_http_pred_snapshot_unindexed(snap);
+    if (s == NULL) {
+        return;
+    }
+
+    role = (s == snap->cand) ? "candidate " : "";
 
     rc = pred_snap_index_step(s, NGX_HTTP_PRED_INDEX_STEP, err, sizeof(err));
 
@@ -780,24 +1060,35 @@ ngx_http_pred_snapshot_index(ngx_event_t *ev)
 
     case 1:
         ngx_log_error(NGX_LOG_NOTICE, snap->log, 0,
-                      "pred: snapshot \"%V\" version %s: indexed %uL keys "
-                      "in %M ms, %uz MB%s", &snap->name, s->version,
-                      (uint64_t) s->entries,
+                      "pred: snapshot \"%V\" %sversion %s: indexed %uL "
+                      "keys in %M ms, %uz MB%s", &snap->name, role,
+                      s->version, (uint64_t) s->entries,
                       ngx_current_msec - snap->index_since,
                       ((s->index_mask + 1) * sizeof(uint64_t)) >> 20,
                       s->index_complete ? "" : " (values on overflow pages "
                                                "are found through LMDB)");
-        return;
+        break;
 
     case PRED_SNAP_FAULT:
-        ngx_http_pred_snapshot_fault(snap, NULL, err);
-        return;
+        ngx_http_pred_snapshot_fault(snap, s, NULL, err);
+        break;
 
     default:
         ngx_log_error(NGX_LOG_WARN, snap->log, 0,
-                      "pred: snapshot \"%V\" version %s: no index: %s; "
-                      "serving through LMDB", &snap->name, s->version, err);
+                      "pred: snapshot \"%V\" %sversion %s: no index: %s; "
+                      "serving through LMDB", &snap->name, role, s->version,
+                      err);
+
+        if (s == snap->cand) {
+            snap->cand_noindex = 1;
+
+        } else {
+            snap->live_noindex = 1;
+        }
     }
+
+    /* the other version's turn */
+    ngx_http_pred_snapshot_index_start(snap);
 }
 
 

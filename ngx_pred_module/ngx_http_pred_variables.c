@@ -11,6 +11,8 @@
  *   $pred_candidates               the candidates a reranker call sends
  *   $pred_source, $pred_version, $pred_age, $pred_stale, $pred_refined,
  *   $pred_stage                    what the answer's headers said
+ *   $pred_snapshot_role            "live" or "candidate": which of the
+ *                                  snapshot's versions X-Pred-Version names
  *   $pred_upstream_time            the model call, in seconds with
  *                                  milliseconds, like $upstream_response_time
  *
@@ -34,6 +36,7 @@
 #define NGX_HTTP_PRED_VAR_REFINED      4
 #define NGX_HTTP_PRED_VAR_UP_TIME      5
 #define NGX_HTTP_PRED_VAR_STAGE        6
+#define NGX_HTTP_PRED_VAR_ROLE         7
 
 
 static ngx_int_t ngx_http_pred_key_variable(ngx_http_request_t *r,
@@ -91,11 +94,16 @@ static ngx_http_variable_t  ngx_http_pred_vars[] = {
     { ngx_string("pred_stage"), NULL, ngx_http_pred_out_variable,
       NGX_HTTP_PRED_VAR_STAGE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("pred_snapshot_role"), NULL, ngx_http_pred_out_variable,
+      NGX_HTTP_PRED_VAR_ROLE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
 
 static ngx_str_t  ngx_http_pred_var_one = ngx_string("1");
+static ngx_str_t  ngx_http_pred_var_live = ngx_string("live");
+static ngx_str_t  ngx_http_pred_var_candidate = ngx_string("candidate");
 static ngx_str_t  ngx_http_pred_var_zero = ngx_string("0");
 
 
@@ -337,6 +345,14 @@ ngx_http_pred_out_variable(ngx_http_request_t *r,
             s.data = p;
             s.len = ngx_sprintf(p, "%ui", ctx->stage) - p;
             ngx_http_pred_variable_set(v, &s);
+        }
+        break;
+
+    case NGX_HTTP_PRED_VAR_ROLE:
+        if (ctx->version.len) {
+            ngx_http_pred_variable_set(v, ctx->candidate
+                                          ? &ngx_http_pred_var_candidate
+                                          : &ngx_http_pred_var_live);
         }
         break;
 

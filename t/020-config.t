@@ -516,6 +516,33 @@ refused('an exit_if comparing text with <', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*invalid exit_if "exit_if=\/decision:<:allow": only == and != compare a value that is not a number \(a number is written as JSON writes it: 0\.9, not \.9\)/);
 
+refused('pred_shadow without pred_snapshot', <<'_EOC_',
+    server { location = /f { pred_key $arg_id; pred_shadow; pred; } }
+_EOC_
+    qr/\[emerg\] .*"pred_shadow" requires "pred_snapshot"/);
+
+refused('a pred_shadow rate of 0', <<'_EOC_',
+    server { location = /f { pred_key $arg_id; pred_shadow rate=0; pred; } }
+_EOC_
+    qr/\[emerg\] .*invalid rate "rate=0": a percent above 0, at most 100, with at most 4 decimals/);
+
+refused('a pred_shadow rate past 100', <<'_EOC_',
+    server { location = /f { pred_key $arg_id; pred_shadow rate=100.5%; pred; } }
+_EOC_
+    qr/\[emerg\] .*invalid rate "rate=100\.5%"/);
+
+refused('an empty pred_shadow field', <<'_EOC_',
+    server { location = /f { pred_key $arg_id; pred_shadow field=; pred; } }
+_EOC_
+    qr/\[emerg\] .*invalid field "field=": a top-level member's name, 1 to 64 bytes/);
+
+refused('two pred_shadow in a location', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id; pred_shadow; pred_shadow off; pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*"pred_shadow" directive is duplicate/);
+
 refused('pred_cascade without a location URI', <<'_EOC_',
     server { location = /f { pred_key $arg_id; pred_cascade rules; pred; } }
 _EOC_

@@ -73,12 +73,17 @@ pred_upstream_errors_total\{kind="connect"\} 0
 pred_upstream_duration_seconds_sum \d+\.\d{3}
 pred_upstream_duration_seconds_count 2
 .*^pred_cache_entries\{zone="hot"\} 1
-.*^pred_snapshot_info\{snapshot="main",version="m1"\} 1
+.*^pred_snapshot_info\{snapshot="main",version="m1",role="live"\} 1
 .*^pred_snapshot_entries\{snapshot="main"\} 2
 .*^pred_snapshot_age_seconds\{snapshot="main"\} 1\d
 .*^pred_snapshot_freshness_sla_seconds\{snapshot="main"\} 3600
 .*^pred_snapshot_stale\{snapshot="main"\} 0
 .*^pred_snapshot_swaps_total\{snapshot="main"\} 1
 .*^pred_snapshot_refused_total\{snapshot="main"\} 0
+.*^pred_snapshot_canary_percent\{snapshot="main"\} 0
+.*^pred_snapshot_requests_total\{snapshot="main",role="live"\} 4
+pred_snapshot_requests_total\{snapshot="main",role="candidate"\} 0
+.*^pred_shadow_total\{snapshot="main",result="same"\} 0
+.*^pred_shadow_delta_count\{snapshot="main"\} 0
 /ms,
- qr/\A\{"requests":\{"api":\{"cache":1,"snapshot":1,"upstream":1,"stale":0,"default":1,"error":0,"shed":0,"none":0,"batch":0\},"plain":\{"cache":0,"snapshot":0,"upstream":0,"stale":0,"default":0,"error":0,"shed":0,"none":1,"batch":0\}\},"upstream":\{"requests":2,"in_flight":0,"errors":\{"timeout":0,"5xx":1,"connect":0,"invalid":0,"too_big":0\},"duration_ms_sum":\d+\},"refine":\{"requests":0,"deadline_missed":0\},"cascade":\{\},"caches":\{"hot":\{"entries":1,"evictions":0,"expirations":0,"tombstones":0,"admin_full":0,"read_retry":0,"read_locked":0\}\},"snapshots":\{"main":\{"version":"m1","entries":2,"swaps":1,"refused":0\}\}\}\z/]
+ qr/\A\{"requests":\{"api":\{"cache":1,"snapshot":1,"upstream":1,"stale":0,"default":1,"error":0,"shed":0,"none":0,"batch":0\},"plain":\{"cache":0,"snapshot":0,"upstream":0,"stale":0,"default":0,"error":0,"shed":0,"none":1,"batch":0\}\},"upstream":\{"requests":2,"in_flight":0,"errors":\{"timeout":0,"5xx":1,"connect":0,"invalid":0,"too_big":0\},"duration_ms_sum":\d+\},"refine":\{"requests":0,"deadline_missed":0\},"cascade":\{\},"caches":\{"hot":\{"entries":1,"evictions":0,"expirations":0,"tombstones":0,"admin_full":0,"read_retry":0,"read_locked":0\}\},"snapshots":\{"main":\{"version":"m1","entries":2,"swaps":1,"refused":0,"candidate":null,"requests":\{"live":4,"candidate":0\},"shadow":\{"same":0,"different":0,"only_live":0,"only_candidate":0\}\}\}\}\z/]

@@ -23,6 +23,14 @@ sub run {
         rename "$dir/.current.tmp", "$dir/current" or die "rename: $!";
         $out = "current -> $target\n";
 
+    } elsif ($op eq 'pointer') {
+        # any text as DIR/NAME's target, the way a hand or a bug might
+        my ($dir, $name, $target) = @args;
+        unlink "$dir/.$name.tmp";
+        symlink $target, "$dir/.$name.tmp" or die "symlink: $!";
+        rename "$dir/.$name.tmp", "$dir/$name" or die "rename: $!";
+        $out = "$name -> $target\n";
+
     } elsif ($op eq 'truncate') {
         my ($file, $size) = @args;
         truncate $file, $size or die "truncate: $!";
