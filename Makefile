@@ -245,8 +245,14 @@ bench-smoke: module loader
 	        bench/work-cascade/cascade.md)" = 2 \
 	    || { echo "bench-smoke: bench/work-cascade/cascade.md lacks" \
 	        "the cascade and single rows" >&2; exit 1; }
+	bench/canary.sh --smoke > $(BUILD)/bench-canary-smoke.log 2>&1 \
+	    || { tail -30 $(BUILD)/bench-canary-smoke.log >&2; exit 1; }
+	@test "$$(grep -cE '^\| (no candidate|candidate at 50%)[^|]*\| [0-9]' \
+	        bench/work-canary/canary.md)" = 3 \
+	    || { echo "bench-smoke: bench/work-canary/canary.md lacks" \
+	        "its three rows" >&2; exit 1; }
 	@echo "# bench-smoke: ok (bench/work-smoke/REPORT.md," \
-	    "bench/work-cascade/cascade.md)"
+	    "bench/work-cascade/cascade.md, bench/work-canary/canary.md)"
 
 demo: deps
 	$(MAKE) module loader

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # "make bench": the comparison run, the loader against mdb_load, snapshot
-# swaps under load, the per hot path profiles and the model cascade against
-# a single call, gathered into bench/results/REPORT.md.
+# swaps under load, the per hot path profiles, the model cascade against
+# a single call and the cost of a canary, gathered into
+# bench/results/REPORT.md.
 #
 # Knobs (environment; the scripts' own knobs pass through to them, see the
 # top of bench/compare.sh, bench/lib.sh, bench/profile.sh and
@@ -37,6 +38,7 @@ fi
 # its keys cost nothing (no data, every request a miss), and a small key
 # space would let single-flight merge requests: 10M whatever KEYS is
 KEYS=10000000 OUT=$PWD/$R/cascade.md bench/cascade.sh
+KEYS=$SWAP_KEYS OUT=$PWD/$R/canary.md bench/canary.sh
 
 # each report as it was written, its headings one level down
 {
@@ -49,6 +51,8 @@ KEYS=10000000 OUT=$PWD/$R/cascade.md bench/cascade.sh
     fi
     echo
     sed 's/^#/##/' "$R/cascade.md"
+    echo
+    sed 's/^#/##/' "$R/canary.md"
 } >> "$R/REPORT.md"
 
 echo "wrote $R/REPORT.md and $R/compare.png"

@@ -139,9 +139,6 @@ pred_cmd_info(int argc, char **argv)
 
     printf("file: %s\nsize: %zu\n", path, s.file_size);
 
-    /* a folder stands for its live version, and shows its candidate */
-
-
     for (i = 0; pred_info_keys[i]; i++) {
         if (pred_snap_meta(&s, pred_info_keys[i], val, sizeof(val)) == 1) {
             printf("%s: %s\n", pred_info_keys[i], val);
@@ -150,6 +147,7 @@ pred_cmd_info(int argc, char **argv)
 
     pred_snap_close(&s);
 
+    /* a folder stands for its live version, and shows its candidate */
     if (path == buf) {
         (void) pred_candidate_info(argv[1]);
     }

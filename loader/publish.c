@@ -53,7 +53,8 @@ static int pred_switch(const char *dir, const char *target,
     const char *verb, int full);
 static int pred_candidate_read(const char *dir, char *file,
     uint32_t *share);
-static int pred_candidate_drop(const char *dir);
+static int pred_candidate_drop(const char *dir, int quiet);
+static void pred_version_of(char *buf, size_t size, const char *file);
 static int pred_scan(const char *dir, pred_entry_t **out, size_t *n,
     char *cur, char *prev, size_t size);
 static int pred_entry_cmp(const void *a, const void *b);
@@ -146,9 +147,9 @@ pred_cmd_rollback(int argc, char **argv)
 int
 pred_cmd_canary(int argc, char **argv)
 {
-    char         target[256], cur[256], link[300];
-    char         path[4096], pct[16];
-    uint32_t     share, old;
+    char         target[256], cur[256], link[300], old[256], prev[256];
+    char         path[4096], pct[16], live[256];
+    uint32_t     share, was;
     const char  *dir, *arg;
     pred_snap_t  s;
 
@@ -176,7 +177,7 @@ pred_cmd_canary(int argc, char **argv)
     if (argc == 4) {
         snprintf(target, sizeof(target), "snap-%s.mdb", argv[2]);
 
-    } else if (pred_candidate_read(dir, target, &old) != 0) {
+    } else if (pred_candidate_read(dir, target, &was) != 0) {
         pred_error("%s: no candidate: use \"canary DIR VERSION PERCENT\"",
                    dir);
         return PRED_EXIT_FAIL;
@@ -205,15 +206,31 @@ pred_cmd_canary(int argc, char **argv)
     pred_canary_format_percent(pct, sizeof(pct), share);
     snprintf(link, sizeof(link), "%s@%s", target, pct);
 
+    if (pred_link_read(dir, PRED_CANARY_LINK, old, sizeof(old)) != 0) {
+        old[0] = '\0';
+    }
+
+    /* a change that may not survive a crash must not look done to nginx */
     if (pred_link_set(dir, PRED_CANARY_LINK, link) != 0
         || pred_fsync_path(dir, 1) != 0)
     {
+        pred_link_restore(dir, PRED_CANARY_LINK, old);
         pred_snap_close(&s);
         return PRED_EXIT_FAIL;
     }
 
-    printf("candidate %s (%" PRIu64 " entries) at %s%% of keys, live: %.*s\n",
-           s.version, s.entries, pct, (int) strlen(cur) - 9, cur + 5);
+    if (argc == 4 && old[0]
+        && pred_canary_parse_link(old, strlen(old), prev, &was) == 0
+        && strcmp(prev, target) != 0)
+    {
+        pred_version_of(live, sizeof(live), prev);
+        printf("replaced candidate %s\n", live);
+    }
+
+    pred_version_of(live, sizeof(live), cur);
+
+    printf("candidate %s (%" PRIu64 " entries) at %s%% of keys, live: %s\n",
+           s.version, s.entries, pct, live);
 
     pred_snap_close(&s);
 
@@ -249,8 +266,9 @@ pred_cmd_promote(int argc, char **argv)
 int
 pred_cmd_abort(int argc, char **argv)
 {
-    char      target[256];
-    uint32_t  share;
+    char         target[256], text[256], path[4096], name[4200];
+    uint32_t     share;
+    struct stat  st;
 
     if (argc != 2) {
         return pred_usage_error("abort: use \"abort DIR\"");
@@ -260,16 +278,33 @@ pred_cmd_abort(int argc, char **argv)
         return PRED_EXIT_FAIL;
     }
 
-    if (pred_candidate_read(argv[1], target, &share) != 0) {
+    snprintf(path, sizeof(path), "%s/%s", argv[1], PRED_CANARY_LINK);
+
+    if (lstat(path, &st) == -1) {
+        if (errno != ENOENT) {
+            pred_error("%s: %s", path, strerror(errno));
+            return PRED_EXIT_FAIL;
+        }
+
         printf("no candidate\n");
         return PRED_EXIT_OK;
     }
 
-    if (pred_candidate_drop(argv[1]) != 0) {
+    /* whatever it holds: abort is how a bad pointer is removed too */
+    if (pred_link_read(argv[1], PRED_CANARY_LINK, text, sizeof(text)) == 0
+        && pred_canary_parse_link(text, strlen(text), target, &share) == 0)
+    {
+        pred_version_of(name, sizeof(name), target);
+
+    } else {
+        snprintf(name, sizeof(name), "%s (not a candidate pointer)", path);
+    }
+
+    if (pred_candidate_drop(argv[1], 1) != 0) {
         return PRED_EXIT_FAIL;
     }
 
-    printf("aborted %.*s\n", (int) strlen(target) - 9, target + 5);
+    printf("aborted %s\n", name);
 
     return PRED_EXIT_OK;
 }
@@ -427,7 +462,8 @@ pred_dir_lock(const char *dir)
         }
 
         fprintf(stderr, PRED_LOADER_NAME ": %s: waiting for another "
-                "publish, rollback or gc\n", dir);
+                "command that changes it (publish, rollback, canary, "
+                "promote, abort or gc)\n", dir);
 
         if (flock(fd, LOCK_EX) == -1) {
             pred_error("%s: flock: %s", path, strerror(errno));
@@ -589,8 +625,7 @@ pred_live_entries(const char *dir, uint64_t *entries)
 static int
 pred_switch(const char *dir, const char *target, const char *verb, int full)
 {
-    char         path[4096], cur[256], prev[256];
-    size_t       len;
+    char         path[4096], cur[256], prev[256], name[256];
     pred_snap_t  s;
 
     if (snprintf(path, sizeof(path), "%s/%s", dir, target)
@@ -613,8 +648,16 @@ pred_switch(const char *dir, const char *target, const char *verb, int full)
         printf("%s is already live\n", s.version);
         pred_snap_close(&s);
 
-        /* finishes a promote cut before it dropped the candidate */
-        return pred_candidate_drop(dir) == 0 ? PRED_EXIT_OK : PRED_EXIT_FAIL;
+        /*
+         * Finishes a promote cut before it dropped the candidate; a
+         * publish of what is live changes nothing, a canary included.
+         */
+        if (strcmp(verb, "promoted") != 0) {
+            return PRED_EXIT_OK;
+        }
+
+        return pred_candidate_drop(dir, 1) == 0 ? PRED_EXIT_OK
+                                                : PRED_EXIT_FAIL;
     }
 
     if (pred_link_read(dir, PRED_LINK_PREVIOUS, prev, sizeof(prev)) != 0) {
@@ -648,18 +691,11 @@ pred_switch(const char *dir, const char *target, const char *verb, int full)
         return PRED_EXIT_FAIL;
     }
 
-    /* "snap-V.mdb" names version V; anything else is shown as it is */
-    len = strlen(cur);
-
     printf("%s %s (%" PRIu64 " entries)", verb, s.version, s.entries);
 
-    if (len > 9 && strncmp(cur, "snap-", 5) == 0
-        && strcmp(cur + len - 4, ".mdb") == 0)
-    {
-        printf(", previous: %.*s", (int) len - 9, cur + 5);
-
-    } else if (len) {
-        printf(", previous: %s", cur);
+    if (cur[0]) {
+        pred_version_of(name, sizeof(name), cur);
+        printf(", previous: %s", name);
     }
 
     printf("\n");
@@ -671,7 +707,8 @@ pred_switch(const char *dir, const char *target, const char *verb, int full)
      * new live version either serves both or, when they are the same file
      * (a promote), the live one alone.
      */
-    return pred_candidate_drop(dir) == 0 ? PRED_EXIT_OK : PRED_EXIT_FAIL;
+    return pred_candidate_drop(dir, strcmp(verb, "promoted") == 0) == 0
+           ? PRED_EXIT_OK : PRED_EXIT_FAIL;
 }
 
 
@@ -716,12 +753,19 @@ pred_candidate_read(const char *dir, char *file, uint32_t *share)
 }
 
 
+/* removes the candidate pointer; unless quiet (promoted, aborted), says so */
 static int
-pred_candidate_drop(const char *dir)
+pred_candidate_drop(const char *dir, int quiet)
 {
-    char  path[4096];
+    char      path[4096], target[256], name[256];
+    uint32_t  share;
 
     snprintf(path, sizeof(path), "%s/%s", dir, PRED_CANARY_LINK);
+
+    if (!quiet && pred_candidate_read(dir, target, &share) == 0) {
+        pred_version_of(name, sizeof(name), target);
+        printf("dropped candidate %s\n", name);
+    }
 
     if (unlink(path) == -1) {
         if (errno == ENOENT) {
@@ -733,6 +777,25 @@ pred_candidate_drop(const char *dir)
     }
 
     return pred_fsync_path(dir, 1);
+}
+
+
+/* "snap-V.mdb" names version V; anything else is shown as it is */
+static void
+pred_version_of(char *buf, size_t size, const char *file)
+{
+    size_t  len;
+
+    len = strlen(file);
+
+    if (len > 9 && strncmp(file, "snap-", 5) == 0
+        && strcmp(file + len - 4, ".mdb") == 0)
+    {
+        snprintf(buf, size, "%.*s", (int) len - 9, file + 5);
+
+    } else {
+        snprintf(buf, size, "%s", file);
+    }
 }
 
 

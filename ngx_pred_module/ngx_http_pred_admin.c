@@ -482,11 +482,11 @@ static ngx_int_t
 ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap)
 {
-    char          owner[256], inv[256];
-    json_t       *json;
+    char          owner[256], inv[256], pct[16];
+    json_t       *json, *cand;
     time_t        age;
     ngx_int_t     rc;
-    pred_snap_t  *s;
+    pred_snap_t  *s, *c;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -519,7 +519,20 @@ ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
 
     age = ngx_max(ngx_time() - s->created_at, 0);
 
-    json = json_pack("{s:s%,s:s,s:I,s:I,s:I,s:I,s:s,s:b,s:s,s:s,s:s}",
+    c = snap->cand;
+
+    if (c) {
+        pred_canary_format_percent(pct, sizeof(pct), snap->cand_share);
+
+        cand = json_pack("{s:s,s:I,s:I,s:o}", "version", c->version,
+                         "entries", (json_int_t) c->entries,
+                         "created_at", (json_int_t) c->created_at,
+                         "percent", json_loads(pct, JSON_DECODE_ANY, NULL));
+    } else {
+        cand = json_null();
+    }
+
+    json = json_pack("{s:s%,s:s,s:I,s:I,s:I,s:I,s:s,s:b,s:s,s:s,s:s,s:o}",
                      "name", snap->name.data, snap->name.len,
                      "version", s->version,
                      "entries", (json_int_t) s->entries,
@@ -532,7 +545,8 @@ ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
                               && (uint64_t) age > s->freshness_sla,
                      "owner", owner,
                      "invalidated_by", inv,
-                     "checksum", s->checksum);
+                     "checksum", s->checksum,
+                     "candidate", cand);
 
     return ngx_http_pred_admin_json(r, NGX_HTTP_OK, json);
 }
@@ -550,7 +564,9 @@ ngx_http_pred_admin_json(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    text = json_dumps(json, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* reals (a canary's share) as written: 0.1, not 0.10000000000000001 */
+    text = json_dumps(json, JSON_COMPACT | JSON_PRESERVE_ORDER
+                            | JSON_REAL_PRECISION(10));
     json_decref(json);
 
     if (text == NULL) {

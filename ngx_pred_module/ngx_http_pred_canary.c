@@ -101,27 +101,34 @@ char *
 ngx_http_pred_canary_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
     ngx_http_pred_loc_conf_t *conf)
 {
+    ngx_uint_t  own;
+
     if (conf->snapshot_override == NULL) {
         conf->snapshot_override = prev->snapshot_override;
     }
 
-    if (conf->shadow_rate == NGX_CONF_UNSET_UINT) {
+    own = (conf->shadow_rate != NGX_CONF_UNSET_UINT);
+
+    if (!own) {
         conf->shadow_rate = prev->shadow_rate;
         conf->shadow_field = prev->shadow_field;
     }
 
     ngx_conf_merge_uint_value(conf->shadow_rate, prev->shadow_rate, 0);
 
-    /* checked where the lookups are: pred, or pred_batch */
-    if (conf->shadow_rate && conf->handler == NGX_HTTP_PRED_HANDLER_LOOKUP
-        && conf->snapshot == NULL)
-    {
-        ngx_http_pred_merge_error(cf, "\"pred_shadow\" requires "
-                                  "\"pred_snapshot\"");
-        return NGX_CONF_ERROR;
+    if (conf->shadow_rate == 0 || conf->snapshot) {
+        return NGX_CONF_OK;
     }
 
-    return NGX_CONF_OK;
+    /* inherited, it applies where there is a snapshot to compare */
+    if (!own || conf->handler != NGX_HTTP_PRED_HANDLER_LOOKUP) {
+        conf->shadow_rate = 0;
+        return NGX_CONF_OK;
+    }
+
+    ngx_http_pred_merge_error(cf, "\"pred_shadow\" requires \"pred_snapshot\"");
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -224,8 +231,8 @@ ngx_http_pred_canary_shadow(ngx_http_request_t *r,
 {
     double                     a, b, delta;
     ngx_int_t                  crc;
+    ngx_str_t                  cval;
     ngx_uint_t                 result;
-    ngx_http_pred_hit_t        chit;
     ngx_http_pred_snapshot_t  *snap;
 
     snap = plcf->snapshot;
@@ -239,17 +246,15 @@ ngx_http_pred_canary_shadow(ngx_http_request_t *r,
         return;
     }
 
-    crc = ngx_http_pred_snapshot_lookup(r, snap, plcf->max_age, key,
-                                        NGX_HTTP_PRED_ROLE_CANDIDATE, &chit);
+    crc = ngx_http_pred_snapshot_peek(r, snap, key, &cval);
 
-    if ((crc != NGX_OK && crc != NGX_DECLINED) || !chit.candidate) {
+    if (crc != NGX_OK && crc != NGX_DECLINED) {
         return;
     }
 
     if (rc == NGX_OK && crc == NGX_OK) {
-        result = (hit->value.len == chit.value.len
-                  && ngx_memcmp(hit->value.data, chit.value.data,
-                                hit->value.len) == 0)
+        result = (hit->value.len == cval.len
+                  && ngx_memcmp(hit->value.data, cval.data, cval.len) == 0)
                  ? NGX_HTTP_PRED_SHADOW_SAME
                  : NGX_HTTP_PRED_SHADOW_DIFFERENT;
 
@@ -271,7 +276,7 @@ ngx_http_pred_canary_shadow(ngx_http_request_t *r,
     if (plcf->shadow_field.len && rc == NGX_OK && crc == NGX_OK
         && ngx_http_pred_canary_number(&hit->value, &plcf->shadow_field, &a)
            == NGX_OK
-        && ngx_http_pred_canary_number(&chit.value, &plcf->shadow_field, &b)
+        && ngx_http_pred_canary_number(&cval, &plcf->shadow_field, &b)
            == NGX_OK)
     {
         delta = (a > b) ? a - b : b - a;

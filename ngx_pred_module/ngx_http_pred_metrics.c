@@ -627,6 +627,7 @@ ngx_http_pred_metrics_handler(ngx_http_request_t *r)
     ngx_int_t                     rc;
     ngx_str_t                     body, arg, *names;
     ngx_uint_t                    i, *st;
+    ngx_http_pred_snapshot_t    **snaps;
     ngx_http_pred_breaker_conf_t *bc;
     ngx_http_pred_main_conf_t    *pmcf;
     ngx_http_pred_cache_zone_t  **zones;
@@ -646,8 +647,14 @@ ngx_http_pred_metrics_handler(ngx_http_request_t *r)
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
 
-    size = 16384 + pmcf->names.nelts * NGX_HTTP_PRED_SRC_N * 600
-           + pmcf->snapshots.nelts * (4096 + 32 * 64);
+    size = 16384 + pmcf->names.nelts * NGX_HTTP_PRED_SRC_N * 600;
+
+    /* a snapshot's lines (about 40 of them) name it each time */
+    snaps = pmcf->snapshots.elts;
+
+    for (i = 0; i < pmcf->snapshots.nelts; i++) {
+        size += 4096 + 48 * snaps[i]->name.len;
+    }
 
     /* a stage breaker's two lines */
     bc = pmcf->breakers.elts;

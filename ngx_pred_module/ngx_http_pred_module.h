@@ -506,13 +506,17 @@ struct ngx_http_pred_snapshot_s {
     pred_snap_t                *cand;
     ngx_http_pred_file_id_t     cand_id;
     uint32_t                    cand_share;     /* millionths */
-    u_char                      cand_seen[PRED_CANARY_LINK_MAX];
+    /* the pointer's text last read (or "\1ERRNO" when readlink() failed,
+       "\2" when it was too long), so that each problem is logged once */
+    u_char                      cand_seen[PRED_CANARY_LINK_MAX + 2];
     ngx_http_pred_file_id_t     cand_refused_id;
+    time_t                      cand_stale_logged;
 
     unsigned                    missing_logged:1;
     unsigned                    transient_logged:1;
     unsigned                    live_noindex:1;
     unsigned                    cand_noindex:1;
+    unsigned                    cand_transient_logged:1;
 };
 
 
@@ -572,6 +576,8 @@ ngx_int_t ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, time_t max_age, ngx_str_t *key,
     ngx_uint_t role,
     ngx_http_pred_hit_t *hit);
+ngx_int_t ngx_http_pred_snapshot_peek(ngx_http_request_t *r,
+    ngx_http_pred_snapshot_t *snap, ngx_str_t *key, ngx_str_t *value);
 
 /* ngx_http_pred_cache.c */
 char *ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -47,6 +47,7 @@ static void ngx_http_pred_snapshot_check_candidate(
     ngx_http_pred_snapshot_t *snap);
 static void ngx_http_pred_snapshot_drop_candidate(
     ngx_http_pred_snapshot_t *snap, const char *why);
+static void ngx_http_pred_snapshot_promote(ngx_http_pred_snapshot_t *snap);
 static pred_snap_t *ngx_http_pred_snapshot_unindexed(
     ngx_http_pred_snapshot_t *snap);
 static void ngx_http_pred_snapshot_index_start(
@@ -409,12 +410,15 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
     char          err[PRED_SNAP_ERR_MAX];
     void         *val;
     size_t        len;
-    time_t        limit;
+    time_t        limit, *logged;
     pred_snap_t  *s;
 
     /* without a candidate (dropped since the route), the live version */
     s = (role == NGX_HTTP_PRED_ROLE_CANDIDATE && snap->cand) ? snap->cand
                                                              : snap->live;
+
+again:
+
     if (s == NULL) {
         return NGX_BUSY;
     }
@@ -431,6 +435,13 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
 
     if (rc == PRED_SNAP_FAULT) {
         ngx_http_pred_snapshot_fault(snap, s, key, err);
+
+        /* a candidate's fault is no reason to fail: the live version */
+        if (hit->candidate) {
+            s = snap->live;
+            goto again;
+        }
+
         return NGX_BUSY;
     }
 
@@ -439,6 +450,12 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
                       "pred: snapshot \"%V\" %sversion %s: key \"%V\": %s",
                       &snap->name, hit->candidate ? "candidate " : "",
                       s->version, key, err);
+
+        if (hit->candidate) {
+            s = snap->live;
+            goto again;
+        }
+
         return NGX_ERROR;
     }
 
@@ -457,10 +474,11 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
     limit = (max_age != NGX_CONF_UNSET) ? max_age : (time_t) s->freshness_sla;
     hit->stale = (limit > 0 && hit->age > limit);
 
-    if (hit->stale
-        && ngx_time() - snap->stale_logged >= NGX_HTTP_PRED_STALE_LOG_INTERVAL)
+    logged = hit->candidate ? &snap->cand_stale_logged : &snap->stale_logged;
+
+    if (hit->stale && ngx_time() - *logged >= NGX_HTTP_PRED_STALE_LOG_INTERVAL)
     {
-        snap->stale_logged = ngx_time();
+        *logged = ngx_time();
 
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "pred: snapshot \"%V\" %sversion %s is stale: %T s "
@@ -471,6 +489,52 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
     }
 
     return rc == 1 ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * pred_shadow's lookup: the candidate's value for the key, as stored, with
+ * nothing else (no version, no staleness).  NGX_OK: found, NGX_DECLINED:
+ * not there, NGX_BUSY: no candidate (or it just faulted), NGX_ERROR.
+ */
+ngx_int_t
+ngx_http_pred_snapshot_peek(ngx_http_request_t *r,
+    ngx_http_pred_snapshot_t *snap, ngx_str_t *key, ngx_str_t *value)
+{
+    int           rc;
+    char          err[PRED_SNAP_ERR_MAX];
+    void         *val;
+    size_t        len;
+    pred_snap_t  *s;
+
+    s = snap->cand;
+    if (s == NULL) {
+        return NGX_BUSY;
+    }
+
+    rc = pred_snap_get(s, key->data, key->len, ngx_http_pred_snapshot_alloc,
+                       r->pool, &val, &len, err, sizeof(err));
+
+    switch (rc) {
+
+    case 1:
+        value->data = val;
+        value->len = len;
+        return NGX_OK;
+
+    case 0:
+        return NGX_DECLINED;
+
+    case PRED_SNAP_FAULT:
+        ngx_http_pred_snapshot_fault(snap, s, key, err);
+        return NGX_BUSY;
+
+    default:
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pred: snapshot \"%V\" candidate version %s: key "
+                      "\"%V\": %s", &snap->name, s->version, key, err);
+        return NGX_ERROR;
+    }
 }
 
 
@@ -617,13 +681,7 @@ ngx_http_pred_snapshot_check_live(ngx_http_pred_snapshot_t *snap)
 
     /* a promote: the candidate is open, with its index, and warm */
     if (snap->cand && ngx_http_pred_file_same(&snap->cand_id, &st) == 1) {
-        ngx_http_pred_snapshot_preload_stop(snap);
-
-        s = snap->cand;
-        snap->cand = NULL;
-        snap->pending_id = snap->cand_id;
-
-        ngx_http_pred_snapshot_switch(snap, s, snap->cand_noindex);
+        ngx_http_pred_snapshot_promote(snap);
         return;
     }
 
@@ -695,6 +753,7 @@ ngx_http_pred_snapshot_check_candidate(ngx_http_pred_snapshot_t *snap)
     size_t                   len;
     ssize_t                  n;
     uint32_t                 share;
+    ngx_err_t                err_no;
     ngx_uint_t               transient, again, level;
     struct stat              st;
     pred_snap_t             *s;
@@ -703,15 +762,45 @@ ngx_http_pred_snapshot_check_candidate(ngx_http_pred_snapshot_t *snap)
     n = readlink((char *) snap->candidate_link, (char *) text,
                  sizeof(text));
 
-    if (n == -1 || n == (ssize_t) sizeof(text)) {
-        if (n == -1 && ngx_errno == NGX_ENOENT) {
-            snap->cand_seen[0] = '\0';
-            ngx_http_pred_snapshot_drop_candidate(snap, "dropped");
+    if (n == -1 && ngx_errno == NGX_ENOENT) {
+        snap->cand_seen[0] = '\0';
+
+        /*
+         * A promote that moved "current" between this check's two reads:
+         * the candidate is the live version now, open and warm.
+         */
+        if (snap->cand && stat((char *) snap->current, &st) == 0
+            && ngx_http_pred_file_same(&snap->cand_id, &st) == 1)
+        {
+            ngx_http_pred_snapshot_promote(snap);
             return;
         }
 
-        text[0] = '\0';
-        n = 0;
+        ngx_http_pred_snapshot_drop_candidate(snap, "dropped");
+        return;
+    }
+
+    if (n == -1 || n == (ssize_t) sizeof(text)) {
+        /* not a symlink, unreadable, or too long: logged once each */
+        err_no = (n == -1) ? ngx_errno : 0;
+
+        if (n == -1) {
+            ngx_sprintf(text, "\1%d%Z", (int) err_no);
+        } else {
+            ngx_sprintf(text, "\2%Z");
+        }
+
+        if (ngx_strcmp(text, snap->cand_seen) != 0) {
+            ngx_log_error(NGX_LOG_ERR, snap->log, err_no,
+                          "pred: snapshot \"%V\": \"%s\" cannot be read as "
+                          "a candidate pointer%s; serving the live version "
+                          "alone", &snap->name, snap->candidate_link,
+                          n == -1 ? ": readlink() failed" : ": too long");
+            ngx_cpystrn(snap->cand_seen, text, sizeof(snap->cand_seen));
+        }
+
+        ngx_http_pred_snapshot_drop_candidate(snap, "dropped");
+        return;
     }
 
     text[n] = '\0';
@@ -719,6 +808,10 @@ ngx_http_pred_snapshot_check_candidate(ngx_http_pred_snapshot_t *snap)
     /* one log line for each pointer that cannot be served */
     again = (ngx_strcmp(text, snap->cand_seen) == 0);
     ngx_cpystrn(snap->cand_seen, text, sizeof(snap->cand_seen));
+
+    if (!again) {
+        snap->cand_transient_logged = 0;
+    }
 
     if (pred_canary_parse_link((char *) text, n, (char *) file, &share)
         != 0)
@@ -795,7 +888,12 @@ ngx_http_pred_snapshot_check_candidate(ngx_http_pred_snapshot_t *snap)
 
         if (transient) {
             /* not the file's fault: the next check tries it again */
-            snap->cand_seen[0] = '\0';
+            if (snap->cand_transient_logged) {
+                ngx_free(path);
+                return;
+            }
+
+            snap->cand_transient_logged = 1;
 
         } else {
             ngx_http_pred_metrics_snapshot(snap, 0);
@@ -817,6 +915,8 @@ ngx_http_pred_snapshot_check_candidate(ngx_http_pred_snapshot_t *snap)
 
     ngx_http_pred_snapshot_drop_candidate(snap, NULL);
 
+    snap->cand_transient_logged = 0;
+    snap->cand_stale_logged = 0;
     snap->cand = s;
     snap->cand_id = id;
     snap->cand_share = share;
@@ -829,6 +929,23 @@ ngx_http_pred_snapshot_check_candidate(ngx_http_pred_snapshot_t *snap)
                   snap->live ? snap->live->version : "(none)");
 
     ngx_http_pred_snapshot_index_start(snap);
+}
+
+
+/* the candidate becomes the live version, as it is: open and indexed */
+static void
+ngx_http_pred_snapshot_promote(ngx_http_pred_snapshot_t *snap)
+{
+    pred_snap_t  *s;
+
+    ngx_http_pred_snapshot_preload_stop(snap);
+
+    s = snap->cand;
+    snap->cand = NULL;
+    snap->cand_share = 0;
+    snap->pending_id = snap->cand_id;
+
+    ngx_http_pred_snapshot_switch(snap, s, snap->cand_noindex);
 }
 
 

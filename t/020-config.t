@@ -521,6 +521,17 @@ refused('pred_shadow without pred_snapshot', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*"pred_shadow" requires "pred_snapshot"/);
 
+($rc, $err) = nginx_t(<<'_EOC_');
+    server {
+        listen 127.0.0.1:1984;
+        pred_shadow rate=5 field=score;
+        location = /model-only { pred_key $arg_id; pred_upstream /_m; pred; }
+        location = /_m { internal; return 200 '{}'; }
+    }
+_EOC_
+is($rc, 0, 'an inherited pred_shadow is off where there is no snapshot')
+    or diag($err);
+
 refused('a pred_shadow rate of 0', <<'_EOC_',
     server { location = /f { pred_key $arg_id; pred_shadow rate=0; pred; } }
 _EOC_

@@ -42,6 +42,13 @@ snap_build($dir, 'new', join '', map { "$_\n" }
     '{"key":"e","value":{"s":0}}');
 snap_publish($dir, 'old');
 
+# a candidate at 100% whose file is truncated under the map
+$dir = snap_dir('canary_fault');
+snap_build($dir, 'v1', $kv->(1));
+snap_build($dir, 'v2', $kv->(2));
+snap_publish($dir, 'v1');
+PredTest::must_run('canary', $dir, 'v2', '100');
+
 # a live version and files that must never serve
 $dir = snap_dir('canary_bad');
 snap_build($dir, 'v1', $kv->(1));
@@ -137,7 +144,7 @@ __DATA__
 
 
 
-=== TEST 2: abort drops the candidate; publish and rollback drop it too; list and info show it
+=== TEST 2: abort drops the candidate; publish and rollback drop it too (not a publish of what is live); list and info show it
 --- main_config
     load_module $TEST_NGINX_MODULES_DIR/ngx_http_perl_module.so;
     load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
@@ -163,6 +170,8 @@ __DATA__
  "GET /sleep", "GET /p?id=a",
  "GET /run?canary+$ENV{TEST_NGINX_SNAP_CANARY_ABORT}+v2+12.5",
  "GET /run?list+$ENV{TEST_NGINX_SNAP_CANARY_ABORT}",
+ "GET /run?publish+$ENV{TEST_NGINX_SNAP_CANARY_ABORT}+v3",
+ "GET /run?info+$ENV{TEST_NGINX_SNAP_CANARY_ABORT}",
  "GET /run?rollback+$ENV{TEST_NGINX_SNAP_CANARY_ABORT}",
  "GET /sleep", "GET /p?id=a",
  "GET /run?canary+$ENV{TEST_NGINX_SNAP_CANARY_ABORT}+5",
@@ -175,11 +184,13 @@ __DATA__
  "slept\n", '{"v":1}',
  "no candidate\n",
  "candidate v2 (10 entries) at 100% of keys, live: v1\n",
- "published v3 (10 entries), previous: v1\n",
+ "published v3 (10 entries), previous: v1\ndropped candidate v2\n",
  "slept\n", '{"v":3}',
  "candidate v2 (10 entries) at 12.5% of keys, live: v3\n",
  qr/^  v1 .* previous\n[* ] v2 .* candidate 12\.5%\n\* v3 .* live\n/m,
- "rolled back to v1 (10 entries), previous: v3\n",
+ "v3 is already live\n",
+ qr/^candidate: v2\ncandidate_percent: 12\.5\n\z/m,
+ "rolled back to v1 (10 entries), previous: v3\ndropped candidate v2\n",
  "slept\n", '{"v":1}',
  "pred-snapshot: $ENV{TEST_NGINX_SNAP_CANARY_ABORT}: no candidate: use \"canary DIR VERSION PERCENT\"\n",
  qr/pred: snapshot "main": candidate version v2 dropped\n/]
@@ -249,7 +260,7 @@ pred_shadow_delta_count\{snapshot="main"\} 3
 
 
 
-=== TEST 4: a candidate that fails the checks is refused by the loader and by nginx, and the live version serves every key
+=== TEST 4: a candidate that fails the checks is refused by the loader and by nginx, each problem logged once, and the live version serves every key; abort removes a bad pointer
 --- main_config
     load_module $TEST_NGINX_MODULES_DIR/ngx_http_perl_module.so;
     load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
@@ -280,6 +291,11 @@ pred_shadow_delta_count\{snapshot="main"\} 3
  "GET /run?pointer+$ENV{TEST_NGINX_SNAP_CANARY_BAD}+candidate+snap-gone.mdb%4050",
  "GET /sleep",
  "GET /p?id=a&version=candidate",
+ "GET /run?write+$ENV{TEST_NGINX_SNAP_CANARY_BAD}%2Fcandidate+snap-v1.mdb%4050",
+ "GET /sleep",
+ "GET /p?id=a&version=candidate",
+ "GET /run?abort+$ENV{TEST_NGINX_SNAP_CANARY_BAD}",
+ "GET /run?abort+$ENV{TEST_NGINX_SNAP_CANARY_BAD}",
  "GET /metrics", "GET /errlog"]
 --- response_body eval
 [qr/\Apred-snapshot: \S+\/snap-bad\.mdb: invalid snapshot: .*\npred-snapshot: \S+\/snap-bad\.mdb: refused, the live version and the candidate are unchanged\n\z/,
@@ -292,8 +308,40 @@ pred_shadow_delta_count\{snapshot="main"\} 3
  "candidate -> snap-gone.mdb\@50\n",
  "slept\n",
  '{"v":1}',
+ "wrote $ENV{TEST_NGINX_SNAP_CANARY_BAD}/candidate\n",
+ "slept\n",
+ '{"v":1}',
+ "aborted $ENV{TEST_NGINX_SNAP_CANARY_BAD}/candidate (not a candidate pointer)\n",
+ "no candidate\n",
  qr/^pred_snapshot_info\{snapshot="main",version="v1",role="live"\} 1\n# HELP.*^pred_snapshot_refused_total\{snapshot="main"\} 1\n.*^pred_snapshot_canary_percent\{snapshot="main"\} 0\n/ms,
- qr/\[error\] \d+#\d+: pred: snapshot "main": refused candidate "\S+\/snap-bad\.mdb": [^\n]+; serving version v1 alone\n.*\[error\] \d+#\d+: pred: snapshot "main": "\S+\/candidate" is not a candidate pointer \("snap-VERSION\.mdb\@PERCENT"\): "\.\.\/snap-v1\.mdb\@100"; serving the live version alone\n.*\[error\] \d+#\d+: pred: snapshot "main": candidate "\S+\/snap-gone\.mdb": stat\(\) failed; serving the live version alone \(2: No such file or directory\)\n/s]
+ qr/\[error\] \d+#\d+: pred: snapshot "main": refused candidate "\S+\/snap-bad\.mdb": [^\n]+; serving version v1 alone\n.*\[error\] \d+#\d+: pred: snapshot "main": "\S+\/candidate" is not a candidate pointer \("snap-VERSION\.mdb\@PERCENT"\): "\.\.\/snap-v1\.mdb\@100"; serving the live version alone\n.*\[error\] \d+#\d+: pred: snapshot "main": candidate "\S+\/snap-gone\.mdb": stat\(\) failed; serving the live version alone \(2: No such file or directory\)\n.*\[error\] \d+#\d+: pred: snapshot "main": "\S+\/candidate" cannot be read as a candidate pointer: readlink\(\) failed; serving the live version alone \(22: Invalid argument\)\n(?!.*cannot be read)/s]
 --- no_error_log
 [crit]
 [alert]
+
+
+
+=== TEST 5: a candidate whose file faults under a lookup is dropped, and that lookup is answered by the live version
+--- main_config
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_perl_module.so;
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
+    env PRED_SNAPSHOT;
+--- http_config
+    perl_modules $TEST_NGINX_PERL_LIB;
+    perl_require PredCmd.pm;
+    pred_snapshot_path main $TEST_NGINX_SNAP_CANARY_FAULT check=1h;
+--- config
+    location = /p { pred_key $arg_id; pred_snapshot main; pred; }
+    location = /run { perl PredCmd::run; }
+    location = /errlog { alias $TEST_NGINX_SERVER_ROOT/logs/error.log; }
+--- request eval
+["GET /p?id=a",
+ "GET /run?truncate+$ENV{TEST_NGINX_SNAP_CANARY_FAULT}%2Fsnap-v2.mdb+4096",
+ "GET /p?id=a", "GET /p?id=a", "GET /errlog"]
+--- error_code eval
+[200, 200, 200, 200, 200]
+--- response_body eval
+['{"v":2}',
+ "truncated $ENV{TEST_NGINX_SNAP_CANARY_FAULT}/snap-v2.mdb to 4096 bytes\n",
+ '{"v":1}', '{"v":1}',
+ qr/\[crit\] \d+#\d+: pred: snapshot "main" candidate version v2: key "a": [^\n]+; no longer served\n(?!.*\[crit\])/s]

@@ -31,6 +31,14 @@ sub run {
         rename "$dir/.$name.tmp", "$dir/$name" or die "rename: $!";
         $out = "$name -> $target\n";
 
+    } elsif ($op eq 'write') {
+        my ($file, $text) = @args;
+        unlink $file;
+        open my $fh, '>', $file or die "$file: $!";
+        print $fh $text;
+        close $fh or die "close: $!";
+        $out = "wrote $file\n";
+
     } elsif ($op eq 'truncate') {
         my ($file, $size) = @args;
         truncate $file, $size or die "truncate: $!";
