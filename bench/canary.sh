@@ -11,6 +11,7 @@
 #   bench/canary.sh                     # 1M keys, 3 rounds of 10 s
 #   bench/canary.sh --smoke             # 20k keys, 1 round of 2 s
 #   KEYS=100000 ROUNDS=1 DURATION=3 bench/canary.sh
+#   INDEX=on bench/canary.sh            # both snapshots with index=on
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ if [ "${1:-}" = --smoke ]; then
 fi
 
 KEYS=${KEYS:-1000000}
+INDEX=${INDEX:-off}
 PORT=${PORT:-18490}
 WORK=$PWD/bench/work-canary
 OUT=${OUT:-$WORK/canary.md}
@@ -50,8 +52,8 @@ $(nginx_main "$WORK" 01)
 http {
     access_log off;
     default_type application/json;
-    pred_snapshot_path plain $WORK/plain check=1s;
-    pred_snapshot_path canary $WORK/canary check=1s;
+    pred_snapshot_path plain $WORK/plain check=1s index=$INDEX;
+    pred_snapshot_path canary $WORK/canary check=1s index=$INDEX;
     server {
         listen 127.0.0.1:$PORT backlog=4096;
         pred_key \$arg_id;
@@ -71,6 +73,14 @@ _EOC_
 "$NGINX" -p "$WORK/" -c "$WORK/nginx.conf"
 trap '"$NGINX" -p "$WORK/" -c "$WORK/nginx.conf" -s stop 2>/dev/null || true' EXIT
 sleep 0.5
+
+# index=on: both versions of each snapshot indexed before measuring
+if [ "$INDEX" = on ]; then
+    for _ in $(seq 1 600); do
+        [ "$(grep -c 'indexed' "$WORK/logs/error.log")" -ge 3 ] && break
+        sleep 0.1
+    done
+fi
 
 for p in /live /canary /shadow; do
     curl -sf "http://127.0.0.1:$PORT$p?id=user_0000001" >/dev/null \
@@ -98,9 +108,10 @@ cat > "$OUT" <<_EOR_
 
 $(machine)
 nginx: 1 worker pinned to core 0; wrk: 1 thread, $CONNS connections, core 1.
-Snapshots: $KEYS keys, values about 110 bytes, random keys per request.
+Snapshots: $KEYS keys, values about 110 bytes, random keys per request,
+index=$INDEX.
 $ROUNDS rounds of ${DURATION}s per variant, alternating; medians.
-Command: \`KEYS=$KEYS ROUNDS=$ROUNDS DURATION=$DURATION bench/canary.sh\`
+Command: \`KEYS=$KEYS INDEX=$INDEX ROUNDS=$ROUNDS DURATION=$DURATION bench/canary.sh\`
 
 | variant | req/s | p50 ms | p99 ms | worker CPU us/req |
 |---|---:|---:|---:|---:|

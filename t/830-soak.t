@@ -1,8 +1,10 @@
 # A mixed-traffic soak: one config with every feature on, two workers,
 # six clients for about 15 seconds sending hits, misses, batches, reranked
 # lists, cascades, admin writes and purges and metrics scrapes, while the model
-# slows down, fails (the breaker opens) and comes back, and a new version
-# is published and rolled back.  Then the invariants: every answer belongs
+# slows down, fails (the breaker opens) and comes back, a new version
+# is published and rolled back, and a canary version serves a share of
+# keys (compared by pred_shadow), grows, is dropped by a publish, comes
+# back and is promoted.  Then the invariants: every answer belongs
 # to its own key, nothing in flight, the breaker closed, no single-flight
 # marker left behind, the metrics equal to the access log's counts, and no
 # [alert] or [crit].
@@ -36,7 +38,7 @@ mkdir $flags or die "$flags: $!";
 
 # every value names its key, so that every answer can be matched to it
 my $dir = snap_dir('soak');
-for my $v (qw(v1 v2)) {
+for my $v (qw(v1 v2 v3)) {
     snap_build($dir, $v, join '', map {
         qq{{"key":"s$_","value":{"k":"s$_","v":"$v","items":[{"id":"a"},{"id":"b"}]}}\n}
     } 0 .. 99);
@@ -92,6 +94,7 @@ my $conf = <<"_EOC_";
         location = /p {
             pred_key \$arg_id;
             pred_upstream /_model timeout=150ms;
+            pred_shadow rate=50;
             pred;
         }
         location = /b {
@@ -226,8 +229,16 @@ for my $n (1 .. 6) {
     push @kids, $fh;
 }
 
-# meanwhile the model slows, fails, comes back; a version comes and goes
-sleep $seconds * 0.2;
+sub loader_step {
+    my ($rc, $out) = pred_snapshot(@_);
+    is($rc, 0, "$_[0] under traffic") or diag($out);
+}
+
+# meanwhile the model slows, fails, comes back; versions come and go
+sleep $seconds * 0.1;
+loader_step('canary', $dir, 'v3', '30');
+sleep $seconds * 0.1;
+loader_step('canary', $dir, '60');
 open my $f, '>', "$flags/slow" or die; close $f;
 sleep $seconds * 0.15;
 unlink "$flags/slow";
@@ -239,6 +250,10 @@ is($rc, 0, 'publish under traffic') or diag($out);
 sleep $seconds * 0.15;
 ($rc, $out) = pred_snapshot('rollback', $dir);
 is($rc, 0, 'rollback under traffic') or diag($out);
+sleep $seconds * 0.05;
+loader_step('canary', $dir, 'v3', '50');
+sleep $seconds * 0.1;
+loader_step('promote', $dir);
 
 my (@bad, %count);
 for my $fh (@kids) {
@@ -325,6 +340,19 @@ unlike($log, qr/\[(?:alert|crit|emerg)\]/, 'no alert in the log')
     or diag(join "\n", $log =~ /^(.*\[(?:alert|crit|emerg)\].*)$/mg);
 like($log, qr/serving version v2/, 'v2 was served');
 like($log, qr/serving version v1 \(100 entries\), was v2/, 'and v1 again');
+like($log, qr/candidate version v3 at 60% of keys/, 'the canary grew');
+like($log, qr/serving version v3 \(100 entries\), was v1/,
+     'the canary was promoted');
+ok(($m->{'pred_snapshot_requests_total{snapshot="main",role="candidate"}'}
+    // 0) > 0, 'the candidate answered keys');
+my $shadowed = 0;
+$shadowed += $m->{"pred_shadow_total{snapshot=\"main\",result=\"$_\"}"} // 0
+    for qw(same different only_live only_candidate);
+ok($shadowed > 0, "pred_shadow compared $shadowed keys");
+is($m->{'pred_shadow_total{snapshot="main",result="same"}'} // 0, 0,
+   'no two versions gave the same value');
+is($m->{'pred_snapshot_canary_percent{snapshot="main"}'}, '0',
+   'no candidate after the promote');
 
 nginx_stop();
 system('rm', '-rf', $flags);
