@@ -51,6 +51,9 @@ snap_build($snap, 'e1', join('', map { qq{{"key":"$_","value":$items}\n} }
                         . '{"key":"c0","value":'
                         . '{"decision":"allow","confidence":0.99}}' . "\n");
 snap_publish($snap, 'e1');
+# a canary for edge.conf's smoke-test location, the same data
+snap_build($snap, 'e2', join('', map { qq{{"key":"$_","value":$items}\n} }
+                                      qw(p1 u1 u2 i1)));
 
 # a model that accepts the connection and never answers
 my $hang = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
@@ -133,7 +136,8 @@ for my $conf (sort glob 'conf-examples/*.conf') {
         my ($port, $path, %opt) = @_;
         return $http->request($opt{method} // 'GET',
                               "http://127.0.0.1:$port$path",
-                              $opt{body} ? { content => $opt{body} } : {});
+                              { $opt{body} ? (content => $opt{body}) : (),
+                                headers => $opt{headers} || {} });
     };
     my $check = sub {
         my ($what, $res, $status, $source, $body) = @_;
@@ -164,6 +168,23 @@ for my $conf (sort glob 'conf-examples/*.conf') {
                  'upstream', '{"ctr":0.2}');
         $check->('the cached answer', $get->($main, '/v1/ctr?user=m1'),
                  200, 'cache', '{"ctr":0.2}');
+
+        # a canary at 0%: the lookups stay live, the smoke test reaches it
+        my ($rc, $out) = pred_snapshot('canary', $snap, 'e2', '0');
+        is($rc, 0, "$name: canary e2 at 0%") or diag($out);
+        sleep 0.7;
+        my $r = $get->($main, '/v1/ctr?user=u2');
+        $check->('a lookup beside the canary', $r, 200, 'snapshot', $snapval);
+        is($r->{headers}{'x-pred-version'}, 'e1', "$name: the live version");
+        $r = $get->($admin, '/smoke/ctr?user=u2',
+                    headers => { 'X-Pred-Version' => 'candidate' });
+        $check->('a smoke test', $r, 200, 'snapshot', $snapval);
+        is($r->{headers}{'x-pred-version'}, 'e2', "$name: the candidate");
+        like($get->($admin, '/pred-admin/snapshot')->{content},
+             qr/"candidate":\{"version":"e2","entries":4,"created_at":\d+,"percent":0\}\}\z/,
+             "$name: the admin API shows the candidate");
+        ($rc, $out) = pred_snapshot('abort', $snap);
+        is($rc, 0, "$name: abort") or diag($out);
     } elsif ($name eq 'recommendations') {
         my $r = $get->($main, '/reco?user=u1&device=a%22b');
         $check->('a reranked list', $r, 200, 'snapshot',
@@ -251,7 +272,7 @@ for my $conf (sort glob 'conf-examples/*.conf') {
         my @lines = split /\n/, slurp($access);
         ok(@lines > 0, "$name: $access has lines");
         for my $line (@lines) {
-            like($line, qr/^127\.0\.0\.1 \[[^\]]+\] "[A-Z]+ \S+ HTTP\/1\.1" \d{3} \d+ key="[^"\n]*" source=\S+ version=\S+ age=\S+ stale=\S+ rt=[\d.]+ model_rt=\S+(?: stage=\S+)?$/,
+            like($line, qr/^127\.0\.0\.1 \[[^\]]+\] "[A-Z]+ \S+ HTTP\/1\.1" \d{3} \d+ key="[^"\n]*" source=\S+ version=\S+(?: role=(?:live|candidate|-))? age=\S+ stale=\S+ rt=[\d.]+ model_rt=\S+(?: stage=\S+)?$/,
                  "$name: a well-formed access log line");
         }
     }
