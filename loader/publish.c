@@ -147,11 +147,12 @@ pred_cmd_rollback(int argc, char **argv)
 int
 pred_cmd_canary(int argc, char **argv)
 {
+    int          same;
     char         target[256], cur[256], link[300], old[256], prev[256];
-    char         path[4096], pct[16], live[256];
+    char         path[4096], pct[16], live[256], err[PRED_SNAP_ERR_MAX];
     uint32_t     share, was;
     const char  *dir, *arg;
-    pred_snap_t  s;
+    pred_snap_t  s, l;
 
     if (argc != 3 && argc != 4) {
         return pred_usage_error("canary: use \"canary DIR VERSION PERCENT\" "
@@ -201,6 +202,32 @@ pred_cmd_canary(int argc, char **argv)
         pred_error("%s: refused, the live version and the candidate are "
                    "unchanged", path);
         return PRED_EXIT_FAIL;
+    }
+
+    /*
+     * Requests, metrics and overrides name a version by what the file
+     * says; a copy under another name would pass for another version.
+     */
+    pred_version_of(live, sizeof(live), target);
+
+    if (strcmp(s.version, live) != 0) {
+        pred_error("%s: refused: the file says it is version \"%s\", not "
+                   "\"%s\" as its name says", path, s.version, live);
+        pred_snap_close(&s);
+        return PRED_EXIT_FAIL;
+    }
+
+    snprintf(path, sizeof(path), "%s/%s", dir, PRED_LINK_CURRENT);
+
+    if (pred_snap_open(&l, path, 0, err, sizeof(err)) == 0) {
+        same = (strcmp(l.version, s.version) == 0);
+        pred_snap_close(&l);
+
+        if (same) {
+            pred_error("%s: refused: version %s is live", dir, s.version);
+            pred_snap_close(&s);
+            return PRED_EXIT_FAIL;
+        }
     }
 
     pred_canary_format_percent(pct, sizeof(pct), share);
@@ -313,9 +340,10 @@ pred_cmd_abort(int argc, char **argv)
 int
 pred_cmd_list(int argc, char **argv)
 {
+    int            found;
     char           cur[256], prev[256], cand[256], age[32], size[32];
-    char           mark[64];
-    size_t         i, n;
+    char           mark[64], pct[16], name[256];
+    size_t         i, n, n2;
     uint32_t       share;
     pred_entry_t  *list;
 
@@ -331,6 +359,8 @@ pred_cmd_list(int argc, char **argv)
         cand[0] = '\0';
     }
 
+    found = 0;
+
     printf("  %-24s %12s %8s %9s  %s\n", "VERSION", "ENTRIES", "AGE", "SIZE",
            "STATUS");
 
@@ -340,13 +370,16 @@ pred_cmd_list(int argc, char **argv)
         if (strcmp(list[i].file, cur) == 0) {
             strcpy(mark, "live");
 
-        } else if (strcmp(list[i].file, cand) == 0) {
-            strcpy(mark, "candidate ");
-            pred_canary_format_percent(mark + 10, sizeof(mark) - 11, share);
-            strcat(mark, "%");
-
         } else if (strcmp(list[i].file, prev) == 0) {
             strcpy(mark, "previous");
+        }
+
+        if (strcmp(list[i].file, cand) == 0) {
+            found = 1;
+            pred_canary_format_percent(pct, sizeof(pct), share);
+            n2 = strlen(mark);
+            snprintf(mark + n2, sizeof(mark) - n2, "%scandidate %s%%",
+                     n2 ? ", " : "", pct);
         }
 
         pred_format_size(size, sizeof(size), list[i].size);
@@ -366,6 +399,13 @@ pred_cmd_list(int argc, char **argv)
     }
 
     free(list);
+
+    if (cand[0] && !found) {
+        pred_version_of(name, sizeof(name), cand);
+        pred_canary_format_percent(pct, sizeof(pct), share);
+        printf("  %-24s %12s %8s %9s  candidate %s%%, missing: no %s\n",
+               name, "-", "-", "-", pct, cand);
+    }
 
     (void) pred_temporaries(argv[1], 0);
 
@@ -716,17 +756,20 @@ pred_switch(const char *dir, const char *target, const char *verb, int full)
 int
 pred_candidate_info(const char *dir)
 {
-    char      file[256], pct[16];
-    uint32_t  share;
+    char         file[256], pct[16], path[4096];
+    uint32_t     share;
+    struct stat  st;
 
     if (pred_candidate_read(dir, file, &share) != 0) {
         return 0;
     }
 
     pred_canary_format_percent(pct, sizeof(pct), share);
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
 
-    printf("candidate: %.*s\ncandidate_percent: %s\n",
-           (int) strlen(file) - 9, file + 5, pct);
+    printf("candidate: %.*s%s\ncandidate_percent: %s\n",
+           (int) strlen(file) - 9, file + 5,
+           stat(path, &st) == 0 ? "" : " (its file is missing)", pct);
 
     return 1;
 }

@@ -484,7 +484,7 @@ ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
 {
     char          owner[256], inv[256], pct[16];
     json_t       *json, *cand;
-    time_t        age;
+    time_t        age, cage;
     ngx_int_t     rc;
     pred_snap_t  *s, *c;
 
@@ -524,9 +524,17 @@ ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
     if (c) {
         pred_canary_format_percent(pct, sizeof(pct), snap->cand_share);
 
-        cand = json_pack("{s:s,s:I,s:I,s:o}", "version", c->version,
+        cage = ngx_max(ngx_time() - c->created_at, 0);
+
+        /* its own SLA holds for the keys it answers */
+        cand = json_pack("{s:s,s:I,s:I,s:I,s:I,s:b,s:o}",
+                         "version", c->version,
                          "entries", (json_int_t) c->entries,
                          "created_at", (json_int_t) c->created_at,
+                         "age", (json_int_t) cage,
+                         "freshness_sla", (json_int_t) c->freshness_sla,
+                         "stale", c->freshness_sla
+                                  && (uint64_t) cage > c->freshness_sla,
                          "percent", json_loads(pct, JSON_DECODE_ANY, NULL));
     } else {
         cand = json_null();

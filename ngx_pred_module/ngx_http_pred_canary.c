@@ -31,7 +31,7 @@ ngx_http_pred_shadow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     uint32_t     share;
     ngx_str_t   *value, arg;
-    ngx_uint_t   i;
+    ngx_uint_t   i, rate;
 
     if (plcf->shadow_rate != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
@@ -45,10 +45,17 @@ ngx_http_pred_shadow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     plcf->shadow_rate = PRED_CANARY_SCALE;
+    rate = 0;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+            if (rate++) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate rate \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
             arg.data = value[i].data + 5;
             arg.len = value[i].len - 5;
 
@@ -71,6 +78,12 @@ ngx_http_pred_shadow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "field=", 6) == 0) {
+            if (plcf->shadow_field.data) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "duplicate field \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
             plcf->shadow_field.data = value[i].data + 6;
             plcf->shadow_field.len = value[i].len - 6;
 
@@ -116,19 +129,20 @@ ngx_http_pred_canary_merge(ngx_conf_t *cf, ngx_http_pred_loc_conf_t *prev,
 
     ngx_conf_merge_uint_value(conf->shadow_rate, prev->shadow_rate, 0);
 
-    if (conf->shadow_rate == 0 || conf->snapshot) {
-        return NGX_CONF_OK;
+    /*
+     * Inherited, it applies where there is a snapshot to compare (a
+     * location without one never looks a key up in a snapshot); in a
+     * pred location of its own, one is needed.
+     */
+    if (own && conf->shadow_rate && conf->snapshot == NULL
+        && conf->handler == NGX_HTTP_PRED_HANDLER_LOOKUP)
+    {
+        ngx_http_pred_merge_error(cf, "\"pred_shadow\" requires "
+                                  "\"pred_snapshot\"");
+        return NGX_CONF_ERROR;
     }
 
-    /* inherited, it applies where there is a snapshot to compare */
-    if (!own || conf->handler != NGX_HTTP_PRED_HANDLER_LOOKUP) {
-        conf->shadow_rate = 0;
-        return NGX_CONF_OK;
-    }
-
-    ngx_http_pred_merge_error(cf, "\"pred_shadow\" requires \"pred_snapshot\"");
-
-    return NGX_CONF_ERROR;
+    return NGX_CONF_OK;
 }
 
 

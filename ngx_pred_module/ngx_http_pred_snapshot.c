@@ -840,7 +840,8 @@ ngx_http_pred_snapshot_check_candidate(ngx_http_pred_snapshot_t *snap)
     ngx_cpystrn(p, file, ngx_strlen(file) + 1);
 
     if (stat((char *) path, &st) == -1) {
-        if (!again) {
+        /* a new pointer's, or the file of the candidate being served */
+        if (!again || snap->cand) {
             ngx_log_error(NGX_LOG_ERR, snap->log, ngx_errno,
                           "pred: snapshot \"%V\": candidate \"%s\": "
                           "stat() failed; serving the live version alone",

@@ -542,6 +542,13 @@ refused('a pred_shadow rate past 100', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*invalid rate "rate=100\.5%"/);
 
+refused('two rates in one pred_shadow', <<'_EOC_',
+    server {
+        location = /f { pred_key $arg_id; pred_shadow rate=1 rate=2; pred; }
+    }
+_EOC_
+    qr/\[emerg\] .*duplicate rate "rate=2"/);
+
 refused('an empty pred_shadow field', <<'_EOC_',
     server { location = /f { pred_key $arg_id; pred_shadow field=; pred; } }
 _EOC_

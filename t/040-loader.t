@@ -437,7 +437,7 @@ run_ok('gc usage', 2, qr/gc: use "gc DIR --keep N"/, 'gc', $dir);
     my $out = do { local $/; <$pub> } // '';
     close $pub;
     is($? >> 8, 0, 'and goes on once it is released');
-    like($out, qr/: waiting for another publish, rollback or gc\nrolled back to /,
+    like($out, qr/: waiting for another command that changes it \(publish, rollback, canary, promote, abort or gc\)\nrolled back to /,
          'saying what it waits for');
 }
 

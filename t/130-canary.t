@@ -57,6 +57,11 @@ snap_craft("$dir/snap-bad.mdb",
             'created_at', '1', 'entries', '1', 'checksum', 'x'],
            ['a', '{"v":"bad"}']);
 snap_publish($dir, 'v1');
+# a copy under another name would pass for another version
+{
+    use File::Copy ();
+    File::Copy::copy("$dir/snap-v1.mdb", "$dir/snap-copy.mdb") or die $!;
+}
 
 run_tests();
 
@@ -200,7 +205,7 @@ __DATA__
 
 
 
-=== TEST 3: pred_shadow compares each key the live version is asked for with the candidate's value, and sends the live one
+=== TEST 3: pred_shadow (inherited from http) compares each key the live version is asked for with the candidate's value, and sends the live one
 --- main_config
     load_module $TEST_NGINX_MODULES_DIR/ngx_http_perl_module.so;
     load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
@@ -209,11 +214,12 @@ __DATA__
     perl_modules $TEST_NGINX_PERL_LIB;
     perl_require PredCmd.pm;
     pred_snapshot_path main $TEST_NGINX_SNAP_SHADOW check=100ms;
+    # at http level: inherited by the locations with a snapshot
+    pred_shadow rate=100 field=s;
 --- config
     location = /p {
         pred_key $arg_id;
         pred_snapshot main;
-        pred_shadow rate=100 field=s;
         pred;
     }
     location = /run { perl PredCmd::run; }
@@ -282,6 +288,7 @@ pred_shadow_delta_count\{snapshot="main"\} 3
     location = /errlog { alias $TEST_NGINX_SERVER_ROOT/logs/error.log; }
 --- request eval
 ["GET /run?canary+$ENV{TEST_NGINX_SNAP_CANARY_BAD}+bad+100",
+ "GET /run?canary+$ENV{TEST_NGINX_SNAP_CANARY_BAD}+copy+10",
  "GET /run?pointer+$ENV{TEST_NGINX_SNAP_CANARY_BAD}+candidate+snap-bad.mdb%40100",
  "GET /sleep",
  "GET /p?id=a", "GET /p?id=a&version=candidate",
@@ -291,6 +298,8 @@ pred_shadow_delta_count\{snapshot="main"\} 3
  "GET /run?pointer+$ENV{TEST_NGINX_SNAP_CANARY_BAD}+candidate+snap-gone.mdb%4050",
  "GET /sleep",
  "GET /p?id=a&version=candidate",
+ "GET /run?list+$ENV{TEST_NGINX_SNAP_CANARY_BAD}",
+ "GET /run?info+$ENV{TEST_NGINX_SNAP_CANARY_BAD}",
  "GET /run?write+$ENV{TEST_NGINX_SNAP_CANARY_BAD}%2Fcandidate+snap-v1.mdb%4050",
  "GET /sleep",
  "GET /p?id=a&version=candidate",
@@ -299,6 +308,7 @@ pred_shadow_delta_count\{snapshot="main"\} 3
  "GET /metrics", "GET /errlog"]
 --- response_body eval
 [qr/\Apred-snapshot: \S+\/snap-bad\.mdb: invalid snapshot: .*\npred-snapshot: \S+\/snap-bad\.mdb: refused, the live version and the candidate are unchanged\n\z/,
+ "pred-snapshot: $ENV{TEST_NGINX_SNAP_CANARY_BAD}/snap-copy.mdb: refused: the file says it is version \"v1\", not \"copy\" as its name says\n",
  "candidate -> snap-bad.mdb\@100\n",
  "slept\n",
  '{"v":1}', '{"v":1}',
@@ -308,6 +318,8 @@ pred_shadow_delta_count\{snapshot="main"\} 3
  "candidate -> snap-gone.mdb\@50\n",
  "slept\n",
  '{"v":1}',
+ qr/^  gone +- +- +-  candidate 50%, missing: no snap-gone\.mdb\n/m,
+ qr/^candidate: gone \(its file is missing\)\ncandidate_percent: 50\n\z/m,
  "wrote $ENV{TEST_NGINX_SNAP_CANARY_BAD}/candidate\n",
  "slept\n",
  '{"v":1}',
