@@ -9,6 +9,8 @@
 #                  read into the page cache first
 #   list-filtered  a 100-item list with pred_filter (LISTS lists)
 #   batch-10       a 10-key pred_batch GET on the first snapshot
+#   canary-shadow  the first snapshot with a candidate at 50% (another run
+#                  of the same keys) and pred_shadow at 100% field=score
 #   fallback-breaker  the model down behind an open pred_upstream_breaker
 #
 # 1. valgrind --tool=cachegrind on a single-process nginx (master_process
@@ -72,7 +74,7 @@ done
 first=${SNAP_KEYS%% *}
 all="ceiling shm"
 for n in $SNAP_KEYS; do all+=" snapshot-$n"; done
-all+=" list-filtered batch-10 fallback-breaker"
+all+=" list-filtered batch-10 canary-shadow fallback-breaker"
 VARIANTS=${VARIANTS:-$all}
 
 mkdir -p "$WORK/logs" "$WORK/model" "$WORK/runs" "$(dirname "$OUT")"
@@ -93,6 +95,22 @@ build_snap() {
 }
 for n in $SNAP_KEYS; do build_snap "s$n" "$n" bench/gen-jsonl.pl "$n" 1; done
 build_snap lists "$LISTS" bench/gen-lists.pl "$LISTS"
+
+# canary-shadow: the first snapshot's file live, a second run as candidate
+if [[ " $VARIANTS " == *" canary-shadow "* ]] \
+    && [ "$(cat "$WORK/canary/records" 2>/dev/null)" != "$first" ]
+then
+    echo "# building $WORK/canary ($first records, two versions)"
+    rm -rf "$WORK/canary"; mkdir -p "$WORK/canary"
+    ln "$WORK/s$first/snap-v1.mdb" "$WORK/canary/snap-v1.mdb"
+    "$LOADER" publish "$WORK/canary" v1 > /dev/null
+    bench/gen-jsonl.pl "$first" 2 > "$WORK/in.jsonl"
+    "$LOADER" build "$WORK/canary" --quiet --version v2 \
+        --input "$WORK/in.jsonl"
+    rm -f "$WORK/in.jsonl"
+    "$LOADER" canary "$WORK/canary" v2 50 > /dev/null
+    echo "$first" > "$WORK/canary/records"
+fi
 body=$(bench/gen-jsonl.pl 1 1 | perl -ne 'print $1 if /"value":(.*)\}$/')
 
 # the model stub that fills the shm zone, a normal nginx on core 1
@@ -140,6 +158,10 @@ conf() {
     list-filtered)
         http="pred_snapshot_path lists $WORK/lists;"
         loc="pred_key \$arg_id; pred_snapshot lists; pred_filter on; pred;" ;;
+    canary-shadow)
+        http="pred_snapshot_path c $WORK/canary;
+            pred_shadow rate=100 field=score;"
+        loc="pred_key \$arg_id; pred_snapshot c; pred;" ;;
     batch-10)
         http="pred_snapshot_path s $WORK/s$first;"
         loc="pred_key \$arg_keys; pred_snapshot s; pred_batch on; pred;" ;;
@@ -186,7 +208,7 @@ urls() {
     snapshot-*) keys=${1#snapshot-} ;;
     list-filtered) keys=$LISTS
         query='&where=category:c3&min_score=0.2&exclude=i00001,i00002&limit=10&fields=id,score' ;;
-    batch-10) keys=$first ;;
+    batch-10|canary-shadow) keys=$first ;;
     esac
     perl -e 'my ($v, $n, $k, $seed, $base, $q) = @ARGV; srand($seed);
              for (1 .. $n) {
