@@ -148,6 +148,7 @@ int
 pred_cmd_canary(int argc, char **argv)
 {
     int          same;
+    struct stat  st;
     char         target[256], cur[256], link[300], old[256], prev[256];
     char         path[4096], pct[16], live[256], err[PRED_SNAP_ERR_MAX];
     uint32_t     share, was;
@@ -179,8 +180,16 @@ pred_cmd_canary(int argc, char **argv)
         snprintf(target, sizeof(target), "snap-%s.mdb", argv[2]);
 
     } else if (pred_candidate_read(dir, target, &was) != 0) {
-        pred_error("%s: no candidate: use \"canary DIR VERSION PERCENT\"",
-                   dir);
+        snprintf(path, sizeof(path), "%s/%s", dir, PRED_CANARY_LINK);
+
+        if (lstat(path, &st) == 0) {
+            pred_error("%s: not a valid candidate pointer: \"abort DIR\" "
+                       "removes it", path);
+        } else {
+            pred_error("%s: no candidate: use \"canary DIR VERSION "
+                       "PERCENT\"", dir);
+        }
+
         return PRED_EXIT_FAIL;
     }
 
@@ -342,7 +351,8 @@ pred_cmd_list(int argc, char **argv)
 {
     int            found;
     char           cur[256], prev[256], cand[256], age[32], size[32];
-    char           mark[64], pct[16], name[256];
+    char           mark[64], pct[16], name[4200];
+    struct stat    st;
     size_t         i, n, n2;
     uint32_t       share;
     pred_entry_t  *list;
@@ -399,6 +409,13 @@ pred_cmd_list(int argc, char **argv)
     }
 
     free(list);
+
+    snprintf(name, sizeof(name), "%s/%s", argv[1], PRED_CANARY_LINK);
+
+    if (!cand[0] && lstat(name, &st) == 0) {
+        printf("  %s is not a valid candidate pointer: \"abort DIR\" "
+               "removes it\n", name);
+    }
 
     if (cand[0] && !found) {
         pred_version_of(name, sizeof(name), cand);
@@ -665,7 +682,9 @@ pred_live_entries(const char *dir, uint64_t *entries)
 static int
 pred_switch(const char *dir, const char *target, const char *verb, int full)
 {
-    char         path[4096], cur[256], prev[256], name[256];
+    int          quiet;
+    char         path[4096], cur[256], prev[256], name[256], cand[256];
+    uint32_t     share;
     pred_snap_t  s;
 
     if (snprintf(path, sizeof(path), "%s/%s", dir, target)
@@ -747,8 +766,12 @@ pred_switch(const char *dir, const char *target, const char *verb, int full)
      * new live version either serves both or, when they are the same file
      * (a promote), the live one alone.
      */
-    return pred_candidate_drop(dir, strcmp(verb, "promoted") == 0) == 0
-           ? PRED_EXIT_OK : PRED_EXIT_FAIL;
+    /* quietly when the candidate is what just went live */
+    quiet = (pred_candidate_read(dir, cand, &share) != 0
+             || strcmp(cand, target) == 0);
+
+    return pred_candidate_drop(dir, quiet) == 0 ? PRED_EXIT_OK
+                                                : PRED_EXIT_FAIL;
 }
 
 

@@ -482,7 +482,7 @@ static ngx_int_t
 ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap)
 {
-    char          owner[256], inv[256], pct[16];
+    char          owner[256], inv[256];
     json_t       *json, *cand;
     time_t        age, cage;
     ngx_int_t     rc;
@@ -522,8 +522,6 @@ ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
     c = snap->cand;
 
     if (c) {
-        pred_canary_format_percent(pct, sizeof(pct), snap->cand_share);
-
         cage = ngx_max(ngx_time() - c->created_at, 0);
 
         /* its own SLA holds for the keys it answers */
@@ -535,7 +533,9 @@ ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
                          "freshness_sla", (json_int_t) c->freshness_sla,
                          "stale", c->freshness_sla
                                   && (uint64_t) cage > c->freshness_sla,
-                         "percent", json_loads(pct, JSON_DECODE_ANY, NULL));
+                         "percent",
+                         json_real((double) snap->cand_share
+                                   / (PRED_CANARY_SCALE / 100)));
     } else {
         cand = json_null();
     }

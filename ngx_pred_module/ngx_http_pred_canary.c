@@ -251,7 +251,7 @@ ngx_http_pred_canary_shadow(ngx_http_request_t *r,
 
     snap = plcf->snapshot;
 
-    if (snap->cand == NULL || hit->candidate
+    if (snap->cand == NULL || hit->candidate || hit->cand_failed
         || (rc != NGX_OK && rc != NGX_DECLINED)
         || (plcf->shadow_rate < PRED_CANARY_SCALE
             && (ngx_uint_t) ngx_random() % PRED_CANARY_SCALE

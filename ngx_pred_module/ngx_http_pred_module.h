@@ -118,6 +118,8 @@ typedef struct {
     pred_snap_stale_t           fallback;
     unsigned                    stale:1;
     unsigned                    candidate:1;    /* the canary answered */
+    unsigned                    cand_failed:1;  /* the canary failed the
+                                                   lookup: live answered */
 } ngx_http_pred_hit_t;
 
 

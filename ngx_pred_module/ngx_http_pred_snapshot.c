@@ -416,6 +416,7 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
     /* without a candidate (dropped since the route), the live version */
     s = (role == NGX_HTTP_PRED_ROLE_CANDIDATE && snap->cand) ? snap->cand
                                                              : snap->live;
+    hit->cand_failed = 0;
 
 again:
 
@@ -452,6 +453,7 @@ again:
                       s->version, key, err);
 
         if (hit->candidate) {
+            hit->cand_failed = 1;
             s = snap->live;
             goto again;
         }
@@ -817,6 +819,13 @@ ngx_http_pred_snapshot_check_candidate(ngx_http_pred_snapshot_t *snap)
         != 0)
     {
         if (!again) {
+            /* any bytes may be there: none that would break a log line */
+            for (p = text; *p; p++) {
+                if (*p < 0x20 || *p == 0x7f || *p == '"') {
+                    *p = '?';
+                }
+            }
+
             ngx_log_error(NGX_LOG_ERR, snap->log, 0,
                           "pred: snapshot \"%V\": \"%s\" is not a "
                           "candidate pointer (\"snap-VERSION.mdb@PERCENT\"):"

@@ -180,6 +180,9 @@ __DATA__
  "GET /run?rollback+$ENV{TEST_NGINX_SNAP_CANARY_ABORT}",
  "GET /sleep", "GET /p?id=a",
  "GET /run?canary+$ENV{TEST_NGINX_SNAP_CANARY_ABORT}+5",
+ "GET /run?canary+$ENV{TEST_NGINX_SNAP_CANARY_ABORT}+v2+20",
+ "GET /run?publish+$ENV{TEST_NGINX_SNAP_CANARY_ABORT}+v2",
+ "GET /sleep", "GET /p?id=a",
  "GET /errlog"]
 --- response_body eval
 ["candidate v2 (10 entries) at 100% of keys, live: v1\n",
@@ -198,6 +201,9 @@ __DATA__
  "rolled back to v1 (10 entries), previous: v3\ndropped candidate v2\n",
  "slept\n", '{"v":1}',
  "pred-snapshot: $ENV{TEST_NGINX_SNAP_CANARY_ABORT}: no candidate: use \"canary DIR VERSION PERCENT\"\n",
+ "candidate v2 (10 entries) at 20% of keys, live: v1\n",
+ "published v2 (10 entries), previous: v1\n",
+ "slept\n", '{"v":2}',
  qr/pred: snapshot "main": candidate version v2 dropped\n/]
 --- no_error_log
 [error]
@@ -303,6 +309,8 @@ pred_shadow_delta_count\{snapshot="main"\} 3
  "GET /run?write+$ENV{TEST_NGINX_SNAP_CANARY_BAD}%2Fcandidate+snap-v1.mdb%4050",
  "GET /sleep",
  "GET /p?id=a&version=candidate",
+ "GET /run?canary+$ENV{TEST_NGINX_SNAP_CANARY_BAD}+5",
+ "GET /run?list+$ENV{TEST_NGINX_SNAP_CANARY_BAD}",
  "GET /run?abort+$ENV{TEST_NGINX_SNAP_CANARY_BAD}",
  "GET /run?abort+$ENV{TEST_NGINX_SNAP_CANARY_BAD}",
  "GET /metrics", "GET /errlog"]
@@ -323,6 +331,8 @@ pred_shadow_delta_count\{snapshot="main"\} 3
  "wrote $ENV{TEST_NGINX_SNAP_CANARY_BAD}/candidate\n",
  "slept\n",
  '{"v":1}',
+ "pred-snapshot: $ENV{TEST_NGINX_SNAP_CANARY_BAD}/candidate: not a valid candidate pointer: \"abort DIR\" removes it\n",
+ qr/^  \S+\/candidate is not a valid candidate pointer: "abort DIR" removes it\n\z/m,
  "aborted $ENV{TEST_NGINX_SNAP_CANARY_BAD}/candidate (not a candidate pointer)\n",
  "no candidate\n",
  qr/^pred_snapshot_info\{snapshot="main",version="v1",role="live"\} 1\n# HELP.*^pred_snapshot_refused_total\{snapshot="main"\} 1\n.*^pred_snapshot_canary_percent\{snapshot="main"\} 0\n/ms,
