@@ -3,6 +3,7 @@
  *
  *   PUT    PREFIX/KEY[?ttl=T]   body: JSON; an override in the cache tier
  *   DELETE PREFIX/KEY[?ttl=T]   a tombstone: the key goes past the snapshot
+ *   POST   PREFIX/bulk          body: JSON Lines of writes (bulk.c)
  *   POST   PREFIX/purge[?prefix=P]
  *   POST   PREFIX/snapshot/check
  *   GET    PREFIX/snapshot
@@ -14,9 +15,6 @@
 #include <jansson.h>
 
 #include "ngx_http_pred_module.h"
-
-
-#define NGX_HTTP_PRED_ADMIN_TTL_MAX  (365 * 24 * 60 * 60)
 
 
 static ngx_int_t ngx_http_pred_admin_handler(ngx_http_request_t *r);
@@ -37,8 +35,6 @@ static ngx_int_t ngx_http_pred_admin_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);
 static ngx_int_t ngx_http_pred_admin_written(ngx_http_request_t *r,
     const char *what, ngx_str_t *key, time_t ttl);
-static ngx_int_t ngx_http_pred_admin_no_room(ngx_http_request_t *r,
-    ngx_str_t *key, ngx_int_t rc);
 static ngx_int_t ngx_http_pred_admin_allow(ngx_http_request_t *r,
     const char *methods);
 
@@ -79,6 +75,18 @@ ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
+    /*
+     * nginx's own limit (1m by default) would refuse a bulk body before
+     * the handler sees it: unless the location sets it, it is max_body,
+     * or 1m, for a body over a smaller max_body to get the module's 413.
+     */
+    if (clcf->client_max_body_size == NGX_CONF_UNSET) {
+        clcf->client_max_body_size = ngx_max(
+            (off_t) ((plcf->admin_max_body != NGX_CONF_UNSET_SIZE)
+                     ? plcf->admin_max_body : NGX_HTTP_PRED_ADMIN_MAX_BODY),
+            (off_t) 1024 * 1024);
+    }
+
     return ngx_http_pred_set_handler(cf, plcf, NGX_HTTP_PRED_HANDLER_ADMIN,
                                      ngx_http_pred_admin_handler);
 }
@@ -109,6 +117,12 @@ ngx_http_pred_admin_handler(ngx_http_request_t *r)
         return ngx_http_pred_admin_purge(r, z);
     }
 
+    if (rest.len == 4 && ngx_strncmp(rest.data, "bulk", 4) == 0
+        && r->method == NGX_HTTP_POST)
+    {
+        return ngx_http_pred_bulk(r, z);
+    }
+
     if (rest.len == 8 && ngx_strncmp(rest.data, "snapshot", 8) == 0
         && r->method != NGX_HTTP_PUT && r->method != NGX_HTTP_DELETE)
     {
@@ -134,9 +148,14 @@ ngx_http_pred_admin_handler(ngx_http_request_t *r)
     }
 
     if (!(r->method & (NGX_HTTP_PUT|NGX_HTTP_DELETE))) {
-        return ngx_http_pred_admin_allow(r, (rest.len == 5
-                                             && ngx_strncmp(rest.data,
-                                                            "purge", 5) == 0)
+        return ngx_http_pred_admin_allow(r, ((rest.len == 5
+                                              && ngx_strncmp(rest.data,
+                                                             "purge", 5)
+                                                 == 0)
+                                             || (rest.len == 4
+                                                 && ngx_strncmp(rest.data,
+                                                                "bulk", 4)
+                                                    == 0))
                                             ? "POST, PUT, DELETE"
                                             : "PUT, DELETE");
     }
@@ -385,7 +404,7 @@ ngx_http_pred_admin_delete(ngx_http_request_t *r,
 
 
 /* a write the zone could not take: 507, saying which budget is full */
-static ngx_int_t
+ngx_int_t
 ngx_http_pred_admin_no_room(ngx_http_request_t *r, ngx_str_t *key,
     ngx_int_t rc)
 {

@@ -542,7 +542,7 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_size_value(conf->admin_max_body, prev->admin_max_body,
-                              64 * 1024);
+                              NGX_HTTP_PRED_ADMIN_MAX_BODY);
     ngx_conf_merge_uint_value(conf->miss_async, prev->miss_async, 0);
     ngx_conf_merge_uint_value(conf->priority, prev->priority,
                               NGX_HTTP_PRED_PRIO_NORMAL);

@@ -753,7 +753,16 @@ void ngx_http_pred_canary_shadow(ngx_http_request_t *r,
     ngx_http_pred_hit_t *hit);
 
 /* ngx_http_pred_admin.c */
+#define NGX_HTTP_PRED_ADMIN_TTL_MAX   (365 * 24 * 60 * 60)
+#define NGX_HTTP_PRED_ADMIN_MAX_BODY  (4 * 1024 * 1024)
+
 char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_pred_admin_no_room(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_int_t rc);
+
+/* ngx_http_pred_bulk.c */
+ngx_int_t ngx_http_pred_bulk(ngx_http_request_t *r,
+    ngx_http_pred_cache_zone_t *z);
 
 /* ngx_http_pred_response.c: every response the module writes */
 ngx_int_t ngx_http_pred_send_answer(ngx_http_request_t *r,

@@ -261,6 +261,16 @@ ngx_http_pred_read_body(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_OK;
     }
 
+    /* one buffer in memory: used where it is, not copied */
+    cl = r->request_body->bufs;
+    b = cl->buf;
+
+    if (cl->next == NULL && !b->in_file) {
+        body->data = b->pos;
+        body->len = b->last - b->pos;
+        return NGX_OK;
+    }
+
     len = 0;
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;

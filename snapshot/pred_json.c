@@ -379,7 +379,7 @@ pred_json_compact(const char *src, size_t len, char *dst)
     while (p < end) {
         if (*p == '"') {
             s = pred_json_skip_string(p, end);
-            memcpy(d, p, s - p);
+            memmove(d, p, s - p);
             d += s - p;
             p = s;
             continue;

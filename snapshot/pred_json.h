@@ -38,7 +38,7 @@ const char *pred_json_utf8(const char *p, const char *end);
 const char *pred_json_number(const char *p, const char *end);
 
 /* Copies src to dst (room for len bytes) without white space outside
- * strings; returns the new length. */
+ * strings; returns the new length.  dst may be src: compaction in place. */
 size_t pred_json_compact(const char *src, size_t len, char *dst);
 
 /* First byte past the value starting at p (a string, object, array or
