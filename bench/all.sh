@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # "make bench": the comparison run, the loader against mdb_load, snapshot
 # swaps under load, the per hot path profiles, the model cascade against
-# a single call and the cost of a canary, gathered into
+# a single call, the cost of a canary and bulk writes, gathered into
 # bench/results/REPORT.md.
 #
 # Knobs (environment; the scripts' own knobs pass through to them, see the
@@ -39,6 +39,7 @@ fi
 # space would let single-flight merge requests: 10M whatever KEYS is
 KEYS=10000000 OUT=$PWD/$R/cascade.md bench/cascade.sh
 KEYS=$SWAP_KEYS OUT=$PWD/$R/canary.md bench/canary.sh
+OUT=$PWD/$R/bulk.md bench/bulk.sh
 
 # each report as it was written, its headings one level down
 {
@@ -53,6 +54,8 @@ KEYS=$SWAP_KEYS OUT=$PWD/$R/canary.md bench/canary.sh
     sed 's/^#/##/' "$R/cascade.md"
     echo
     sed 's/^#/##/' "$R/canary.md"
+    echo
+    sed 's/^#/##/' "$R/bulk.md"
 } >> "$R/REPORT.md"
 
 echo "wrote $R/REPORT.md and $R/compare.png"
