@@ -2,6 +2,8 @@
  * The admin API, in a prefix location the operator protects:
  *
  *   PUT    PREFIX/KEY[?ttl=T]   body: JSON; an override in the cache tier
+ *   PATCH  PREFIX/KEY[?ttl=T]   body: a JSON merge patch over the key's
+ *                               current value (merge.c); an override
  *   DELETE PREFIX/KEY[?ttl=T]   a tombstone: the key goes past the snapshot
  *   POST   PREFIX/bulk          body: JSON Lines of writes (bulk.c)
  *   POST   PREFIX/purge[?prefix=P]
@@ -123,21 +125,23 @@ ngx_http_pred_admin_handler(ngx_http_request_t *r)
         return ngx_http_pred_bulk(r, z);
     }
 
+    /* PUT, PATCH and DELETE write keys, whatever their names */
     if (rest.len == 8 && ngx_strncmp(rest.data, "snapshot", 8) == 0
-        && r->method != NGX_HTTP_PUT && r->method != NGX_HTTP_DELETE)
+        && !(r->method & (NGX_HTTP_PUT|NGX_HTTP_PATCH|NGX_HTTP_DELETE)))
     {
         if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_pred_admin_allow(r, "GET, HEAD, PUT, DELETE");
+            return ngx_http_pred_admin_allow(r, "GET, HEAD, PUT, PATCH, "
+                                                "DELETE");
         }
 
         return ngx_http_pred_admin_snapshot(r, plcf->snapshot);
     }
 
     if (rest.len == 14 && ngx_strncmp(rest.data, "snapshot/check", 14) == 0
-        && r->method != NGX_HTTP_PUT && r->method != NGX_HTTP_DELETE)
+        && !(r->method & (NGX_HTTP_PUT|NGX_HTTP_PATCH|NGX_HTTP_DELETE)))
     {
         if (r->method != NGX_HTTP_POST) {
-            return ngx_http_pred_admin_allow(r, "POST, PUT, DELETE");
+            return ngx_http_pred_admin_allow(r, "POST, PUT, PATCH, DELETE");
         }
 
         if (plcf->snapshot) {
@@ -147,7 +151,7 @@ ngx_http_pred_admin_handler(ngx_http_request_t *r)
         return ngx_http_pred_admin_snapshot(r, plcf->snapshot);
     }
 
-    if (!(r->method & (NGX_HTTP_PUT|NGX_HTTP_DELETE))) {
+    if (!(r->method & (NGX_HTTP_PUT|NGX_HTTP_PATCH|NGX_HTTP_DELETE))) {
         return ngx_http_pred_admin_allow(r, ((rest.len == 5
                                               && ngx_strncmp(rest.data,
                                                              "purge", 5)
@@ -156,8 +160,8 @@ ngx_http_pred_admin_handler(ngx_http_request_t *r)
                                                  && ngx_strncmp(rest.data,
                                                                 "bulk", 4)
                                                     == 0))
-                                            ? "POST, PUT, DELETE"
-                                            : "PUT, DELETE");
+                                            ? "POST, PUT, PATCH, DELETE"
+                                            : "PUT, PATCH, DELETE");
     }
 
     rc = ngx_http_pred_decode_key(r, &rest, &key, &reason);
@@ -177,7 +181,7 @@ ngx_http_pred_admin_handler(ngx_http_request_t *r)
                                         "this location has no pred_cache");
     }
 
-    if (r->method == NGX_HTTP_PUT) {
+    if (r->method & (NGX_HTTP_PUT|NGX_HTTP_PATCH)) {
         return ngx_http_pred_admin_put(r, z, &key);
     }
 
@@ -285,6 +289,7 @@ ngx_http_pred_admin_put_body(ngx_http_request_t *r)
     json_t                      *json;
     ngx_int_t                    rc;
     ngx_str_t                    body, value;
+    const char                  *reason;
     json_error_t                 jerr;
     ngx_http_pred_loc_conf_t    *plcf;
     ngx_http_pred_ctx_t         *ctx;
@@ -324,10 +329,23 @@ ngx_http_pred_admin_put_body(ngx_http_request_t *r)
 
     json_decref(json);
 
-    if (ngx_http_pred_json_copy(r->pool, (char *) body.data, body.len,
-                                &value)
-        != NGX_OK)
-    {
+    if (r->method == NGX_HTTP_PATCH) {
+        rc = ngx_http_pred_merge_value(r, plcf, &ctx->key, &body, &value,
+                                       &reason);
+
+    } else {
+        rc = ngx_http_pred_json_copy(r->pool, (char *) body.data, body.len,
+                                     &value);
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r,
+            ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST, "bad_json",
+                                     &ctx->key, reason));
+        return;
+    }
+
+    if (rc != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }

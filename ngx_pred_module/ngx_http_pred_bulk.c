@@ -5,6 +5,8 @@
  *   {"key":K,"value":V}             an override, for the zone's ttl
  *   {"key":K,"value":V,"ttl":"10m"} for its own ttl (or seconds: 600)
  *   {"key":K,"delete":true}         a tombstone
+ *   {"key":K,"merge":{...}}         an RFC 7386 merge patch over the key's
+ *                                   current value (ngx_http_pred_merge.c)
  *
  * All or nothing: every line is checked before any is written, and a bad
  * one is a 400 naming its line number.  The body is read once into memory
@@ -18,12 +20,18 @@
 #include "pred_json.h"
 
 
+#define NGX_HTTP_PRED_BULK_UPSERT   0
+#define NGX_HTTP_PRED_BULK_DELETE   1
+#define NGX_HTTP_PRED_BULK_MERGE    2
+
+
 /* a line's write, pointing into the body */
 typedef struct {
     ngx_str_t                   key;
-    ngx_str_t                   value;      /* empty: a tombstone */
+    ngx_str_t                   value;      /* MERGE: the patch */
     time_t                      ttl;
     ngx_uint_t                  line;
+    ngx_uint_t                  kind;
 } ngx_http_pred_bulk_op_t;
 
 
@@ -43,7 +51,8 @@ static const char *ngx_http_pred_bulk_reason(ngx_http_request_t *r,
 
 
 static pred_json_name_t  ngx_http_pred_bulk_names[] = {
-    { "key", 3 }, { "value", 5 }, { "ttl", 3 }, { "delete", 6 }
+    { "key", 3 }, { "value", 5 }, { "ttl", 3 }, { "delete", 6 },
+    { "merge", 5 }
 };
 
 
@@ -94,7 +103,7 @@ ngx_http_pred_bulk_body(ngx_http_request_t *r)
 {
     u_char                      *p;
     ngx_int_t                    rc;
-    ngx_str_t                    body, out;
+    ngx_str_t                    body, out, value;
     ngx_uint_t                   i, upserts, deletes;
     const char                  *reason;
     ngx_array_t                  ops;
@@ -141,30 +150,47 @@ ngx_http_pred_bulk_body(ngx_http_request_t *r)
     deletes = 0;
 
     for (i = 0; i < ops.nelts; i++) {
+        value = op[i].value;
+
+        if (op[i].kind == NGX_HTTP_PRED_BULK_MERGE) {
+            rc = ngx_http_pred_merge_value(r, plcf, &op[i].key,
+                                           &op[i].value, &value, &reason);
+            if (rc == NGX_ERROR) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+        }
+
         rc = ngx_http_pred_cache_put(z, &op[i].key,
-                                     op[i].value.len
-                                     ? NGX_HTTP_PRED_CACHE_OVERRIDE
-                                     : NGX_HTTP_PRED_CACHE_TOMBSTONE,
-                                     op[i].value.len ? &op[i].value : NULL,
+                                     op[i].kind == NGX_HTTP_PRED_BULK_DELETE
+                                     ? NGX_HTTP_PRED_CACHE_TOMBSTONE
+                                     : NGX_HTTP_PRED_CACHE_OVERRIDE,
+                                     op[i].kind == NGX_HTTP_PRED_BULK_DELETE
+                                     ? NULL : &value,
                                      op[i].ttl, r->connection->log);
 
         if (rc != NGX_OK) {
-            /* the zone is full: what was written stays, and is said */
+            /* full, or a merged value past max_entry: what was written
+               stays, and is said */
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "pred: admin: bulk: line %ui, key \"%V\": the "
-                          "zone took no more; %ui of %ui lines written",
+                          "pred: admin: bulk: line %ui, key \"%V\": not "
+                          "written; %ui of %ui lines written",
                           op[i].line, &op[i].key, i, ops.nelts);
 
-            ngx_http_finalize_request(r,
-                ngx_http_pred_admin_no_room(r, &op[i].key, rc));
+            ngx_http_finalize_request(r, rc == NGX_DECLINED
+                ? ngx_http_pred_send_error(r,
+                      NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "value_too_large",
+                      &op[i].key, "the merged value is over the cache's "
+                      "max_entry; the lines before it were written")
+                : ngx_http_pred_admin_no_room(r, &op[i].key, rc));
             return;
         }
 
-        if (op[i].value.len) {
-            upserts++;
+        if (op[i].kind == NGX_HTTP_PRED_BULK_DELETE) {
+            deletes++;
 
         } else {
-            deletes++;
+            upserts++;
         }
     }
 
@@ -264,7 +290,7 @@ ngx_http_pred_bulk_line(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
     char *p, char *end, ngx_http_pred_bulk_op_t *op)
 {
     size_t       where;
-    const char  *q, *why, *starts[4], *stops[4];
+    const char  *q, *why, *starts[5], *stops[5];
 
     if (pred_json_validate(p, end - p, &where) != 0) {
         return "not valid JSON";
@@ -273,7 +299,7 @@ ngx_http_pred_bulk_line(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
     q = pred_json_skip_ws(p, end);
 
     if (*q != '{'
-        || pred_json_members(q, end, ngx_http_pred_bulk_names, 4, starts,
+        || pred_json_members(q, end, ngx_http_pred_bulk_names, 5, starts,
                              stops)
            != 0)
     {
@@ -299,6 +325,12 @@ ngx_http_pred_bulk_line(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
         }
     }
 
+    if ((starts[1] != NULL) + (starts[3] != NULL) + (starts[4] != NULL)
+        > 1)
+    {
+        return "more than one of \"value\", \"delete\" and \"merge\"";
+    }
+
     if (starts[3]) {
         if (stops[3] - starts[3] != 4
             || ngx_strncmp(starts[3], "true", 4) != 0)
@@ -306,17 +338,27 @@ ngx_http_pred_bulk_line(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
             return "\"delete\" must be true";
         }
 
-        if (starts[1]) {
-            return "both \"value\" and \"delete\"";
-        }
-
+        op->kind = NGX_HTTP_PRED_BULK_DELETE;
         ngx_str_null(&op->value);
         return NULL;
     }
 
-    if (starts[1] == NULL) {
-        return "no \"value\" (or \"delete\":true)";
+    if (starts[4]) {
+        if (*starts[4] != '{') {
+            return "\"merge\" must be a JSON object";
+        }
+
+        op->kind = NGX_HTTP_PRED_BULK_MERGE;
+        op->value.data = (u_char *) starts[4];
+        op->value.len = stops[4] - starts[4];
+        return NULL;
     }
+
+    if (starts[1] == NULL) {
+        return "no \"value\", \"delete\":true or \"merge\"";
+    }
+
+    op->kind = NGX_HTTP_PRED_BULK_UPSERT;
 
     if (stops[1] - starts[1] == 4 && ngx_strncmp(starts[1], "null", 4) == 0)
     {

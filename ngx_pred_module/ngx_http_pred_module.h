@@ -760,6 +760,11 @@ char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_pred_admin_no_room(ngx_http_request_t *r, ngx_str_t *key,
     ngx_int_t rc);
 
+/* ngx_http_pred_merge.c */
+ngx_int_t ngx_http_pred_merge_value(ngx_http_request_t *r,
+    ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key, ngx_str_t *patch_text,
+    ngx_str_t *out, const char **reason);
+
 /* ngx_http_pred_bulk.c */
 ngx_int_t ngx_http_pred_bulk(ngx_http_request_t *r,
     ngx_http_pred_cache_zone_t *z);

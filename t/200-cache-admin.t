@@ -112,7 +112,7 @@ __DATA__
 --- error_code eval
 [400, 400, 400, 400, 413, 413, 400, 400, 405, 404, 404]
 --- response_headers eval
-["", "", "", "", "", "", "", "", "Allow: PUT, DELETE", "", ""]
+["", "", "", "", "", "", "", "", "Allow: PUT, PATCH, DELETE", "", ""]
 --- response_body eval
 ['{"error":"bad_json","key":"x","reason":"invalid token near \'not\'"}',
  '{"error":"bad_json","key":"x","reason":"invalid token near \'NaN\'"}',
@@ -122,7 +122,7 @@ __DATA__
  '{"error":"value_too_large","key":"x","reason":"the value is over the cache\'s max_entry"}',
  '{"error":"bad_ttl","key":"x","reason":"ttl must be a time, such as 60 or 10m"}',
  '{"error":"bad_key","reason":"key contains a control byte"}',
- '{"error":"method_not_allowed","reason":"PUT, DELETE"}',
+ '{"error":"method_not_allowed","reason":"PUT, PATCH, DELETE"}',
  '{"error":"not_configured","reason":"this location has no pred_snapshot"}',
  '{"error":"not_configured","reason":"this location has no pred_snapshot"}']
 
@@ -264,7 +264,7 @@ __DATA__
 [200, 200, 200, 405, 200, 200]
 --- response_body eval
 ['{"stored":"u1","ttl":600}', '{"invalidated":"u2","ttl":600}',
- '{"purged":0}', '{"error":"method_not_allowed","reason":"PUT, DELETE"}',
+ '{"purged":0}', '{"error":"method_not_allowed","reason":"PUT, PATCH, DELETE"}',
  '{"s":1}',
  "PUT key=u1 source=- version=- age=- stale=- refined=- up=- status=200
 DELETE key=u2 source=- version=- age=- stale=- refined=- up=- status=200
@@ -288,9 +288,9 @@ GET key=- source=- version=- age=- stale=- refined=- up=- status=405
 GET /admin/purge
 --- error_code: 405
 --- response_headers
-Allow: POST, PUT, DELETE
+Allow: POST, PUT, PATCH, DELETE
 --- response_body chomp
-{"error":"method_not_allowed","reason":"POST, PUT, DELETE"}
+{"error":"method_not_allowed","reason":"POST, PUT, PATCH, DELETE"}
 
 
 

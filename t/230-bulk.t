@@ -1,6 +1,7 @@
 # Bulk writes through the admin API: POST PREFIX/bulk with JSON Lines of
-# upserts (with their own ttl) and deletes, all or nothing: a bad line is a
-# 400 naming it, and nothing is written.
+# upserts (with their own ttl), deletes and merge patches, all or nothing:
+# a bad line is a 400 naming it, and nothing is written; PATCH PREFIX/KEY
+# merges one key.
 use lib 't';
 use PredTest;
 use Test::Nginx::Socket 'no_plan';
@@ -115,9 +116,9 @@ __DATA__
  '{"error":"bad_line","reason":"line 1: \"key\" is not a string"}',
  '{"error":"bad_line","reason":"line 1: key is empty"}',
  '{"error":"bad_line","reason":"line 1: key contains a control byte"}',
- '{"error":"bad_line","reason":"line 1: no \"value\" (or \"delete\":true)"}',
+ '{"error":"bad_line","reason":"line 1: no \"value\", \"delete\":true or \"merge\""}',
  '{"error":"bad_line","reason":"line 1: the value is null"}',
- '{"error":"bad_line","reason":"line 1: both \"value\" and \"delete\""}',
+ '{"error":"bad_line","reason":"line 1: more than one of \"value\", \"delete\" and \"merge\""}',
  '{"error":"bad_line","reason":"line 1: \"delete\" must be true"}',
  '{"error":"bad_line","reason":"line 1: \"ttl\" must be a time, such as 600 or \"10m\", up to a year"}',
  '{"error":"bad_line","reason":"line 1: \"ttl\" must be a time, such as 600 or \"10m\", up to a year"}',
@@ -152,5 +153,48 @@ __DATA__
  '{"error":"body_too_large","reason":"the body is over the admin max_body"}',
  qr/\A\{"error":"method_not_allowed"/,
  '{"applied":0,"upserts":0,"deletes":0}']
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: merge patches (RFC 7386) over the current value of whichever tier holds the key, in a bulk body and with PATCH
+--- http_config
+    pred_cache_zone zone=hot:1m;
+    pred_snapshot_path main $TEST_NGINX_SNAP_BULK;
+--- config
+    pred_cache hot;
+    pred_snapshot main;
+    location = /predict { pred_key $arg_id; pred; }
+    location /admin/ { pred_admin; }
+--- request eval
+["POST /admin/bulk
+{\"key\":\"s1\",\"merge\":{\"clicks_1h\":5}}
+{\"key\":\"n\",\"value\":{\"a\":1,\"b\":{\"c\":1}}}
+{\"key\":\"n\",\"merge\":{\"b\":{\"d\":0.1},\"a\":null}}
+",
+ "GET /predict?id=s1", "GET /predict?id=n",
+ "PATCH /admin/s1\n{\"from\":null,\"x\":{\"y\":1}}",
+ "GET /predict?id=s1",
+ "PATCH /admin/fresh?ttl=60\n{\"score\":0.25,\"gone\":null}",
+ "GET /predict?id=fresh",
+ "DELETE /admin/s1",
+ "PATCH /admin/s1\n{\"after\":true}",
+ "GET /predict?id=s1",
+ "PATCH /admin/n\n[1]",
+ "POST /admin/bulk\n{\"key\":\"n\",\"merge\":[1]}",
+ "GET /predict?id=n"]
+--- error_code eval
+[200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 400, 400, 200]
+--- response_body eval
+['{"applied":3,"upserts":3,"deletes":0}',
+ '{"from":"snapshot","clicks_1h":5}', '{"b":{"c":1,"d":0.1}}',
+ '{"stored":"s1","ttl":600}', '{"clicks_1h":5,"x":{"y":1}}',
+ '{"stored":"fresh","ttl":60}', '{"score":0.25}',
+ '{"invalidated":"s1","ttl":600}',
+ '{"stored":"s1","ttl":600}', '{"after":true}',
+ '{"error":"bad_json","key":"n","reason":"a merge patch must be a JSON object"}',
+ '{"error":"bad_line","reason":"line 1: \"merge\" must be a JSON object"}',
+ '{"b":{"c":1,"d":0.1}}']
 --- no_error_log
 [error]
