@@ -48,6 +48,7 @@ typedef struct {
     const char         *invalidated_by;
     const char         *fallback;
     time_t              created_at;
+    time_t              as_of;          /* 0: created_at */
     size_t              memory;
     pred_jsonl_opts_t   jsonl;
 } pred_build_opts_t;

@@ -10,6 +10,8 @@
  */
 
 #include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,7 +40,8 @@ enum {
     PRED_OPT_INVALIDATED_BY,
     PRED_OPT_FALLBACK_IF_STALE,
     PRED_OPT_MEMORY,
-    PRED_OPT_QUIET
+    PRED_OPT_QUIET,
+    PRED_OPT_AS_OF
 };
 
 
@@ -64,11 +67,13 @@ static const struct option  pred_build_options[] = {
       PRED_OPT_FALLBACK_IF_STALE },
     { "memory",             required_argument, NULL, PRED_OPT_MEMORY },
     { "quiet",              no_argument,       NULL, PRED_OPT_QUIET },
+    { "as-of",              required_argument, NULL, PRED_OPT_AS_OF },
     { NULL,                 0,                 NULL, 0 }
 };
 
 
 static int pred_build_option(pred_build_opts_t *o, int opt, char *val);
+static int pred_parse_time(const char *s, time_t *out);
 static void pred_build_defaults(pred_build_opts_t *o);
 
 
@@ -258,6 +263,14 @@ pred_build_option(pred_build_opts_t *o, int opt, char *val)
         }
         break;
 
+    case PRED_OPT_AS_OF:
+        if (pred_parse_time(val, &o->as_of) != 0) {
+            return pred_usage_error("build: invalid --as-of \"%s\": use "
+                                    "Unix seconds, 2026-12-01T03:00:00Z or "
+                                    "now", val);
+        }
+        break;
+
     case PRED_OPT_OWNER:
         o->owner = val;
         break;
@@ -310,9 +323,57 @@ pred_build_defaults(pred_build_opts_t *o)
 
     o->created_at = now;
 
+    if (o->as_of == 0) {
+        o->as_of = now;
+    }
+
     if (o->version == NULL) {
         gmtime_r(&now, &tm);
         strftime(version, sizeof(version), "%Y%m%dT%H%M%SZ", &tm);
         o->version = version;
     }
+}
+
+
+/* Unix seconds, "YYYY-MM-DDTHH:MM:SSZ" (UTC), or "now"; 0, or -1 */
+static int
+pred_parse_time(const char *s, time_t *out)
+{
+    int        n;
+    uint64_t   u;
+    struct tm  tm;
+
+    if (strcmp(s, "now") == 0) {
+        *out = time(NULL);
+        return 0;
+    }
+
+    if (pred_snap_parse_u64(s, &u) == 0) {
+        if (u == 0 || u > (uint64_t) INT32_MAX * 2) {
+            return -1;
+        }
+
+        *out = (time_t) u;
+        return 0;
+    }
+
+    memset(&tm, 0, sizeof(tm));
+    n = 0;
+
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6
+        || n == 0 || s[n] != '\0' || strlen(s) != 20
+        || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1
+        || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59
+        || tm.tm_sec > 60 || tm.tm_year < 1970)
+    {
+        return -1;
+    }
+
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+
+    *out = timegm(&tm);
+
+    return *out > 0 ? 0 : -1;
 }

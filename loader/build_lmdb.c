@@ -397,7 +397,8 @@ pred_writer_put_meta(pred_writer_t *w, const pred_build_opts_t *o)
 {
     int       rc;
     char      why[128];
-    char      entries[32], created[32], sla[32], sum[32], *source;
+    char      entries[32], created[32], sla[32], sum[32], asof[32];
+    char     *source;
     size_t    i;
     json_t   *arr;
     MDB_txn  *txn;
@@ -419,6 +420,7 @@ pred_writer_put_meta(pred_writer_t *w, const pred_build_opts_t *o)
     snprintf(sum, sizeof(sum), "fnv1a64:%016" PRIx64, w->hash);
     snprintf(entries, sizeof(entries), "%" PRIu64, w->written);
     snprintf(created, sizeof(created), "%jd", (intmax_t) o->created_at);
+    snprintf(asof, sizeof(asof), "%jd", (intmax_t) o->as_of);
     snprintf(sla, sizeof(sla), "%" PRIu64, o->freshness_sla);
 
     txn = w->txn;
@@ -429,6 +431,7 @@ pred_writer_put_meta(pred_writer_t *w, const pred_build_opts_t *o)
                                    o->version);
     rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_CREATED_AT,
                                    created);
+    rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_AS_OF, asof);
     rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_ENTRIES, entries);
     rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_CHECKSUM, sum);
     rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_SOURCE, source);

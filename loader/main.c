@@ -29,6 +29,7 @@ static const char  *pred_info_keys[] = {
     PRED_SNAP_META_FORMAT,
     PRED_SNAP_META_VERSION,
     PRED_SNAP_META_CREATED_AT,
+    PRED_SNAP_META_AS_OF,
     PRED_SNAP_META_ENTRIES,
     PRED_SNAP_META_CHECKSUM,
     PRED_SNAP_META_SOURCE,
@@ -400,6 +401,9 @@ pred_usage(FILE *out)
 "        --require-field F       every value is an object with field F\n"
 "        --range F:MIN:MAX       every value's field F is a number in range\n"
 "        --freshness-sla DUR     e.g. 6h: older than this is stale\n"
+"        --as-of TIME            what the data is as of (Unix seconds,\n"
+"                                2026-12-01T03:00:00Z, now): admin writes\n"
+"                                before it give way; default: created_at\n"
 "        --owner S, --invalidated-by S\n"
 "        --fallback-if-stale serve|upstream|fail   default: serve\n"
 "        --memory SIZE           sort memory before spilling, default 512M\n"

@@ -986,6 +986,8 @@ ngx_http_pred_cache_read(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
     }
 
     out->masked = ngx_http_pred_cache_masked(cn);
+    out->admin = (kind == NGX_HTTP_PRED_CACHE_OVERRIDE
+                  || kind == NGX_HTTP_PRED_CACHE_TOMBSTONE);
 
     /* to a reader an override is a value */
     out->kind = (kind == NGX_HTTP_PRED_CACHE_OVERRIDE)

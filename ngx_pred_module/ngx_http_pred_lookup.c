@@ -46,6 +46,22 @@ ngx_http_pred_lookup(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
         return ngx_http_pred_lookup_snapshot(r, plcf, key, res);
     }
 
+    /*
+     * The newest information wins: an override or tombstone written
+     * before the time the live version's data is as of gives way to it
+     * (it stays in the zone until it expires, and is no longer read).
+     */
+    if (cached.admin && plcf->snapshot && plcf->snapshot->live
+        && ngx_time() - cached.age < plcf->snapshot->live->as_of)
+    {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "pred: key \"%V\": admin write of %T s ago "
+                       "superseded by version %s", key, cached.age,
+                       plcf->snapshot->live->version);
+
+        return ngx_http_pred_lookup_snapshot(r, plcf, key, res);
+    }
+
     res->stale.masked = cached.masked;
 
     if (cached.expired_ms <= 0) {

@@ -107,6 +107,8 @@ typedef struct {
     ngx_msec_int_t              expired_ms;         /* > 0: expired */
     unsigned                    masked:1;   /* the snapshot must not
                                                answer for the key */
+    unsigned                    admin:1;    /* an override or tombstone,
+                                               written age seconds ago */
 } ngx_http_pred_cached_t;
 
 

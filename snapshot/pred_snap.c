@@ -1120,6 +1120,26 @@ pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err, size_t errlen)
 
     s->created_at = (time_t) u;
 
+    switch (pred_snap_meta_txn(s, txn, PRED_SNAP_META_AS_OF, buf,
+                               sizeof(buf)))
+    {
+    case 0:
+        s->as_of = s->created_at;
+        break;
+
+    case 1:
+        if (pred_snap_parse_u64(buf, &u) == 0) {
+            s->as_of = (time_t) u;
+            break;
+        }
+
+        /* fall through */
+
+    default:
+        return pred_snap_errorf(err, errlen, "metadata \"as_of\" is "
+                              "invalid");
+    }
+
     if (pred_snap_meta_txn(s, txn, PRED_SNAP_META_ENTRIES, buf, sizeof(buf))
         != 1 || pred_snap_parse_u64(buf, &s->entries) != 0)
     {

@@ -39,6 +39,7 @@
 #define PRED_SNAP_META_OWNER       "owner"
 #define PRED_SNAP_META_INVALIDATED "invalidated_by"
 #define PRED_SNAP_META_FALLBACK    "fallback_if_stale"
+#define PRED_SNAP_META_AS_OF       "as_of"
 
 #define PRED_SNAP_VERSION_MAX      64
 #define PRED_SNAP_ERR_MAX          512
@@ -74,6 +75,8 @@ typedef struct {
 
     char                version[PRED_SNAP_VERSION_MAX + 1];
     time_t              created_at;
+    time_t              as_of;          /* what the data is as of; default
+                                           created_at */
     uint64_t            entries;
     uint64_t            freshness_sla;  /* seconds, 0: none */
     pred_snap_stale_t   fallback;

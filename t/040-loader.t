@@ -63,6 +63,7 @@ size: \d+
 format: pred-snapshot\/1
 version: v1
 created_at: 1700000000
+as_of: 1700000000
 entries: 2
 checksum: fnv1a64:[0-9a-f]{16}
 source: \["\Q$in\E\/good\.jsonl"\]
