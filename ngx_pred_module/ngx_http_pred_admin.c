@@ -33,6 +33,8 @@ static ngx_int_t ngx_http_pred_admin_purge(ngx_http_request_t *r,
     ngx_http_pred_cache_zone_t *z);
 static ngx_int_t ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap);
+static ngx_int_t ngx_http_pred_admin_no_room(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_int_t rc);
 static ngx_int_t ngx_http_pred_admin_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);
 static ngx_int_t ngx_http_pred_admin_written(ngx_http_request_t *r,
@@ -77,18 +79,6 @@ ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    /*
-     * nginx's own limit (1m by default) would refuse a bulk body before
-     * the handler sees it: unless the location sets it, it is max_body,
-     * or 1m, for a body over a smaller max_body to get the module's 413.
-     */
-    if (clcf->client_max_body_size == NGX_CONF_UNSET) {
-        clcf->client_max_body_size = ngx_max(
-            (off_t) ((plcf->admin_max_body != NGX_CONF_UNSET_SIZE)
-                     ? plcf->admin_max_body : NGX_HTTP_PRED_ADMIN_MAX_BODY),
-            (off_t) 1024 * 1024);
-    }
-
     return ngx_http_pred_set_handler(cf, plcf, NGX_HTTP_PRED_HANDLER_ADMIN,
                                      ngx_http_pred_admin_handler);
 }
@@ -107,6 +97,10 @@ ngx_http_pred_admin_handler(ngx_http_request_t *r)
     z = ngx_http_pred_cache_zone_get(plcf);
 
     if (ngx_http_pred_admin_path(r, &rest) != NGX_OK) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST,
                                         "bad_path", NULL,
                                         "the path must start with the "
@@ -167,6 +161,13 @@ ngx_http_pred_admin_handler(ngx_http_request_t *r)
     rc = ngx_http_pred_decode_key(r, &rest, &key, &reason);
 
     if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* an answer before the body is read must read it and let it go */
+    if ((rc == NGX_DECLINED || z == NULL)
+        && ngx_http_discard_request_body(r) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -260,6 +261,11 @@ ngx_http_pred_admin_put(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
     if (ngx_http_pred_admin_ttl(r, ngx_http_pred_cache_ttl(plcf, z), &ttl)
         != NGX_OK)
     {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
         return ngx_http_pred_send_error(r, NGX_HTTP_BAD_REQUEST, "bad_ttl",
                                         key, "ttl must be a time, such as "
                                         "60 or 10m");
@@ -345,6 +351,13 @@ ngx_http_pred_admin_put_body(ngx_http_request_t *r)
         return;
     }
 
+    if (rc == NGX_BUSY) {
+        ngx_http_finalize_request(r,
+            ngx_http_pred_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "unavailable", &ctx->key, reason));
+        return;
+    }
+
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -422,7 +435,7 @@ ngx_http_pred_admin_delete(ngx_http_request_t *r,
 
 
 /* a write the zone could not take: 507, saying which budget is full */
-ngx_int_t
+static ngx_int_t
 ngx_http_pred_admin_no_room(ngx_http_request_t *r, ngx_str_t *key,
     ngx_int_t rc)
 {
@@ -637,6 +650,11 @@ static ngx_int_t
 ngx_http_pred_admin_allow(ngx_http_request_t *r, const char *methods)
 {
     ngx_str_t  value;
+
+    /* a body sent with the wrong method is read and let go */
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     value.data = (u_char *) methods;
     value.len = ngx_strlen(methods);

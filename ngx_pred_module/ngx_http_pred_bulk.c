@@ -11,7 +11,8 @@
  * All or nothing: every line is checked before any is written, and a bad
  * one is a 400 naming its line number.  The body is read once into memory
  * (a single buffer is used where it is); keys and values point into it,
- * values compacted in place.
+ * values compacted in place (so $request_body, if logged, shows them
+ * compacted, followed by what is left of the originals).
  */
 
 #include <jansson.h>
@@ -48,6 +49,9 @@ static const char *ngx_http_pred_bulk_ttl(const char *start,
     const char *stop, time_t *ttl);
 static const char *ngx_http_pred_bulk_reason(ngx_http_request_t *r,
     ngx_uint_t line, const char *why);
+static ngx_int_t ngx_http_pred_bulk_stopped(ngx_http_request_t *r,
+    ngx_http_pred_bulk_op_t *op, ngx_uint_t written, ngx_uint_t status,
+    const char *code, const char *why);
 
 
 static pred_json_name_t  ngx_http_pred_bulk_names[] = {
@@ -155,7 +159,22 @@ ngx_http_pred_bulk_body(ngx_http_request_t *r)
         if (op[i].kind == NGX_HTTP_PRED_BULK_MERGE) {
             rc = ngx_http_pred_merge_value(r, plcf, &op[i].key,
                                            &op[i].value, &value, &reason);
-            if (rc == NGX_ERROR) {
+
+            /* checked with its line: only the current value can fail */
+            if (rc == NGX_BUSY || rc == NGX_DECLINED) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "pred: admin: bulk: line %ui, key \"%V\": "
+                              "%s; %ui of %ui lines written", op[i].line,
+                              &op[i].key, reason, i, ops.nelts);
+
+                ngx_http_finalize_request(r,
+                    ngx_http_pred_bulk_stopped(r, &op[i], i,
+                                               NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               "unavailable", reason));
+                return;
+            }
+
+            if (rc != NGX_OK) {
                 ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
                 return;
             }
@@ -177,12 +196,18 @@ ngx_http_pred_bulk_body(ngx_http_request_t *r)
                           "written; %ui of %ui lines written",
                           op[i].line, &op[i].key, i, ops.nelts);
 
-            ngx_http_finalize_request(r, rc == NGX_DECLINED
-                ? ngx_http_pred_send_error(r,
-                      NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "value_too_large",
-                      &op[i].key, "the merged value is over the cache's "
-                      "max_entry; the lines before it were written")
-                : ngx_http_pred_admin_no_room(r, &op[i].key, rc));
+            ngx_http_finalize_request(r,
+                ngx_http_pred_bulk_stopped(r, &op[i], i,
+                    rc == NGX_DECLINED ? NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+                                       : NGX_HTTP_INSUFFICIENT_STORAGE,
+                    rc == NGX_DECLINED ? "value_too_large"
+                    : rc == NGX_BUSY ? "admin_budget_full" : "no_room",
+                    rc == NGX_DECLINED
+                    ? "the merged value is over the cache's max_entry"
+                    : rc == NGX_BUSY
+                    ? "the zone's budget for overrides and tombstones "
+                      "(admin=) is full"
+                    : "the cache zone has no room"));
             return;
         }
 
@@ -230,11 +255,16 @@ ngx_http_pred_bulk_parse(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
     p = (char *) body->data;
     end = p + body->len;
 
-    /* as many writes as lines, at most */
+    /*
+     * As many writes as lines, at most, and one per 20 bytes (the shortest
+     * line is {"key":"k","value":1}): blank lines reserve nothing.
+     */
     n = 1;
     for (eol = p; (eol = memchr(eol, '\n', end - eol)) != NULL; eol++) {
         n++;
     }
+
+    n = ngx_min(n, body->len / 20 + 1);
 
     if (ngx_array_init(ops, r->pool, n, sizeof(ngx_http_pred_bulk_op_t))
         != NGX_OK)
@@ -350,8 +380,17 @@ ngx_http_pred_bulk_line(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
 
         op->kind = NGX_HTTP_PRED_BULK_MERGE;
         op->value.data = (u_char *) starts[4];
-        op->value.len = stops[4] - starts[4];
-        return NULL;
+        op->value.len = pred_json_compact(starts[4], stops[4] - starts[4],
+                                          (char *) starts[4]);
+
+        switch (ngx_http_pred_merge_check(r, &op->value, &why)) {
+        case NGX_OK:
+            return NULL;
+        case NGX_DECLINED:
+            return why;
+        default:
+            return (const char *) NGX_ERROR;
+        }
     }
 
     if (starts[1] == NULL) {
@@ -463,4 +502,29 @@ ngx_http_pred_bulk_reason(ngx_http_request_t *r, ngx_uint_t line,
     ngx_sprintf(p, "line %ui: %s%Z", line, why);
 
     return (const char *) p;
+}
+
+
+/*
+ * A write the zone or the current value refused after the lines before it
+ * were written: the error names the key, the line and how many were.
+ */
+static ngx_int_t
+ngx_http_pred_bulk_stopped(ngx_http_request_t *r, ngx_http_pred_bulk_op_t *op,
+    ngx_uint_t written, ngx_uint_t status, const char *code, const char *why)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, ngx_strlen(why)
+                             + sizeof("line : ; the  lines before it were "
+                                      "written")
+                             + 2 * NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf(p, "line %ui: %s; the %ui lines before it were written%Z",
+                op->line, why, written);
+
+    return ngx_http_pred_send_error(r, status, code, &op->key, (char *) p);
 }

@@ -14,6 +14,79 @@ static ngx_int_t ngx_http_pred_lookup_snapshot(ngx_http_request_t *r,
     ngx_http_pred_lookup_t *res);
 
 
+/*
+ * The admin API's read of a key's current value, for a merge patch: the
+ * cache tier's (a model's answer or an override, not expired), else the
+ * live version's (stale or not), with the as-of rule of
+ * ngx_http_pred_lookup() but no canary routing, no shadow comparison and
+ * no request metrics.  NGX_OK with *value; NGX_DECLINED: no tier holds
+ * one (or a tombstone says so); NGX_BUSY: the snapshot cannot be read now
+ * (not loaded, or a read error); NGX_ERROR.
+ */
+ngx_int_t
+ngx_http_pred_lookup_current(ngx_http_request_t *r,
+    ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key, ngx_str_t *value)
+{
+    ngx_int_t                    rc;
+    ngx_http_pred_hit_t          hit;
+    ngx_http_pred_cached_t       cached;
+    ngx_http_pred_cache_zone_t  *z;
+    ngx_http_pred_snapshot_t    *snap;
+
+    z = ngx_http_pred_cache_zone_get(plcf);
+    snap = plcf->snapshot;
+
+    if (z) {
+        rc = ngx_http_pred_cache_get(r, z, key, &cached);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        /* what a client would be answered from the zone: not expired */
+        if (rc == NGX_OK && cached.expired_ms <= 0
+            && !(cached.admin && snap && snap->live
+                 && ngx_time() - cached.age < snap->live->as_of))
+        {
+            if (cached.kind == NGX_HTTP_PRED_CACHE_VALUE) {
+                *value = cached.value;
+                return NGX_OK;
+            }
+
+            /* a cached "not found", or a tombstone: nothing */
+            return NGX_DECLINED;
+        }
+
+        if (rc == NGX_OK && cached.masked) {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (snap == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_pred_snapshot_lookup(r, snap, NGX_CONF_UNSET, key,
+                                       NGX_HTTP_PRED_ROLE_LIVE, &hit);
+
+    switch (rc) {
+
+    case NGX_OK:
+        *value = hit.value;
+        return NGX_OK;
+
+    case NGX_DECLINED:
+        return NGX_DECLINED;
+
+    case NGX_ERROR:
+        return NGX_BUSY;
+
+    default:
+        return NGX_BUSY;
+    }
+}
+
+
 /* NGX_OK with res filled in, or NGX_ERROR (out of memory) */
 ngx_int_t
 ngx_http_pred_lookup(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,

@@ -528,6 +528,8 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_pred_loc_conf_t *prev = parent;
     ngx_http_pred_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
     /* "pred" is not inherited: it names the location that answers */
     ngx_conf_init_value(conf->enable, 0);
 
@@ -543,6 +545,22 @@ ngx_http_pred_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_size_value(conf->admin_max_body, prev->admin_max_body,
                               NGX_HTTP_PRED_ADMIN_MAX_BODY);
+
+    /*
+     * nginx's own limit (1m by default), checked before the handler runs,
+     * would refuse a bulk body with an HTML page: an admin location takes
+     * twice max_body, so that a body over max_body gets the module's JSON
+     * 413 (core's merge ran before this one: the value is final).
+     */
+    if (conf->handler == NGX_HTTP_PRED_HANDLER_ADMIN) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (clcf->client_max_body_size
+            && clcf->client_max_body_size < (off_t) conf->admin_max_body * 2)
+        {
+            clcf->client_max_body_size = (off_t) conf->admin_max_body * 2;
+        }
+    }
     ngx_conf_merge_uint_value(conf->miss_async, prev->miss_async, 0);
     ngx_conf_merge_uint_value(conf->priority, prev->priority,
                               NGX_HTTP_PRED_PRIO_NORMAL);

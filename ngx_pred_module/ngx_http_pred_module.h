@@ -566,6 +566,8 @@ ngx_int_t ngx_http_pred_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_pred_lookup(ngx_http_request_t *r,
     ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key,
     ngx_http_pred_lookup_t *res);
+ngx_int_t ngx_http_pred_lookup_current(ngx_http_request_t *r,
+    ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key, ngx_str_t *value);
 
 /* ngx_http_pred_snapshot.c */
 char *ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -759,13 +761,13 @@ void ngx_http_pred_canary_shadow(ngx_http_request_t *r,
 #define NGX_HTTP_PRED_ADMIN_MAX_BODY  (4 * 1024 * 1024)
 
 char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-ngx_int_t ngx_http_pred_admin_no_room(ngx_http_request_t *r, ngx_str_t *key,
-    ngx_int_t rc);
 
 /* ngx_http_pred_merge.c */
 ngx_int_t ngx_http_pred_merge_value(ngx_http_request_t *r,
     ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key, ngx_str_t *patch_text,
     ngx_str_t *out, const char **reason);
+ngx_int_t ngx_http_pred_merge_check(ngx_http_request_t *r, ngx_str_t *patch,
+    const char **reason);
 
 /* ngx_http_pred_bulk.c */
 ngx_int_t ngx_http_pred_bulk(ngx_http_request_t *r,

@@ -532,6 +532,16 @@ _EOC_
 is($rc, 0, 'an inherited pred_shadow is off where there is no snapshot')
     or diag($err);
 
+($rc, $err) = nginx_t(<<'_EOC_');
+    server {
+        listen 127.0.0.1:1984;
+        location /pred-admin/ { pred_admin max_body=2m; client_max_body_size 8m; }
+        location /pred-admin2/ { client_max_body_size 100k; pred_admin; }
+    }
+_EOC_
+is($rc, 0, 'client_max_body_size beside pred_admin, before or after it')
+    or diag($err);
+
 refused('a pred_shadow rate of 0', <<'_EOC_',
     server { location = /f { pred_key $arg_id; pred_shadow rate=0; pred; } }
 _EOC_

@@ -198,3 +198,37 @@ __DATA__
  '{"b":{"c":1,"d":0.1}}']
 --- no_error_log
 [error]
+
+
+
+=== TEST 6: a merge keeps the bytes of what it does not touch; a patch naming a member twice is refused with its line; a full admin budget stops the writes and says how many were made
+--- http_config
+    pred_cache_zone zone=hot:1m admin=8k;
+--- config
+    pred_cache hot;
+    location = /predict { pred_key $arg_id; pred; }
+    location /admin/ { pred_admin; }
+--- request eval
+["POST /admin/bulk
+{\"key\":\"n\",\"value\":{\"v\":0.1,\"big\":18446744073709551616,\"e\":1e5,\"s\":\"\\u00e9\"}}
+",
+ "PATCH /admin/n\n{\"x\":{\"y\":null,\"z\":[1,null]},\"e\":null}",
+ "GET /predict?id=n",
+ "POST /admin/bulk
+{\"key\":\"n\",\"value\":1}
+{\"key\":\"n\",\"merge\":{\"a\":1,\"b\":{\"c\":1,\"c\":2}}}
+",
+ "GET /predict?id=n",
+ "POST /admin/bulk\n" . CORE::join('', map { sprintf(qq[{"key":"f%d","value":"%s"}\n], $_, 'x' x 1000) } 1 .. 20),
+ "GET /predict?id=f1", "GET /predict?id=f20"]
+--- error_code eval
+[200, 200, 200, 400, 200, 507, 200, 404]
+--- response_body eval
+['{"applied":1,"upserts":1,"deletes":0}',
+ '{"stored":"n","ttl":600}',
+ '{"v":0.1,"big":18446744073709551616,"s":"\\u00e9","x":{"z":[1,null]}}',
+ '{"error":"bad_line","reason":"line 2: the patch names a member twice"}',
+ '{"v":0.1,"big":18446744073709551616,"s":"\\u00e9","x":{"z":[1,null]}}',
+ qr/\A\{"error":"admin_budget_full","key":"f(\d+)","reason":"line \1: the zone's budget for overrides and tombstones \(admin=\) is full; the (\d+) lines before it were written"\}\z/,
+ '"' . ('x' x 1000) . '"',
+ '{"error":"not_found","key":"f20"}']

@@ -229,7 +229,9 @@ bad('admin PUT: key of 512 bytes', req(PUT => "/admin/$long", body => '1'),
 bad('admin PUT: bad escape', req(PUT => '/admin/a%zz', body => '1'), 400);
 bad('admin PUT: bad ttl', req(PUT => '/admin/k?ttl=soon', body => '1'), 400);
 bad('admin DELETE: control byte', req(DELETE => '/admin/a%01'), 400);
-bad('admin: unknown method', req(PATCH => '/admin/k', body => '1'), 405);
+bad('admin: unknown method', req(COPY => '/admin/k', body => '1'), 405);
+bad('admin PATCH: not an object', req(PATCH => '/admin/k', body => '1'),
+    400);
 bad('admin POST: not a call', req(POST => '/admin/nothing', body => ''),
     405);
 
