@@ -1,6 +1,7 @@
 # A mixed-traffic soak: one config with every feature on, two workers,
 # six clients for about 15 seconds sending hits, misses, batches, reranked
-# lists, cascades, admin writes and purges and metrics scrapes, while the model
+# lists, cascades, admin writes (single, bulk and merge patches) and purges
+# and metrics scrapes, while the model
 # slows down, fails (the breaker opens) and comes back, a new version
 # is published and rolled back, and a canary version serves a share of
 # keys (compared by pred_shadow), grows, is dropped by a publish, comes
@@ -189,7 +190,20 @@ sub client {
             $check = sub { $_[0] =~ /\A\{"k":"\Q$k\E".*"items":\[\{"id":"[ab]"\}\]/ };
         } elsif ($op < 93) {                    # admin writes
             my $k = "m$n-" . int rand 50;
-            if (rand() < 0.7) {
+            my $w = rand();
+            if ($w < 0.15) {                    # a bulk body of three
+                my @k = map { "m$n-" . int rand 50 } 1 .. 3;
+                ($path, $method, $body) = ('/admin/bulk', 'POST', join '',
+                    qq({"key":"$k[0]","value":{"k":"$k[0]","o":2},"ttl":2}\n),
+                    qq({"key":"$k[1]","delete":true,"ttl":1}\n),
+                    qq({"key":"$k[2]","merge":{"k":"$k[2]","p":1},"ttl":2}\n));
+                $check = sub {
+                    $_[0] eq '{"applied":3,"upserts":2,"deletes":1}' };
+            } elsif ($w < 0.3) {                # a merge patch
+                ($path, $method, $body) = ("/admin/$k?ttl=2", 'PATCH',
+                                           qq({"k":"$k","p":1}));
+                $check = sub { $_[0] eq qq{{"stored":"$k","ttl":2}} };
+            } elsif ($w < 0.79) {
                 ($path, $method, $body) = ("/admin/$k?ttl=2", 'PUT',
                                            qq{{"k":"$k","o":1}});
                 $check = sub { $_[0] eq qq{{"stored":"$k","ttl":2}} };
