@@ -114,6 +114,12 @@ test_compact(void **state)
     len = pred_json_compact(in, strlen(in), out);
     out[len] = '\0';
     assert_string_equal(out, "{\"a b\":[1,2.50],\"s\":\" x \\\" y \"}");
+
+    /* in place, as bulk writes do: strings move left over white space */
+    strcpy(out, in);
+    len = pred_json_compact(out, strlen(out), out);
+    out[len] = '\0';
+    assert_string_equal(out, "{\"a b\":[1,2.50],\"s\":\" x \\\" y \"}");
 }
 
 
