@@ -779,7 +779,7 @@ pred_switch(const char *dir, const char *target, const char *verb, int full)
 int
 pred_candidate_info(const char *dir)
 {
-    char         file[256], pct[16], path[4096];
+    char         file[256], pct[16], path[4096], name[256];
     uint32_t     share;
     struct stat  st;
 
@@ -790,8 +790,9 @@ pred_candidate_info(const char *dir)
     pred_canary_format_percent(pct, sizeof(pct), share);
     snprintf(path, sizeof(path), "%s/%s", dir, file);
 
-    printf("candidate: %.*s%s\ncandidate_percent: %s\n",
-           (int) strlen(file) - 9, file + 5,
+    pred_version_of(name, sizeof(name), file);
+
+    printf("candidate: %s%s\ncandidate_percent: %s\n", name,
            stat(path, &st) == 0 ? "" : " (its file is missing)", pct);
 
     return 1;

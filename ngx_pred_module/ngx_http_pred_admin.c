@@ -246,16 +246,9 @@ ngx_http_pred_admin_put(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
 
-    if (r->headers_in.content_length_n > (off_t) plcf->admin_max_body) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_pred_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                        "body_too_large", key,
-                                        "the body is over the admin "
-                                        "max_body");
+    rc = ngx_http_pred_admin_length(r, key);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     if (ngx_http_pred_admin_ttl(r, ngx_http_pred_cache_ttl(plcf, z), &ttl)
@@ -305,19 +298,7 @@ ngx_http_pred_admin_put_body(ngx_http_request_t *r)
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
     z = ngx_http_pred_cache_zone_get(plcf);
 
-    rc = ngx_http_pred_read_body(r, &body);
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (rc == NGX_DECLINED || body.len > plcf->admin_max_body) {
-        ngx_http_finalize_request(r,
-            ngx_http_pred_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                     "body_too_large", &ctx->key,
-                                     "the body is over the admin "
-                                     "max_body"));
+    if (ngx_http_pred_admin_body(r, &ctx->key, &body) != NGX_OK) {
         return;
     }
 
@@ -431,6 +412,68 @@ ngx_http_pred_admin_delete(ngx_http_request_t *r,
                   "pred: admin: invalidated \"%V\" for %T s", key, ttl);
 
     return ngx_http_pred_admin_written(r, "invalidated", key, ttl);
+}
+
+
+/*
+ * Before an admin body is read: NGX_DECLINED when its Content-Length is
+ * within max_body, else the 413 sent (the body read and let go).  key may
+ * be NULL.
+ */
+ngx_int_t
+ngx_http_pred_admin_length(ngx_http_request_t *r, ngx_str_t *key)
+{
+    ngx_int_t                  rc;
+    ngx_http_pred_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
+
+    if (r->headers_in.content_length_n <= (off_t) plcf->admin_max_body) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_pred_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                    "body_too_large", key,
+                                    "the body is over the admin max_body");
+}
+
+
+/*
+ * In an admin body handler: NGX_OK with the body, within max_body (a body
+ * sent chunked has no Content-Length to check first); otherwise the
+ * request is finalized, with a 413 or a 500.
+ */
+ngx_int_t
+ngx_http_pred_admin_body(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *body)
+{
+    ngx_int_t                  rc;
+    ngx_http_pred_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
+
+    rc = ngx_http_pred_read_body(r, body);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED || body->len > plcf->admin_max_body) {
+        ngx_http_finalize_request(r,
+            ngx_http_pred_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                     "body_too_large", key,
+                                     "the body is over the admin "
+                                     "max_body"));
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 

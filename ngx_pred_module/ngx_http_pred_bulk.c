@@ -64,10 +64,7 @@ static pred_json_name_t  ngx_http_pred_bulk_names[] = {
 ngx_int_t
 ngx_http_pred_bulk(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z)
 {
-    ngx_int_t                  rc;
-    ngx_http_pred_loc_conf_t  *plcf;
-
-    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
+    ngx_int_t  rc;
 
     if (z == NULL) {
         rc = ngx_http_discard_request_body(r);
@@ -80,16 +77,9 @@ ngx_http_pred_bulk(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z)
                                         "this location has no pred_cache");
     }
 
-    if (r->headers_in.content_length_n > (off_t) plcf->admin_max_body) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_pred_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                        "body_too_large", NULL,
-                                        "the body is over the admin "
-                                        "max_body");
+    rc = ngx_http_pred_admin_length(r, NULL);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_pred_bulk_body);
@@ -118,19 +108,7 @@ ngx_http_pred_bulk_body(ngx_http_request_t *r)
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
     z = ngx_http_pred_cache_zone_get(plcf);
 
-    rc = ngx_http_pred_read_body(r, &body);
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (rc == NGX_DECLINED || body.len > plcf->admin_max_body) {
-        ngx_http_finalize_request(r,
-            ngx_http_pred_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                     "body_too_large", NULL,
-                                     "the body is over the admin "
-                                     "max_body"));
+    if (ngx_http_pred_admin_body(r, NULL, &body) != NGX_OK) {
         return;
     }
 

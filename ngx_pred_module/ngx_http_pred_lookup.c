@@ -12,6 +12,8 @@
 static ngx_int_t ngx_http_pred_lookup_snapshot(ngx_http_request_t *r,
     ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key,
     ngx_http_pred_lookup_t *res);
+static ngx_uint_t ngx_http_pred_superseded(ngx_http_pred_loc_conf_t *plcf,
+    ngx_http_pred_cached_t *cached);
 
 
 /*
@@ -45,8 +47,7 @@ ngx_http_pred_lookup_current(ngx_http_request_t *r,
 
         /* what a client would be answered from the zone: not expired */
         if (rc == NGX_OK && cached.expired_ms <= 0
-            && !(cached.admin && snap && snap->live
-                 && ngx_time() - cached.age < snap->live->as_of))
+            && !ngx_http_pred_superseded(plcf, &cached))
         {
             if (cached.kind == NGX_HTTP_PRED_CACHE_VALUE) {
                 *value = cached.value;
@@ -119,14 +120,7 @@ ngx_http_pred_lookup(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
         return ngx_http_pred_lookup_snapshot(r, plcf, key, res);
     }
 
-    /*
-     * The newest information wins: an override or tombstone written
-     * before the time the live version's data is as of gives way to it
-     * (it stays in the zone until it expires, and is no longer read).
-     */
-    if (cached.admin && plcf->snapshot && plcf->snapshot->live
-        && ngx_time() - cached.age < plcf->snapshot->live->as_of)
-    {
+    if (ngx_http_pred_superseded(plcf, &cached)) {
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "pred: key \"%V\": admin write of %T s ago "
                        "superseded by version %s", key, cached.age,
@@ -293,4 +287,18 @@ ngx_http_pred_lookup_snapshot(ngx_http_request_t *r,
     ans->candidate = hit.candidate;
 
     return NGX_OK;
+}
+
+
+/*
+ * The newest information wins: an override or tombstone written before
+ * the time the live version's data is as of gives way to it (it stays in
+ * the zone until it expires, and is no longer read).
+ */
+static ngx_uint_t
+ngx_http_pred_superseded(ngx_http_pred_loc_conf_t *plcf,
+    ngx_http_pred_cached_t *cached)
+{
+    return cached->admin && plcf->snapshot && plcf->snapshot->live
+           && ngx_time() - cached->age < plcf->snapshot->live->as_of;
 }

@@ -761,6 +761,9 @@ void ngx_http_pred_canary_shadow(ngx_http_request_t *r,
 #define NGX_HTTP_PRED_ADMIN_MAX_BODY  (4 * 1024 * 1024)
 
 char *ngx_http_pred_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_pred_admin_length(ngx_http_request_t *r, ngx_str_t *key);
+ngx_int_t ngx_http_pred_admin_body(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *body);
 
 /* ngx_http_pred_merge.c */
 ngx_int_t ngx_http_pred_merge_value(ngx_http_request_t *r,

@@ -66,6 +66,9 @@ static void *ngx_http_pred_snapshot_alloc(void *pool, size_t size);
 static void ngx_http_pred_snapshot_index(ngx_event_t *ev);
 static void ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap,
     pred_snap_t *s, ngx_str_t *key, const char *reason);
+static ngx_int_t ngx_http_pred_snapshot_read(ngx_http_request_t *r,
+    ngx_http_pred_snapshot_t *snap, pred_snap_t *s, ngx_str_t *key,
+    ngx_str_t *value);
 static pred_snap_t *ngx_http_pred_snapshot_open(
     ngx_http_pred_snapshot_t *snap, u_char *path,
     ngx_http_pred_file_id_t *id, char *err, size_t errlen,
@@ -398,6 +401,49 @@ ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap, pred_snap_t *s,
 
 
 /*
+ * One version's value for key, copied into the request's pool, for
+ * lookups and peeks alike.  NGX_OK: a hit, NGX_DECLINED: a miss,
+ * NGX_BUSY: the file faulted (the version is no longer served),
+ * NGX_ERROR: LMDB failed (logged).
+ */
+static ngx_int_t
+ngx_http_pred_snapshot_read(ngx_http_request_t *r,
+    ngx_http_pred_snapshot_t *snap, pred_snap_t *s, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    int      rc;
+    char     err[PRED_SNAP_ERR_MAX];
+    void    *val;
+    size_t   len;
+
+    rc = pred_snap_get(s, key->data, key->len, ngx_http_pred_snapshot_alloc,
+                       r->pool, &val, &len, err, sizeof(err));
+
+    switch (rc) {
+
+    case 1:
+        value->data = val;
+        value->len = len;
+        return NGX_OK;
+
+    case 0:
+        return NGX_DECLINED;
+
+    case PRED_SNAP_FAULT:
+        ngx_http_pred_snapshot_fault(snap, s, key, err);
+        return NGX_BUSY;
+
+    default:
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pred: snapshot \"%V\" %sversion %s: key \"%V\": %s",
+                      &snap->name, s == snap->cand ? "candidate " : "",
+                      s->version, key, err);
+        return NGX_ERROR;
+    }
+}
+
+
+/*
  * NGX_OK: a hit, NGX_DECLINED: a miss, NGX_BUSY: no snapshot is loaded,
  * NGX_ERROR: LMDB failed (logged).
  */
@@ -406,11 +452,8 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, time_t max_age, ngx_str_t *key,
     ngx_uint_t role, ngx_http_pred_hit_t *hit)
 {
-    int           rc;
-    char          err[PRED_SNAP_ERR_MAX];
-    void         *val;
-    size_t        len;
     time_t        limit, *logged;
+    ngx_int_t     rc;
     pred_snap_t  *s;
 
     /* without a candidate (dropped since the route), the live version */
@@ -426,39 +469,19 @@ again:
 
     hit->candidate = (s == snap->cand);
 
-    rc = pred_snap_get(s, key->data, key->len, ngx_http_pred_snapshot_alloc,
-                       r->pool, &val, &len, err, sizeof(err));
+    rc = ngx_http_pred_snapshot_read(r, snap, s, key, &hit->value);
 
-    if (rc == 1) {
-        hit->value.data = val;
-        hit->value.len = len;
-    }
+    if (rc == NGX_BUSY || rc == NGX_ERROR) {
 
-    if (rc == PRED_SNAP_FAULT) {
-        ngx_http_pred_snapshot_fault(snap, s, key, err);
-
-        /* a candidate's fault is no reason to fail: the live version */
+        /* a candidate's fault or error is no reason to fail: the live
+           version answers */
         if (hit->candidate) {
+            hit->cand_failed = (rc == NGX_ERROR);
             s = snap->live;
             goto again;
         }
 
-        return NGX_BUSY;
-    }
-
-    if (rc == -1) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "pred: snapshot \"%V\" %sversion %s: key \"%V\": %s",
-                      &snap->name, hit->candidate ? "candidate " : "",
-                      s->version, key, err);
-
-        if (hit->candidate) {
-            hit->cand_failed = 1;
-            s = snap->live;
-            goto again;
-        }
-
-        return NGX_ERROR;
+        return rc;
     }
 
     /* copied: a swap may free the snapshot before the request is done */
@@ -490,7 +513,7 @@ again:
                       pred_snap_fallback_name(s->fallback));
     }
 
-    return rc == 1 ? NGX_OK : NGX_DECLINED;
+    return rc;
 }
 
 
@@ -503,40 +526,11 @@ ngx_int_t
 ngx_http_pred_snapshot_peek(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, ngx_str_t *key, ngx_str_t *value)
 {
-    int           rc;
-    char          err[PRED_SNAP_ERR_MAX];
-    void         *val;
-    size_t        len;
-    pred_snap_t  *s;
-
-    s = snap->cand;
-    if (s == NULL) {
+    if (snap->cand == NULL) {
         return NGX_BUSY;
     }
 
-    rc = pred_snap_get(s, key->data, key->len, ngx_http_pred_snapshot_alloc,
-                       r->pool, &val, &len, err, sizeof(err));
-
-    switch (rc) {
-
-    case 1:
-        value->data = val;
-        value->len = len;
-        return NGX_OK;
-
-    case 0:
-        return NGX_DECLINED;
-
-    case PRED_SNAP_FAULT:
-        ngx_http_pred_snapshot_fault(snap, s, key, err);
-        return NGX_BUSY;
-
-    default:
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "pred: snapshot \"%V\" candidate version %s: key "
-                      "\"%V\": %s", &snap->name, s->version, key, err);
-        return NGX_ERROR;
-    }
+    return ngx_http_pred_snapshot_read(r, snap, snap->cand, key, value);
 }
 
 
