@@ -220,7 +220,8 @@ test-asan: deps
 	    PRED_SNAPSHOT=$(CURDIR)/$(ASAN)/pred-snapshot; $(PROVE)
 	@ASAN_OPTIONS=log_path=$(SAN_REPORTS)/asan \
 	    UBSAN_OPTIONS=log_path=$(SAN_REPORTS)/ubsan:print_stacktrace=1 \
-	    PRED_SNAPSHOT=$(CURDIR)/$(ASAN)/pred-snapshot prove t/040-loader.t
+	    PRED_SNAPSHOT=$(CURDIR)/$(ASAN)/pred-snapshot \
+	    prove t/040-loader.t t/041-loader-delta.t
 	@if ls $(SAN_REPORTS)/* >/dev/null 2>&1; then \
 	    head -50 $(SAN_REPORTS)/*; \
 	    echo "test-asan: sanitizer reports in $(SAN_REPORTS)" >&2; exit 1; \

@@ -28,6 +28,7 @@
 static int pred_build_run(pred_build_opts_t *o);
 static int pred_build_merge(pred_build_t *b, const char *tmp);
 static int pred_build_check_shrink(pred_build_t *b);
+static int pred_build_check_base(pred_build_opts_t *o);
 static double pred_build_elapsed(pred_build_t *b);
 static void pred_build_cleanup(pred_build_t *b);
 static void pred_build_on_run(const char *path);
@@ -64,7 +65,7 @@ static int
 pred_build_run(pred_build_opts_t *o)
 {
     int                 rc;
-    char                tmp[4096], final[4096];
+    char                tmp[4096], final[4096], other[4096];
     size_t              i;
     pred_build_t        b;
     struct stat         st;
@@ -88,7 +89,9 @@ pred_build_run(pred_build_opts_t *o)
         return PRED_EXIT_FAIL;
     }
 
+    /* bases and deltas share one namespace of versions */
     if (pred_snap_file(final, sizeof(final), o->dir, o->version) != 0
+        || pred_delta_file(other, sizeof(other), o->dir, o->version) != 0
         || snprintf(tmp, sizeof(tmp), "%s/.snap-%s.mdb.%d.tmp", o->dir,
                     o->version, (int) getpid()) >= (int) sizeof(tmp))
     {
@@ -96,9 +99,18 @@ pred_build_run(pred_build_opts_t *o)
         return PRED_EXIT_FAIL;
     }
 
-    if (access(final, F_OK) == 0) {
-        pred_error("%s: version \"%s\" already exists", final, o->version);
+    if (access(final, F_OK) == 0 || access(other, F_OK) == 0) {
+        pred_error("%s: version \"%s\" already exists",
+                   access(final, F_OK) == 0 ? final : other, o->version);
         return PRED_EXIT_FAIL;
+    }
+
+    if (o->delta_of) {
+        if (pred_build_check_base(o) != 0) {
+            return PRED_EXIT_FAIL;
+        }
+
+        memcpy(final, other, sizeof(final));
     }
 
     rc = PRED_EXIT_FAIL;
@@ -139,7 +151,7 @@ pred_build_run(pred_build_opts_t *o)
         goto done;
     }
 
-    if (pred_build_check_shrink(&b) != 0) {
+    if (!o->delta_of && pred_build_check_shrink(&b) != 0) {
         goto done;
     }
 
@@ -161,8 +173,16 @@ pred_build_run(pred_build_opts_t *o)
 
     pred_build_progress(&b, NULL, 0);
 
-    printf("built %s: %" PRIu64 " entries in %.2f s\n", final,
-           b.writer.written, pred_build_elapsed(&b));
+    if (o->delta_of) {
+        printf("built %s: %" PRIu64 " upserts, %" PRIu64 " deletions over "
+               "version %s in %.2f s\n", final,
+               b.writer.written - b.writer.deletes, b.writer.deletes,
+               o->delta_of, pred_build_elapsed(&b));
+
+    } else {
+        printf("built %s: %" PRIu64 " entries in %.2f s\n", final,
+               b.writer.written, pred_build_elapsed(&b));
+    }
 
     rc = PRED_EXIT_OK;
 
@@ -251,6 +271,29 @@ pred_build_check_shrink(pred_build_t *b)
                    b->opts->max_shrink);
         return -1;
     }
+
+    return 0;
+}
+
+
+/* a delta's base must be a valid base version in the folder */
+static int
+pred_build_check_base(pred_build_opts_t *o)
+{
+    char         path[4096], err[PRED_SNAP_ERR_MAX];
+    pred_snap_t  s;
+
+    if (pred_snap_file(path, sizeof(path), o->dir, o->delta_of) != 0) {
+        pred_error("%s: path too long", o->dir);
+        return -1;
+    }
+
+    if (pred_snap_open(&s, path, 0, err, sizeof(err)) != 0) {
+        pred_error("--delta-of %s: %s: %s", o->delta_of, path, err);
+        return -1;
+    }
+
+    pred_snap_close(&s);
 
     return 0;
 }

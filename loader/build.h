@@ -33,6 +33,14 @@
 #define PRED_QUEUED_SIZE(r)  ((pred_rec_size(r) + 7) & ~(size_t) 7)
 
 
+/* a key whose data is as of a later time than the file's (compact) */
+typedef struct {
+    char               *key;
+    size_t              klen;
+    time_t              as_of;
+} pred_key_time_t;
+
+
 typedef struct {
     char               *dir;
     char               *version;
@@ -49,6 +57,9 @@ typedef struct {
     const char         *fallback;
     time_t              created_at;
     time_t              as_of;          /* 0: created_at */
+    const char         *delta_of;       /* a delta over this base */
+    pred_key_time_t    *key_as_of;      /* the "as_of" database */
+    size_t              nkey_as_of;
     size_t              memory;
     pred_jsonl_opts_t   jsonl;
 } pred_build_opts_t;
@@ -67,6 +78,7 @@ typedef struct {
     const char         *path;
     uint64_t            queued;         /* records handed over */
     uint64_t            written;        /* by the thread; read after it */
+    uint64_t            deletes;        /* a delta's, among written */
     uint64_t            hash;
 
     pthread_t           thread;
@@ -105,6 +117,8 @@ typedef struct {
 /* build_args.c: PRED_EXIT_OK, or the exit code of a message printed */
 int pred_build_parse_args(int argc, char **argv, pred_build_opts_t *o);
 void pred_build_free_args(pred_build_opts_t *o);
+/* created_at (SOURCE_DATE_EPOCH when set), as_of, a default version */
+void pred_build_defaults(pred_build_opts_t *o);
 
 /* build_input.c */
 int pred_build_add_input(pred_build_t *b, const char *arg);

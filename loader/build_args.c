@@ -41,7 +41,8 @@ enum {
     PRED_OPT_FALLBACK_IF_STALE,
     PRED_OPT_MEMORY,
     PRED_OPT_QUIET,
-    PRED_OPT_AS_OF
+    PRED_OPT_AS_OF,
+    PRED_OPT_DELTA_OF
 };
 
 
@@ -68,13 +69,13 @@ static const struct option  pred_build_options[] = {
     { "memory",             required_argument, NULL, PRED_OPT_MEMORY },
     { "quiet",              no_argument,       NULL, PRED_OPT_QUIET },
     { "as-of",              required_argument, NULL, PRED_OPT_AS_OF },
+    { "delta-of",           required_argument, NULL, PRED_OPT_DELTA_OF },
     { NULL,                 0,                 NULL, 0 }
 };
 
 
 static int pred_build_option(pred_build_opts_t *o, int opt, char *val);
 static int pred_parse_time(const char *s, time_t *out);
-static void pred_build_defaults(pred_build_opts_t *o);
 
 
 int
@@ -271,6 +272,16 @@ pred_build_option(pred_build_opts_t *o, int opt, char *val)
         }
         break;
 
+    case PRED_OPT_DELTA_OF:
+        if (!pred_snap_valid_version(val)) {
+            return pred_usage_error("build: invalid --delta-of version "
+                                    "\"%s\"", val);
+        }
+
+        o->delta_of = val;
+        o->jsonl.deletes = 1;
+        break;
+
     case PRED_OPT_OWNER:
         o->owner = val;
         break;
@@ -304,7 +315,7 @@ pred_build_option(pred_build_opts_t *o, int opt, char *val)
 
 
 /* created_at, and the version when none was given */
-static void
+void
 pred_build_defaults(pred_build_opts_t *o)
 {
     char         *env;

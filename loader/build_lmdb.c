@@ -60,7 +60,7 @@ pred_writer_open(pred_writer_t *w, const char *path, uint64_t records,
     mapsize = (mapsize + 65535) & ~(size_t) 65535;
 
     mdb_env_set_mapsize(w->env, mapsize);
-    mdb_env_set_maxdbs(w->env, 2);
+    mdb_env_set_maxdbs(w->env, 3);
 
     rc = mdb_env_open(w->env, path, MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOSYNC
                                     | MDB_NOMETASYNC, 0644);
@@ -363,6 +363,9 @@ pred_writer_write(pred_writer_t *w)
 
         w->hash = pred_snap_hash_record(w->hash, k.mv_data, k.mv_size,
                                         v.mv_data, v.mv_size);
+
+        /* only a delta's input has them (see pred_jsonl_opts_t) */
+        w->deletes += (v.mv_size == 0);
     }
 
     if (rc != 0) {
@@ -398,6 +401,10 @@ pred_writer_put_meta(pred_writer_t *w, const pred_build_opts_t *o)
     int       rc;
     char      why[128];
     char      entries[32], created[32], sla[32], sum[32], asof[32];
+    char      deletes[32], keys[32], when[32];
+    size_t    j;
+    MDB_val   k, v;
+    MDB_dbi   kdbi;
     char     *source;
     size_t    i;
     json_t   *arr;
@@ -422,6 +429,7 @@ pred_writer_put_meta(pred_writer_t *w, const pred_build_opts_t *o)
     snprintf(created, sizeof(created), "%jd", (intmax_t) o->created_at);
     snprintf(asof, sizeof(asof), "%jd", (intmax_t) o->as_of);
     snprintf(sla, sizeof(sla), "%" PRIu64, o->freshness_sla);
+    snprintf(deletes, sizeof(deletes), "%" PRIu64, w->deletes);
 
     txn = w->txn;
     dbi = w->meta;
@@ -440,6 +448,31 @@ pred_writer_put_meta(pred_writer_t *w, const pred_build_opts_t *o)
     rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_SLA, sla);
     rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_FALLBACK,
                                    o->fallback);
+
+    if (o->delta_of) {
+        rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_DELTA_OF,
+                                       o->delta_of);
+        rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_DELETES,
+                                       deletes);
+    }
+
+    if (o->nkey_as_of) {
+        snprintf(keys, sizeof(keys), "%zu", o->nkey_as_of);
+        rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_AS_OF_KEYS,
+                                       keys);
+        rc = rc ? rc : mdb_dbi_open(txn, PRED_SNAP_DB_AS_OF, MDB_CREATE,
+                                    &kdbi);
+
+        for (j = 0; rc == 0 && j < o->nkey_as_of; j++) {
+            snprintf(when, sizeof(when), "%jd",
+                     (intmax_t) o->key_as_of[j].as_of);
+            k.mv_data = o->key_as_of[j].key;
+            k.mv_size = o->key_as_of[j].klen;
+            v.mv_data = when;
+            v.mv_size = strlen(when);
+            rc = mdb_put(txn, kdbi, &k, &v, 0);
+        }
+    }
 
     if (o->owner) {
         rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_OWNER,

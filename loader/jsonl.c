@@ -8,6 +8,8 @@
  * re-serialised, because jansson prints 0.1 as 0.10000000000000001.
  */
 
+#define _GNU_SOURCE
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -89,7 +91,10 @@ pred_jsonl_parse(const char *line, size_t len, const pred_jsonl_opts_t *opts,
 {
     pred_jsonl_rec_t  rec;
 
-    if (pred_jsonl_scan(line, len, opts, &rec) != 0) {
+    /* the scan knows values only: deletions are rare, and go to jansson */
+    if ((opts->deletes && memmem(line, len, "\"delete\"", 8) != NULL)
+        || pred_jsonl_scan(line, len, opts, &rec) != 0)
+    {
         return pred_jsonl_parse_jansson(line, len, opts, key, value, err,
                                         errlen);
     }
@@ -187,7 +192,7 @@ pred_jsonl_parse_jansson(const char *line, size_t len,
     int            rc;
     char           num[32];
     size_t         klen;
-    json_t        *root, *k, *v;
+    json_t        *root, *k, *v, *d;
     const char    *kstr, *start, *stop;
     pred_key_rc_t  krc;
     json_error_t   jerr;
@@ -241,10 +246,34 @@ pred_jsonl_parse_jansson(const char *line, size_t len,
     }
 
     v = json_object_get(root, opts->value_field);
+    d = json_object_get(root, "delete");
+
+    if (d != NULL && opts->deletes) {
+        if (!json_is_true(d) || v != NULL) {
+            pred_snap_errorf(err, errlen, "%s", v ? "a line has \"value\" "
+                             "or \"delete\", not both"
+                             : "field \"delete\" is not true");
+            goto done;
+        }
+
+        if (pred_buf_reserve(key, klen) != 0) {
+            pred_snap_errorf(err, errlen, "out of memory");
+            goto done;
+        }
+
+        memcpy(key->data, kstr, klen);
+        key->len = klen;
+        value->len = 0;
+
+        rc = 0;
+        goto done;
+    }
 
     if (v == NULL || json_is_null(v)) {
-        pred_snap_errorf(err, errlen, "field \"%s\" is %s", opts->value_field,
-                        v ? "null" : "missing");
+        pred_snap_errorf(err, errlen, "field \"%s\" is %s%s",
+                         opts->value_field, v ? "null" : "missing",
+                         d ? " (deletions are for a delta: build "
+                             "--delta-of VERSION)" : "");
         goto done;
     }
 

@@ -25,6 +25,9 @@ typedef struct {
     size_t               nrequire;
     pred_jsonl_range_t  *ranges;         /* --range F:MIN:MAX, top level */
     size_t               nranges;
+    int                  deletes;        /* a delta's input: a line
+                                            {"key":K,"delete":true} is a
+                                            deletion, an empty value */
 } pred_jsonl_opts_t;
 
 

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+#include <sys/types.h>
 
 #include "pred_snap.h"
 
@@ -29,6 +31,8 @@ int pred_parse_duration(const char *s, uint64_t *out);
 int pred_parse_size(const char *s, size_t *out);
 int pred_snap_file(char *buf, size_t size, const char *dir,
     const char *version);
+int pred_delta_file(char *buf, size_t size, const char *dir,
+    const char *version);
 int pred_open_verified(const char *path, pred_snap_t *s, int full);
 int pred_fsync_path(const char *path, int dir);
 
@@ -45,5 +49,21 @@ int pred_cmd_list(int argc, char **argv);
 int pred_candidate_info(const char *dir);
 int pred_cmd_gc(int argc, char **argv);
 int pred_live_entries(const char *dir, uint64_t *entries);
+int pred_link_read(const char *dir, const char *name, char *target,
+    size_t size);
+int pred_link_set(const char *dir, const char *name, const char *target);
+int pred_dir_lock(const char *dir);
+int pred_switch(const char *dir, const char *target, const char *verb,
+    int full);
+void pred_format_age(char *buf, size_t size, time_t created);
+void pred_format_size(char *buf, size_t size, off_t bytes);
+
+/* delta.c */
+int pred_delta_publish(const char *dir, const char *version);
+int pred_delta_drop(const char *dir, const char *base);
+void pred_delta_list(const char *dir, const char *cur);
+int pred_delta_gc(const char *dir, const char *cur);
+int pred_delta_get(const char *dir, const char *key);
+int pred_cmd_compact(int argc, char **argv);
 
 #endif /* PRED_LOADER_H */

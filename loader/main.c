@@ -38,6 +38,9 @@ static const char  *pred_info_keys[] = {
     PRED_SNAP_META_OWNER,
     PRED_SNAP_META_INVALIDATED,
     PRED_SNAP_META_FALLBACK,
+    PRED_SNAP_META_DELTA_OF,
+    PRED_SNAP_META_DELETES,
+    PRED_SNAP_META_AS_OF_KEYS,
     NULL
 };
 
@@ -60,6 +63,7 @@ static const pred_command_t  pred_commands[] = {
     { "info",     pred_cmd_info },
     { "get",      pred_cmd_get },
     { "gc",       pred_cmd_gc },
+    { "compact",  pred_cmd_compact },
     { NULL,       NULL }
 };
 
@@ -111,8 +115,15 @@ pred_cmd_verify(int argc, char **argv)
         return PRED_EXIT_FAIL;
     }
 
-    printf("%s: ok: version %s, %" PRIu64 " entries, %s\n", argv[1],
-           s.version, s.entries, s.checksum);
+    if (s.delta_of[0]) {
+        printf("%s: ok: delta %s of version %s, %" PRIu64 " upserts, %"
+               PRIu64 " deletions, %s\n", argv[1], s.version, s.delta_of,
+               s.entries - s.deletes, s.deletes, s.checksum);
+
+    } else {
+        printf("%s: ok: version %s, %" PRIu64 " entries, %s\n", argv[1],
+               s.version, s.entries, s.checksum);
+    }
 
     pred_snap_close(&s);
 
@@ -173,6 +184,15 @@ pred_cmd_get(int argc, char **argv)
 
     path = pred_resolve(argv[1], buf, sizeof(buf));
 
+    /* a folder answers as nginx would: its live deltas first */
+    if (path == buf) {
+        rc = pred_delta_get(argv[1], argv[2]);
+
+        if (rc != -1) {
+            return rc;
+        }
+    }
+
     if (pred_open_verified(path, &s, 0) != 0) {
         return PRED_EXIT_FAIL;
     }
@@ -180,7 +200,12 @@ pred_cmd_get(int argc, char **argv)
     rc = pred_snap_get(&s, argv[2], strlen(argv[2]), pred_alloc, NULL, &val,
                        &len, err, sizeof(err));
 
-    if (rc == 1) {
+    if (rc == 1 && len == 0) {
+        pred_error("%s: key \"%s\" is deleted by this delta", path, argv[2]);
+        free(val);
+        rc = 0;
+
+    } else if (rc == 1) {
         fwrite(val, 1, len, stdout);
         fputc('\n', stdout);
         free(val);
@@ -252,6 +277,14 @@ int
 pred_snap_file(char *buf, size_t size, const char *dir, const char *version)
 {
     return snprintf(buf, size, "%s/snap-%s.mdb", dir, version)
+           >= (int) size ? -1 : 0;
+}
+
+
+int
+pred_delta_file(char *buf, size_t size, const char *dir, const char *version)
+{
+    return snprintf(buf, size, "%s/delta-%s.mdb", dir, version)
            >= (int) size ? -1 : 0;
 }
 
@@ -408,18 +441,27 @@ pred_usage(FILE *out)
 "        --fallback-if-stale serve|upstream|fail   default: serve\n"
 "        --memory SIZE           sort memory before spilling, default 512M\n"
 "        --quiet                 no progress line\n"
-"  publish DIR VERSION     verify snap-VERSION.mdb and make it live\n"
+"        --delta-of V            write DIR/delta-VERSION.mdb, a delta over\n"
+"                                base V: lines {\"key\":K,\"value\":V} and\n"
+"                                {\"key\":K,\"delete\":true}\n"
+"  publish DIR VERSION     verify snap-VERSION.mdb and make it live; or\n"
+"                          verify delta-VERSION.mdb and stack it on the\n"
+"                          live base (at most 8 deltas)\n"
+"  compact DIR [--version V]\n"
+"                          merge the live base and its deltas into a new\n"
+"                          base, and publish it\n"
 "  rollback DIR [VERSION]  make the previous (or named) version live\n"
 "  canary DIR VERSION PCT  verify snap-VERSION.mdb; it serves PCT%% of keys\n"
 "  canary DIR PCT          change the candidate's share (0 to 100, 0.5)\n"
 "  promote DIR             make the candidate live\n"
 "  abort DIR               drop the candidate\n"
-"  list DIR                versions, entries, age, live and candidate\n"
+"  list DIR                versions, entries, age, live, candidate, deltas\n"
 "  verify FILE|DIR         full check: structure, every entry, checksum\n"
 "  info FILE|DIR           metadata (DIR: the live version's, and the\n"
 "                          candidate and its share)\n"
 "  get FILE|DIR KEY        print one value\n"
-"  gc DIR --keep N         keep live, previous and the N newest others\n"
+"  gc DIR --keep N         keep live, previous and the N newest others;\n"
+"                          remove deltas of versions that are not live\n"
 "\n"
 "exit status: 0 ok, 1 failed (the message names file and line), 2 usage\n");
 }

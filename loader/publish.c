@@ -43,14 +43,8 @@ typedef struct {
 } pred_entry_t;
 
 
-static int pred_link_read(const char *dir, const char *name, char *target,
-    size_t size);
-static int pred_link_set(const char *dir, const char *name,
-    const char *target);
 static void pred_link_restore(const char *dir, const char *name,
     const char *old);
-static int pred_switch(const char *dir, const char *target,
-    const char *verb, int full);
 static int pred_candidate_read(const char *dir, char *file,
     uint32_t *share);
 static int pred_candidate_drop(const char *dir, int quiet);
@@ -58,17 +52,14 @@ static void pred_version_of(char *buf, size_t size, const char *file);
 static int pred_scan(const char *dir, pred_entry_t **out, size_t *n,
     char *cur, char *prev, size_t size);
 static int pred_entry_cmp(const void *a, const void *b);
-static int pred_dir_lock(const char *dir);
 static int pred_temporaries(const char *dir, int remove);
 static long pred_temporary_pid(const char *name);
-static void pred_format_age(char *buf, size_t size, time_t created);
-static void pred_format_size(char *buf, size_t size, off_t bytes);
 
 
 int
 pred_cmd_publish(int argc, char **argv)
 {
-    char  target[256];
+    char  target[256], path[4096];
 
     if (argc != 3) {
         return pred_usage_error("publish: use \"publish DIR VERSION\"");
@@ -82,6 +73,13 @@ pred_cmd_publish(int argc, char **argv)
 
     if (pred_dir_lock(argv[1]) != 0) {
         return PRED_EXIT_FAIL;
+    }
+
+    /* a delta goes on the live base's stack (versions are one namespace) */
+    if (pred_delta_file(path, sizeof(path), argv[1], argv[2]) == 0
+        && access(path, F_OK) == 0)
+    {
+        return pred_delta_publish(argv[1], argv[2]);
     }
 
     return pred_switch(argv[1], target, "published", 1);
@@ -410,6 +408,8 @@ pred_cmd_list(int argc, char **argv)
 
     free(list);
 
+    pred_delta_list(argv[1], cur);
+
     snprintf(name, sizeof(name), "%s/%s", argv[1], PRED_CANARY_LINK);
 
     if (!cand[0] && lstat(name, &st) == 0) {
@@ -460,6 +460,10 @@ pred_cmd_gc(int argc, char **argv)
     rc = pred_temporaries(argv[1], 1) == 0 ? PRED_EXIT_OK : PRED_EXIT_FAIL;
     kept = 0;
 
+    if (pred_delta_gc(argv[1], cur) != 0) {
+        rc = PRED_EXIT_FAIL;
+    }
+
     /* newest first; the live, previous and candidate versions stay */
     for (i = n; i-- > 0; ) {
         if (strcmp(list[i].file, cur) == 0
@@ -497,7 +501,7 @@ pred_cmd_gc(int argc, char **argv)
  * pointer is about to name, and two switches never interleave their
  * renames.  It is released when the process exits, whatever way it exits.
  */
-static int
+int
 pred_dir_lock(const char *dir)
 {
     int   fd;
@@ -520,7 +524,7 @@ pred_dir_lock(const char *dir)
 
         fprintf(stderr, PRED_LOADER_NAME ": %s: waiting for another "
                 "command that changes it (publish, rollback, canary, "
-                "promote, abort or gc)\n", dir);
+                "promote, abort, compact or gc)\n", dir);
 
         if (flock(fd, LOCK_EX) == -1) {
             pred_error("%s: flock: %s", path, strerror(errno));
@@ -679,7 +683,7 @@ pred_live_entries(const char *dir, uint64_t *entries)
  * checksum); the version it replaces becomes "previous", so one rollback
  * undoes one switch.
  */
-static int
+int
 pred_switch(const char *dir, const char *target, const char *verb, int full)
 {
     int          quiet;
@@ -696,6 +700,13 @@ pred_switch(const char *dir, const char *target, const char *verb, int full)
 
     if (pred_open_verified(path, &s, full) != 0) {
         pred_error("%s: refused, the live version is unchanged", path);
+        return PRED_EXIT_FAIL;
+    }
+
+    if (s.delta_of[0]) {
+        pred_error("%s: refused: a delta of version %s, not a base; the "
+                   "live version is unchanged", path, s.delta_of);
+        pred_snap_close(&s);
         return PRED_EXIT_FAIL;
     }
 
@@ -760,6 +771,11 @@ pred_switch(const char *dir, const char *target, const char *verb, int full)
     printf("\n");
 
     pred_snap_close(&s);
+
+    /* readers ignore a stack over another base: this only tidies up */
+    if (pred_delta_drop(dir, target) != 0) {
+        return PRED_EXIT_FAIL;
+    }
 
     /*
      * The candidate goes last: until then a reader that sees it beside the
@@ -866,7 +882,7 @@ pred_version_of(char *buf, size_t size, const char *file)
 }
 
 
-static int
+int
 pred_link_read(const char *dir, const char *name, char *target, size_t size)
 {
     char     path[4096];
@@ -886,7 +902,7 @@ pred_link_read(const char *dir, const char *name, char *target, size_t size)
 
 
 /* points dir/name at target, replacing it in one rename */
-static int
+int
 pred_link_set(const char *dir, const char *name, const char *target)
 {
     char  tmp[4096], path[4096];
@@ -1037,7 +1053,7 @@ pred_entry_cmp(const void *a, const void *b)
 }
 
 
-static void
+void
 pred_format_age(char *buf, size_t size, time_t created)
 {
     time_t  age;
@@ -1062,7 +1078,7 @@ pred_format_age(char *buf, size_t size, time_t created)
 }
 
 
-static void
+void
 pred_format_size(char *buf, size_t size, off_t bytes)
 {
     if (bytes < 10 * 1024) {

@@ -25,6 +25,17 @@ static int pred_snap_open_map(pred_snap_t *s, const char *path,
 static int pred_snap_get_map(pred_snap_t *s, const void *key,
     size_t key_len, MDB_val *v, char *err, size_t errlen);
 static int pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen);
+static int pred_snap_verify_entry(void *ctx, const void *key,
+    size_t key_len, const void *val, size_t val_len, char *err,
+    size_t errlen);
+static int pred_snap_each_map(pred_snap_t *s, unsigned int dbi,
+    uint64_t expect, pred_snap_each_pt each, void *ctx, char *err,
+    size_t errlen);
+static int pred_snap_verify_as_of(void *ctx, const void *key,
+    size_t key_len, const void *val, size_t val_len, char *err,
+    size_t errlen);
+static int pred_snap_lookup_map(pred_snap_t *s, unsigned int dbi,
+    const void *key, size_t key_len, MDB_val *v, char *err, size_t errlen);
 static int pred_snap_index_start(pred_snap_t *s, char *err, size_t errlen);
 static int pred_snap_index_map(pred_snap_t *s, uint64_t n, char *err,
     size_t errlen);
@@ -34,6 +45,7 @@ static int pred_snap_index_get(pred_snap_t *s, const void *key,
 static uint64_t pred_snap_index_hash(const unsigned char *p, size_t len);
 static int pred_snap_transient(int rc);
 static void pred_snap_guard_install(void);
+static void pred_snap_unwind(pred_snap_t *s);
 static void pred_snap_deadline(uint64_t ms);
 static void pred_snap_on_fault(int signo, siginfo_t *si, void *uc);
 static void pred_snap_on_assert(MDB_env *env, const char *msg);
@@ -43,6 +55,9 @@ static int pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err,
     size_t errlen);
 static int pred_snap_meta_txn(pred_snap_t *s, MDB_txn *txn, const char *name,
     char *buf, size_t size);
+static int pred_snap_meta_u64(pred_snap_t *s, MDB_txn *txn,
+    const char *name, uint64_t *out, uint64_t dflt, char *err,
+    size_t errlen);
 
 
 /* the guarded call in progress, if any: processes are single-threaded */
@@ -200,6 +215,50 @@ faulted:
 
 
 int
+pred_snap_key_as_of(pred_snap_t *s, const void *key, size_t key_len,
+    time_t *as_of, char *err, size_t errlen)
+{
+    int         rc;
+    uint64_t    u;
+    MDB_val     v;
+    sigjmp_buf  jb;
+
+    *as_of = s->as_of;
+
+    if (s->as_of_keys == 0) {
+        return 1;
+    }
+
+    if (sigsetjmp(jb, 0) != 0) {
+        mdb_txn_reset(s->txn);
+        pred_snap_faulted(err, errlen);
+        return PRED_SNAP_FAULT;
+    }
+
+    pred_snap_jmp = &jb;
+
+    rc = pred_snap_lookup_map(s, s->key_as_of, key, key_len, &v, err,
+                              errlen);
+
+    /* verify checked every value; open did not: checked again here */
+    if (rc == 1) {
+        if (pred_snap_parse_u64n(v.mv_data, v.mv_size, &u) != 0) {
+            rc = pred_snap_errorf(err, errlen, "as_of of the key is not "
+                                  "Unix seconds");
+
+        } else if ((time_t) u > *as_of) {
+            *as_of = (time_t) u;
+        }
+    }
+
+    pred_snap_jmp = NULL;
+    mdb_txn_reset(s->txn);
+
+    return rc == -1 ? -1 : 1;
+}
+
+
+int
 pred_snap_index_step(pred_snap_t *s, uint64_t n, char *err, size_t errlen)
 {
     int         rc;
@@ -216,14 +275,7 @@ pred_snap_index_step(pred_snap_t *s, uint64_t n, char *err, size_t errlen)
     }
 
     if (sigsetjmp(jb, 0) != 0) {
-        pred_snap_deadline(0);
-
-        if (pred_snap_cursor) {
-            mdb_cursor_close(pred_snap_cursor);
-            pred_snap_cursor = NULL;
-        }
-
-        mdb_txn_reset(s->txn);
+        pred_snap_unwind(s);
         pred_snap_index_free(s);
         pred_snap_faulted(err, errlen);
         return PRED_SNAP_FAULT;
@@ -250,14 +302,7 @@ pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
     sigjmp_buf  jb;
 
     if (sigsetjmp(jb, 0) != 0) {
-        pred_snap_deadline(0);
-
-        if (pred_snap_cursor) {
-            mdb_cursor_close(pred_snap_cursor);
-            pred_snap_cursor = NULL;
-        }
-
-        mdb_txn_reset(s->txn);
+        pred_snap_unwind(s);
         return pred_snap_faulted(err, errlen);
     }
 
@@ -266,6 +311,40 @@ pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
                        + s->file_size / PRED_SNAP_VERIFY_RATE);
     rc = pred_snap_verify_map(s, err, errlen);
     pred_snap_deadline(0);
+    pred_snap_jmp = NULL;
+
+    return rc;
+}
+
+
+/*
+ * No CPU deadline here: each does work of its own (compact writes a new
+ * file), and the file was verified before (publish does it).
+ */
+int
+pred_snap_each(pred_snap_t *s, int db, pred_snap_each_pt each, void *ctx,
+    char *err, size_t errlen)
+{
+    int         rc;
+    sigjmp_buf  jb;
+
+    if (sigsetjmp(jb, 0) != 0) {
+        pred_snap_unwind(s);
+        return pred_snap_faulted(err, errlen);
+    }
+
+    pred_snap_jmp = &jb;
+
+    if (db == PRED_SNAP_EACH_AS_OF) {
+        rc = s->as_of_keys ? pred_snap_each_map(s, s->key_as_of,
+                                                s->as_of_keys, each, ctx,
+                                                err, errlen)
+                           : 0;
+    } else {
+        rc = pred_snap_each_map(s, s->data, s->entries, each, ctx, err,
+                                errlen);
+    }
+
     pred_snap_jmp = NULL;
 
     return rc;
@@ -295,6 +374,25 @@ pred_snap_meta(pred_snap_t *s, const char *name, char *buf, size_t size)
     pred_snap_jmp = NULL;
 
     return rc;
+}
+
+
+/*
+ * After the jump back from a fault: no deadline, no cursor (a fault may
+ * leave one open: it is closed here, never read again), the read
+ * transaction reset for the next call.
+ */
+static void
+pred_snap_unwind(pred_snap_t *s)
+{
+    pred_snap_deadline(0);
+
+    if (pred_snap_cursor) {
+        mdb_cursor_close(pred_snap_cursor);
+        pred_snap_cursor = NULL;
+    }
+
+    mdb_txn_reset(s->txn);
 }
 
 
@@ -460,7 +558,7 @@ pred_snap_open_map(pred_snap_t *s, const char *path, int nordahead,
 
     s->env = env;
 
-    mdb_env_set_maxdbs(s->env, 2);
+    mdb_env_set_maxdbs(s->env, 3);
     mdb_env_set_assert(s->env, pred_snap_on_assert);
 
     flags = MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK;
@@ -526,6 +624,28 @@ pred_snap_open_map(pred_snap_t *s, const char *path, int nordahead,
     }
 
     if (pred_snap_read_meta(s, s->txn, err, errlen) != 0) {
+        goto failed;
+    }
+
+    /* compact's per-key as-of times, only as many as the metadata says */
+    rc = mdb_dbi_open(s->txn, PRED_SNAP_DB_AS_OF, 0, &s->key_as_of);
+
+    if (rc == 0) {
+        rc = mdb_stat(s->txn, s->key_as_of, &st);
+        if (rc == 0 && st.ms_entries != s->as_of_keys) {
+            pred_snap_errorf(err, errlen, "holds %zu as_of keys, metadata "
+                             "says %" PRIu64, (size_t) st.ms_entries,
+                             s->as_of_keys);
+            goto failed;
+        }
+
+    } else if (rc == MDB_NOTFOUND && s->as_of_keys == 0) {
+        rc = 0;
+    }
+
+    if (rc != 0) {
+        pred_snap_errorf(err, errlen, "the \"%s\" database: %s",
+                         PRED_SNAP_DB_AS_OF, mdb_strerror(rc));
         goto failed;
     }
 
@@ -614,8 +734,7 @@ static int
 pred_snap_get_map(pred_snap_t *s, const void *key, size_t key_len,
     MDB_val *v, char *err, size_t errlen)
 {
-    int      rc;
-    MDB_val  k;
+    int  rc;
 
     /* an entry the index left out is looked up in LMDB below */
     if (s->index) {
@@ -624,6 +743,18 @@ pred_snap_get_map(pred_snap_t *s, const void *key, size_t key_len,
             return rc;
         }
     }
+
+    return pred_snap_lookup_map(s, s->data, key, key_len, v, err, errlen);
+}
+
+
+/* one key of dbi through LMDB; the transaction is left for the caller */
+static int
+pred_snap_lookup_map(pred_snap_t *s, unsigned int dbi, const void *key,
+    size_t key_len, MDB_val *v, char *err, size_t errlen)
+{
+    int      rc;
+    MDB_val  k;
 
     rc = mdb_txn_renew(s->txn);
     if (rc != 0) {
@@ -634,7 +765,7 @@ pred_snap_get_map(pred_snap_t *s, const void *key, size_t key_len,
     k.mv_data = (void *) key;
     k.mv_size = key_len;
 
-    rc = mdb_get(s->txn, s->data, &k, v);
+    rc = mdb_get(s->txn, dbi, &k, v);
 
     if (rc == MDB_NOTFOUND) {
         return 0;
@@ -887,17 +1018,133 @@ pred_snap_index_free(pred_snap_t *s)
 }
 
 
+/* pred_snap_verify()'s count and checksum, entry by entry */
+typedef struct {
+    pred_snap_t  *snap;
+    uint64_t      hash;
+    uint64_t      deletes;
+} pred_snap_verify_t;
+
+
 static int
 pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen)
 {
+    char                sum[32];
+    pred_snap_verify_t  v;
+
+    v.snap = s;
+    v.hash = PRED_SNAP_FNV_INIT;
+    v.deletes = 0;
+
+    if (pred_snap_each_map(s, s->data, s->entries, pred_snap_verify_entry,
+                           &v, err, errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    if (s->as_of_keys
+        && pred_snap_each_map(s, s->key_as_of, s->as_of_keys,
+                              pred_snap_verify_as_of, NULL, err, errlen)
+           != 0)
+    {
+        return -1;
+    }
+
+    if (v.deletes != s->deletes) {
+        return pred_snap_errorf(err, errlen, "found %" PRIu64 " deletions, "
+                                "metadata says %" PRIu64, v.deletes,
+                                s->deletes);
+    }
+
+    snprintf(sum, sizeof(sum), "fnv1a64:%016" PRIx64, v.hash);
+
+    if (strcmp(sum, s->checksum) != 0) {
+        return pred_snap_errorf(err, errlen, "checksum mismatch: content is "
+                                "%s, metadata says %s", sum, s->checksum);
+    }
+
+    return 0;
+}
+
+
+static int
+pred_snap_verify_entry(void *ctx, const void *key, size_t key_len,
+    const void *val, size_t val_len, char *err, size_t errlen)
+{
+    pred_snap_verify_t  *v = ctx;
+
+    json_t        *json;
+    pred_key_rc_t  rc;
+    json_error_t  jerr;
+
+    rc = pred_key_validate((const unsigned char *) key, key_len);
+
+    if (rc != PRED_KEY_OK) {
+        return pred_snap_errorf(err, errlen, "key \"%.*s\": invalid key: %s",
+                                (int) (key_len > 64 ? 64 : key_len),
+                                (char *) key, pred_key_strerror(rc));
+    }
+
+    /* a delta's deletion */
+    if (val_len == 0 && v->snap->delta_of[0]) {
+        v->deletes++;
+
+    } else {
+        json = json_loadb(val, val_len, JSON_DECODE_ANY, &jerr);
+        if (json == NULL) {
+            return pred_snap_errorf(err, errlen, "key \"%.*s\": value is "
+                                    "not valid JSON: %s",
+                                    (int) (key_len > 64 ? 64 : key_len),
+                                    (char *) key, jerr.text);
+        }
+
+        json_decref(json);
+    }
+
+    v->hash = pred_snap_hash_record(v->hash, key, key_len, val, val_len);
+
+    return 0;
+}
+
+
+static int
+pred_snap_verify_as_of(void *ctx, const void *key, size_t key_len,
+    const void *val, size_t val_len, char *err, size_t errlen)
+{
+    uint64_t       u;
+    pred_key_rc_t  rc;
+
+    (void) ctx;
+
+    rc = pred_key_validate((const unsigned char *) key, key_len);
+
+    if (rc != PRED_KEY_OK) {
+        return pred_snap_errorf(err, errlen, "as_of key \"%.*s\": invalid "
+                                "key: %s", (int) (key_len > 64 ? 64 : key_len),
+                                (char *) key, pred_key_strerror(rc));
+    }
+
+    if (pred_snap_parse_u64n(val, val_len, &u) == 0) {
+        return 0;
+    }
+
+    return pred_snap_errorf(err, errlen, "as_of key \"%.*s\": not Unix "
+                            "seconds", (int) (key_len > 64 ? 64 : key_len),
+                            (char *) key);
+}
+
+
+/* every entry of dbi in key order; their count must be expect */
+static int
+pred_snap_each_map(pred_snap_t *s, unsigned int dbi, uint64_t expect,
+    pred_snap_each_pt each, void *ctx, char *err, size_t errlen)
+{
     int           rc, ret;
-    char          sum[32];
-    uint64_t      n, h;
+    uint64_t      n;
     MDB_val       k, v;
     MDB_stat      st;
-    json_t       *json;
     MDB_cursor   *cur;
-    json_error_t  jerr;
 
     rc = mdb_txn_renew(s->txn);
     if (rc != 0) {
@@ -913,13 +1160,13 @@ pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen)
      * corrupt root faults there, before mdb_cursor_open has allocated one
      * that a fault could not give back.
      */
-    rc = mdb_stat(s->txn, s->data, &st);
+    rc = mdb_stat(s->txn, dbi, &st);
     if (rc != 0) {
         pred_snap_errorf(err, errlen, "mdb_stat: %s", mdb_strerror(rc));
         goto done;
     }
 
-    rc = mdb_cursor_open(s->txn, s->data, &cur);
+    rc = mdb_cursor_open(s->txn, dbi, &cur);
     pred_snap_cursor = cur;
 
     if (rc != 0) {
@@ -928,7 +1175,6 @@ pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen)
     }
 
     n = 0;
-    h = PRED_SNAP_FNV_INIT;
 
     while ((rc = mdb_cursor_get(cur, &k, &v, n ? MDB_NEXT : MDB_FIRST))
            == 0)
@@ -942,25 +1188,11 @@ pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen)
             goto done;
         }
 
-        if (pred_key_validate(k.mv_data, k.mv_size) != PRED_KEY_OK) {
-            pred_snap_errorf(err, errlen, "entry %" PRIu64 ": invalid key: %s",
-                           n, pred_key_strerror(
-                               pred_key_validate(k.mv_data, k.mv_size)));
+        if (each(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size, err,
+                 errlen) != 0)
+        {
             goto done;
         }
-
-        json = json_loadb(v.mv_data, v.mv_size, JSON_DECODE_ANY, &jerr);
-        if (json == NULL) {
-            pred_snap_errorf(err, errlen, "key \"%.*s\": value is not valid "
-                           "JSON: %s", (int) (k.mv_size > 64 ? 64 : k.mv_size),
-                           (char *) k.mv_data, jerr.text);
-            goto done;
-        }
-
-        json_decref(json);
-
-        h = pred_snap_hash_record(h, k.mv_data, k.mv_size, v.mv_data,
-                                  v.mv_size);
     }
 
     if (rc != MDB_NOTFOUND) {
@@ -968,17 +1200,11 @@ pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen)
         goto done;
     }
 
-    if (n != s->entries) {
-        pred_snap_errorf(err, errlen, "found %" PRIu64 " entries, metadata "
-                       "says %" PRIu64, n, s->entries);
-        goto done;
-    }
-
-    snprintf(sum, sizeof(sum), "fnv1a64:%016" PRIx64, h);
-
-    if (strcmp(sum, s->checksum) != 0) {
-        pred_snap_errorf(err, errlen, "checksum mismatch: content is %s, "
-                       "metadata says %s", sum, s->checksum);
+    if (n != expect) {
+        pred_snap_errorf(err, errlen, "found %" PRIu64 " %s, metadata "
+                       "says %" PRIu64, n, dbi == s->data ? "entries"
+                                                          : "as_of keys",
+                       expect);
         goto done;
     }
 
@@ -1120,25 +1346,13 @@ pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err, size_t errlen)
 
     s->created_at = (time_t) u;
 
-    switch (pred_snap_meta_txn(s, txn, PRED_SNAP_META_AS_OF, buf,
-                               sizeof(buf)))
+    if (pred_snap_meta_u64(s, txn, PRED_SNAP_META_AS_OF, &u, u, err,
+                           errlen) != 0)
     {
-    case 0:
-        s->as_of = s->created_at;
-        break;
-
-    case 1:
-        if (pred_snap_parse_u64(buf, &u) == 0) {
-            s->as_of = (time_t) u;
-            break;
-        }
-
-        /* fall through */
-
-    default:
-        return pred_snap_errorf(err, errlen, "metadata \"as_of\" is "
-                              "invalid");
+        return -1;
     }
+
+    s->as_of = (time_t) u;
 
     if (pred_snap_meta_txn(s, txn, PRED_SNAP_META_ENTRIES, buf, sizeof(buf))
         != 1 || pred_snap_parse_u64(buf, &s->entries) != 0)
@@ -1151,6 +1365,44 @@ pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err, size_t errlen)
         return pred_snap_errorf(err, errlen, "snapshot has no entries");
     }
 
+    switch (pred_snap_meta_txn(s, txn, PRED_SNAP_META_DELTA_OF, s->delta_of,
+                               sizeof(s->delta_of)))
+    {
+    case 0:
+        s->delta_of[0] = '\0';
+        break;
+
+    case 1:
+        if (pred_snap_valid_version(s->delta_of)) {
+            break;
+        }
+
+        /* fall through */
+
+    default:
+        return pred_snap_errorf(err, errlen, "metadata \"delta_of\" is "
+                                "invalid");
+    }
+
+    /* a delta's deletions, and compact's per-key as-of times in a base */
+    if (pred_snap_meta_u64(s, txn, PRED_SNAP_META_DELETES, &s->deletes, 0,
+                           err, errlen) != 0
+        || pred_snap_meta_u64(s, txn, PRED_SNAP_META_AS_OF_KEYS,
+                              &s->as_of_keys, 0, err, errlen) != 0)
+    {
+        return -1;
+    }
+
+    if (s->deletes > s->entries || (s->deletes && !s->delta_of[0])) {
+        return pred_snap_errorf(err, errlen, "metadata \"%s\" is invalid",
+                                PRED_SNAP_META_DELETES);
+    }
+
+    if (s->as_of_keys && s->delta_of[0]) {
+        return pred_snap_errorf(err, errlen, "metadata \"%s\" is invalid",
+                                PRED_SNAP_META_AS_OF_KEYS);
+    }
+
     if (pred_snap_meta_txn(s, txn, PRED_SNAP_META_CHECKSUM, s->checksum,
                            sizeof(s->checksum)) != 1)
     {
@@ -1158,23 +1410,10 @@ pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err, size_t errlen)
                               "missing");
     }
 
-    switch (pred_snap_meta_txn(s, txn, PRED_SNAP_META_SLA, buf,
-                               sizeof(buf)))
+    if (pred_snap_meta_u64(s, txn, PRED_SNAP_META_SLA, &s->freshness_sla, 0,
+                           err, errlen) != 0)
     {
-    case 0:
-        s->freshness_sla = 0;
-        break;
-
-    case 1:
-        if (pred_snap_parse_u64(buf, &s->freshness_sla) == 0) {
-            break;
-        }
-
-        /* fall through */
-
-    default:
-        return pred_snap_errorf(err, errlen, "metadata \"freshness_sla\" is "
-                              "invalid");
+        return -1;
     }
 
     switch (pred_snap_meta_txn(s, txn, PRED_SNAP_META_FALLBACK, buf,
@@ -1197,6 +1436,33 @@ pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err, size_t errlen)
     }
 
     return 0;
+}
+
+
+/* an optional number of seconds or items: dflt when absent; 0 or -1 */
+static int
+pred_snap_meta_u64(pred_snap_t *s, MDB_txn *txn, const char *name,
+    uint64_t *out, uint64_t dflt, char *err, size_t errlen)
+{
+    char  buf[PRED_SNAP_VERSION_MAX + 1];
+
+    switch (pred_snap_meta_txn(s, txn, name, buf, sizeof(buf))) {
+
+    case 0:
+        *out = dflt;
+        return 0;
+
+    case 1:
+        if (pred_snap_parse_u64(buf, out) == 0) {
+            return 0;
+        }
+
+        /* fall through */
+
+    default:
+        return pred_snap_errorf(err, errlen, "metadata \"%s\" is invalid",
+                                name);
+    }
 }
 
 
@@ -1231,13 +1497,21 @@ pred_snap_meta_txn(pred_snap_t *s, MDB_txn *txn, const char *name, char *buf,
 int
 pred_snap_parse_u64(const char *s, uint64_t *out)
 {
-    uint64_t  u;
+    return pred_snap_parse_u64n(s, strlen(s), out);
+}
 
-    if (*s == '\0') {
+
+int
+pred_snap_parse_u64n(const void *p, size_t len, uint64_t *out)
+{
+    uint64_t       u;
+    const char    *s, *end;
+
+    if (len == 0) {
         return -1;
     }
 
-    for (u = 0; *s; s++) {
+    for (s = p, end = s + len, u = 0; s < end; s++) {
         if (*s < '0' || *s > '9' || u > (UINT64_MAX - 9) / 10) {
             return -1;
         }

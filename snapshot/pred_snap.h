@@ -8,9 +8,17 @@
  *           value: the prediction, compact JSON, sent as is
  *   "meta"  key: a metadata name below, value: its text
  *
+ * A delta (see pred_delta.h) has the same two databases and metadata, and
+ * "delta_of" naming its base version: there an empty value is a deletion.
+ *
+ * A base made by compact may have a third, "as_of": key: a key the deltas
+ * changed (deleted ones too), value: the Unix seconds its data is as of,
+ * when later than the file's "as_of" (metadata "as_of_keys" counts them).
+ *
  * The content checksum is FNV-1a 64 over every data record in key order,
  * each record hashed as: key length (4 bytes, little endian), key bytes,
- * value length (4 bytes, little endian), value bytes.
+ * value length (4 bytes, little endian), value bytes (a delta's deletions
+ * too, with length 0).
  *
  * Plain C, no nginx types.
  */
@@ -27,6 +35,7 @@
 
 #define PRED_SNAP_DB_DATA          "data"
 #define PRED_SNAP_DB_META          "meta"
+#define PRED_SNAP_DB_AS_OF         "as_of"
 
 #define PRED_SNAP_META_FORMAT      "format"
 #define PRED_SNAP_META_VERSION     "version"
@@ -40,6 +49,9 @@
 #define PRED_SNAP_META_INVALIDATED "invalidated_by"
 #define PRED_SNAP_META_FALLBACK    "fallback_if_stale"
 #define PRED_SNAP_META_AS_OF       "as_of"
+#define PRED_SNAP_META_DELTA_OF    "delta_of"
+#define PRED_SNAP_META_DELETES     "deletes"
+#define PRED_SNAP_META_AS_OF_KEYS  "as_of_keys"
 
 #define PRED_SNAP_VERSION_MAX      64
 #define PRED_SNAP_ERR_MAX          512
@@ -65,6 +77,7 @@ typedef struct {
     void               *env;            /* MDB_env * */
     unsigned int        data;           /* MDB_dbi */
     unsigned int        meta;           /* MDB_dbi */
+    unsigned int        key_as_of;      /* MDB_dbi, when as_of_keys */
     void               *txn;            /* MDB_txn *, kept reset between
                                            lookups */
 
@@ -77,7 +90,11 @@ typedef struct {
     time_t              created_at;
     time_t              as_of;          /* what the data is as of; default
                                            created_at */
-    uint64_t            entries;
+    uint64_t            entries;        /* a delta's deletions included */
+    uint64_t            deletes;        /* a delta's */
+    char                delta_of[PRED_SNAP_VERSION_MAX + 1];
+                                        /* a delta's base; "" in a base */
+    uint64_t            as_of_keys;     /* entries of the "as_of" db */
     uint64_t            freshness_sla;  /* seconds, 0: none */
     pred_snap_stale_t   fallback;
     char                checksum[32];
@@ -141,9 +158,33 @@ int pred_snap_index_step(pred_snap_t *s, uint64_t n, char *err,
 
 /*
  * The full check that publish relies on: every key valid, every value valid
- * JSON, the count and the content checksum as recorded.
+ * JSON (or, in a delta, empty: a deletion), the counts and the content
+ * checksum as recorded.
  */
 int pred_snap_verify(pred_snap_t *s, char *err, size_t errlen);
+
+/*
+ * When the data of key is as of: the file's as_of, or later for a key
+ * the "as_of" database names.  Returns 1 with *as_of, -1 on error or
+ * PRED_SNAP_FAULT (reason in err).
+ */
+int pred_snap_key_as_of(pred_snap_t *s, const void *key, size_t key_len,
+    time_t *as_of, char *err, size_t errlen);
+
+/*
+ * Calls each(ctx, ...) for every entry of a database in key order (data:
+ * a delta's deletions with an empty value; as_of: the seconds as text),
+ * under the fault guard; 0, or -1 with a reason in err (each's own when it
+ * returns -1), or PRED_SNAP_FAULT.
+ */
+typedef int (*pred_snap_each_pt)(void *ctx, const void *key, size_t key_len,
+    const void *val, size_t val_len, char *err, size_t errlen);
+
+#define PRED_SNAP_EACH_DATA   0
+#define PRED_SNAP_EACH_AS_OF  1
+
+int pred_snap_each(pred_snap_t *s, int db, pred_snap_each_pt each,
+    void *ctx, char *err, size_t errlen);
 
 /* Reads one metadata value into buf as a C string; 0 if absent. */
 int pred_snap_meta(pred_snap_t *s, const char *name, char *buf,
@@ -162,6 +203,7 @@ int pred_snap_errorf(char *err, size_t errlen, const char *fmt, ...)
 
 /* Decimal digits only, no sign or blanks; 0 or -1 */
 int pred_snap_parse_u64(const char *s, uint64_t *out);
+int pred_snap_parse_u64n(const void *p, size_t len, uint64_t *out);
 
 /* A version is 1..64 of [A-Za-z0-9._-], not starting with "." */
 int pred_snap_valid_version(const char *v);

@@ -6,18 +6,6 @@ use lib 't';
 use PredTest;
 use Test::More;
 
-sub run_ok {
-    my ($name, $expect_rc, $expect_out, @args) = @_;
-    my ($rc, $out) = pred_snapshot(@args);
-    is($rc, $expect_rc, "$name: exit $expect_rc");
-    if (ref $expect_out) {
-        like($out, $expect_out, "$name: output");
-    } else {
-        is($out, $expect_out, "$name: output");
-    }
-    return $out;
-}
-
 sub files_in {
     my $dir = shift;
     opendir my $dh, $dir or die "$dir: $!";
@@ -438,7 +426,7 @@ run_ok('gc usage', 2, qr/gc: use "gc DIR --keep N"/, 'gc', $dir);
     my $out = do { local $/; <$pub> } // '';
     close $pub;
     is($? >> 8, 0, 'and goes on once it is released');
-    like($out, qr/: waiting for another command that changes it \(publish, rollback, canary, promote, abort or gc\)\nrolled back to /,
+    like($out, qr/: waiting for another command that changes it \(publish, rollback, canary, promote, abort, compact or gc\)\nrolled back to /,
          'saying what it waits for');
 }
 

@@ -10,8 +10,9 @@ use warnings;
 use Exporter 'import';
 use File::Path qw(make_path remove_tree);
 use File::Spec ();
+use Test::More ();
 
-our @EXPORT = qw(pred_snapshot snap_dir snap_build snap_publish
+our @EXPORT = qw(pred_snapshot run_ok snap_dir snap_build snap_publish
                  snap_craft write_file);
 
 $ENV{PRED_SNAPSHOT} ||= File::Spec->rel2abs('build/pred-snapshot');
@@ -32,6 +33,20 @@ sub pred_snapshot {
     my $out = do { local $/; <$fh> } // '';
     close $fh;
     return ($? >> 8, $out);
+}
+
+# a pred-snapshot command's exit code and output (exact, or a regex), as
+# Test::More tests; returns the output
+sub run_ok {
+    my ($name, $expect_rc, $expect_out, @args) = @_;
+    my ($rc, $out) = pred_snapshot(@args);
+    Test::More::is($rc, $expect_rc, "$name: exit $expect_rc");
+    if (ref $expect_out) {
+        Test::More::like($out, $expect_out, "$name: output");
+    } else {
+        Test::More::is($out, $expect_out, "$name: output");
+    }
+    return $out;
 }
 
 sub must_run {

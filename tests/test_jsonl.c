@@ -14,7 +14,7 @@
 #include "jsonl.h"
 
 
-static pred_jsonl_opts_t  opts = { "key", "value", NULL, 0, NULL, 0 };
+static pred_jsonl_opts_t  opts = { "key", "value", NULL, 0, NULL, 0, 0 };
 static pred_buf_t         key, val;
 static char               err[512];
 
@@ -91,7 +91,7 @@ test_member_named_with_escapes(void **state)
 static void
 test_custom_field_names(void **state)
 {
-    pred_jsonl_opts_t  o = { "id", "pred", NULL, 0, NULL, 0 };
+    pred_jsonl_opts_t  o = { "id", "pred", NULL, 0, NULL, 0, 0 };
 
     (void) state;
 
@@ -166,7 +166,7 @@ test_required_fields_and_ranges(void **state)
 {
     const char          *req[] = { "score" };
     pred_jsonl_range_t   range;
-    pred_jsonl_opts_t    o = { "key", "value", req, 1, &range, 1 };
+    pred_jsonl_opts_t    o = { "key", "value", req, 1, &range, 1, 0 };
 
     (void) state;
 
@@ -374,7 +374,7 @@ test_scanner_checks(void **state)
     const char          *line;
     pred_jsonl_rec_t     r;
     pred_jsonl_range_t   range;
-    pred_jsonl_opts_t    o = { "key", "value", req, 2, &range, 1 };
+    pred_jsonl_opts_t    o = { "key", "value", req, 2, &range, 1, 0 };
 
     (void) state;
 
@@ -426,6 +426,40 @@ teardown(void **state)
 }
 
 
+/* a delta's input: {"key":K,"delete":true} is a deletion, an empty value */
+static void
+test_deletions(void **state)
+{
+    pred_jsonl_opts_t  o = { "key", "value", NULL, 0, NULL, 0, 1 };
+
+    (void) state;
+
+    assert_int_equal(parse("{\"key\": \"a\", \"delete\": true}", &o), 0);
+    assert_memory_equal(key.data, "a", 1);
+    assert_int_equal(val.len, 0);
+
+    /* a value that mentions "delete" is still a value */
+    assert_int_equal(parse("{\"key\":\"a\",\"value\":{\"delete\":true}}",
+                           &o), 0);
+    assert_value("{\"delete\":true}");
+
+    assert_int_equal(parse("{\"key\":\"a\",\"value\":1,\"delete\":true}",
+                           &o), -1);
+    assert_string_equal(err, "a line has \"value\" or \"delete\", not both");
+
+    assert_int_equal(parse("{\"key\":\"a\",\"delete\":1}", &o), -1);
+    assert_string_equal(err, "field \"delete\" is not true");
+
+    assert_int_equal(parse("{\"delete\":true}", &o), -1);
+    assert_string_equal(err, "field \"key\" is missing, not a string");
+
+    /* not in a base's input */
+    assert_int_equal(parse("{\"key\":\"a\",\"delete\":true}", &opts), -1);
+    assert_string_equal(err, "field \"value\" is missing (deletions are for "
+                        "a delta: build --delta-of VERSION)");
+}
+
+
 int
 main(void)
 {
@@ -442,6 +476,7 @@ main(void)
         cmocka_unit_test(test_scanner_takes_common_lines),
         cmocka_unit_test(test_scanner_leaves_the_rest_to_jansson),
         cmocka_unit_test(test_scanner_checks),
+        cmocka_unit_test(test_deletions),
     };
 
     return cmocka_run_group_tests_name("jsonl", tests, NULL, teardown);

@@ -3,7 +3,8 @@
  * field and a range check.  A record that parses must give a valid key and
  * a value that is valid, compact JSON.  A line the fast scanner accepts,
  * with or without the checks, jansson must accept too, with the same key
- * and value.
+ * and value.  With deletions allowed (a delta's input), a record is a
+ * valid key and a valid value or none.
  */
 
 #include <stdint.h>
@@ -107,6 +108,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     opts.nrequire = 0;
     opts.nranges = 0;
     same_as_jansson(data, size, &opts);
+
+    /* a delta's input: a deletion is an empty value, the rest as above */
+    opts.deletes = 1;
+
+    if (pred_jsonl_parse((const char *) data, size, &opts, &key, &value, err,
+                         sizeof(err))
+        == 0)
+    {
+        if (pred_key_validate((unsigned char *) key.data, key.len)
+            != PRED_KEY_OK
+            || (value.len
+                && pred_json_validate(value.data, value.len, &where) != 0))
+        {
+            abort();
+        }
+
+    } else if (strlen(err) == 0) {
+        abort();
+    }
+
+    pred_buf_free(&key);
+    pred_buf_free(&value);
 
     return 0;
 }
