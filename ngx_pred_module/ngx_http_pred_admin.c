@@ -576,10 +576,11 @@ ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap)
 {
     char          owner[256], inv[256];
-    json_t       *json, *cand;
+    json_t       *json, *cand, *deltas;
     time_t        age, cage;
     ngx_int_t     rc;
-    pred_snap_t  *s, *c;
+    ngx_uint_t    i;
+    pred_snap_t  *s, *c, *d;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -633,7 +634,28 @@ ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
         cand = json_null();
     }
 
-    json = json_pack("{s:s%,s:s,s:I,s:I,s:I,s:I,s:s,s:b,s:s,s:s,s:s,s:o}",
+    /* the live version's deltas, oldest first, as they are looked up in */
+    deltas = json_array();
+
+    for (i = 0; deltas && i < snap->nlayers; i++) {
+        d = snap->layers[i].snap;
+
+        if (json_array_append_new(deltas, json_pack(
+                "{s:s,s:I,s:I,s:I,s:I}",
+                "version", d->version,
+                "upserts", (json_int_t) (d->entries - d->deletes),
+                "deletes", (json_int_t) d->deletes,
+                "created_at", (json_int_t) d->created_at,
+                "as_of", (json_int_t) d->as_of))
+            != 0)
+        {
+            json_decref(deltas);
+            deltas = NULL;
+        }
+    }
+
+    json = json_pack("{s:s%,s:s,s:I,s:I,s:I,s:I,s:s,s:b,s:s,s:s,s:s,s:o,"
+                     "s:o*}",
                      "name", snap->name.data, snap->name.len,
                      "version", s->version,
                      "entries", (json_int_t) s->entries,
@@ -647,7 +669,8 @@ ngx_http_pred_admin_snapshot(ngx_http_request_t *r,
                      "owner", owner,
                      "invalidated_by", inv,
                      "checksum", s->checksum,
-                     "candidate", cand);
+                     "candidate", cand,
+                     "deltas", deltas);
 
     return ngx_http_pred_admin_json(r, NGX_HTTP_OK, json);
 }

@@ -12,7 +12,8 @@
 static ngx_int_t ngx_http_pred_lookup_snapshot(ngx_http_request_t *r,
     ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key,
     ngx_http_pred_lookup_t *res);
-static ngx_uint_t ngx_http_pred_superseded(ngx_http_pred_loc_conf_t *plcf,
+static ngx_uint_t ngx_http_pred_superseded(ngx_http_request_t *r,
+    ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key,
     ngx_http_pred_cached_t *cached);
 
 
@@ -45,21 +46,24 @@ ngx_http_pred_lookup_current(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        /* what a client would be answered from the zone: not expired */
-        if (rc == NGX_OK && cached.expired_ms <= 0
-            && !ngx_http_pred_superseded(plcf, &cached))
+        /* an admin write a newer batch supersedes neither answers nor
+           masks: the snapshot's value is the current one */
+        if (rc == NGX_OK && !ngx_http_pred_superseded(r, plcf, key, &cached))
         {
-            if (cached.kind == NGX_HTTP_PRED_CACHE_VALUE) {
-                *value = cached.value;
-                return NGX_OK;
+            /* what a client would be answered from the zone: not expired */
+            if (cached.expired_ms <= 0) {
+                if (cached.kind == NGX_HTTP_PRED_CACHE_VALUE) {
+                    *value = cached.value;
+                    return NGX_OK;
+                }
+
+                /* a cached "not found", or a tombstone: nothing */
+                return NGX_DECLINED;
             }
 
-            /* a cached "not found", or a tombstone: nothing */
-            return NGX_DECLINED;
-        }
-
-        if (rc == NGX_OK && cached.masked) {
-            return NGX_DECLINED;
+            if (cached.masked) {
+                return NGX_DECLINED;
+            }
         }
     }
 
@@ -120,11 +124,12 @@ ngx_http_pred_lookup(ngx_http_request_t *r, ngx_http_pred_loc_conf_t *plcf,
         return ngx_http_pred_lookup_snapshot(r, plcf, key, res);
     }
 
-    if (ngx_http_pred_superseded(plcf, &cached)) {
+    if (ngx_http_pred_superseded(r, plcf, key, &cached)) {
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "pred: key \"%V\": admin write of %T s ago "
-                       "superseded by version %s", key, cached.age,
-                       plcf->snapshot->live->version);
+                       "superseded by version %s or a delta over it", key,
+                       cached.age, plcf->snapshot->live
+                                   ? plcf->snapshot->live->version : "-");
 
         return ngx_http_pred_lookup_snapshot(r, plcf, key, res);
     }
@@ -292,13 +297,49 @@ ngx_http_pred_lookup_snapshot(ngx_http_request_t *r,
 
 /*
  * The newest information wins: an override or tombstone written before
- * the time the live version's data is as of gives way to it (it stays in
- * the zone until it expires, and is no longer read).
+ * the time the live version's data is as of gives way to it, and so does
+ * one written before a delta over it that changes the key (it stays in
+ * the zone until it expires, and is no longer read).  The deltas are read
+ * only for admin writes older than the newest delta.
  */
 static ngx_uint_t
-ngx_http_pred_superseded(ngx_http_pred_loc_conf_t *plcf,
+ngx_http_pred_superseded(ngx_http_request_t *r,
+    ngx_http_pred_loc_conf_t *plcf, ngx_str_t *key,
     ngx_http_pred_cached_t *cached)
 {
-    return cached->admin && plcf->snapshot && plcf->snapshot->live
-           && ngx_time() - cached->age < plcf->snapshot->live->as_of;
+    time_t                     written, newest;
+    ngx_uint_t                 i;
+    ngx_http_pred_snapshot_t  *snap;
+
+    snap = plcf->snapshot;
+
+    if (!cached->admin || snap == NULL || snap->live == NULL) {
+        return 0;
+    }
+
+    written = ngx_time() - cached->age;
+
+    if (written < snap->live->as_of) {
+        return 1;
+    }
+
+    /* a compacted base: the keys its deltas changed are as of later */
+    if (snap->live->as_of_keys
+        && written < ngx_http_pred_snapshot_as_of(r, snap, key))
+    {
+        return 1;
+    }
+
+    if (snap->live == NULL) {
+        return 0;
+    }
+
+    newest = 0;
+
+    for (i = 0; i < snap->nlayers; i++) {
+        newest = ngx_max(newest, snap->layers[i].snap->as_of);
+    }
+
+    return written < newest
+           && written < ngx_http_pred_layers_as_of(r, snap, key);
 }

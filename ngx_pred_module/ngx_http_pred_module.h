@@ -23,6 +23,7 @@
 #include <ngx_http.h>
 
 #include "pred_canary.h"
+#include "pred_delta.h"
 #include "pred_cond.h"
 #include "pred_key.h"
 #include "pred_snap.h"
@@ -481,6 +482,13 @@ typedef struct {
 } ngx_http_pred_file_id_t;
 
 
+/* a delta over the live version (see pred_delta.h) */
+typedef struct {
+    pred_snap_t                *snap;
+    ngx_http_pred_file_id_t     id;
+} ngx_http_pred_layer_t;
+
+
 struct ngx_http_pred_snapshot_s {
     ngx_str_t                   name;
     ngx_uint_t                  index;      /* in the metrics */
@@ -516,11 +524,20 @@ struct ngx_http_pred_snapshot_s {
     ngx_http_pred_file_id_t     cand_refused_id;
     time_t                      cand_stale_logged;
 
+    /* the deltas over the live version: PATH/layers, read each check */
+    u_char                     *layers_link;
+    ngx_http_pred_layer_t       layers[PRED_DELTA_MAX];  /* oldest first */
+    ngx_uint_t                  nlayers;
+    ngx_http_pred_file_id_t     layers_base_id;     /* whose they are */
+    /* the pointer's text last acted on, as cand_seen */
+    u_char                      layers_seen[PRED_DELTA_LINK_MAX + 2];
+
     unsigned                    missing_logged:1;
     unsigned                    transient_logged:1;
     unsigned                    live_noindex:1;
     unsigned                    cand_noindex:1;
     unsigned                    cand_transient_logged:1;
+    unsigned                    layers_transient_logged:1;
 };
 
 
@@ -584,6 +601,31 @@ ngx_int_t ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
     ngx_http_pred_hit_t *hit);
 ngx_int_t ngx_http_pred_snapshot_peek(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, ngx_str_t *key, ngx_str_t *value);
+time_t ngx_http_pred_snapshot_as_of(ngx_http_request_t *r,
+    ngx_http_pred_snapshot_t *snap, ngx_str_t *key);
+ngx_int_t ngx_http_pred_snapshot_read(ngx_http_request_t *r,
+    ngx_http_pred_snapshot_t *snap, pred_snap_t *s, ngx_str_t *key,
+    ngx_str_t *value);
+pred_snap_t *ngx_http_pred_snapshot_open(ngx_http_pred_snapshot_t *snap,
+    u_char *path, ngx_http_pred_file_id_t *id, char *err, size_t errlen,
+    ngx_uint_t *transient);
+void ngx_http_pred_file_id(ngx_http_pred_file_id_t *id, struct stat *st);
+ngx_uint_t ngx_http_pred_file_same(ngx_http_pred_file_id_t *id,
+    struct stat *st);
+void ngx_http_pred_pointer_unreadable(ngx_http_pred_snapshot_t *snap,
+    u_char *link, ssize_t n, u_char *seen, size_t size, const char *what,
+    const char *then);
+void ngx_http_pred_pointer_printable(u_char *text);
+
+/* ngx_http_pred_layers.c: delta layers over the live version */
+void ngx_http_pred_layers_check(ngx_http_pred_snapshot_t *snap);
+void ngx_http_pred_layers_drop(ngx_http_pred_snapshot_t *snap,
+    const char *why);
+ngx_int_t ngx_http_pred_layers_lookup(ngx_http_request_t *r,
+    ngx_http_pred_snapshot_t *snap, ngx_str_t *key, ngx_str_t *value,
+    pred_snap_t **from);
+time_t ngx_http_pred_layers_as_of(ngx_http_request_t *r,
+    ngx_http_pred_snapshot_t *snap, ngx_str_t *key);
 
 /* ngx_http_pred_cache.c */
 char *ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,

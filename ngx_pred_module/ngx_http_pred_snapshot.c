@@ -39,6 +39,8 @@
 
 static ngx_int_t ngx_http_pred_signals_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static u_char *ngx_http_pred_snapshot_file(ngx_conf_t *cf,
+    ngx_http_pred_snapshot_t *snap, const char *name);
 static void ngx_http_pred_signals_timer(ngx_event_t *ev);
 static void ngx_http_pred_snapshot_timer(ngx_event_t *ev);
 static void ngx_http_pred_snapshot_check(ngx_http_pred_snapshot_t *snap);
@@ -66,17 +68,6 @@ static void *ngx_http_pred_snapshot_alloc(void *pool, size_t size);
 static void ngx_http_pred_snapshot_index(ngx_event_t *ev);
 static void ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap,
     pred_snap_t *s, ngx_str_t *key, const char *reason);
-static ngx_int_t ngx_http_pred_snapshot_read(ngx_http_request_t *r,
-    ngx_http_pred_snapshot_t *snap, pred_snap_t *s, ngx_str_t *key,
-    ngx_str_t *value);
-static pred_snap_t *ngx_http_pred_snapshot_open(
-    ngx_http_pred_snapshot_t *snap, u_char *path,
-    ngx_http_pred_file_id_t *id, char *err, size_t errlen,
-    ngx_uint_t *transient);
-static void ngx_http_pred_file_id(ngx_http_pred_file_id_t *id,
-    struct stat *st);
-static ngx_uint_t ngx_http_pred_file_same(ngx_http_pred_file_id_t *id,
-    struct stat *st);
 
 
 char *
@@ -84,7 +75,6 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_pred_main_conf_t *pmcf = conf;
 
-    u_char                     *p;
     ngx_int_t                   rc;
     ngx_str_t                  *value;
     ngx_uint_t                  i;
@@ -173,23 +163,17 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    snap->current = ngx_pnalloc(cf->pool,
-                                snap->path.len + sizeof("/current"));
-    if (snap->current == NULL) {
+    snap->current = ngx_http_pred_snapshot_file(cf, snap, "current");
+    snap->candidate_link = ngx_http_pred_snapshot_file(cf, snap,
+                                                       PRED_CANARY_LINK);
+    snap->layers_link = ngx_http_pred_snapshot_file(cf, snap,
+                                                    PRED_DELTA_LINK);
+
+    if (snap->current == NULL || snap->candidate_link == NULL
+        || snap->layers_link == NULL)
+    {
         return NGX_CONF_ERROR;
     }
-
-    p = ngx_cpymem(snap->current, snap->path.data, snap->path.len);
-    ngx_memcpy(p, "/current", sizeof("/current"));
-
-    snap->candidate_link = ngx_pnalloc(cf->pool, snap->path.len
-                                       + sizeof("/" PRED_CANARY_LINK));
-    if (snap->candidate_link == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    p = ngx_cpymem(snap->candidate_link, snap->path.data, snap->path.len);
-    ngx_memcpy(p, "/" PRED_CANARY_LINK, sizeof("/" PRED_CANARY_LINK));
 
     snapp = ngx_array_push(&pmcf->snapshots);
     if (snapp == NULL) {
@@ -206,6 +190,29 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
  * The zone of signals between workers: the "check now" generation; from
  * postconfiguration.
  */
+/* "PATH/name", NUL-terminated, in the configuration's pool */
+static u_char *
+ngx_http_pred_snapshot_file(ngx_conf_t *cf, ngx_http_pred_snapshot_t *snap,
+    const char *name)
+{
+    u_char  *file, *p;
+    size_t   len;
+
+    len = ngx_strlen(name);
+
+    file = ngx_pnalloc(cf->pool, snap->path.len + 1 + len + 1);
+    if (file == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(file, snap->path.data, snap->path.len);
+    *p++ = '/';
+    ngx_memcpy(p, name, len + 1);
+
+    return file;
+}
+
+
 ngx_int_t
 ngx_http_pred_signals_add(ngx_conf_t *cf)
 {
@@ -335,6 +342,8 @@ ngx_http_pred_snapshot_exit_process(ngx_cycle_t *cycle)
             ngx_free(snapp[i]->cand);
             snapp[i]->cand = NULL;
         }
+
+        ngx_http_pred_layers_drop(snapp[i], NULL);
     }
 }
 
@@ -362,6 +371,19 @@ ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap, pred_snap_t *s,
     ngx_http_pred_file_id_t  *refused;
 
     role = (s == snap->cand) ? "candidate " : "";
+
+    /* a delta: the version serves without its layers until they are
+       published again (the next check reopens what the pointer names) */
+    if (s != snap->cand && s != snap->live) {
+        ngx_log_error(NGX_LOG_CRIT, snap->log, 0,
+                      "pred: snapshot \"%V\" delta %s: key \"%V\": %s; "
+                      "its layers are no longer served", &snap->name,
+                      s->version, key, reason);
+
+        ngx_http_pred_layers_drop(snap, NULL);
+        snap->layers_seen[0] = '\0';
+        return;
+    }
 
     if (key) {
         ngx_log_error(NGX_LOG_CRIT, snap->log, 0,
@@ -406,7 +428,7 @@ ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap, pred_snap_t *s,
  * NGX_BUSY: the file faulted (the version is no longer served),
  * NGX_ERROR: LMDB failed (logged).
  */
-static ngx_int_t
+ngx_int_t
 ngx_http_pred_snapshot_read(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, pred_snap_t *s, ngx_str_t *key,
     ngx_str_t *value)
@@ -454,7 +476,7 @@ ngx_http_pred_snapshot_lookup(ngx_http_request_t *r,
 {
     time_t        limit, *logged;
     ngx_int_t     rc;
-    pred_snap_t  *s;
+    pred_snap_t  *s, *from;
 
     /* without a candidate (dropped since the route), the live version */
     s = (role == NGX_HTTP_PRED_ROLE_CANDIDATE && snap->cand) ? snap->cand
@@ -468,6 +490,27 @@ again:
     }
 
     hit->candidate = (s == snap->cand);
+    from = s;
+
+    /* the live version's deltas first, newest first (not a candidate's) */
+    if (s == snap->live && snap->nlayers) {
+        rc = ngx_http_pred_layers_lookup(r, snap, key, &hit->value, &from);
+
+        switch (rc) {
+
+        case NGX_DECLINED:
+            break;
+
+        case NGX_DONE:
+            return NGX_DECLINED;
+
+        case NGX_OK:
+            goto found;
+
+        default:
+            return rc;
+        }
+    }
 
     rc = ngx_http_pred_snapshot_read(r, snap, s, key, &hit->value);
 
@@ -484,16 +527,19 @@ again:
         return rc;
     }
 
-    /* copied: a swap may free the snapshot before the request is done */
-    hit->version.len = ngx_strlen(s->version);
+found:
+
+    /* copied: a swap may free the snapshot before the request is done;
+       the version and age are those of the file that answered */
+    hit->version.len = ngx_strlen(from->version);
     hit->version.data = ngx_pstrdup(r->pool, &(ngx_str_t) {
                                         hit->version.len,
-                                        (u_char *) s->version });
+                                        (u_char *) from->version });
     if (hit->version.data == NULL) {
         return NGX_ERROR;
     }
 
-    hit->age = ngx_max(ngx_time() - s->created_at, 0);
+    hit->age = ngx_max(ngx_time() - from->created_at, 0);
     hit->fallback = s->fallback;
 
     limit = (max_age != NGX_CONF_UNSET) ? max_age : (time_t) s->freshness_sla;
@@ -514,6 +560,45 @@ again:
     }
 
     return rc;
+}
+
+
+/*
+ * When the live version's data for key is as of (compact records later
+ * times for the keys its deltas changed); 0 when there is no live version
+ * or its file faulted, the file's own time when the read failed (logged).
+ */
+time_t
+ngx_http_pred_snapshot_as_of(ngx_http_request_t *r,
+    ngx_http_pred_snapshot_t *snap, ngx_str_t *key)
+{
+    int           rc;
+    char          err[PRED_SNAP_ERR_MAX];
+    time_t        as_of;
+    pred_snap_t  *s;
+
+    s = snap->live;
+
+    if (s == NULL) {
+        return 0;
+    }
+
+    rc = pred_snap_key_as_of(s, key->data, key->len, &as_of, err,
+                             sizeof(err));
+
+    if (rc == PRED_SNAP_FAULT) {
+        ngx_http_pred_snapshot_fault(snap, s, key, err);
+        return 0;
+    }
+
+    if (rc != 1) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pred: snapshot \"%V\" version %s: key \"%V\": %s",
+                      &snap->name, s->version, key, err);
+        return s->as_of;
+    }
+
+    return as_of;
 }
 
 
@@ -618,6 +703,7 @@ ngx_http_pred_snapshot_check(ngx_http_pred_snapshot_t *snap)
 {
     ngx_http_pred_snapshot_check_live(snap);
     ngx_http_pred_snapshot_check_candidate(snap);
+    ngx_http_pred_layers_check(snap);
 }
 
 
@@ -749,7 +835,6 @@ ngx_http_pred_snapshot_check_candidate(ngx_http_pred_snapshot_t *snap)
     size_t                   len;
     ssize_t                  n;
     uint32_t                 share;
-    ngx_err_t                err_no;
     ngx_uint_t               transient, again, level;
     struct stat              st;
     pred_snap_t             *s;
@@ -777,24 +862,11 @@ ngx_http_pred_snapshot_check_candidate(ngx_http_pred_snapshot_t *snap)
     }
 
     if (n == -1 || n == (ssize_t) sizeof(text)) {
-        /* not a symlink, unreadable, or too long: logged once each */
-        err_no = (n == -1) ? ngx_errno : 0;
-
-        if (n == -1) {
-            ngx_sprintf(text, "\1%d%Z", (int) err_no);
-        } else {
-            ngx_sprintf(text, "\2%Z");
-        }
-
-        if (ngx_strcmp(text, snap->cand_seen) != 0) {
-            ngx_log_error(NGX_LOG_ERR, snap->log, err_no,
-                          "pred: snapshot \"%V\": \"%s\" cannot be read as "
-                          "a candidate pointer%s; serving the live version "
-                          "alone", &snap->name, snap->candidate_link,
-                          n == -1 ? ": readlink() failed" : ": too long");
-            ngx_cpystrn(snap->cand_seen, text, sizeof(snap->cand_seen));
-        }
-
+        ngx_http_pred_pointer_unreadable(snap, snap->candidate_link, n,
+                                         snap->cand_seen,
+                                         sizeof(snap->cand_seen),
+                                         "a candidate pointer",
+                                         "; serving the live version alone");
         ngx_http_pred_snapshot_drop_candidate(snap, "dropped");
         return;
     }
@@ -813,12 +885,7 @@ ngx_http_pred_snapshot_check_candidate(ngx_http_pred_snapshot_t *snap)
         != 0)
     {
         if (!again) {
-            /* any bytes may be there: none that would break a log line */
-            for (p = text; *p; p++) {
-                if (*p < 0x20 || *p == 0x7f || *p == '"') {
-                    *p = '?';
-                }
-            }
+            ngx_http_pred_pointer_printable(text);
 
             ngx_log_error(NGX_LOG_ERR, snap->log, 0,
                           "pred: snapshot \"%V\": \"%s\" is not a "
@@ -936,6 +1003,52 @@ ngx_http_pred_snapshot_check_candidate(ngx_http_pred_snapshot_t *snap)
 }
 
 
+/*
+ * A pointer (DIR/candidate, DIR/layers) that readlink() could not read (n
+ * is -1) or that is too long (n is the buffer's size): one log line per
+ * problem, remembered in seen as "\1ERRNO" or "\2".
+ */
+void
+ngx_http_pred_pointer_unreadable(ngx_http_pred_snapshot_t *snap,
+    u_char *link, ssize_t n, u_char *seen, size_t size, const char *what,
+    const char *then)
+{
+    u_char     text[NGX_INT_T_LEN + 2];
+    ngx_err_t  err_no;
+
+    err_no = (n == -1) ? ngx_errno : 0;
+
+    if (n == -1) {
+        ngx_sprintf(text, "\1%d%Z", (int) err_no);
+    } else {
+        ngx_sprintf(text, "\2%Z");
+    }
+
+    if (ngx_strcmp(text, seen) == 0) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, snap->log, err_no,
+                  "pred: snapshot \"%V\": \"%s\" cannot be read as %s%s%s",
+                  &snap->name, link, what,
+                  n == -1 ? ": readlink() failed" : ": too long", then);
+
+    ngx_cpystrn(seen, text, size);
+}
+
+
+/* a pointer's text as a log line may show it: any bytes may be there */
+void
+ngx_http_pred_pointer_printable(u_char *text)
+{
+    for ( /* void */ ; *text; text++) {
+        if (*text < 0x20 || *text == 0x7f || *text == '"') {
+            *text = '?';
+        }
+    }
+}
+
+
 /* the candidate becomes the live version, as it is: open and indexed */
 static void
 ngx_http_pred_snapshot_promote(ngx_http_pred_snapshot_t *snap)
@@ -999,7 +1112,7 @@ ngx_http_pred_snapshot_refuse(ngx_http_pred_snapshot_t *snap,
 
 
 /* opens path (the live pointer or a candidate's file); id: what was opened */
-static pred_snap_t *
+pred_snap_t *
 ngx_http_pred_snapshot_open(ngx_http_pred_snapshot_t *snap, u_char *path,
     ngx_http_pred_file_id_t *id, char *err, size_t errlen,
     ngx_uint_t *transient)
@@ -1047,7 +1160,7 @@ ngx_http_pred_snapshot_open(ngx_http_pred_snapshot_t *snap, u_char *path,
 }
 
 
-static void
+void
 ngx_http_pred_file_id(ngx_http_pred_file_id_t *id, struct stat *st)
 {
     id->dev = st->st_dev;
@@ -1062,7 +1175,7 @@ ngx_http_pred_file_id(ngx_http_pred_file_id_t *id, struct stat *st)
  * Content is size and mtime: a chmod, chown or hard link changes only the
  * ctime, and is no reason to stop serving the file.
  */
-static ngx_uint_t
+ngx_uint_t
 ngx_http_pred_file_same(ngx_http_pred_file_id_t *id, struct stat *st)
 {
     if (id->dev != st->st_dev || id->ino != st->st_ino) {

@@ -181,7 +181,7 @@ for my $conf (sort glob 'conf-examples/*.conf') {
         $check->('a smoke test', $r, 200, 'snapshot', $snapval);
         is($r->{headers}{'x-pred-version'}, 'e2', "$name: the candidate");
         like($get->($admin, '/pred-admin/snapshot')->{content},
-             qr/"candidate":\{"version":"e2","entries":4,"created_at":\d+,"age":\d+,"freshness_sla":0,"stale":false,"percent":0\.0\}\}\z/,
+             qr/"candidate":\{"version":"e2","entries":4,"created_at":\d+,"age":\d+,"freshness_sla":0,"stale":false,"percent":0\.0\},"deltas":\[\]\}\z/,
              "$name: the admin API shows the candidate");
         ($rc, $out) = pred_snapshot('abort', $snap);
         is($rc, 0, "$name: abort") or diag($out);

@@ -207,7 +207,7 @@ __DATA__
 --- error_code eval
 [200, 200, 404, 404]
 --- response_body eval
-[qr/\A\{"name":"main","version":"c1","entries":2,"created_at":\d+,"age":(?:5\d|[6-9]\d|[1-5]\d\d),"freshness_sla":3600,"fallback_if_stale":"serve","stale":false,"owner":"ml","invalidated_by":"","checksum":"fnv1a64:[0-9a-f]{16}","candidate":null\}\z/,
+[qr/\A\{"name":"main","version":"c1","entries":2,"created_at":\d+,"age":(?:5\d|[6-9]\d|[1-5]\d\d),"freshness_sla":3600,"fallback_if_stale":"serve","stale":false,"owner":"ml","invalidated_by":"","checksum":"fnv1a64:[0-9a-f]{16}","candidate":null,"deltas":\[\]\}\z/,
  qr/\A\{"name":"main","version":"c1",/,
  '{"error":"not_configured","reason":"this location has no pred_cache"}',
  '{"error":"not_configured","reason":"this location has no pred_cache"}']

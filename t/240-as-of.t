@@ -21,7 +21,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: a swap to a version as of before the admin writes keeps them; one as of after them supersedes them, and writes after it survive
+=== TEST 1: a swap to a version as of before the admin writes keeps them; one as of after them supersedes them (a merge patch then starts from its value, not from the superseded tombstone), and writes after it survive
 --- main_config
     load_module $TEST_NGINX_MODULES_DIR/ngx_http_perl_module.so;
     load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
@@ -48,10 +48,11 @@ __DATA__
  "PUT /admin/b\n{\"o\":\"b\"}", "DELETE /admin/u",
  "GET /run?publish+$ENV{TEST_NGINX_SNAP_ASOF}+v3",
  "GET /sleep",
- "GET /p?id=a", "GET /p?id=t", "GET /p?id=b", "GET /p?id=u"]
+ "GET /p?id=a", "GET /p?id=t", "GET /p?id=b", "GET /p?id=u",
+ "PATCH /admin/t\n{\"m\":1}", "GET /p?id=t"]
 --- error_code eval
 [200, 200, 200, 404, 200, 200, 200, 404, 200, 200, 200, 200, 200, 200,
- 200, 200, 200, 404]
+ 200, 200, 200, 404, 200, 200]
 --- response_body eval
 ['{"stored":"a","ttl":3600}', '{"invalidated":"t","ttl":3600}',
  '{"o":"a"}', '{"error":"not_found","key":"t"}',
@@ -60,11 +61,13 @@ __DATA__
  qr/\A(?:built [^\n]*\n)?\z/,
  '{"stored":"b","ttl":3600}', '{"invalidated":"u","ttl":3600}',
  "published v3 (4 entries), previous: old\n", "slept\n",
- '{"v":"v3"}', '{"v":"v3"}', '{"o":"b"}', '{"error":"not_found","key":"u"}']
+ '{"v":"v3"}', '{"v":"v3"}', '{"o":"b"}', '{"error":"not_found","key":"u"}',
+ '{"stored":"t","ttl":3600}', '{"v":"v3","m":1}']
 --- response_headers_like eval
 ["", "", "X-Pred-Source: cache", "", "", "", "X-Pred-Source: cache", "",
  "X-Pred-Source: snapshot", "", "", "", "", "",
  "X-Pred-Source: snapshot\nX-Pred-Version: v3",
- "X-Pred-Source: snapshot\nX-Pred-Version: v3", "X-Pred-Source: cache", ""]
+ "X-Pred-Source: snapshot\nX-Pred-Version: v3", "X-Pred-Source: cache", "",
+ "", "X-Pred-Source: cache"]
 --- no_error_log
 [error]

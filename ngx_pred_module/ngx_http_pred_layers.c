@@ -1,0 +1,391 @@
+/*
+ * Delta layers over the live version (see pred_delta.h): which deltas are
+ * live, read from PATH/layers at each check, and lookups through them.
+ *
+ * A stack is used only over the file it names as its base, and only while
+ * that file is the live version: a publish of a new base makes the old
+ * stack unused at once, whatever order the two pointers change in.  A
+ * stack that cannot be opened is refused, logged once, and the one before
+ * it keeps serving, as a bad base version is.
+ */
+
+
+#include "ngx_http_pred_module.h"
+
+
+static ngx_int_t ngx_http_pred_layers_open(ngx_http_pred_snapshot_t *snap,
+    pred_delta_stack_t *stack, ngx_http_pred_layer_t *next, char *err,
+    size_t errlen, ngx_uint_t *transient);
+static ngx_uint_t ngx_http_pred_layers_ours(ngx_http_pred_snapshot_t *snap);
+static u_char *ngx_http_pred_layers_path(ngx_http_pred_snapshot_t *snap,
+    const char *file);
+
+
+void
+ngx_http_pred_layers_check(ngx_http_pred_snapshot_t *snap)
+{
+    char                   err[PRED_SNAP_ERR_MAX];
+    u_char                 text[PRED_DELTA_LINK_MAX + 1], names[512], *p;
+    u_char                *path;
+    ssize_t                n;
+    ngx_uint_t             i, transient, again;
+    struct stat            st;
+    pred_delta_stack_t     stack;
+    ngx_http_pred_layer_t  next[PRED_DELTA_MAX];
+
+    /* a stack belongs to the base it was opened over, and goes with it */
+    if (!ngx_http_pred_layers_ours(snap)) {
+        ngx_http_pred_layers_drop(snap, "dropped: the live version changed");
+        snap->layers_seen[0] = '\0';
+    }
+
+    if (snap->live == NULL) {
+        return;
+    }
+
+    /* whatever is decided below is decided over this version */
+    snap->layers_base_id = snap->live_id;
+
+    n = readlink((char *) snap->layers_link, (char *) text, sizeof(text));
+
+    if (n == -1 && ngx_errno == NGX_ENOENT) {
+        snap->layers_seen[0] = '\0';
+        ngx_http_pred_layers_drop(snap, "dropped");
+        return;
+    }
+
+    if (n == -1 || n == (ssize_t) sizeof(text)) {
+        /* the layers being served stay */
+        ngx_http_pred_pointer_unreadable(snap, snap->layers_link, n,
+                                         snap->layers_seen,
+                                         sizeof(snap->layers_seen),
+                                         "a delta layers pointer", "");
+        return;
+    }
+
+    text[n] = '\0';
+
+    again = (ngx_strcmp(text, snap->layers_seen) == 0);
+
+    /* the common case: nothing changed since the last check */
+    if (again) {
+        return;
+    }
+
+    if (pred_delta_parse_link((char *) text, n, &stack) != 0) {
+        ngx_http_pred_pointer_printable(text);
+
+        ngx_log_error(NGX_LOG_ERR, snap->log, 0,
+                      "pred: snapshot \"%V\": \"%s\" is not a delta layers "
+                      "pointer (\"snap-V.mdb+delta-W.mdb...\"): \"%s\"",
+                      &snap->name, snap->layers_link, text);
+        ngx_cpystrn(snap->layers_seen, text, sizeof(snap->layers_seen));
+        return;
+    }
+
+    path = ngx_http_pred_layers_path(snap, stack.base);
+    if (path == NULL) {
+        return;
+    }
+
+    if (stat((char *) path, &st) == -1
+        || ngx_http_pred_file_same(&snap->live_id, &st) != 1)
+    {
+        /* left from before a rollback, or a base published without them */
+        ngx_log_error(NGX_LOG_NOTICE, snap->log, 0,
+                      "pred: snapshot \"%V\": the delta layers in \"%s\" "
+                      "are over \"%s\", not the live version %s: not used",
+                      &snap->name, snap->layers_link, path,
+                      snap->live->version);
+        ngx_free(path);
+        ngx_cpystrn(snap->layers_seen, text, sizeof(snap->layers_seen));
+        ngx_http_pred_layers_drop(snap, "dropped");
+        return;
+    }
+
+    ngx_free(path);
+
+    if (ngx_http_pred_layers_open(snap, &stack, next, err, sizeof(err),
+                                  &transient)
+        != NGX_OK)
+    {
+        if (transient) {
+            /* not the files' fault: the next check tries again, quietly */
+            if (!snap->layers_transient_logged) {
+                snap->layers_transient_logged = 1;
+                ngx_log_error(NGX_LOG_WARN, snap->log, 0,
+                              "pred: snapshot \"%V\": cannot open the delta "
+                              "layers now: %s; trying again", &snap->name,
+                              err);
+            }
+
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, snap->log, 0,
+                      "pred: snapshot \"%V\": refused delta layers \"%s\": "
+                      "%s; serving version %s with %ui delta layer%s",
+                      &snap->name, text, err, snap->live->version,
+                      snap->nlayers, snap->nlayers == 1 ? "" : "s");
+        ngx_cpystrn(snap->layers_seen, text, sizeof(snap->layers_seen));
+        return;
+    }
+
+    snap->layers_transient_logged = 0;
+
+    /* those of the old stack that are not in the new one */
+    for (i = 0; i < snap->nlayers; i++) {
+        if (snap->layers[i].snap) {
+            pred_snap_close(snap->layers[i].snap);
+            ngx_free(snap->layers[i].snap);
+        }
+    }
+
+    ngx_memcpy(snap->layers, next, stack.n * sizeof(ngx_http_pred_layer_t));
+    snap->nlayers = stack.n;
+    snap->layers_base_id = snap->live_id;
+    ngx_cpystrn(snap->layers_seen, text, sizeof(snap->layers_seen));
+
+    p = names;
+
+    for (i = 0; i < stack.n; i++) {
+        p = ngx_slprintf(p, names + sizeof(names) - 1, "%s%s",
+                         i ? ", " : "", next[i].snap->version);
+    }
+
+    *p = '\0';
+
+    ngx_log_error(NGX_LOG_NOTICE, snap->log, 0,
+                  "pred: snapshot \"%V\": serving version %s with %ui delta "
+                  "layer%s: %s", &snap->name, snap->live->version, stack.n,
+                  stack.n == 1 ? "" : "s", names);
+}
+
+
+/* closes every layer; why: what the log says happened, NULL: nothing */
+void
+ngx_http_pred_layers_drop(ngx_http_pred_snapshot_t *snap, const char *why)
+{
+    ngx_uint_t  i;
+
+    if (snap->nlayers == 0) {
+        return;
+    }
+
+    if (why) {
+        ngx_log_error(NGX_LOG_NOTICE, snap->log, 0,
+                      "pred: snapshot \"%V\": %ui delta layer%s %s",
+                      &snap->name, snap->nlayers,
+                      snap->nlayers == 1 ? "" : "s", why);
+    }
+
+    for (i = 0; i < snap->nlayers; i++) {
+        if (snap->layers[i].snap) {
+            pred_snap_close(snap->layers[i].snap);
+            ngx_free(snap->layers[i].snap);
+            snap->layers[i].snap = NULL;
+        }
+    }
+
+    snap->nlayers = 0;
+}
+
+
+/*
+ * The deltas' answer for key, newest first.  NGX_OK: *value, from *from;
+ * NGX_DONE: a delta deleted the key; NGX_DECLINED: no delta has it;
+ * NGX_BUSY: a delta faulted (the layers are dropped); NGX_ERROR (logged).
+ */
+ngx_int_t
+ngx_http_pred_layers_lookup(ngx_http_request_t *r,
+    ngx_http_pred_snapshot_t *snap, ngx_str_t *key, ngx_str_t *value,
+    pred_snap_t **from)
+{
+    ngx_int_t     rc;
+    ngx_uint_t    i;
+    pred_snap_t  *s;
+
+    for (i = snap->nlayers; i-- > 0; /* void */) {
+        s = snap->layers[i].snap;
+
+        rc = ngx_http_pred_snapshot_read(r, snap, s, key, value);
+
+        if (rc == NGX_DECLINED) {
+            continue;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        *from = s;
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "pred: key \"%V\": %s in delta %s", key,
+                       value->len ? "found" : "deleted", s->version);
+
+        return value->len ? NGX_OK : NGX_DONE;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The as-of time of the newest delta that changes key (an upsert or a
+ * deletion), for the as-of rule of admin writes; 0 when none does.
+ */
+time_t
+ngx_http_pred_layers_as_of(ngx_http_request_t *r,
+    ngx_http_pred_snapshot_t *snap, ngx_str_t *key)
+{
+    ngx_str_t     value;
+    ngx_int_t     rc;
+    pred_snap_t  *from;
+
+    rc = ngx_http_pred_layers_lookup(r, snap, key, &value, &from);
+
+    return (rc == NGX_OK || rc == NGX_DONE) ? from->as_of : 0;
+}
+
+
+/*
+ * Opens the stack's deltas into next, reusing the layers already open:
+ * each must be a delta of the live version.  On failure nothing changed.
+ */
+static ngx_int_t
+ngx_http_pred_layers_open(ngx_http_pred_snapshot_t *snap,
+    pred_delta_stack_t *stack, ngx_http_pred_layer_t *next, char *err,
+    size_t errlen, ngx_uint_t *transient)
+{
+    u_char       *path;
+    ngx_uint_t    i, j, reused[PRED_DELTA_MAX];
+    struct stat   st;
+    pred_snap_t  *s;
+
+    *transient = 0;
+    ngx_memzero(reused, sizeof(reused));
+
+    for (i = 0; i < stack->n; i++) {
+        next[i].snap = NULL;
+
+        path = ngx_http_pred_layers_path(snap, stack->layer[i]);
+        if (path == NULL) {
+            ngx_cpystrn((u_char *) err, (u_char *) "out of memory", errlen);
+            *transient = 1;
+            goto failed;
+        }
+
+        if (stat((char *) path, &st) == -1) {
+            ngx_snprintf((u_char *) err, errlen, "\"%s\": stat() failed "
+                         "(%d)%Z", path, (int) ngx_errno);
+            ngx_free(path);
+            goto failed;
+        }
+
+        for (j = 0; j < snap->nlayers; j++) {
+            if (!reused[j]
+                && ngx_http_pred_file_same(&snap->layers[j].id, &st) == 1)
+            {
+                break;
+            }
+        }
+
+        if (j < snap->nlayers) {
+            reused[j] = 1;
+            next[i] = snap->layers[j];
+            ngx_free(path);
+            continue;
+        }
+
+        s = ngx_http_pred_snapshot_open(snap, path, &next[i].id, err, errlen,
+                                        transient);
+        if (s == NULL) {
+            ngx_free(path);
+            goto failed;
+        }
+
+        if (ngx_strcmp(s->delta_of, snap->live->version) != 0) {
+            ngx_snprintf((u_char *) err, errlen, "\"%s\" is %s%s, not of "
+                         "the live version %s%Z", path,
+                         s->delta_of[0] ? "a delta of version "
+                                        : "not a delta",
+                         s->delta_of, snap->live->version);
+            pred_snap_close(s);
+            ngx_free(s);
+            ngx_free(path);
+            goto failed;
+        }
+
+        ngx_free(path);
+        next[i].snap = s;
+    }
+
+    /* the layers kept move to next; the rest are closed by the caller */
+    for (j = 0; j < snap->nlayers; j++) {
+        if (reused[j]) {
+            snap->layers[j].snap = NULL;
+        }
+    }
+
+    return NGX_OK;
+
+failed:
+
+    /* only what was opened here: the reused stay the old stack's */
+    while (i-- > 0) {
+        for (j = 0; j < snap->nlayers; j++) {
+            if (reused[j] && snap->layers[j].snap == next[i].snap) {
+                break;
+            }
+        }
+
+        if (j == snap->nlayers && next[i].snap) {
+            pred_snap_close(next[i].snap);
+            ngx_free(next[i].snap);
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* the layers were opened over the version that is live now */
+static ngx_uint_t
+ngx_http_pred_layers_ours(ngx_http_pred_snapshot_t *snap)
+{
+    ngx_http_pred_file_id_t  *a, *b;
+
+    if (snap->live == NULL) {
+        return 0;
+    }
+
+    a = &snap->layers_base_id;
+    b = &snap->live_id;
+
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size
+           && a->mtime.tv_sec == b->mtime.tv_sec
+           && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+
+/* "PATH/file", NUL-terminated, ngx_alloc()ed */
+static u_char *
+ngx_http_pred_layers_path(ngx_http_pred_snapshot_t *snap, const char *file)
+{
+    u_char  *path, *p;
+    size_t   len;
+
+    len = ngx_strlen(file);
+
+    path = ngx_alloc(snap->path.len + 1 + len + 1, snap->log);
+    if (path == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(path, snap->path.data, snap->path.len);
+    *p++ = '/';
+    ngx_memcpy(p, file, len + 1);
+
+    return path;
+}
