@@ -293,6 +293,9 @@ pred_build_check_base(pred_build_opts_t *o)
         return -1;
     }
 
+    /* a delta names its base by version and content */
+    memcpy(o->delta_of_checksum, s.checksum, sizeof(s.checksum));
+
     pred_snap_close(&s);
 
     return 0;

@@ -58,6 +58,7 @@ typedef struct {
     time_t              created_at;
     time_t              as_of;          /* 0: created_at */
     const char         *delta_of;       /* a delta over this base */
+    char                delta_of_checksum[32];
     pred_key_time_t    *key_as_of;      /* the "as_of" database */
     size_t              nkey_as_of;
     size_t              memory;

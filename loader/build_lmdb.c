@@ -401,8 +401,9 @@ pred_writer_put_meta(pred_writer_t *w, const pred_build_opts_t *o)
     int       rc;
     char      why[128];
     char      entries[32], created[32], sla[32], sum[32], asof[32];
-    char      deletes[32], keys[32], when[32];
+    char      deletes[32], keys[32], when[32], ksum[32];
     size_t    j;
+    uint64_t  h;
     MDB_val   k, v;
     MDB_dbi   kdbi;
     char     *source;
@@ -452,16 +453,17 @@ pred_writer_put_meta(pred_writer_t *w, const pred_build_opts_t *o)
     if (o->delta_of) {
         rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_DELTA_OF,
                                        o->delta_of);
+        rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_BASE_SUM,
+                                       o->delta_of_checksum);
         rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_DELETES,
                                        deletes);
     }
 
+    /* in key order (compact sorts them), hashed as verify reads them */
     if (o->nkey_as_of) {
-        snprintf(keys, sizeof(keys), "%zu", o->nkey_as_of);
-        rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_AS_OF_KEYS,
-                                       keys);
         rc = rc ? rc : mdb_dbi_open(txn, PRED_SNAP_DB_AS_OF, MDB_CREATE,
                                     &kdbi);
+        h = PRED_SNAP_FNV_INIT;
 
         for (j = 0; rc == 0 && j < o->nkey_as_of; j++) {
             snprintf(when, sizeof(when), "%jd",
@@ -470,8 +472,17 @@ pred_writer_put_meta(pred_writer_t *w, const pred_build_opts_t *o)
             k.mv_size = o->key_as_of[j].klen;
             v.mv_data = when;
             v.mv_size = strlen(when);
-            rc = mdb_put(txn, kdbi, &k, &v, 0);
+            rc = mdb_put(txn, kdbi, &k, &v, MDB_APPEND);
+            h = pred_snap_hash_record(h, k.mv_data, k.mv_size, v.mv_data,
+                                      v.mv_size);
         }
+
+        snprintf(keys, sizeof(keys), "%zu", o->nkey_as_of);
+        snprintf(ksum, sizeof(ksum), "fnv1a64:%016" PRIx64, h);
+        rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_AS_OF_KEYS,
+                                       keys);
+        rc = rc ? rc : pred_writer_put(txn, dbi, PRED_SNAP_META_AS_OF_SUM,
+                                       ksum);
     }
 
     if (o->owner) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "pred_canary.h"
 #include "pred_delta.h"
 #include "pred_snap.h"
 #include "loader.h"
@@ -29,7 +30,7 @@ typedef struct {
     char      *val;             /* vlen 0: a deletion */
     size_t     vlen;
     size_t     layer;           /* newest wins */
-    time_t     as_of;           /* the newest as-of of the key's changes */
+    time_t     as_of;           /* its layer's as-of time */
 } pred_delta_rec_t;
 
 
@@ -50,6 +51,7 @@ typedef struct {
     pred_writer_t      *writer;
     pred_buf_t          rec;
     uint64_t            written;
+    uint64_t            hash;           /* of the base's records */
 } pred_delta_merge_t;
 
 
@@ -71,7 +73,7 @@ static int pred_delta_compact(const char *dir, const char *cur,
     pred_delta_stack_t *stack, const char *version);
 static int pred_delta_add(pred_delta_recs_t *recs, const void *key,
     size_t key_len, const void *val, size_t val_len, time_t as_of);
-static void pred_delta_unique(pred_delta_recs_t *recs);
+static void pred_delta_unique(pred_delta_recs_t *recs, int newest);
 static int pred_delta_time_collect(void *ctx, const void *key,
     size_t key_len, const void *val, size_t val_len, char *err,
     size_t errlen);
@@ -86,10 +88,11 @@ int
 pred_delta_publish(const char *dir, const char *version)
 {
     int                 rc;
-    char                path[4096], cur[256], base[PRED_SNAP_VERSION_MAX + 1];
-    char                file[PRED_DELTA_FILE_MAX], text[PRED_DELTA_LINK_MAX];
+    char                path[4096], cur[256], text[PRED_DELTA_LINK_MAX];
+    char                old[PRED_DELTA_LINK_MAX + 1];
+    char                file[PRED_DELTA_FILE_MAX];
     size_t              i;
-    pred_snap_t         s;
+    pred_snap_t         s, live;
     pred_delta_stack_t  stack;
 
     if (pred_delta_file(path, sizeof(path), dir, version) != 0) {
@@ -105,32 +108,55 @@ pred_delta_publish(const char *dir, const char *version)
     }
 
     rc = PRED_EXIT_FAIL;
+    live.env = NULL;
+
+    /* the file is the version: a copy under another name is not one */
+    if (!s.delta_of[0] || strcmp(s.version, version) != 0) {
+        pred_error("%s: refused: its metadata says %s %s", path,
+                   s.delta_of[0] ? "delta" : "base version", s.version);
+        goto done;
+    }
 
     if (pred_link_read(dir, PRED_LINK_CURRENT, cur, sizeof(cur)) != 0
-        || pred_delta_file_version(cur, strlen(cur), "snap-", base) != 0)
+        || snprintf(text, sizeof(text), "%s/%s", dir, cur)
+           >= (int) sizeof(text)
+        || pred_open_verified(text, &live, 0) != 0)
     {
         pred_error("%s: no live version to put delta %s over", dir,
                    version);
         goto done;
     }
 
-    if (strcmp(s.delta_of, base) != 0) {
+    /* over the version nginx serves, as its metadata names it */
+    if (strcmp(s.delta_of, live.version) != 0) {
         pred_error("%s: refused: a delta of version %s, and version %s is "
                    "live (build it with --delta-of %s)", path, s.delta_of,
-                   base, base);
+                   live.version, live.version);
         goto done;
+    }
+
+    if (strcmp(s.base_checksum, live.checksum) != 0) {
+        pred_error("%s: refused: built over another version %s (%s), the "
+                   "live one is %s: build it again", path, s.delta_of,
+                   s.base_checksum, live.checksum);
+        goto done;
+    }
+
+    if (pred_link_read(dir, PRED_DELTA_LINK, old, sizeof(old)) != 0) {
+        old[0] = '\0';
     }
 
     if (pred_delta_stack(dir, cur, &stack) != 0) {
         memset(&stack, 0, sizeof(pred_delta_stack_t));
-        /* cur is a valid base file name: it fits */
+        /* cur named a valid base: it fits */
         snprintf(stack.base, sizeof(stack.base), "%.*s",
                  (int) sizeof(stack.base) - 1, cur);
     }
 
     for (i = 0; i < stack.n; i++) {
         if (strcmp(stack.layer[i], file) == 0) {
-            printf("delta %s is already live over %s\n", version, base);
+            printf("delta %s is already live over %s\n", version,
+                   live.version);
             rc = PRED_EXIT_OK;
             goto done;
         }
@@ -139,22 +165,28 @@ pred_delta_publish(const char *dir, const char *version)
     if (stack.n == PRED_DELTA_MAX) {
         pred_error("%s: refused: %d deltas over version %s already "
                    "(\"compact %s\" merges them into a new base)", path,
-                   PRED_DELTA_MAX, base, dir);
+                   PRED_DELTA_MAX, live.version, dir);
         goto done;
     }
 
     memcpy(stack.layer[stack.n++], file, sizeof(file));
 
     if (pred_delta_format_link(&stack, text, sizeof(text)) != 0
-        || pred_link_set(dir, PRED_DELTA_LINK, text) != 0
-        || pred_fsync_path(dir, 1) != 0)
+        || pred_link_set(dir, PRED_DELTA_LINK, text) != 0)
     {
         goto done;
     }
 
+    /* a publish that may not survive a crash must not look done */
+    if (pred_fsync_path(dir, 1) != 0) {
+        pred_link_restore(dir, PRED_DELTA_LINK, old);
+        goto done;
+    }
+
     printf("published delta %s over %s (%" PRIu64 " upserts, %" PRIu64
-           " deletions), %zu layer%s\n", version, base, s.entries - s.deletes,
-           s.deletes, stack.n, stack.n == 1 ? "" : "s");
+           " deletions), %zu layer%s\n", version, live.version,
+           s.entries - s.deletes, s.deletes, stack.n,
+           stack.n == 1 ? "" : "s");
 
     rc = PRED_EXIT_OK;
 
@@ -162,39 +194,71 @@ done:
 
     pred_snap_close(&s);
 
+    if (live.env) {
+        pred_snap_close(&live);
+    }
+
     return rc;
 }
 
 
 /*
- * After a switch of the base (publish, rollback, promote, compact): the
- * deltas were over another version.  Readers never use a stack whose base
- * is not live, so this is tidiness, not safety; base: the new live file.
+ * After a switch of the base from old to target (publish, rollback,
+ * promote, compact): old's deltas are kept aside, as DIR/previous-layers,
+ * so that a rollback to old brings them back, and target's, kept aside by
+ * the switch that left it, come back.  Readers use a stack only over the
+ * live file, whatever order they see these changes in.
  */
 int
-pred_delta_drop(const char *dir, const char *base)
+pred_delta_switch(const char *dir, const char *target, const char *old)
 {
-    char                path[4096];
-    pred_delta_stack_t  stack;
+    int                 keep, back;
+    char                version[PRED_SNAP_VERSION_MAX + 1];
+    char                cur[PRED_DELTA_LINK_MAX + 1];
+    char                prev[PRED_DELTA_LINK_MAX + 1];
+    pred_delta_stack_t  cs, ps;
 
-    if (pred_delta_stack(dir, base, &stack) == 0) {
+    if (pred_link_read(dir, PRED_DELTA_LINK, cur, sizeof(cur)) != 0) {
+        cur[0] = '\0';
+    }
+
+    if (pred_link_read(dir, PRED_DELTA_PREVIOUS, prev, sizeof(prev)) != 0) {
+        prev[0] = '\0';
+    }
+
+    if (!cur[0] && !prev[0]) {
         return 0;
     }
 
-    snprintf(path, sizeof(path), "%s/%s", dir, PRED_DELTA_LINK);
+    keep = (cur[0] && pred_delta_parse_link(cur, strlen(cur), &cs) == 0
+            && strcmp(cs.base, old) == 0);
+    back = (prev[0] && pred_delta_parse_link(prev, strlen(prev), &ps) == 0
+            && strcmp(ps.base, target) == 0);
 
-    if (unlink(path) == -1) {
-        if (errno == ENOENT) {
-            return 0;
-        }
-
-        pred_error("%s: %s", path, strerror(errno));
+    if ((keep ? pred_link_set(dir, PRED_DELTA_PREVIOUS, cur)
+              : pred_link_remove(dir, PRED_DELTA_PREVIOUS)) != 0
+        || (back ? pred_link_set(dir, PRED_DELTA_LINK, prev)
+                 : pred_link_remove(dir, PRED_DELTA_LINK)) != 0
+        || pred_fsync_path(dir, 1) != 0)
+    {
         return -1;
     }
 
-    printf("dropped the delta layers of the version before\n");
+    /* both named valid files: they have versions */
+    if (keep) {
+        (void) pred_delta_file_version(old, strlen(old), "snap-", version);
+        printf("kept the %zu delta%s of %s aside for a rollback\n", cs.n,
+               cs.n == 1 ? "" : "s", version);
+    }
 
-    return pred_fsync_path(dir, 1);
+    if (back) {
+        (void) pred_delta_file_version(target, strlen(target), "snap-",
+                                       version);
+        printf("the %zu delta%s of %s %s live again\n", ps.n,
+               ps.n == 1 ? "" : "s", version, ps.n == 1 ? "is" : "are");
+    }
+
+    return 0;
 }
 
 
@@ -203,10 +267,10 @@ void
 pred_delta_list(const char *dir, const char *cur)
 {
     int                  i, count;
-    char                 mark[128];
-    size_t               k;
+    char                 mark[128], text[PRED_DELTA_LINK_MAX + 1];
+    size_t               k, j;
     struct dirent      **names;
-    pred_delta_stack_t   stack;
+    pred_delta_stack_t   stack, aside;
 
     if (pred_delta_stack(dir, cur, &stack) != 0) {
         stack.n = 0;
@@ -222,6 +286,12 @@ pred_delta_list(const char *dir, const char *cur)
         return;
     }
 
+    if (pred_link_read(dir, PRED_DELTA_PREVIOUS, text, sizeof(text)) != 0
+        || pred_delta_parse_link(text, strlen(text), &aside) != 0)
+    {
+        aside.n = 0;
+    }
+
     for (i = 0; i < count; i++) {
         for (k = 0; k < stack.n; k++) {
             if (strcmp(stack.layer[k], names[i]->d_name) == 0) {
@@ -229,8 +299,16 @@ pred_delta_list(const char *dir, const char *cur)
             }
         }
 
+        for (j = 0; j < aside.n; j++) {
+            if (strcmp(aside.layer[j], names[i]->d_name) == 0) {
+                break;
+            }
+        }
+
         if (k == stack.n && strncmp(names[i]->d_name, "delta-", 6) == 0) {
-            pred_delta_list_one(dir, names[i]->d_name, " ", "not live");
+            pred_delta_list_one(dir, names[i]->d_name, " ",
+                                j < aside.n ? "kept for a rollback"
+                                            : "not live");
         }
 
         free(names[i]);
@@ -274,21 +352,27 @@ pred_delta_list_one(const char *dir, const char *file, const char *star,
 
 
 /*
- * gc: a delta can only ever go over the version it was built on, and only
- * while that version is live: deltas of other versions are removed.
+ * gc: a delta can only ever go over the version it was built on, while
+ * that version is live: deltas of versions other than the live and the
+ * previous one (a rollback brings its deltas back) are removed.
  */
 int
-pred_delta_gc(const char *dir, const char *cur)
+pred_delta_gc(const char *dir, const char *cur, const char *prev)
 {
     int              i, count, rc;
     char             path[4096], err[PRED_SNAP_ERR_MAX];
     char             version[PRED_SNAP_VERSION_MAX + 1];
     char             base[PRED_SNAP_VERSION_MAX + 1];
+    char             before[PRED_SNAP_VERSION_MAX + 1];
     pred_snap_t      s;
     struct dirent  **names;
 
     if (pred_delta_file_version(cur, strlen(cur), "snap-", base) != 0) {
         base[0] = '\0';
+    }
+
+    if (pred_delta_file_version(prev, strlen(prev), "snap-", before) != 0) {
+        before[0] = '\0';
     }
 
     count = scandir(dir, &names, NULL, alphasort);
@@ -314,7 +398,9 @@ pred_delta_gc(const char *dir, const char *cur)
             continue;
         }
 
-        if (strcmp(s.delta_of, base) != 0) {
+        if (strcmp(s.delta_of, base) != 0
+            && strcmp(s.delta_of, before) != 0)
+        {
             if (unlink(path) == -1) {
                 pred_error("%s: %s", path, strerror(errno));
                 rc = -1;
@@ -409,7 +495,7 @@ pred_delta_alloc(void *ctx, size_t size)
 int
 pred_cmd_compact(int argc, char **argv)
 {
-    char                cur[256];
+    char                cur[256], text[256];
     const char         *version;
     pred_delta_stack_t  stack;
 
@@ -434,6 +520,13 @@ pred_cmd_compact(int argc, char **argv)
 
     if (pred_link_read(argv[1], PRED_LINK_CURRENT, cur, sizeof(cur)) != 0) {
         pred_error("%s: no live version", argv[1]);
+        return PRED_EXIT_FAIL;
+    }
+
+    /* a publish would end the canary: that is the operator's decision */
+    if (pred_link_read(argv[1], PRED_CANARY_LINK, text, sizeof(text)) == 0) {
+        pred_error("%s: a canary is running: promote or abort it first",
+                   argv[1]);
         return PRED_EXIT_FAIL;
     }
 
@@ -484,11 +577,10 @@ pred_delta_compact(const char *dir, const char *cur,
 {
     int                  rc, i;
     char                 path[4096], tmp[4096], final[4096], file[256];
-    char                 err[PRED_SNAP_ERR_MAX], owner[256];
+    char                 err[PRED_SNAP_ERR_MAX], owner[256], sum[32];
     char                 invalidated[256], *inputs[PRED_DELTA_MAX + 1];
     char                 names[PRED_DELTA_MAX + 1][PRED_DELTA_FILE_MAX];
     size_t               j;
-    time_t               newest;
     uint64_t             bytes;
     pred_snap_t          base, layer;
     pred_writer_t        writer;
@@ -516,24 +608,20 @@ pred_delta_compact(const char *dir, const char *cur,
     bytes = base.file_size;
 
     o.as_of = base.as_of;
-    newest = base.created_at;
     memcpy(names[0], stack->base, sizeof(names[0]));
 
     /* newest first: the first record of a key is the one that counts */
     for (i = (int) stack->n - 1; i >= 0; i--) {
         snprintf(path, sizeof(path), "%s/%s", dir, stack->layer[i]);
 
-        if (pred_open_verified(path, &layer, 0) != 0) {
+        /* small, and trusted with every key they change: fully checked */
+        if (pred_open_verified(path, &layer, 1) != 0) {
             goto done;
         }
 
         recs.layer = stack->n - i;
         recs.as_of = layer.as_of;
         bytes += layer.file_size;
-
-        if (layer.created_at > newest) {
-            newest = layer.created_at;
-        }
 
         if (pred_snap_each(&layer, PRED_SNAP_EACH_DATA, pred_delta_collect,
                            &recs, err, sizeof(err))
@@ -548,8 +636,8 @@ pred_delta_compact(const char *dir, const char *cur,
         memcpy(names[i + 1], stack->layer[i], sizeof(names[0]));
     }
 
-    /* one record per key: the newest layer's, as of its newest change */
-    pred_delta_unique(&recs);
+    /* one record per key: the newest layer's, as of that layer's time */
+    pred_delta_unique(&recs, 0);
 
     /* the keys newer than the base: the base's own, then the deltas' */
     if (pred_snap_each(&base, PRED_SNAP_EACH_AS_OF, pred_delta_time_collect,
@@ -571,7 +659,7 @@ pred_delta_compact(const char *dir, const char *cur,
         }
     }
 
-    pred_delta_unique(&times);
+    pred_delta_unique(&times, 1);
 
     if (times.n) {
         keys = malloc(times.n * sizeof(pred_key_time_t));
@@ -617,8 +705,12 @@ pred_delta_compact(const char *dir, const char *cur,
 
     pred_build_defaults(&o);
 
-    /* as old as its newest part: the age a client is told stays honest */
-    o.created_at = newest;
+    /*
+     * As old as the base: a key the deltas changed then reports an age
+     * older than its own, never a base key one younger than it is (which
+     * would hide that it is stale).
+     */
+    o.created_at = base.created_at;
 
     if (pred_snap_file(final, sizeof(final), dir, o.version) != 0
         || pred_delta_file(path, sizeof(path), dir, o.version) != 0
@@ -642,12 +734,22 @@ pred_delta_compact(const char *dir, const char *cur,
 
     m.deltas = &recs;
     m.writer = &writer;
+    m.hash = PRED_SNAP_FNV_INIT;
 
     if (pred_snap_each(&base, PRED_SNAP_EACH_DATA, pred_delta_merge, &m,
                        err, sizeof(err))
         != 0)
     {
         pred_error("%s/%s: %s", dir, cur, err);
+        goto done;
+    }
+
+    /* read in full anyway: a damaged base is not passed on as valid */
+    snprintf(sum, sizeof(sum), "fnv1a64:%016" PRIx64, m.hash);
+
+    if (strcmp(sum, base.checksum) != 0) {
+        pred_error("%s/%s: its content is %s, its metadata says %s: not "
+                   "compacted", dir, cur, sum, base.checksum);
         goto done;
     }
 
@@ -697,6 +799,15 @@ pred_delta_compact(const char *dir, const char *cur,
     base.env = NULL;
 
     rc = pred_switch(dir, file, "published", 1);
+
+    /* not live: the version name stays free for the next try */
+    if (rc != PRED_EXIT_OK
+        && (pred_link_read(dir, PRED_LINK_CURRENT, path, sizeof(path)) != 0
+            || strcmp(path, file) != 0))
+    {
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        (void) unlink(path);
+    }
 
 done:
 
@@ -805,10 +916,11 @@ pred_delta_add(pred_delta_recs_t *recs, const void *key, size_t key_len,
 
 /*
  * Sorts by key, newest layer first, and keeps one record per key: the
- * newest layer's, as of the newest time any record of the key had.
+ * newest layer's, as of its layer's time, as nginx reads a stack (newest:
+ * the newest time any record of the key had, for merging per-key times).
  */
 static void
-pred_delta_unique(pred_delta_recs_t *recs)
+pred_delta_unique(pred_delta_recs_t *recs, int newest)
 {
     size_t             j, n;
     pred_delta_rec_t  *r;
@@ -826,7 +938,7 @@ pred_delta_unique(pred_delta_recs_t *recs)
         if (n && pred_delta_key_cmp(r[n - 1].key, r[n - 1].klen, r[j].key,
                                     r[j].klen) == 0)
         {
-            if (r[j].as_of > r[n - 1].as_of) {
+            if (newest && r[j].as_of > r[n - 1].as_of) {
                 r[n - 1].as_of = r[j].as_of;
             }
 
@@ -882,6 +994,9 @@ pred_delta_merge(void *ctx, const void *key, size_t key_len,
 
     int                c;
     pred_delta_rec_t  *d;
+
+    /* the base's own checksum, checked before the new base is kept */
+    m->hash = pred_snap_hash_record(m->hash, key, key_len, val, val_len);
 
     while (m->next < m->deltas->n) {
         d = &m->deltas->recs[m->next];

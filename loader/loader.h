@@ -52,6 +52,8 @@ int pred_live_entries(const char *dir, uint64_t *entries);
 int pred_link_read(const char *dir, const char *name, char *target,
     size_t size);
 int pred_link_set(const char *dir, const char *name, const char *target);
+void pred_link_restore(const char *dir, const char *name, const char *old);
+int pred_link_remove(const char *dir, const char *name);
 int pred_dir_lock(const char *dir);
 int pred_switch(const char *dir, const char *target, const char *verb,
     int full);
@@ -60,9 +62,10 @@ void pred_format_size(char *buf, size_t size, off_t bytes);
 
 /* delta.c */
 int pred_delta_publish(const char *dir, const char *version);
-int pred_delta_drop(const char *dir, const char *base);
+int pred_delta_switch(const char *dir, const char *target,
+    const char *old);
 void pred_delta_list(const char *dir, const char *cur);
-int pred_delta_gc(const char *dir, const char *cur);
+int pred_delta_gc(const char *dir, const char *cur, const char *prev);
 int pred_delta_get(const char *dir, const char *key);
 int pred_cmd_compact(int argc, char **argv);
 

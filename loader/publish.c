@@ -43,8 +43,6 @@ typedef struct {
 } pred_entry_t;
 
 
-static void pred_link_restore(const char *dir, const char *name,
-    const char *old);
 static int pred_candidate_read(const char *dir, char *file,
     uint32_t *share);
 static int pred_candidate_drop(const char *dir, int quiet);
@@ -460,7 +458,7 @@ pred_cmd_gc(int argc, char **argv)
     rc = pred_temporaries(argv[1], 1) == 0 ? PRED_EXIT_OK : PRED_EXIT_FAIL;
     kept = 0;
 
-    if (pred_delta_gc(argv[1], cur) != 0) {
+    if (pred_delta_gc(argv[1], cur, prev) != 0) {
         rc = PRED_EXIT_FAIL;
     }
 
@@ -772,8 +770,8 @@ pred_switch(const char *dir, const char *target, const char *verb, int full)
 
     pred_snap_close(&s);
 
-    /* readers ignore a stack over another base: this only tidies up */
-    if (pred_delta_drop(dir, target) != 0) {
+    /* the deltas go with their base, and come back with it */
+    if (pred_delta_switch(dir, target, cur) != 0) {
         return PRED_EXIT_FAIL;
     }
 
@@ -933,7 +931,7 @@ pred_link_set(const char *dir, const char *name, const char *target)
  * would fail again, and should a crash lose this, the folder shows the
  * switch, whose target passed its checks.
  */
-static void
+void
 pred_link_restore(const char *dir, const char *name, const char *old)
 {
     char  path[4096], now[256];
@@ -956,6 +954,23 @@ pred_link_restore(const char *dir, const char *name, const char *old)
     if (unlink(path) == -1) {
         pred_error("%s: %s", path, strerror(errno));
     }
+}
+
+
+/* removes dir/name, which need not be there */
+int
+pred_link_remove(const char *dir, const char *name)
+{
+    char  path[4096];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+
+    if (unlink(path) == -1 && errno != ENOENT) {
+        pred_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+
+    return 0;
 }
 
 

@@ -130,7 +130,11 @@ pred_sort_add(pred_sort_t *s, const char *key, size_t klen, const char *val,
     r->pad = 0;
     r->line = line;
     memcpy(pred_rec_key(r), key, klen);
-    memcpy(pred_rec_val(r), val, vlen);
+
+    /* a delta's deletion has no value, and maybe no buffer */
+    if (vlen) {
+        memcpy(pred_rec_val(r), val, vlen);
+    }
 
     /* how far the keys agree with the first: where their prefixes start */
     if (s->nrecs == 0) {

@@ -28,10 +28,18 @@ ngx_http_pred_layers_check(ngx_http_pred_snapshot_t *snap)
     u_char                 text[PRED_DELTA_LINK_MAX + 1], names[512], *p;
     u_char                *path;
     ssize_t                n;
-    ngx_uint_t             i, transient, again;
+    ngx_uint_t             i, transient;
     struct stat            st;
     pred_delta_stack_t     stack;
     ngx_http_pred_layer_t  next[PRED_DELTA_MAX];
+
+    /*
+     * A new version being preloaded: the pointers may have moved on to it
+     * already, and the live version keeps its deltas until it goes.
+     */
+    if (snap->pending) {
+        return;
+    }
 
     /* a stack belongs to the base it was opened over, and goes with it */
     if (!ngx_http_pred_layers_ours(snap)) {
@@ -46,10 +54,47 @@ ngx_http_pred_layers_check(ngx_http_pred_snapshot_t *snap)
     /* whatever is decided below is decided over this version */
     snap->layers_base_id = snap->live_id;
 
+    /* a delta replaced or rewritten under its name is opened again */
+    for (i = 0; i < snap->nlayers; i++) {
+        path = ngx_http_pred_layers_path(snap, (char *) snap->layers[i].file);
+
+        if (path == NULL) {
+            return;
+        }
+
+        switch (stat((char *) path, &st) == -1
+                ? 0 : ngx_http_pred_file_same(&snap->layers[i].id, &st))
+        {
+        case 1:
+            ngx_free(path);
+            continue;
+
+        case 2:
+            ngx_log_error(NGX_LOG_CRIT, snap->log, 0,
+                          "pred: snapshot \"%V\" delta %s: \"%s\" was "
+                          "rewritten in place (never write a published "
+                          "file); no longer served, opening it again",
+                          &snap->name, snap->layers[i].snap->version, path);
+            break;
+
+        default:
+            ngx_log_error(NGX_LOG_NOTICE, snap->log, 0,
+                          "pred: snapshot \"%V\": \"%s\" is another file "
+                          "now: opening the delta layers again",
+                          &snap->name, path);
+        }
+
+        ngx_free(path);
+        ngx_http_pred_layers_drop(snap, NULL);
+        snap->layers_seen[0] = '\0';
+        break;
+    }
+
     n = readlink((char *) snap->layers_link, (char *) text, sizeof(text));
 
     if (n == -1 && ngx_errno == NGX_ENOENT) {
         snap->layers_seen[0] = '\0';
+        snap->layers_logged[0] = '\0';
         ngx_http_pred_layers_drop(snap, "dropped");
         return;
     }
@@ -57,29 +102,31 @@ ngx_http_pred_layers_check(ngx_http_pred_snapshot_t *snap)
     if (n == -1 || n == (ssize_t) sizeof(text)) {
         /* the layers being served stay */
         ngx_http_pred_pointer_unreadable(snap, snap->layers_link, n,
-                                         snap->layers_seen,
-                                         sizeof(snap->layers_seen),
+                                         snap->layers_logged,
+                                         sizeof(snap->layers_logged),
                                          "a delta layers pointer", "");
         return;
     }
 
     text[n] = '\0';
 
-    again = (ngx_strcmp(text, snap->layers_seen) == 0);
-
-    /* the common case: nothing changed since the last check */
-    if (again) {
+    /* the common case: the stack being served, nothing changed */
+    if (ngx_strcmp(text, snap->layers_seen) == 0) {
         return;
     }
 
     if (pred_delta_parse_link((char *) text, n, &stack) != 0) {
-        ngx_http_pred_pointer_printable(text);
+        if (ngx_strcmp(text, snap->layers_logged) != 0) {
+            ngx_cpystrn(snap->layers_logged, text,
+                        sizeof(snap->layers_logged));
+            ngx_http_pred_pointer_printable(text);
 
-        ngx_log_error(NGX_LOG_ERR, snap->log, 0,
-                      "pred: snapshot \"%V\": \"%s\" is not a delta layers "
-                      "pointer (\"snap-V.mdb+delta-W.mdb...\"): \"%s\"",
-                      &snap->name, snap->layers_link, text);
-        ngx_cpystrn(snap->layers_seen, text, sizeof(snap->layers_seen));
+            ngx_log_error(NGX_LOG_ERR, snap->log, 0,
+                          "pred: snapshot \"%V\": \"%s\" is not a delta "
+                          "layers pointer (\"snap-V.mdb+delta-W.mdb...\"): "
+                          "\"%s\"", &snap->name, snap->layers_link, text);
+        }
+
         return;
     }
 
@@ -109,8 +156,11 @@ ngx_http_pred_layers_check(ngx_http_pred_snapshot_t *snap)
                                   &transient)
         != NGX_OK)
     {
+        /*
+         * Tried again at each check (the file that failed is not opened
+         * again until it changes), logged once for each pointer.
+         */
         if (transient) {
-            /* not the files' fault: the next check tries again, quietly */
             if (!snap->layers_transient_logged) {
                 snap->layers_transient_logged = 1;
                 ngx_log_error(NGX_LOG_WARN, snap->log, 0,
@@ -122,16 +172,23 @@ ngx_http_pred_layers_check(ngx_http_pred_snapshot_t *snap)
             return;
         }
 
-        ngx_log_error(NGX_LOG_ERR, snap->log, 0,
-                      "pred: snapshot \"%V\": refused delta layers \"%s\": "
-                      "%s; serving version %s with %ui delta layer%s",
-                      &snap->name, text, err, snap->live->version,
-                      snap->nlayers, snap->nlayers == 1 ? "" : "s");
-        ngx_cpystrn(snap->layers_seen, text, sizeof(snap->layers_seen));
+        if (ngx_strcmp(text, snap->layers_logged) != 0) {
+            ngx_cpystrn(snap->layers_logged, text,
+                        sizeof(snap->layers_logged));
+
+            ngx_log_error(NGX_LOG_ERR, snap->log, 0,
+                          "pred: snapshot \"%V\": refused delta layers "
+                          "\"%s\": %s; serving version %s with %ui delta "
+                          "layer%s", &snap->name, text, err,
+                          snap->live->version, snap->nlayers,
+                          snap->nlayers == 1 ? "" : "s");
+        }
+
         return;
     }
 
     snap->layers_transient_logged = 0;
+    snap->layers_logged[0] = '\0';
 
     /* those of the old stack that are not in the new one */
     for (i = 0; i < snap->nlayers; i++) {
@@ -143,7 +200,6 @@ ngx_http_pred_layers_check(ngx_http_pred_snapshot_t *snap)
 
     ngx_memcpy(snap->layers, next, stack.n * sizeof(ngx_http_pred_layer_t));
     snap->nlayers = stack.n;
-    snap->layers_base_id = snap->live_id;
     ngx_cpystrn(snap->layers_seen, text, sizeof(snap->layers_seen));
 
     p = names;
@@ -192,14 +248,15 @@ ngx_http_pred_layers_drop(ngx_http_pred_snapshot_t *snap, const char *why)
 
 
 /*
- * The deltas' answer for key, newest first.  NGX_OK: *value, from *from;
- * NGX_DONE: a delta deleted the key; NGX_DECLINED: no delta has it;
- * NGX_BUSY: a delta faulted (the layers are dropped); NGX_ERROR (logged).
+ * The deltas' answer for key, newest first.  NGX_OK: *value (copied when
+ * copy is set, else only its length), from *from; NGX_DONE: a delta
+ * deleted the key; NGX_DECLINED: no delta has it; NGX_BUSY: a delta
+ * faulted (the layers are dropped); NGX_ERROR (logged).
  */
 ngx_int_t
 ngx_http_pred_layers_lookup(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, ngx_str_t *key, ngx_str_t *value,
-    pred_snap_t **from)
+    ngx_uint_t copy, pred_snap_t **from)
 {
     ngx_int_t     rc;
     ngx_uint_t    i;
@@ -208,7 +265,7 @@ ngx_http_pred_layers_lookup(ngx_http_request_t *r,
     for (i = snap->nlayers; i-- > 0; /* void */) {
         s = snap->layers[i].snap;
 
-        rc = ngx_http_pred_snapshot_read(r, snap, s, key, value);
+        rc = ngx_http_pred_snapshot_read(r, snap, s, key, value, copy);
 
         if (rc == NGX_DECLINED) {
             continue;
@@ -243,7 +300,8 @@ ngx_http_pred_layers_as_of(ngx_http_request_t *r,
     ngx_int_t     rc;
     pred_snap_t  *from;
 
-    rc = ngx_http_pred_layers_lookup(r, snap, key, &value, &from);
+    /* only which delta: nothing is copied */
+    rc = ngx_http_pred_layers_lookup(r, snap, key, &value, 0, &from);
 
     return (rc == NGX_OK || rc == NGX_DONE) ? from->as_of : 0;
 }
@@ -251,23 +309,31 @@ ngx_http_pred_layers_as_of(ngx_http_request_t *r,
 
 /*
  * Opens the stack's deltas into next, reusing the layers already open:
- * each must be a delta of the live version.  On failure nothing changed.
+ * each must be what its name says, a delta of the live version's very
+ * content.  On failure nothing changed, and the file that failed (unless
+ * the failure was not its fault) is not opened again until it changes.
  */
 static ngx_int_t
 ngx_http_pred_layers_open(ngx_http_pred_snapshot_t *snap,
     pred_delta_stack_t *stack, ngx_http_pred_layer_t *next, char *err,
     size_t errlen, ngx_uint_t *transient)
 {
-    u_char       *path;
-    ngx_uint_t    i, j, reused[PRED_DELTA_MAX];
-    struct stat   st;
-    pred_snap_t  *s;
+    char                      why[PRED_SNAP_ERR_MAX];
+    char                      version[PRED_SNAP_VERSION_MAX + 1];
+    u_char                   *path;
+    ngx_uint_t                i, j, reused[PRED_DELTA_MAX];
+    struct stat               st;
+    pred_snap_t              *s;
+    ngx_http_pred_file_id_t   id;
 
     *transient = 0;
     ngx_memzero(reused, sizeof(reused));
+    path = NULL;
 
     for (i = 0; i < stack->n; i++) {
         next[i].snap = NULL;
+        ngx_cpystrn(next[i].file, (u_char *) stack->layer[i],
+                    sizeof(next[i].file));
 
         path = ngx_http_pred_layers_path(snap, stack->layer[i]);
         if (path == NULL) {
@@ -279,7 +345,6 @@ ngx_http_pred_layers_open(ngx_http_pred_snapshot_t *snap,
         if (stat((char *) path, &st) == -1) {
             ngx_snprintf((u_char *) err, errlen, "\"%s\": stat() failed "
                          "(%d)%Z", path, (int) ngx_errno);
-            ngx_free(path);
             goto failed;
         }
 
@@ -298,11 +363,31 @@ ngx_http_pred_layers_open(ngx_http_pred_snapshot_t *snap,
             continue;
         }
 
-        s = ngx_http_pred_snapshot_open(snap, path, &next[i].id, err, errlen,
+        if (ngx_http_pred_file_same(&snap->layers_refused_id, &st) == 1) {
+            ngx_snprintf((u_char *) err, errlen, "\"%s\" was refused "
+                         "before and has not changed since%Z", path);
+            goto failed;
+        }
+
+        s = ngx_http_pred_snapshot_open(snap, path, &id, why, sizeof(why),
                                         transient);
         if (s == NULL) {
-            ngx_free(path);
-            goto failed;
+            ngx_snprintf((u_char *) err, errlen, "\"%s\": %s%Z", path, why);
+            goto refused;
+        }
+
+        next[i].snap = s;
+        next[i].id = id;
+
+        /* the file is the version, over the live one as it is now */
+        (void) pred_delta_file_version(stack->layer[i],
+                                       ngx_strlen(stack->layer[i]),
+                                       "delta-", version);
+
+        if (ngx_strcmp(s->version, version) != 0) {
+            ngx_snprintf((u_char *) err, errlen, "\"%s\" says it is "
+                         "version %s%Z", path, s->version);
+            goto refused;
         }
 
         if (ngx_strcmp(s->delta_of, snap->live->version) != 0) {
@@ -311,14 +396,19 @@ ngx_http_pred_layers_open(ngx_http_pred_snapshot_t *snap,
                          s->delta_of[0] ? "a delta of version "
                                         : "not a delta",
                          s->delta_of, snap->live->version);
-            pred_snap_close(s);
-            ngx_free(s);
-            ngx_free(path);
-            goto failed;
+            goto refused;
+        }
+
+        if (ngx_strcmp(s->base_checksum, snap->live->checksum) != 0) {
+            ngx_snprintf((u_char *) err, errlen, "\"%s\" was built over "
+                         "another version %s (%s, the live one is %s)%Z",
+                         path, s->delta_of, s->base_checksum,
+                         snap->live->checksum);
+            goto refused;
         }
 
         ngx_free(path);
-        next[i].snap = s;
+        path = NULL;
     }
 
     /* the layers kept move to next; the rest are closed by the caller */
@@ -330,7 +420,20 @@ ngx_http_pred_layers_open(ngx_http_pred_snapshot_t *snap,
 
     return NGX_OK;
 
+refused:
+
+    if (!*transient) {
+        ngx_http_pred_file_id(&snap->layers_refused_id, &st);
+    }
+
+    /* i's own file too, opened above */
+    i++;
+
 failed:
+
+    if (path) {
+        ngx_free(path);
+    }
 
     /* only what was opened here: the reused stay the old stack's */
     while (i-- > 0) {

@@ -486,6 +486,7 @@ typedef struct {
 typedef struct {
     pred_snap_t                *snap;
     ngx_http_pred_file_id_t     id;
+    u_char                      file[PRED_DELTA_FILE_MAX];
 } ngx_http_pred_layer_t;
 
 
@@ -529,8 +530,13 @@ struct ngx_http_pred_snapshot_s {
     ngx_http_pred_layer_t       layers[PRED_DELTA_MAX];  /* oldest first */
     ngx_uint_t                  nlayers;
     ngx_http_pred_file_id_t     layers_base_id;     /* whose they are */
-    /* the pointer's text last acted on, as cand_seen */
+    /* the pointer's text being served (or not used: another base's) */
     u_char                      layers_seen[PRED_DELTA_LINK_MAX + 2];
+    /* the text last refused, as cand_seen: logged once */
+    u_char                      layers_logged[PRED_DELTA_LINK_MAX + 2];
+    /* the delta that made the last refusal, or faulted: not opened again
+       until its file changes */
+    ngx_http_pred_file_id_t     layers_refused_id;
 
     unsigned                    missing_logged:1;
     unsigned                    transient_logged:1;
@@ -605,7 +611,7 @@ time_t ngx_http_pred_snapshot_as_of(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, ngx_str_t *key);
 ngx_int_t ngx_http_pred_snapshot_read(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, pred_snap_t *s, ngx_str_t *key,
-    ngx_str_t *value);
+    ngx_str_t *value, ngx_uint_t copy);
 pred_snap_t *ngx_http_pred_snapshot_open(ngx_http_pred_snapshot_t *snap,
     u_char *path, ngx_http_pred_file_id_t *id, char *err, size_t errlen,
     ngx_uint_t *transient);
@@ -623,9 +629,20 @@ void ngx_http_pred_layers_drop(ngx_http_pred_snapshot_t *snap,
     const char *why);
 ngx_int_t ngx_http_pred_layers_lookup(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, ngx_str_t *key, ngx_str_t *value,
-    pred_snap_t **from);
+    ngx_uint_t copy, pred_snap_t **from);
 time_t ngx_http_pred_layers_as_of(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, ngx_str_t *key);
+
+/* ngx_http_pred_state.c: pred_cache_zone state=PATH */
+ngx_int_t ngx_http_pred_state_param(ngx_conf_t *cf,
+    ngx_http_pred_main_conf_t *pmcf, ngx_http_pred_cache_zone_t *z,
+    ngx_str_t *arg);
+void ngx_http_pred_state_load(ngx_http_pred_cache_zone_t *z, ngx_log_t *log);
+void ngx_http_pred_state_journal(ngx_http_pred_cache_zone_t *z,
+    uint64_t seq, ngx_uint_t kind, ngx_str_t *key, ngx_str_t *value,
+    ngx_msec_t ttl, uint32_t stored, uint32_t mask_until);
+ngx_int_t ngx_http_pred_state_init_process(ngx_cycle_t *cycle);
+void ngx_http_pred_state_exit_process(ngx_cycle_t *cycle);
 
 /* ngx_http_pred_cache.c */
 char *ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -186,10 +186,6 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/*
- * The zone of signals between workers: the "check now" generation; from
- * postconfiguration.
- */
 /* "PATH/name", NUL-terminated, in the configuration's pool */
 static u_char *
 ngx_http_pred_snapshot_file(ngx_conf_t *cf, ngx_http_pred_snapshot_t *snap,
@@ -213,6 +209,10 @@ ngx_http_pred_snapshot_file(ngx_conf_t *cf, ngx_http_pred_snapshot_t *snap,
 }
 
 
+/*
+ * The zone of signals between workers: the "check now" generation; from
+ * postconfiguration.
+ */
 ngx_int_t
 ngx_http_pred_signals_add(ngx_conf_t *cf)
 {
@@ -372,13 +372,21 @@ ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap, pred_snap_t *s,
 
     role = (s == snap->cand) ? "candidate " : "";
 
-    /* a delta: the version serves without its layers until they are
-       published again (the next check reopens what the pointer names) */
+    /*
+     * A delta: the version serves without its layers; the next check
+     * opens the stack again, but not this file until it changes.
+     */
     if (s != snap->cand && s != snap->live) {
         ngx_log_error(NGX_LOG_CRIT, snap->log, 0,
                       "pred: snapshot \"%V\" delta %s: key \"%V\": %s; "
                       "its layers are no longer served", &snap->name,
                       s->version, key, reason);
+
+        fd = pred_snap_fd(s);
+
+        if (fd != -1 && fstat(fd, &st) == 0) {
+            ngx_http_pred_file_id(&snap->layers_refused_id, &st);
+        }
 
         ngx_http_pred_layers_drop(snap, NULL);
         snap->layers_seen[0] = '\0';
@@ -431,15 +439,16 @@ ngx_http_pred_snapshot_fault(ngx_http_pred_snapshot_t *snap, pred_snap_t *s,
 ngx_int_t
 ngx_http_pred_snapshot_read(ngx_http_request_t *r,
     ngx_http_pred_snapshot_t *snap, pred_snap_t *s, ngx_str_t *key,
-    ngx_str_t *value)
+    ngx_str_t *value, ngx_uint_t copy)
 {
     int      rc;
     char     err[PRED_SNAP_ERR_MAX];
     void    *val;
     size_t   len;
 
-    rc = pred_snap_get(s, key->data, key->len, ngx_http_pred_snapshot_alloc,
-                       r->pool, &val, &len, err, sizeof(err));
+    rc = pred_snap_get(s, key->data, key->len,
+                       copy ? ngx_http_pred_snapshot_alloc : NULL, r->pool,
+                       &val, &len, err, sizeof(err));
 
     switch (rc) {
 
@@ -494,7 +503,8 @@ again:
 
     /* the live version's deltas first, newest first (not a candidate's) */
     if (s == snap->live && snap->nlayers) {
-        rc = ngx_http_pred_layers_lookup(r, snap, key, &hit->value, &from);
+        rc = ngx_http_pred_layers_lookup(r, snap, key, &hit->value, 1,
+                                         &from);
 
         switch (rc) {
 
@@ -507,12 +517,17 @@ again:
         case NGX_OK:
             goto found;
 
+        case NGX_BUSY:
+            /* a delta faulted: the layers are dropped, the base answers */
+            from = s;
+            break;
+
         default:
             return rc;
         }
     }
 
-    rc = ngx_http_pred_snapshot_read(r, snap, s, key, &hit->value);
+    rc = ngx_http_pred_snapshot_read(r, snap, s, key, &hit->value, 1);
 
     if (rc == NGX_BUSY || rc == NGX_ERROR) {
 
@@ -615,7 +630,7 @@ ngx_http_pred_snapshot_peek(ngx_http_request_t *r,
         return NGX_BUSY;
     }
 
-    return ngx_http_pred_snapshot_read(r, snap, snap->cand, key, value);
+    return ngx_http_pred_snapshot_read(r, snap, snap->cand, key, value, 1);
 }
 
 

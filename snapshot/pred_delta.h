@@ -13,7 +13,9 @@
  *
  * One readlink() gives the whole stack, so a reader never pairs deltas
  * with a base they were not built on: a stack whose base is not the live
- * version is not used.  It is read, not followed.
+ * version is not used.  It is read, not followed.  When another version
+ * goes live, the stack is kept aside as DIR/previous-layers (same text)
+ * and comes back with a rollback to its base.
  *
  * Plain C, no nginx types.
  */
@@ -25,6 +27,9 @@
 
 
 #define PRED_DELTA_LINK       "layers"
+
+/* the stack of the version before, kept aside for a rollback to it */
+#define PRED_DELTA_PREVIOUS   "previous-layers"
 
 /* deltas over one base; compact merges them into a new base */
 #define PRED_DELTA_MAX        8

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -45,6 +46,7 @@ static int pred_snap_index_get(pred_snap_t *s, const void *key,
 static uint64_t pred_snap_index_hash(const unsigned char *p, size_t len);
 static int pred_snap_transient(int rc);
 static void pred_snap_guard_install(void);
+static void pred_snap_arm(sigjmp_buf *jb);
 static void pred_snap_unwind(pred_snap_t *s);
 static void pred_snap_deadline(uint64_t ms);
 static void pred_snap_on_fault(int signo, siginfo_t *si, void *uc);
@@ -62,6 +64,7 @@ static int pred_snap_meta_u64(pred_snap_t *s, MDB_txn *txn,
 
 /* the guarded call in progress, if any: processes are single-threaded */
 static sigjmp_buf * volatile  pred_snap_jmp;
+static pthread_t              pred_snap_jmp_thread;
 static volatile sig_atomic_t  pred_snap_over_time;
 static int                    pred_snap_fault_signo;
 static char                   pred_snap_assert_msg[128];
@@ -145,7 +148,7 @@ pred_snap_open(pred_snap_t *s, const char *path, int nordahead, char *err,
         return pred_snap_faulted(err, errlen);
     }
 
-    pred_snap_jmp = &jb;
+    pred_snap_arm(&jb);
     pred_snap_deadline(PRED_SNAP_OPEN_CPU_MS);
     rc = pred_snap_open_map(s, path, nordahead, err, errlen);
     pred_snap_deadline(0);
@@ -169,12 +172,19 @@ pred_snap_get(pred_snap_t *s, const void *key, size_t key_len,
         goto faulted;
     }
 
-    pred_snap_jmp = &jb;
+    pred_snap_arm(&jb);
     rc = pred_snap_get_map(s, key, key_len, &v, err, errlen);
     pred_snap_jmp = NULL;
 
-    if (rc != 1) {
+    if (rc != 1 || alloc == NULL) {
         mdb_txn_reset(s->txn);
+
+        /* only whether the key is there, and its value's size */
+        if (rc == 1) {
+            *val = NULL;
+            *val_len = v.mv_size;
+        }
+
         return rc;
     }
 
@@ -194,7 +204,7 @@ pred_snap_get(pred_snap_t *s, const void *key, size_t key_len,
         goto faulted;
     }
 
-    pred_snap_jmp = &jb;
+    pred_snap_arm(&jb);
     memcpy(p, v.mv_data, v.mv_size);
     pred_snap_jmp = NULL;
 
@@ -235,7 +245,7 @@ pred_snap_key_as_of(pred_snap_t *s, const void *key, size_t key_len,
         return PRED_SNAP_FAULT;
     }
 
-    pred_snap_jmp = &jb;
+    pred_snap_arm(&jb);
 
     rc = pred_snap_lookup_map(s, s->key_as_of, key, key_len, &v, err,
                               errlen);
@@ -281,7 +291,7 @@ pred_snap_index_step(pred_snap_t *s, uint64_t n, char *err, size_t errlen)
         return PRED_SNAP_FAULT;
     }
 
-    pred_snap_jmp = &jb;
+    pred_snap_arm(&jb);
     pred_snap_deadline(PRED_SNAP_OPEN_CPU_MS);
     rc = pred_snap_index_map(s, n, err, errlen);
     pred_snap_deadline(0);
@@ -306,7 +316,7 @@ pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
         return pred_snap_faulted(err, errlen);
     }
 
-    pred_snap_jmp = &jb;
+    pred_snap_arm(&jb);
     pred_snap_deadline(PRED_SNAP_VERIFY_CPU_MS
                        + s->file_size / PRED_SNAP_VERIFY_RATE);
     rc = pred_snap_verify_map(s, err, errlen);
@@ -319,7 +329,10 @@ pred_snap_verify(pred_snap_t *s, char *err, size_t errlen)
 
 /*
  * No CPU deadline here: each does work of its own (compact writes a new
- * file), and the file was verified before (publish does it).
+ * file), and the file was verified before (publish does it).  each runs
+ * under the guard, as it reads the mapped records: a fault in its own code
+ * would be reported as the file's, and one in another thread (the loader's
+ * writer) is left to that thread's handler.
  */
 int
 pred_snap_each(pred_snap_t *s, int db, pred_snap_each_pt each, void *ctx,
@@ -333,7 +346,7 @@ pred_snap_each(pred_snap_t *s, int db, pred_snap_each_pt each, void *ctx,
         return pred_snap_faulted(err, errlen);
     }
 
-    pred_snap_jmp = &jb;
+    pred_snap_arm(&jb);
 
     if (db == PRED_SNAP_EACH_AS_OF) {
         rc = s->as_of_keys ? pred_snap_each_map(s, s->key_as_of,
@@ -362,7 +375,7 @@ pred_snap_meta(pred_snap_t *s, const char *name, char *buf, size_t size)
         return -1;
     }
 
-    pred_snap_jmp = &jb;
+    pred_snap_arm(&jb);
 
     rc = -1;
 
@@ -393,6 +406,15 @@ pred_snap_unwind(pred_snap_t *s)
     }
 
     mdb_txn_reset(s->txn);
+}
+
+
+/* the guard is this thread's until the call ends */
+static void
+pred_snap_arm(sigjmp_buf *jb)
+{
+    pred_snap_jmp_thread = pthread_self();
+    pred_snap_jmp = jb;
 }
 
 
@@ -503,7 +525,8 @@ pred_snap_escape(int signo)
 
     jb = pred_snap_jmp;
 
-    if (jb != NULL) {
+    /* a fault in another thread (the loader's writer) is not the map's */
+    if (jb != NULL && pthread_equal(pthread_self(), pred_snap_jmp_thread)) {
         pred_snap_jmp = NULL;
         pred_snap_fault_signo = signo;
         siglongjmp(*jb, 1);
@@ -1043,14 +1066,6 @@ pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen)
         return -1;
     }
 
-    if (s->as_of_keys
-        && pred_snap_each_map(s, s->key_as_of, s->as_of_keys,
-                              pred_snap_verify_as_of, NULL, err, errlen)
-           != 0)
-    {
-        return -1;
-    }
-
     if (v.deletes != s->deletes) {
         return pred_snap_errorf(err, errlen, "found %" PRIu64 " deletions, "
                                 "metadata says %" PRIu64, v.deletes,
@@ -1062,6 +1077,25 @@ pred_snap_verify_map(pred_snap_t *s, char *err, size_t errlen)
     if (strcmp(sum, s->checksum) != 0) {
         return pred_snap_errorf(err, errlen, "checksum mismatch: content is "
                                 "%s, metadata says %s", sum, s->checksum);
+    }
+
+    if (s->as_of_keys) {
+        v.hash = PRED_SNAP_FNV_INIT;
+
+        if (pred_snap_each_map(s, s->key_as_of, s->as_of_keys,
+                               pred_snap_verify_as_of, &v, err, errlen)
+            != 0)
+        {
+            return -1;
+        }
+
+        snprintf(sum, sizeof(sum), "fnv1a64:%016" PRIx64, v.hash);
+
+        if (strcmp(sum, s->as_of_checksum) != 0) {
+            return pred_snap_errorf(err, errlen, "as_of checksum mismatch: "
+                                    "content is %s, metadata says %s", sum,
+                                    s->as_of_checksum);
+        }
     }
 
     return 0;
@@ -1112,10 +1146,12 @@ static int
 pred_snap_verify_as_of(void *ctx, const void *key, size_t key_len,
     const void *val, size_t val_len, char *err, size_t errlen)
 {
+    pred_snap_verify_t  *v = ctx;
+
     uint64_t       u;
     pred_key_rc_t  rc;
 
-    (void) ctx;
+    v->hash = pred_snap_hash_record(v->hash, key, key_len, val, val_len);
 
     rc = pred_key_validate((const unsigned char *) key, key_len);
 
@@ -1401,6 +1437,24 @@ pred_snap_read_meta(pred_snap_t *s, MDB_txn *txn, char *err, size_t errlen)
     if (s->as_of_keys && s->delta_of[0]) {
         return pred_snap_errorf(err, errlen, "metadata \"%s\" is invalid",
                                 PRED_SNAP_META_AS_OF_KEYS);
+    }
+
+    if (s->as_of_keys
+        && pred_snap_meta_txn(s, txn, PRED_SNAP_META_AS_OF_SUM,
+                              s->as_of_checksum, sizeof(s->as_of_checksum))
+           != 1)
+    {
+        return pred_snap_errorf(err, errlen, "metadata \"%s\" is missing",
+                                PRED_SNAP_META_AS_OF_SUM);
+    }
+
+    if (s->delta_of[0]
+        && pred_snap_meta_txn(s, txn, PRED_SNAP_META_BASE_SUM,
+                              s->base_checksum, sizeof(s->base_checksum))
+           != 1)
+    {
+        return pred_snap_errorf(err, errlen, "metadata \"%s\" is missing",
+                                PRED_SNAP_META_BASE_SUM);
     }
 
     if (pred_snap_meta_txn(s, txn, PRED_SNAP_META_CHECKSUM, s->checksum,

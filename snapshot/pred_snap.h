@@ -11,9 +11,13 @@
  * A delta (see pred_delta.h) has the same two databases and metadata, and
  * "delta_of" naming its base version: there an empty value is a deletion.
  *
+ * A delta also records its base's checksum ("delta_of_checksum"): a base
+ * rebuilt under the same version is another base.
+ *
  * A base made by compact may have a third, "as_of": key: a key the deltas
  * changed (deleted ones too), value: the Unix seconds its data is as of,
- * when later than the file's "as_of" (metadata "as_of_keys" counts them).
+ * when later than the file's "as_of" (metadata "as_of_keys" counts them,
+ * "as_of_checksum" is the checksum's hash over them).
  *
  * The content checksum is FNV-1a 64 over every data record in key order,
  * each record hashed as: key length (4 bytes, little endian), key bytes,
@@ -52,6 +56,8 @@
 #define PRED_SNAP_META_DELTA_OF    "delta_of"
 #define PRED_SNAP_META_DELETES     "deletes"
 #define PRED_SNAP_META_AS_OF_KEYS  "as_of_keys"
+#define PRED_SNAP_META_AS_OF_SUM   "as_of_checksum"
+#define PRED_SNAP_META_BASE_SUM    "delta_of_checksum"
 
 #define PRED_SNAP_VERSION_MAX      64
 #define PRED_SNAP_ERR_MAX          512
@@ -95,6 +101,8 @@ typedef struct {
     char                delta_of[PRED_SNAP_VERSION_MAX + 1];
                                         /* a delta's base; "" in a base */
     uint64_t            as_of_keys;     /* entries of the "as_of" db */
+    char                as_of_checksum[32];
+    char                base_checksum[32];  /* a delta's base's */
     uint64_t            freshness_sla;  /* seconds, 0: none */
     pred_snap_stale_t   fallback;
     char                checksum[32];
@@ -128,7 +136,8 @@ int pred_snap_fd(const pred_snap_t *s);
 typedef void *(*pred_snap_alloc_pt)(void *ctx, size_t size);
 
 /*
- * Looks a key up and copies the value out into alloc(ctx, len).  Returns 1
+ * Looks a key up and copies the value out into alloc(ctx, len) (alloc
+ * NULL: no copy, *val NULL, only *val_len).  Returns 1
  * with *val and *val_len on a hit, 0 on a miss, -1 on error and
  * PRED_SNAP_FAULT when the map faulted (reason in err; the value may have
  * been allocated by then and stays the caller's; after a fault the

@@ -108,9 +108,12 @@ run_ok('list shows the stack', 0,
 run_ok('compact', 0,
        "compacted snap-v1.mdb and 8 deltas into v2: 9 entries\n"
        . "published v2 (9 entries), previous: v1\n"
-       . "dropped the delta layers of the version before\n",
+       . "kept the 8 deltas of v1 aside for a rollback\n",
        'compact', $dir, '--version', 'v2');
 ok(!-e "$dir/layers", 'the layers pointer is gone');
+is(readlink("$dir/previous-layers"),
+   'snap-v1.mdb+' . join('+', map { "delta-d$_.mdb" } 1 .. 8),
+   'the stack is kept aside with its base');
 {
     my %want = (k1 => 10, k3 => 3, k4 => 400, k5 => 500, k9 => 9);
     $want{"k$_"} = $_ * 100 for 2 .. 8;
@@ -125,23 +128,79 @@ run_ok('nothing to compact', 1,
        qr/\Apred-snapshot: \S+: nothing to compact: no deltas over the live snap-v2\.mdb\n\z/,
        'compact', $dir);
 
-# --- gc removes deltas of versions that are not live
+# --- gc keeps the live and the previous version's deltas
 write_file("$in/e.jsonl", row('k1', 1));
 PredTest::must_run('build', $dir, '--quiet', '--version', 'e1',
                    '--delta-of', 'v2', '--input', "$in/e.jsonl");
-run_ok('gc', 0, qr/\A(?:removed delta-d\d\.mdb \(a delta of v1\)\n){9}\z/,
+run_ok('gc keeps the previous version\'s deltas', 0, '',
        'gc', $dir, '--keep', '5');
-ok(-e "$dir/delta-e1.mdb", 'gc keeps the live version\'s deltas');
 
-# --- a rollback drops the stack
+# --- a rollback brings the version's deltas back, and keeps the other's
 PredTest::must_run('publish', $dir, 'e1');
 run_ok('rollback', 0,
        "rolled back to v1 (5 entries), previous: v2\n"
-       . "dropped the delta layers of the version before\n",
+       . "kept the 1 delta of v2 aside for a rollback\n"
+       . "the 8 deltas of v1 are live again\n",
        'rollback', $dir);
+run_ok('get through them', 0, "10\n", 'get', $dir, 'k1');
 run_ok('a delta of the version before', 1,
        qr/\Apred-snapshot: \S+\/delta-e1\.mdb: refused: a delta of version v2, and version v1 is live \(build it with --delta-of v1\)\n\z/,
        'publish', $dir, 'e1');
+snap_build($dir, 'v3', row('k1', 3));
+PredTest::must_run('publish', $dir, 'v3');
+run_ok('gc removes the deltas of older versions', 0,
+       "removed delta-e1.mdb (a delta of v2)\n", 'gc', $dir, '--keep', '5');
+ok(-e "$dir/delta-d1.mdb", 'and keeps those of the previous one');
+
+# --- deltas that are not what their name or base say
+{
+    my $d = snap_dir('delta_cli_bad');
+    snap_build($d, 'v1', row('a', 1));
+    PredTest::must_run('publish', $d, 'v1');
+    write_file("$in/x.jsonl", row('a', 2));
+    PredTest::must_run('build', $d, '--quiet', '--version', 'x',
+                       '--delta-of', 'v1', '--input', "$in/x.jsonl");
+    link "$d/delta-x.mdb", "$d/delta-y.mdb" or die;
+    run_ok('a delta copied under another name', 1,
+           qr/\Apred-snapshot: \S+\/delta-y\.mdb: refused: its metadata says delta x\n\z/,
+           'publish', $d, 'y');
+
+    # the same version name, other content: another base
+    unlink "$d/snap-v1.mdb";
+    snap_build($d, 'v1', row('a', 100));
+    PredTest::must_run('publish', $d, 'v1');
+    run_ok('a delta of a base rebuilt under its name', 1,
+           qr/\Apred-snapshot: \S+\/delta-x\.mdb: refused: built over another version v1 \(fnv1a64:[0-9a-f]{16}\), the live one is fnv1a64:[0-9a-f]{16}: build it again\n\z/,
+           'publish', $d, 'x');
+
+    # a delta damaged after its publish is not compacted into a base
+    unlink "$d/delta-x.mdb", "$d/delta-y.mdb";
+    write_file("$in/x2.jsonl", row('a', 424242));
+    PredTest::must_run('build', $d, '--quiet', '--version', 'x2',
+                       '--delta-of', 'v1', '--input', "$in/x2.jsonl");
+    PredTest::must_run('publish', $d, 'x2');
+    {
+        open my $fh, '+<', "$d/delta-x2.mdb" or die;
+        binmode $fh;
+        my $bytes = do { local $/; <$fh> };
+        my $at = index $bytes, '424242';
+        die 'no value in the file' if $at < 0;
+        seek $fh, $at, 0;
+        print $fh '424243';
+        close $fh;
+    }
+    run_ok('compact of a damaged delta', 1,
+           qr/delta-x2\.mdb: invalid snapshot: checksum mismatch: content is fnv1a64:[0-9a-f]{16}, metadata says fnv1a64:[0-9a-f]{16}\n\z/,
+           'compact', $d);
+    is(readlink("$d/current"), 'snap-v1.mdb', 'the live version stays');
+
+    # a canary's decision is the operator's
+    snap_build($d, 'c1', row('a', 7));
+    PredTest::must_run('canary', $d, 'c1', '10');
+    run_ok('compact during a canary', 1,
+           qr/\Apred-snapshot: \S+: a canary is running: promote or abort it first\n\z/,
+           'compact', $d);
+}
 
 # --- compact keeps the base's as-of time, and each changed key's own
 {
@@ -151,11 +210,13 @@ run_ok('a delta of the version before', 1,
     PredTest::must_run('publish', $d, 'v1');
     write_file("$in/t1.jsonl", row('a', 10) . row('c'));
     write_file("$in/t2.jsonl", row('a', 20));
+    # published out of the order of their times: the newest layer's
+    # counts for a key, as nginx reads the stack
     PredTest::must_run('build', $d, '--quiet', '--version', 't1',
-                       '--delta-of', 'v1', '--as-of', 2000, '--input',
+                       '--delta-of', 'v1', '--as-of', 3000, '--input',
                        "$in/t1.jsonl");
     PredTest::must_run('build', $d, '--quiet', '--version', 't2',
-                       '--delta-of', 'v1', '--as-of', 3000, '--input',
+                       '--delta-of', 'v1', '--as-of', 2000, '--input',
                        "$in/t2.jsonl");
     PredTest::must_run('publish', $d, $_) for qw(t1 t2);
     PredTest::must_run('compact', $d, '--version', 'v2');
@@ -168,8 +229,8 @@ run_ok('a delta of the version before', 1,
         "$d/snap-v2.mdb" or die;
     my $text = do { local $/; <$dump> };
     close $dump;
-    like($text, qr/\n a\n 3000\n c\n 2000\nDATA=END/,
-         'each key as of its newest change, a deleted key too');
+    like($text, qr/\n a\n 2000\n c\n 3000\nDATA=END/,
+         'each key as of the newest layer changing it, a deleted key too');
 }
 
 # --- a stack whose deltas delete every key is not compacted

@@ -45,6 +45,18 @@ snap_build($asof, 'v1', $base, age => 7200, args => ['--as-of', time - 7200]);
 snap_publish($asof, 'v1');
 write_file("$asof/dn.jsonl", $row->('b', 'dn') . $row->('t', 'dn'));
 
+# TEST 4: a delta replaced under its name, rewritten in place, cut short;
+# the same base and delta names built twice, with other delta content
+my $swap = snap_dir('delta_swap');
+my $alt = snap_dir('delta_swap_alt');
+for my $d ([$swap, 'd1'], [$alt, 'd1x']) {
+    snap_build($d->[0], 'v1', $base);
+    snap_build($d->[0], 'd1', $row->('b', $d->[1]),
+               args => ['--delta-of', 'v1']);
+}
+snap_publish($swap, 'v1');
+system('cp', "$swap/delta-d1.mdb", "$alt/delta-d1.orig") == 0 or die;
+
 run_tests();
 
 __DATA__
@@ -94,7 +106,7 @@ __DATA__
  qr/\A\{"name":"main","version":"v1",.*,"candidate":null,"deltas":\[\{"version":"d1","upserts":2,"deletes":1,"created_at":\d+,"as_of":\d+\},\{"version":"d2","upserts":1,"deletes":1,"created_at":\d+,"as_of":\d+\}\]\}\z/,
  "compacted snap-v1.mdb and 2 deltas into v2: 4 entries\n"
  . "published v2 (4 entries), previous: v1\n"
- . "dropped the delta layers of the version before\n",
+ . "kept the 2 deltas of v1 aside for a rollback\n",
  "slept\n",
  '{"v":"d2"}', '{"v":"d1"}', '{"error":"not_found","key":"c"}',
  '{"error":"not_found","key":"n"}', '{"v":"v1"}',
@@ -107,8 +119,8 @@ __DATA__
  "X-Pred-Version: d1", "", "",
  "X-Pred-Version: d2\nAge: [6-9]\\d", "X-Pred-Version: d1", "", "",
  "X-Pred-Version: v1", "", "", "",
- "X-Pred-Version: v2\nAge: [6-9]\\d", "X-Pred-Version: v2", "", "",
- "X-Pred-Version: v2\nAge: [6-9]\\d", "", ""]
+ "X-Pred-Version: v2\nAge: 7[2-3]\\d\\d", "X-Pred-Version: v2", "", "",
+ "X-Pred-Version: v2\nAge: 7[2-3]\\d\\d", "", ""]
 --- no_error_log
 [error]
 [crit]
@@ -157,7 +169,7 @@ __DATA__
  "layers -> snap-old.mdb+delta-dx.mdb\n", "slept\n", '{"v":"v1"}',
  "layers -> snap-v1.mdb+delta-d1.mdb\n", "slept\n", '{"v":"d1"}',
  "published old (5 entries), previous: v1\n"
- . "dropped the delta layers of the version before\n",
+ . "kept the 1 delta of v1 aside for a rollback\n",
  "slept\n", '{"v":"v1"}',
  qr{\[error\][^\n]*refused delta layers "snap-v1\.mdb\+delta-d1\.mdb\+delta-dx\.mdb": "\S+/delta-dx\.mdb" is a delta of version old, not of the live version v1; serving version v1 with 1 delta layer\n.*\[error\][^\n]*refused delta layers "snap-v1\.mdb\+delta-nope\.mdb": "\S+/delta-nope\.mdb": stat\(\) failed \(2\); serving version v1 with 1 delta layer\n.*\[error\][^\n]*"\S+/layers" is not a delta layers pointer \("snap-V\.mdb\+delta-W\.mdb\.\.\."\): "snap-v1\.mdb\+snap-old\.mdb"\n.*\[notice\][^\n]*the delta layers in "\S+/layers" are over "\S+/snap-old\.mdb", not the live version v1: not used\n.*\[notice\][^\n]*1 delta layer dropped\n.*\[notice\][^\n]*serving version v1 with 1 delta layer: d1\n.*\[notice\][^\n]*serving version old \(5 entries\), was v1\n}s]
 --- response_headers_like eval
@@ -213,7 +225,7 @@ __DATA__
  '{"o":"a"}', '{"v":"dn"}', '{"v":"dn"}', '{"error":"not_found","key":"u"}',
  "compacted snap-v1.mdb and 1 delta into v2: 5 entries\n"
  . "published v2 (5 entries), previous: v1\n"
- . "dropped the delta layers of the version before\n",
+ . "kept the 1 delta of v1 aside for a rollback\n",
  "slept\n",
  '{"o":"a"}', '{"v":"dn"}', '{"v":"dn"}', '{"error":"not_found","key":"u"}',
  '{"stored":"b","ttl":3600}', '{"o":"b2"}']
@@ -226,3 +238,48 @@ __DATA__
  "X-Pred-Source: cache"]
 --- no_error_log
 [error]
+
+
+
+=== TEST 4: a delta replaced under its name is served anew, one rewritten in place or cut short is logged and its base serves
+--- main_config
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_perl_module.so;
+    load_module $TEST_NGINX_MODULES_DIR/ngx_http_echo_module.so;
+    env PRED_SNAPSHOT;
+--- http_config
+    perl_modules $TEST_NGINX_PERL_LIB;
+    perl_require PredCmd.pm;
+    pred_snapshot_path main $TEST_NGINX_SNAP_DELTA_SWAP check=100ms;
+--- config
+    pred_snapshot main;
+    location = /p { pred_key $arg_id; pred; }
+    location = /run { perl PredCmd::run; }
+    location = /sleep { echo_sleep 0.5; echo slept; }
+    location = /errlog { alias $TEST_NGINX_SERVER_ROOT/logs/error.log; }
+--- request eval
+["GET /run?publish+$ENV{TEST_NGINX_SNAP_DELTA_SWAP}+d1", "GET /sleep",
+ "GET /p?id=b",
+ "GET /run?replace+$ENV{TEST_NGINX_SNAP_DELTA_SWAP_ALT}%2Fdelta-d1.mdb+$ENV{TEST_NGINX_SNAP_DELTA_SWAP}%2Fdelta-d1.mdb",
+ "GET /sleep", "GET /p?id=b",
+ "GET /run?overwrite+$ENV{TEST_NGINX_SNAP_DELTA_SWAP_ALT}%2Fdelta-d1.orig+$ENV{TEST_NGINX_SNAP_DELTA_SWAP}%2Fdelta-d1.mdb",
+ "GET /sleep", "GET /p?id=b",
+ "GET /run?truncate+$ENV{TEST_NGINX_SNAP_DELTA_SWAP}%2Fdelta-d1.mdb+4096",
+ "GET /p?id=b", "GET /sleep", "GET /p?id=b", "GET /p?id=a",
+ "GET /errlog"]
+--- error_code eval
+[200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]
+--- response_body eval
+["published delta d1 over v1 (1 upserts, 0 deletions), 1 layer\n",
+ "slept\n", '{"v":"d1"}',
+ qr/\Areplaced \S+ with \S+\n\z/, "slept\n", '{"v":"d1x"}',
+ qr/\Aoverwrote \S+ with \S+\n\z/, "slept\n", '{"v":"d1"}',
+ qr/\Atruncated \S+ to 4096 bytes\n\z/,
+ qr/\A\{"v":"(?:d1|v1)"\}\z/, "slept\n", '{"v":"v1"}', '{"v":"v1"}',
+ qr{\[notice\][^\n]*"\S+/delta-d1\.mdb" is another file now: opening the delta layers again\n.*serving version v1 with 1 delta layer: d1\n.*\[crit\][^\n]*pred: snapshot "main" delta d1: "\S+/delta-d1\.mdb" was rewritten in place \(never write a published file\); no longer served, opening it again\n.*serving version v1 with 1 delta layer: d1\n.*\[(?:crit|error)\][^\n]*delta-d1\.mdb}s]
+--- response_headers_like eval
+["", "", "X-Pred-Version: d1", "", "", "X-Pred-Version: d1", "", "",
+ "X-Pred-Version: d1", "", "", "", "X-Pred-Version: v1",
+ "X-Pred-Version: v1", ""]
+--- no_error_log
+[alert]
+[emerg]

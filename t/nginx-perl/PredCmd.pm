@@ -57,6 +57,20 @@ sub run {
         close $out_fh or die "close: $!";
         $out = "overwrote $to with $from\n";
 
+    } elsif ($op eq 'replace') {
+        # another file under the name, as a cp to a temporary name and a
+        # rename would leave it: a new inode
+        my ($from, $to) = @args;
+        open my $in, '<', $from or die "$from: $!";
+        binmode $in;
+        my $bytes = do { local $/; <$in> };
+        open my $out_fh, '>', "$to.tmp" or die "$to.tmp: $!";
+        binmode $out_fh;
+        print $out_fh $bytes;
+        close $out_fh or die "close: $!";
+        rename "$to.tmp", $to or die "rename: $!";
+        $out = "replaced $to with $from\n";
+
     } elsif ($op eq 'unlink') {
         unlink $args[0] or die "unlink: $!";
         $out = "removed $args[0]\n";
