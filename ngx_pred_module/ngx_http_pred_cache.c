@@ -42,8 +42,8 @@
 /* a chain longer than this, read without the lock, is a torn read */
 #define NGX_HTTP_PRED_CACHE_CHAIN_MAX    256
 
-/* "pred-z02": the zone's layout; another one in a reused zone is refused */
-#define NGX_HTTP_PRED_CACHE_MAGIC        0x707265642d7a3032ULL
+/* "pred-z03": the zone's layout; another one in a reused zone is refused */
+#define NGX_HTTP_PRED_CACHE_MAGIC        0x707265642d7a3033ULL
 
 #define ngx_http_pred_cache_is_admin(kind)                                   \
     ((kind) == NGX_HTTP_PRED_CACHE_TOMBSTONE                                 \
@@ -95,6 +95,7 @@ struct ngx_http_pred_cache_sh_s {
     ngx_atomic_t                admin_full;   /* admin writes refused */
     ngx_atomic_t                read_retries; /* reads that met a writer */
     ngx_atomic_t                read_locked;  /* reads that took the lock */
+    ngx_http_pred_state_sh_t    state;        /* state=PATH */
 };
 
 
@@ -148,6 +149,8 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     z->negative_ttl = 30;
     z->max_entry = NGX_CONF_UNSET_SIZE;
     z->admin_max = NGX_CONF_UNSET_SIZE;
+    z->state_sync = 1000;
+    z->journal_fd = NGX_INVALID_FILE;
     size = 0;
     name.len = 0;
 
@@ -199,6 +202,9 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             rc = ngx_http_pred_conf_param(cf, &value[i], "admin=", 'z', 0,
                                           &z->admin_max);
         }
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_pred_state_param(cf, pmcf, z, &value[i]);
+        }
 
         if (rc == NGX_ERROR) {
             return NGX_CONF_ERROR;
@@ -217,6 +223,12 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" must have \"zone\" parameter",
                            &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (z->state_all && z->state.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"state_all=on\" needs \"state=\"");
         return NGX_CONF_ERROR;
     }
 
@@ -442,8 +454,24 @@ ngx_int_t
 ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     ngx_uint_t kind, ngx_str_t *value, time_t ttl, ngx_log_t *log)
 {
+    return ngx_http_pred_cache_write(z, key, kind, value,
+                                     (ngx_msec_t) ttl * 1000, NULL, log);
+}
+
+
+/*
+ * ngx_http_pred_cache_put(), with the ttl in ms; restore: an entry the
+ * state files give back at start, as it was (its age and mask), written
+ * over whatever is there and not journaled again.
+ */
+ngx_int_t
+ngx_http_pred_cache_write(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
+    ngx_uint_t kind, ngx_str_t *value, ngx_msec_t ttl,
+    ngx_http_pred_cache_restore_t *restore, ngx_log_t *log)
+{
     size_t                       size, vlen, freed;
     uint32_t                     hash, mask;
+    uint64_t                     seq;
     ngx_uint_t                   pinned;
     ngx_msec_int_t               left;
     ngx_http_pred_cache_node_t  *cn, *nn;
@@ -470,9 +498,14 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     ngx_http_pred_cache_wlock(z);
 
     cn = ngx_http_pred_cache_find(z, key, hash, NULL);
-    mask = 0;
+    mask = restore ? restore->mask_until : 0;
 
-    if (cn) {
+    if (restore) {
+        if ((time_t) mask <= ngx_time()) {
+            mask = 0;
+        }
+
+    } else if (cn) {
         left = (ngx_msec_int_t) (cn->expires - ngx_current_msec);
 
         /*
@@ -549,8 +582,8 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     cn->used = 0;
     cn->key_len = (u_short) key->len;
     cn->value_len = (uint32_t) vlen;
-    cn->expires = ngx_current_msec + (ngx_msec_t) ttl * 1000;
-    cn->stored = (uint32_t) ngx_time();
+    cn->expires = ngx_current_msec + ttl;
+    cn->stored = restore ? restore->stored : (uint32_t) ngx_time();
     cn->fetch_until = 0;
     cn->mask_until = mask;
 
@@ -573,7 +606,15 @@ ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
         z->sh->tombstones++;
     }
 
+    /* the order of writes, for the state files: taken under the lock */
+    seq = ++z->sh->state.seq;
+
     ngx_http_pred_cache_wunlock(z);
+
+    if (z->state.len && restore == NULL) {
+        ngx_http_pred_state_journal(z, seq, kind, key, value, ttl,
+                                    (uint32_t) ngx_time(), mask);
+    }
 
     return NGX_OK;
 }
@@ -759,6 +800,7 @@ ngx_http_pred_cache_poll(ngx_http_request_t *r, ngx_http_pred_cache_zone_t *z,
 ngx_uint_t
 ngx_http_pred_cache_purge(ngx_http_pred_cache_zone_t *z, ngx_str_t *prefix)
 {
+    uint64_t                     seq;
     ngx_uint_t                   n;
     ngx_queue_t                 *q, *next, *queues[2];
     ngx_uint_t                   i;
@@ -788,9 +830,76 @@ ngx_http_pred_cache_purge(ngx_http_pred_cache_zone_t *z, ngx_str_t *prefix)
         }
     }
 
+    seq = ++z->sh->state.seq;
+
     ngx_http_pred_cache_wunlock(z);
 
+    /* a restart must not bring back what was purged */
+    if (z->state.len) {
+        ngx_http_pred_state_journal(z, seq, NGX_HTTP_PRED_CACHE_PURGE,
+                                    prefix, NULL, 0, 0, 0);
+    }
+
     return n;
+}
+
+
+/*
+ * A checkpoint's view of the zone, taken under the lock: each(ctx, ...)
+ * for every override and tombstone (and, with all, every model answer),
+ * expired ones too (each decides); returns the order of writes it is as
+ * of.  A model answer that carries a tombstone's mask is given as it is.
+ */
+uint64_t
+ngx_http_pred_cache_dump(ngx_http_pred_cache_zone_t *z, ngx_uint_t all,
+    ngx_http_pred_cache_each_pt each, void *ctx)
+{
+    uint64_t                     seq;
+    ngx_str_t                    key, value;
+    ngx_uint_t                   i;
+    ngx_queue_t                 *q, *queues[2];
+    ngx_http_pred_cache_node_t  *cn;
+
+    queues[0] = &z->sh->admin;
+    queues[1] = &z->sh->queue;
+
+    /* only read: the sequence stays even, readers go on without the lock */
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    for (i = 0; i < (all ? 2 : 1); i++) {
+        for (q = ngx_queue_head(queues[i]);
+             q != ngx_queue_sentinel(queues[i]);
+             q = ngx_queue_next(q))
+        {
+            cn = ngx_queue_data(q, ngx_http_pred_cache_node_t, queue);
+
+            if (cn->kind == NGX_HTTP_PRED_CACHE_EMPTY) {
+                continue;
+            }
+
+            key.data = cn->data;
+            key.len = cn->key_len;
+            value.data = cn->data + cn->key_len;
+            value.len = cn->value_len;
+
+            each(ctx, cn->kind, &key, &value,
+                 (ngx_msec_int_t) (cn->expires - ngx_current_msec),
+                 cn->stored, cn->mask_until);
+        }
+    }
+
+    seq = z->sh->state.seq;
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return seq;
+}
+
+
+ngx_http_pred_state_sh_t *
+ngx_http_pred_cache_state(ngx_http_pred_cache_zone_t *z)
+{
+    return &z->sh->state;
 }
 
 
@@ -903,6 +1012,11 @@ ngx_http_pred_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     /* a full slab is expected: eviction makes room, so no "no memory" */
     z->shpool->log_nomem = 0;
+
+    /* a new zone (a start, or a new zone in a reload): what was saved */
+    if (z->state.len) {
+        ngx_http_pred_state_load(z, shm_zone->shm.log);
+    }
 
     return NGX_OK;
 }

@@ -426,6 +426,10 @@ ngx_http_pred_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_pred_admission_init_process(cycle);
 
+    if (ngx_http_pred_state_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_pred_snapshot_init_process(cycle);
 }
 
@@ -433,6 +437,7 @@ ngx_http_pred_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_pred_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_pred_state_exit_process(cycle);
     ngx_http_pred_snapshot_exit_process(cycle);
 }
 

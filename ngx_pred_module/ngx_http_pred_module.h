@@ -66,6 +66,8 @@ extern ngx_str_t  ngx_http_pred_source_names[NGX_HTTP_PRED_SRC_N];
 #define NGX_HTTP_PRED_CACHE_EMPTY      3    /* only a single-flight marker */
 #define NGX_HTTP_PRED_CACHE_OVERRIDE   4    /* an admin PUT: a value that a
                                                model's answer leaves alone */
+#define NGX_HTTP_PRED_CACHE_PURGE      255  /* a state journal's record of a
+                                               purge, never an entry */
 
 /* why a model call failed, for the metrics */
 #define NGX_HTTP_PRED_FAIL_TIMEOUT     1
@@ -84,8 +86,47 @@ typedef struct {
     time_t                      negative_ttl;
     size_t                      max_entry;
     size_t                      admin_max;  /* overrides and tombstones */
+
+    /* state=PATH (see ngx_http_pred_state.c); path "" when none */
+    ngx_str_t                   state;
+    ngx_flag_t                  state_all;  /* model answers too */
+    ngx_msec_t                  state_sync;
+
+    /* per worker: the journal records not yet written, and the file */
+    u_char                     *journal;
+    size_t                      journal_len;
+    size_t                      journal_size;
+    ngx_fd_t                    journal_fd;
+    ngx_atomic_uint_t           journal_gen;
+    ngx_uint_t                  journal_lost;
+    ngx_event_t                 state_ev;
+
     unsigned                    too_big_logged:1;   /* per worker */
+    unsigned                    state_logged:1;
 } ngx_http_pred_cache_zone_t;
+
+
+/* the state files' bookkeeping, shared by the workers in the cache zone */
+typedef struct {
+    ngx_atomic_t                seq;        /* the order of writes */
+    ngx_atomic_t                gen;        /* the journal written to */
+    ngx_atomic_t                lock;       /* pid of the checkpointer */
+    ngx_atomic_t                journal_bytes;
+    ngx_atomic_t                checkpoint_bytes;
+} ngx_http_pred_state_sh_t;
+
+
+/* what the state file knows of an entry that is put back at start */
+typedef struct {
+    uint32_t                    stored;
+    uint32_t                    mask_until;
+} ngx_http_pred_cache_restore_t;
+
+
+/* an entry as a checkpoint writes it: see ngx_http_pred_cache_dump() */
+typedef void (*ngx_http_pred_cache_each_pt)(void *ctx, ngx_uint_t kind,
+    ngx_str_t *key, ngx_str_t *value, ngx_msec_int_t left, uint32_t stored,
+    uint32_t mask_until);
 
 
 #define NGX_HTTP_PRED_FB_STALE      1
@@ -653,6 +694,13 @@ char *ngx_http_pred_cache_merge(ngx_conf_t *cf,
 ngx_int_t ngx_http_pred_cache_get(ngx_http_request_t *r,
     ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
     ngx_http_pred_cached_t *out);
+ngx_int_t ngx_http_pred_cache_write(ngx_http_pred_cache_zone_t *z,
+    ngx_str_t *key, ngx_uint_t kind, ngx_str_t *value, ngx_msec_t ttl,
+    ngx_http_pred_cache_restore_t *restore, ngx_log_t *log);
+uint64_t ngx_http_pred_cache_dump(ngx_http_pred_cache_zone_t *z,
+    ngx_uint_t all, ngx_http_pred_cache_each_pt each, void *ctx);
+ngx_http_pred_state_sh_t *ngx_http_pred_cache_state(
+    ngx_http_pred_cache_zone_t *z);
 ngx_int_t ngx_http_pred_cache_put(ngx_http_pred_cache_zone_t *z,
     ngx_str_t *key, ngx_uint_t kind, ngx_str_t *value, time_t ttl,
     ngx_log_t *log);

@@ -332,6 +332,27 @@ refused('max_entry over an eighth of the zone', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*max_entry=262144 is too large for zone "hot" of 1048576 bytes: at most an eighth of the zone/);
 
+refused('state_all without a state file', <<'_EOC_',
+    pred_cache_zone zone=hot:1m state_all=on;
+_EOC_
+    qr/\[emerg\] .*"state_all=on" needs "state="/);
+
+refused('two zones with one state file', <<'_EOC_',
+    pred_cache_zone zone=a:1m state=/tmp/pred-same.state;
+    pred_cache_zone zone=b:1m state=/tmp/pred-same.state;
+_EOC_
+    qr/\[emerg\] .*state file "\/tmp\/pred-same\.state" is another zone's/);
+
+refused('a state file in a folder that is not there', <<'_EOC_',
+    pred_cache_zone zone=hot:1m state=/nonexistent/pred/hot.state;
+_EOC_
+    qr/\[emerg\] .*the folder of state file "\/nonexistent\/pred\/hot\.state" is not there/);
+
+refused('a state_sync that is not a time', <<'_EOC_',
+    pred_cache_zone zone=hot:1m state=/tmp/pred-x.state state_sync=soon;
+_EOC_
+    qr/\[emerg\] .*invalid state_sync "state_sync=soon"/);
+
 refused('admin over half of the zone', <<'_EOC_',
     pred_cache_zone zone=hot:1m admin=600k;
 _EOC_

@@ -49,7 +49,8 @@ snap_publish($dir, 'v1');
 my $conf = <<"_EOC_";
     log_format soak '\$uri \$status \$pred_source \$pred_stage';
     pred_snapshot_path main $dir check=200ms;
-    pred_cache_zone zone=hot:4m ttl=2s negative_ttl=1s;
+    pred_cache_zone zone=hot:4m ttl=2s negative_ttl=1s
+                    state=$flags/hot.state state_all=on state_sync=200ms;
     pred_cache_zone zone=cascade:1m ttl=2s;
     pred_upstream_limit 8 queue=16 timeout=100ms;
     pred_upstream_breaker failures=5 cooldown=500ms;

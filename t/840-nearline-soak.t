@@ -1,4 +1,5 @@
-# Nearline updates against a model of the expected state: rounds of bulk
+# Nearline updates against a model of the expected state, and across a
+# warm restart (state=): rounds of bulk
 # writes (upserts, deletions, merge patches) and PATCHes, with delta
 # snapshots, compactions and new base versions published between them,
 # each built as of a second after the writes it supersedes.  After every
@@ -35,6 +36,7 @@ srand($ENV{PRED_NEARLINE_SEED} || 18);
 
 my $dir = snap_dir('nearline');
 my $in = snap_dir('nearline_input');
+my $state = snap_dir('nearline_state');
 
 sub val { my ($k, $s) = @_; return qq{{"k":"$k","s":"$s"}} }
 
@@ -84,7 +86,8 @@ sub merged {
 
 # --- nginx
 my $started = nginx_start($root, $port, <<"_EOC_");
-    pred_cache_zone zone=hot:4m ttl=1h;
+    pred_cache_zone zone=hot:4m ttl=1h state=$state/hot.state
+                    state_sync=200ms;
     pred_snapshot_path main $dir check=50ms;
     server {
         listen 127.0.0.1:$port;
@@ -239,6 +242,14 @@ for my $round (1 .. $rounds) {
         check_all("round $round");
     }
 }
+
+# a stop and a start: the zone comes back from its state files
+my $pid = do { open my $fh, '<', "$root/logs/nginx.pid" or die; <$fh> };
+chomp $pid;
+nginx_signal('stop');
+for (1 .. 200) { last unless kill 0, $pid; sleep 0.05 }
+is(nginx_restart(), 0, 'nginx starts again') or BAIL_OUT(log_text());
+check_all('after a stop and a start');
 
 is($mismatches, 0, 'no answer differed from the model');
 

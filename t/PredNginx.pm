@@ -18,7 +18,8 @@ use Time::HiRes qw(sleep);
 use PredTest qw(write_file);
 
 our @EXPORT = qw(free_port nginx_start nginx_reconf nginx_stop nginx_signal
-                 metrics delta log_text workers valgrind_problems);
+                 nginx_restart nginx_kill metrics delta log_text workers
+                 valgrind_problems);
 
 my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my $module = $ENV{TEST_NGINX_LOAD_MODULES}
@@ -78,6 +79,36 @@ sub nginx_start {
 
     sleep 0.3;
     return $rc;
+}
+
+# starts the nginx that nginx_start() made again, as it is (after a stop
+# or a kill): its folder, config and files kept
+sub nginx_restart {
+    my $rc = nginx_cmd();
+    for (1 .. 300) {
+        last if $rc != 0;
+        last if IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port);
+        sleep 0.1;
+    }
+    sleep 0.3;
+    return $rc;
+}
+
+# the master and its workers killed with SIGKILL at once, as a crash
+# would; returns once they are gone
+sub nginx_kill {
+    my @pids = (master_pid(), workers());
+    kill 'KILL', @pids;
+    # a zombie (its parent killed too, init not yet there) is gone enough
+    my $alive = sub {
+        my $pid = shift;
+        open my $in, '<', "/proc/$pid/stat" or return 0;
+        my $line = <$in> // '';
+        return $line !~ /^\d+ \(.*\) Z /;
+    };
+    for (1 .. 200) { last unless grep { $alive->($_) } @pids; sleep 0.05 }
+    unlink "$root/logs/nginx.pid";
 }
 
 # a new http{} block, then "nginx -s reload"; returns once the new
