@@ -6,6 +6,7 @@
  *                               current value (merge.c); an override
  *   DELETE PREFIX/KEY[?ttl=T]   a tombstone: the key goes past the snapshot
  *   POST   PREFIX/bulk          body: JSON Lines of writes (bulk.c)
+ *   POST   PREFIX/warm          body: {"keys":[...]} (batch.c)
  *   POST   PREFIX/purge[?prefix=P]
  *   POST   PREFIX/snapshot/check
  *   GET    PREFIX/snapshot
@@ -119,6 +120,12 @@ ngx_http_pred_admin_handler(ngx_http_request_t *r)
         return ngx_http_pred_bulk(r, z);
     }
 
+    if (rest.len == 4 && ngx_strncmp(rest.data, "warm", 4) == 0
+        && r->method == NGX_HTTP_POST)
+    {
+        return ngx_http_pred_warm(r);
+    }
+
     /* PUT, PATCH and DELETE write keys, whatever their names */
     if (rest.len == 8 && ngx_strncmp(rest.data, "snapshot", 8) == 0
         && !(r->method & (NGX_HTTP_PUT|NGX_HTTP_PATCH|NGX_HTTP_DELETE)))
@@ -151,9 +158,13 @@ ngx_http_pred_admin_handler(ngx_http_request_t *r)
                                                              "purge", 5)
                                                  == 0)
                                              || (rest.len == 4
-                                                 && ngx_strncmp(rest.data,
-                                                                "bulk", 4)
-                                                    == 0))
+                                                 && (ngx_strncmp(rest.data,
+                                                                 "bulk", 4)
+                                                     == 0
+                                                     || ngx_strncmp(
+                                                            rest.data,
+                                                            "warm", 4)
+                                                        == 0)))
                                             ? "POST, PUT, PATCH, DELETE"
                                             : "PUT, PATCH, DELETE");
     }

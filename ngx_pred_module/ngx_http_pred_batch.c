@@ -8,6 +8,11 @@
  * Each key goes through the cache and the snapshot; the keys both miss go
  * to the model in one request, its body built from $pred_keys_json, and
  * the answer, an array in the same order, is split back per key and cached.
+ *
+ * Warming (POST PREFIX/warm on a pred_admin location, the same body):
+ * the keys no tier holds go to the same model call, max= of them at a
+ * time, one call after another, each admitted as any call; the answer is
+ * the counts, not the values.
  */
 
 #include <jansson.h>
@@ -64,6 +69,12 @@ static ngx_int_t ngx_http_pred_batch_answer(ngx_http_request_t *r,
 static ngx_int_t ngx_http_pred_batch_fail(ngx_http_request_t *r,
     const char *reason);
 static ngx_uint_t ngx_http_pred_batch_plain(ngx_str_t *key);
+static ngx_int_t ngx_http_pred_warm_next(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx);
+static ngx_int_t ngx_http_pred_warm_resume(ngx_http_request_t *r,
+    ngx_http_pred_call_t *call);
+static ngx_int_t ngx_http_pred_warm_answer(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx);
 
 
 /* "pred_batch on|off [max=N]" */
@@ -156,6 +167,54 @@ ngx_http_pred_batch_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_pred_batch_run(r, ctx);
+}
+
+
+/*
+ * POST PREFIX/warm {"keys":[...]}: the admin location's pred_upstream is
+ * its batch model call (its model location sends $pred_keys_json).
+ */
+ngx_int_t
+ngx_http_pred_warm(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_http_pred_ctx_t       *ctx;
+    ngx_http_pred_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pred_module);
+
+    if (plcf->upstream_uri.len == 0 || plcf->cache_zone == NULL) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_pred_send_error(r, NGX_HTTP_NOT_FOUND,
+                                        "not_configured", NULL,
+                                        "warming needs pred_cache and "
+                                        "pred_upstream (a batch model call) "
+                                        "in this location");
+    }
+
+    rc = ngx_http_pred_admin_length(r, NULL);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    ctx = ngx_http_pred_ctx_create(r, NULL);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->warm = 1;
+
+    ctx->batch = ngx_array_create(r->pool, 1,
+                                  sizeof(ngx_http_pred_batch_item_t));
+    if (ctx->batch == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_pred_batch_post(r);
 }
 
 
@@ -540,7 +599,8 @@ ngx_http_pred_batch_add(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
         return NGX_OK;
     }
 
-    if (ctx->batch->nelts == ctx->plcf->batch_max) {
+    /* a warming asks for them max= at a time */
+    if (!ctx->warm && ctx->batch->nelts == ctx->plcf->batch_max) {
         msg = ngx_pnalloc(r->pool, 64);
         if (msg == NULL) {
             return NGX_ERROR;
@@ -643,6 +703,7 @@ ngx_http_pred_batch_run(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
         ngx_http_pred_batch_lookup(r, ctx, &items[i]);
 
         if (items[i].source == NGX_HTTP_PRED_SRC_NONE) {
+            items[i].missed = 1;
             n++;
         }
     }
@@ -650,6 +711,10 @@ ngx_http_pred_batch_run(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "pred: batch of %ui keys, %ui missed every tier",
                    ctx->batch->nelts, n);
+
+    if (ctx->warm) {
+        return ngx_http_pred_warm_next(r, ctx);
+    }
 
     if (n == 0 || ctx->plcf->upstream_uri.len == 0) {
         return ngx_http_pred_batch_answer(r, ctx, NULL);
@@ -979,6 +1044,156 @@ ngx_http_pred_batch_keys_json(ngx_http_request_t *r,
     out->len = p - out->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * The next max= keys that missed every tier, to the model; the answer once
+ * none is left.  A call admission turns away leaves its keys failed, and
+ * the next is tried all the same.
+ */
+static ngx_int_t
+ngx_http_pred_warm_next(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+{
+    ngx_int_t                    rc;
+    ngx_uint_t                   i, n, max;
+    ngx_http_pred_call_t        *call;
+    ngx_http_pred_batch_item_t  *items;
+
+    items = ctx->batch->elts;
+    max = ctx->plcf->batch_max;
+
+    for ( ;; ) {
+        while (ctx->warm_next < ctx->batch->nelts
+               && !items[ctx->warm_next].missed)
+        {
+            ctx->warm_next++;
+        }
+
+        if (ctx->warm_next == ctx->batch->nelts) {
+            return ngx_http_pred_warm_answer(r, ctx);
+        }
+
+        call = ngx_http_pred_call_create(r, ctx, NGX_HTTP_PRED_CALL_BATCH);
+        if (call == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        call->items = ngx_palloc(r->pool, max * sizeof(ngx_uint_t));
+        if (call->items == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        for (i = ctx->warm_next, n = 0;
+             i < ctx->batch->nelts && n < max;
+             i++)
+        {
+            if (items[i].missed) {
+                call->items[n++] = i;
+            }
+        }
+
+        ctx->warm_next = i;
+        call->nitems = n;
+
+        call->uri = &ctx->plcf->upstream_uri;
+        call->timeout = ctx->plcf->upstream_timeout;
+        call->priority = ctx->plcf->priority;
+        call->held = 1;
+        call->done = ngx_http_pred_batch_done;
+        call->resume = ngx_http_pred_warm_resume;
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "pred: warm: %ui keys to the model, %ui keys on",
+                       n, ctx->batch->nelts - ctx->warm_next);
+
+        rc = ngx_http_pred_call_start(r, call);
+
+        if (rc == NGX_DONE) {
+            return NGX_DONE;
+        }
+
+        if (rc != NGX_DECLINED) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_pred_warn_allowed(r->connection->log)) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "pred: warm: a call for %ui keys not made: %s", n,
+                          call->reason);
+        }
+    }
+}
+
+
+/* a call ended (its keys that got no answer count as failed): the next */
+static ngx_int_t
+ngx_http_pred_warm_resume(ngx_http_request_t *r, ngx_http_pred_call_t *call)
+{
+    if ((call->late || call->reason)
+        && ngx_http_pred_warn_allowed(r->connection->log))
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "pred: warm: the model call for %ui keys failed: %s",
+                      call->nitems,
+                      call->late ? "timed out" : call->reason);
+    }
+
+    return ngx_http_pred_warm_next(r, call->ctx);
+}
+
+
+/* {"keys":N,"held":H,"warmed":W,"not_found":U,"failed":F} */
+static ngx_int_t
+ngx_http_pred_warm_answer(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
+{
+    ngx_str_t                    body;
+    ngx_uint_t                   i, held, warmed, unknown, failed;
+    ngx_http_pred_batch_item_t  *items, *item;
+
+    items = ctx->batch->elts;
+    held = 0;
+    warmed = 0;
+    unknown = 0;
+    failed = 0;
+
+    for (i = 0; i < ctx->batch->nelts; i++) {
+        item = &items[i];
+
+        if (!item->missed) {
+            held++;
+
+        } else if (item->source != NGX_HTTP_PRED_SRC_UPSTREAM) {
+            failed++;
+
+        } else if (item->value.len) {
+            warmed++;
+
+        } else {
+            unknown++;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "pred: admin: warm: %ui keys: %ui held, %ui warmed, %ui "
+                  "not found, %ui failed", ctx->batch->nelts, held, warmed,
+                  unknown, failed);
+
+    body.data = ngx_pnalloc(r->pool, 5 * NGX_INT_T_LEN + 64);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len = ngx_sprintf(body.data, "{\"keys\":%ui,\"held\":%ui,"
+                           "\"warmed\":%ui,\"not_found\":%ui,"
+                           "\"failed\":%ui}", ctx->batch->nelts, held,
+                           warmed, unknown, failed)
+               - body.data;
+
+    /* a late call runs on, and fills the cache if its answer comes */
+    ngx_http_pred_calls_detach(r, ctx);
+
+    return ngx_http_pred_send(r, NGX_HTTP_OK, &body);
 }
 
 

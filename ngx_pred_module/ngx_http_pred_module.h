@@ -362,6 +362,7 @@ typedef struct {
     ngx_str_t                   value;      /* JSON; empty: null */
     ngx_http_pred_source_e      source;     /* NONE: not answered yet */
     ngx_http_pred_stale_t       stale;
+    unsigned                    missed:1;   /* no tier held it */
 } ngx_http_pred_batch_item_t;
 
 
@@ -471,6 +472,7 @@ struct ngx_http_pred_ctx_s {
 
     /* a multi-key lookup: ngx_http_pred_batch_item_t */
     ngx_array_t                *batch;
+    ngx_uint_t                  warm_next;  /* warm: the next key to ask */
 
     ngx_http_pred_stale_t       stale;
 
@@ -508,6 +510,7 @@ struct ngx_http_pred_ctx_s {
     unsigned                    refined:2;  /* 0: no header, 1: "0",
                                                2: "1" */
     unsigned                    shed:1;     /* admission said no */
+    unsigned                    warm:1;     /* POST PREFIX/warm */
 };
 
 
@@ -814,6 +817,7 @@ ngx_int_t ngx_http_pred_cascade_start(ngx_http_request_t *r,
 /* ngx_http_pred_batch.c */
 char *ngx_http_pred_batch(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_pred_batch_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_pred_warm(ngx_http_request_t *r);
 ngx_int_t ngx_http_pred_batch_keys_json(ngx_http_request_t *r,
     ngx_http_pred_call_t *call, ngx_str_t *out);
 
