@@ -288,6 +288,10 @@ pred_build_check_base(pred_build_opts_t *o)
         return -1;
     }
 
+    if (pred_no_base(o->dir, o->delta_of, "--delta-of") != 0) {
+        return -1;
+    }
+
     if (pred_snap_open(&s, path, 0, err, sizeof(err)) != 0) {
         pred_error("--delta-of %s: %s: %s", o->delta_of, path, err);
         return -1;

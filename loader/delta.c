@@ -424,6 +424,33 @@ pred_delta_gc(const char *dir, const char *cur, const char *prev)
 }
 
 
+/* "info DIR": the live version's deltas, oldest first */
+void
+pred_delta_info(const char *dir)
+{
+    char                cur[256], version[PRED_SNAP_VERSION_MAX + 1];
+    size_t              i;
+    pred_delta_stack_t  stack;
+
+    if (pred_link_read(dir, PRED_LINK_CURRENT, cur, sizeof(cur)) != 0
+        || pred_delta_stack(dir, cur, &stack) != 0)
+    {
+        return;
+    }
+
+    printf("deltas:");
+
+    for (i = 0; i < stack.n; i++) {
+        (void) pred_delta_file_version(stack.layer[i],
+                                       strlen(stack.layer[i]), "delta-",
+                                       version);
+        printf("%s %s", i ? "," : "", version);
+    }
+
+    printf("\n");
+}
+
+
 /*
  * "get DIR KEY": the newest live delta that has the key answers; an exit
  * code, or -1 when none has it (the base answers then).

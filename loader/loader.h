@@ -33,6 +33,7 @@ int pred_snap_file(char *buf, size_t size, const char *dir,
     const char *version);
 int pred_delta_file(char *buf, size_t size, const char *dir,
     const char *version);
+int pred_no_base(const char *dir, const char *version, const char *what);
 int pred_open_verified(const char *path, pred_snap_t *s, int full);
 int pred_fsync_path(const char *path, int dir);
 
@@ -67,6 +68,7 @@ int pred_delta_switch(const char *dir, const char *target,
 void pred_delta_list(const char *dir, const char *cur);
 int pred_delta_gc(const char *dir, const char *cur, const char *prev);
 int pred_delta_get(const char *dir, const char *key);
+void pred_delta_info(const char *dir);
 int pred_cmd_compact(int argc, char **argv);
 
 #endif /* PRED_LOADER_H */

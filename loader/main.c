@@ -39,8 +39,10 @@ static const char  *pred_info_keys[] = {
     PRED_SNAP_META_INVALIDATED,
     PRED_SNAP_META_FALLBACK,
     PRED_SNAP_META_DELTA_OF,
+    PRED_SNAP_META_BASE_SUM,
     PRED_SNAP_META_DELETES,
     PRED_SNAP_META_AS_OF_KEYS,
+    PRED_SNAP_META_AS_OF_SUM,
     NULL
 };
 
@@ -159,8 +161,9 @@ pred_cmd_info(int argc, char **argv)
 
     pred_snap_close(&s);
 
-    /* a folder stands for its live version, and shows its candidate */
+    /* a folder stands for its live version: its deltas, its candidate */
     if (path == buf) {
+        pred_delta_info(argv[1]);
         (void) pred_candidate_info(argv[1]);
     }
 
@@ -278,6 +281,47 @@ pred_snap_file(char *buf, size_t size, const char *dir, const char *version)
 {
     return snprintf(buf, size, "%s/snap-%s.mdb", dir, version)
            >= (int) size ? -1 : 0;
+}
+
+
+/*
+ * When DIR has no base version V: says so, and what V may have been meant
+ * as (a delta's version, a file name); 0 when the file is there.
+ */
+int
+pred_no_base(const char *dir, const char *version, const char *what)
+{
+    char         path[4096], err[PRED_SNAP_ERR_MAX];
+    size_t       len;
+    pred_snap_t  s;
+
+    if (pred_snap_file(path, sizeof(path), dir, version) != 0
+        || access(path, F_OK) == 0 || errno != ENOENT)
+    {
+        return 0;
+    }
+
+    len = strlen(version);
+
+    if (pred_delta_file(path, sizeof(path), dir, version) == 0
+        && pred_snap_open(&s, path, 0, err, sizeof(err)) == 0)
+    {
+        pred_error("%s: %s is a delta of %s: %s takes a base version", dir,
+                   version, s.delta_of, what);
+        pred_snap_close(&s);
+
+    } else if (len > 4 && strcmp(version + len - 4, ".mdb") == 0) {
+        pred_error("%s: no version %s: give the version, not the file name "
+                   "(\"pred-snapshot list %s\" shows them)", dir, version,
+                   dir);
+
+    } else {
+        pred_error("%s: no version %s (no snap-%s.mdb there; \"pred-snapshot "
+                   "list %s\" shows the versions)", dir, version, version,
+                   dir);
+    }
+
+    return -1;
 }
 
 
@@ -461,7 +505,8 @@ pred_usage(FILE *out)
 "                          candidate and its share)\n"
 "  get FILE|DIR KEY        print one value\n"
 "  gc DIR --keep N         keep live, previous and the N newest others;\n"
-"                          remove deltas of versions that are not live\n"
+"                          remove deltas of versions neither live nor\n"
+"                          previous\n"
 "\n"
 "exit status: 0 ok, 1 failed (the message names file and line), 2 usage\n");
 }

@@ -80,6 +80,10 @@ pred_cmd_publish(int argc, char **argv)
         return pred_delta_publish(argv[1], argv[2]);
     }
 
+    if (pred_no_base(argv[1], argv[2], "publish") != 0) {
+        return PRED_EXIT_FAIL;
+    }
+
     return pred_switch(argv[1], target, "published", 1);
 }
 
@@ -106,6 +110,10 @@ pred_cmd_rollback(int argc, char **argv)
 
         snprintf(target, sizeof(target), "snap-%s.mdb", argv[2]);
         full = 1;
+
+        if (pred_no_base(argv[1], argv[2], "rollback") != 0) {
+            return PRED_EXIT_FAIL;
+        }
 
     } else if (pred_link_read(argv[1], PRED_LINK_PREVIOUS, target,
                               sizeof(target)) != 0)
@@ -174,6 +182,10 @@ pred_cmd_canary(int argc, char **argv)
 
     if (argc == 4) {
         snprintf(target, sizeof(target), "snap-%s.mdb", argv[2]);
+
+        if (pred_no_base(dir, argv[2], "canary") != 0) {
+            return PRED_EXIT_FAIL;
+        }
 
     } else if (pred_candidate_read(dir, target, &was) != 0) {
         snprintf(path, sizeof(path), "%s/%s", dir, PRED_CANARY_LINK);

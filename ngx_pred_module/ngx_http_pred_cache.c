@@ -149,7 +149,7 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     z->negative_ttl = 30;
     z->max_entry = NGX_CONF_UNSET_SIZE;
     z->admin_max = NGX_CONF_UNSET_SIZE;
-    z->state_sync = 1000;
+    z->state_sync = NGX_CONF_UNSET_MSEC;
     z->journal_fd = NGX_INVALID_FILE;
     size = 0;
     name.len = 0;
@@ -226,10 +226,16 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (z->state_all && z->state.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"state_all=on\" needs \"state=\"");
+    if ((z->state_all || z->state_sync != NGX_CONF_UNSET_MSEC)
+        && z->state.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%s\" needs \"state=\"",
+                           z->state_all ? "state_all=on" : "state_sync");
         return NGX_CONF_ERROR;
+    }
+
+    if (z->state_sync == NGX_CONF_UNSET_MSEC) {
+        z->state_sync = 1000;
     }
 
     /* one value must never need most of the zone evicted */

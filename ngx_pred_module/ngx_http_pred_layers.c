@@ -15,7 +15,11 @@
 
 static ngx_int_t ngx_http_pred_layers_open(ngx_http_pred_snapshot_t *snap,
     pred_delta_stack_t *stack, ngx_http_pred_layer_t *next, char *err,
-    size_t errlen, ngx_uint_t *transient);
+    size_t errlen, ngx_uint_t *transient, ngx_uint_t *good);
+static void ngx_http_pred_layers_install(ngx_http_pred_snapshot_t *snap,
+    ngx_http_pred_layer_t *next, ngx_uint_t n);
+static void ngx_http_pred_layers_forget(ngx_http_pred_snapshot_t *snap,
+    ngx_http_pred_layer_t *next, ngx_uint_t n);
 static ngx_uint_t ngx_http_pred_layers_ours(ngx_http_pred_snapshot_t *snap);
 static u_char *ngx_http_pred_layers_path(ngx_http_pred_snapshot_t *snap,
     const char *file);
@@ -25,10 +29,10 @@ void
 ngx_http_pred_layers_check(ngx_http_pred_snapshot_t *snap)
 {
     char                   err[PRED_SNAP_ERR_MAX];
-    u_char                 text[PRED_DELTA_LINK_MAX + 1], names[512], *p;
+    u_char                 text[PRED_DELTA_LINK_MAX + 1];
     u_char                *path;
     ssize_t                n;
-    ngx_uint_t             i, transient;
+    ngx_uint_t             i, transient, good;
     struct stat            st;
     pred_delta_stack_t     stack;
     ngx_http_pred_layer_t  next[PRED_DELTA_MAX];
@@ -153,58 +157,92 @@ ngx_http_pred_layers_check(ngx_http_pred_snapshot_t *snap)
     ngx_free(path);
 
     if (ngx_http_pred_layers_open(snap, &stack, next, err, sizeof(err),
-                                  &transient)
-        != NGX_OK)
+                                  &transient, &good)
+        == NGX_OK)
     {
-        /*
-         * Tried again at each check (the file that failed is not opened
-         * again until it changes), logged once for each pointer.
-         */
-        if (transient) {
-            if (!snap->layers_transient_logged) {
-                snap->layers_transient_logged = 1;
-                ngx_log_error(NGX_LOG_WARN, snap->log, 0,
-                              "pred: snapshot \"%V\": cannot open the delta "
-                              "layers now: %s; trying again", &snap->name,
-                              err);
-            }
+        snap->layers_transient_logged = 0;
+        snap->layers_logged[0] = '\0';
+        ngx_http_pred_layers_install(snap, next, stack.n);
+        ngx_cpystrn(snap->layers_seen, text, sizeof(snap->layers_seen));
+        return;
+    }
 
-            return;
-        }
+    /*
+     * Tried again at each check (a file that failed is not opened again
+     * until it changes).  Meanwhile the deltas before the one that failed
+     * serve, when they go further than the stack being served: they are
+     * what the stack was when that delta was published.
+     */
+    if (transient) {
+        ngx_http_pred_layers_forget(snap, next, good);
 
-        if (ngx_strcmp(text, snap->layers_logged) != 0) {
-            ngx_cpystrn(snap->layers_logged, text,
-                        sizeof(snap->layers_logged));
-
-            ngx_log_error(NGX_LOG_ERR, snap->log, 0,
-                          "pred: snapshot \"%V\": refused delta layers "
-                          "\"%s\": %s; serving version %s with %ui delta "
-                          "layer%s", &snap->name, text, err,
-                          snap->live->version, snap->nlayers,
-                          snap->nlayers == 1 ? "" : "s");
+        if (!snap->layers_transient_logged) {
+            snap->layers_transient_logged = 1;
+            ngx_log_error(NGX_LOG_WARN, snap->log, 0,
+                          "pred: snapshot \"%V\": cannot open the delta "
+                          "layers now: %s; trying again", &snap->name, err);
         }
 
         return;
     }
 
-    snap->layers_transient_logged = 0;
-    snap->layers_logged[0] = '\0';
+    if (good > 0 && good >= snap->nlayers) {
+        ngx_http_pred_layers_install(snap, next, good);
 
-    /* those of the old stack that are not in the new one */
+    } else {
+        ngx_http_pred_layers_forget(snap, next, good);
+    }
+
+    if (ngx_strcmp(text, snap->layers_logged) != 0) {
+        ngx_cpystrn(snap->layers_logged, text, sizeof(snap->layers_logged));
+
+        ngx_log_error(NGX_LOG_ERR, snap->log, 0,
+                      "pred: snapshot \"%V\": refused delta layers \"%s\": "
+                      "%s; serving version %s with %ui delta layer%s",
+                      &snap->name, text, err, snap->live->version,
+                      snap->nlayers, snap->nlayers == 1 ? "" : "s");
+    }
+}
+
+
+/*
+ * next (n of them) becomes the stack: the layers of the old one it does
+ * not keep are closed.  Logged when the stack is another.
+ */
+static void
+ngx_http_pred_layers_install(ngx_http_pred_snapshot_t *snap,
+    ngx_http_pred_layer_t *next, ngx_uint_t n)
+{
+    u_char      names[512], *p;
+    ngx_uint_t  i, j, same;
+
+    same = (n == snap->nlayers);
+
     for (i = 0; i < snap->nlayers; i++) {
-        if (snap->layers[i].snap) {
+        for (j = 0; j < n; j++) {
+            if (next[j].snap == snap->layers[i].snap) {
+                break;
+            }
+        }
+
+        same = same && (j == i);
+
+        if (j == n) {
             pred_snap_close(snap->layers[i].snap);
             ngx_free(snap->layers[i].snap);
         }
     }
 
-    ngx_memcpy(snap->layers, next, stack.n * sizeof(ngx_http_pred_layer_t));
-    snap->nlayers = stack.n;
-    ngx_cpystrn(snap->layers_seen, text, sizeof(snap->layers_seen));
+    ngx_memcpy(snap->layers, next, n * sizeof(ngx_http_pred_layer_t));
+    snap->nlayers = n;
+
+    if (same) {
+        return;
+    }
 
     p = names;
 
-    for (i = 0; i < stack.n; i++) {
+    for (i = 0; i < n; i++) {
         p = ngx_slprintf(p, names + sizeof(names) - 1, "%s%s",
                          i ? ", " : "", next[i].snap->version);
     }
@@ -213,8 +251,30 @@ ngx_http_pred_layers_check(ngx_http_pred_snapshot_t *snap)
 
     ngx_log_error(NGX_LOG_NOTICE, snap->log, 0,
                   "pred: snapshot \"%V\": serving version %s with %ui delta "
-                  "layer%s: %s", &snap->name, snap->live->version, stack.n,
-                  stack.n == 1 ? "" : "s", names);
+                  "layer%s: %s", &snap->name, snap->live->version, n,
+                  n == 1 ? "" : "s", names);
+}
+
+
+/* the layers of next (n of them) opened for it, not the stack's: closed */
+static void
+ngx_http_pred_layers_forget(ngx_http_pred_snapshot_t *snap,
+    ngx_http_pred_layer_t *next, ngx_uint_t n)
+{
+    ngx_uint_t  i, j;
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < snap->nlayers; j++) {
+            if (snap->layers[j].snap == next[i].snap) {
+                break;
+            }
+        }
+
+        if (j == snap->nlayers) {
+            pred_snap_close(next[i].snap);
+            ngx_free(next[i].snap);
+        }
+    }
 }
 
 
@@ -316,7 +376,7 @@ ngx_http_pred_layers_as_of(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_pred_layers_open(ngx_http_pred_snapshot_t *snap,
     pred_delta_stack_t *stack, ngx_http_pred_layer_t *next, char *err,
-    size_t errlen, ngx_uint_t *transient)
+    size_t errlen, ngx_uint_t *transient, ngx_uint_t *good)
 {
     char                      why[PRED_SNAP_ERR_MAX];
     char                      version[PRED_SNAP_VERSION_MAX + 1];
@@ -411,12 +471,7 @@ ngx_http_pred_layers_open(ngx_http_pred_snapshot_t *snap,
         path = NULL;
     }
 
-    /* the layers kept move to next; the rest are closed by the caller */
-    for (j = 0; j < snap->nlayers; j++) {
-        if (reused[j]) {
-            snap->layers[j].snap = NULL;
-        }
-    }
+    *good = stack->n;
 
     return NGX_OK;
 
@@ -426,8 +481,12 @@ refused:
         ngx_http_pred_file_id(&snap->layers_refused_id, &st);
     }
 
-    /* i's own file too, opened above */
-    i++;
+    /* i's own file, opened above: never one of the stack's */
+    if (next[i].snap) {
+        pred_snap_close(next[i].snap);
+        ngx_free(next[i].snap);
+        next[i].snap = NULL;
+    }
 
 failed:
 
@@ -435,19 +494,8 @@ failed:
         ngx_free(path);
     }
 
-    /* only what was opened here: the reused stay the old stack's */
-    while (i-- > 0) {
-        for (j = 0; j < snap->nlayers; j++) {
-            if (reused[j] && snap->layers[j].snap == next[i].snap) {
-                break;
-            }
-        }
-
-        if (j == snap->nlayers && next[i].snap) {
-            pred_snap_close(next[i].snap);
-            ngx_free(next[i].snap);
-        }
-    }
+    /* next[0 .. i) are open: the caller keeps or forgets them */
+    *good = i;
 
     return NGX_ERROR;
 }

@@ -99,6 +99,7 @@ typedef struct {
     ngx_fd_t                    journal_fd;
     ngx_atomic_uint_t           journal_gen;
     ngx_uint_t                  journal_lost;
+    off_t                       journal_dropped;    /* bytes not written */
     ngx_event_t                 state_ev;
 
     unsigned                    too_big_logged:1;   /* per worker */

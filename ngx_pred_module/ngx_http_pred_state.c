@@ -74,6 +74,8 @@ typedef struct {
 } ngx_http_pred_state_load_t;
 
 
+static ngx_int_t ngx_http_pred_state_foreign(ngx_conf_t *cf,
+    ngx_http_pred_cache_zone_t *z);
 static ngx_uint_t ngx_http_pred_state_kept(ngx_http_pred_cache_zone_t *z,
     ngx_uint_t kind);
 static int64_t ngx_http_pred_state_now_ms(void);
@@ -162,6 +164,11 @@ ngx_http_pred_state_param(ngx_conf_t *cf, ngx_http_pred_main_conf_t *pmcf,
 
         *p = '/';
 
+        /* what is there already must be ours: a checkpoint replaces it */
+        if (ngx_http_pred_state_foreign(cf, z) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         zones = pmcf->zones.elts;
 
         for (i = 0; i < pmcf->zones.nelts; i++) {
@@ -191,6 +198,57 @@ ngx_http_pred_state_param(ngx_conf_t *cf, ngx_http_pred_main_conf_t *pmcf,
 
     return ngx_http_pred_conf_param(cf, arg, "state_sync=", 'm', 0,
                                     &z->state_sync);
+}
+
+
+/*
+ * state= names a file nginx will replace with its checkpoints: a folder,
+ * or a file that is not a state file (a typo for the config, say), is
+ * refused rather than overwritten.  An empty file is taken as ours.
+ */
+static ngx_int_t
+ngx_http_pred_state_foreign(ngx_conf_t *cf, ngx_http_pred_cache_zone_t *z)
+{
+    u_char           head[sizeof(PRED_STATE_MAGIC) - 1];
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_file_info_t  fi;
+
+    if (ngx_file_info(z->state.data, &fi) == NGX_FILE_ERROR) {
+        return NGX_OK;
+    }
+
+    if (!ngx_is_file(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "state=\"%V\" is not a file: state= names a "
+                           "file, such as \"%V/hot.state\"", &z->state,
+                           &z->state);
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(z->state.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "state file \"%V\" cannot be read", &z->state);
+        return NGX_ERROR;
+    }
+
+    n = read(fd, head, sizeof(head));
+    (void) ngx_close_file(fd);
+
+    if (n != 0
+        && (n != (ssize_t) sizeof(head)
+            || ngx_memcmp(head, PRED_STATE_MAGIC, sizeof(head)) != 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is not a state file (it does not start "
+                           "with \"" PRED_STATE_MAGIC "\"): refusing to "
+                           "replace it; remove it or name another file",
+                           &z->state);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -249,6 +307,7 @@ ngx_http_pred_state_journal(ngx_http_pred_cache_zone_t *z, uint64_t seq,
 ngx_int_t
 ngx_http_pred_state_init_process(ngx_cycle_t *cycle)
 {
+    u_char                      *p;
     ngx_uint_t                   i;
     ngx_http_pred_main_conf_t   *pmcf;
     ngx_http_pred_cache_zone_t **zones, *z;
@@ -268,6 +327,19 @@ ngx_http_pred_state_init_process(ngx_cycle_t *cycle)
         }
 
         z->journal_fd = NGX_INVALID_FILE;
+
+        /* as the worker's user, the one that writes */
+        p = (u_char *) strrchr((char *) z->state.data, '/');
+        *p = '\0';
+
+        if (access((char *) z->state.data, W_OK | X_OK) == -1) {
+            ngx_log_error(NGX_LOG_ERR, cycle->log, ngx_errno,
+                          "pred_cache_zone \"%V\": this worker cannot write "
+                          "in \"%s\": writes will not be kept across a "
+                          "restart", &z->shm_zone->shm.name, z->state.data);
+        }
+
+        *p = '/';
 
         z->state_ev.handler = ngx_http_pred_state_timer;
         z->state_ev.data = z;
@@ -306,6 +378,14 @@ ngx_http_pred_state_exit_process(ngx_cycle_t *cycle)
 
         ngx_http_pred_state_flush(z, cycle->log);
 
+        if (z->journal_dropped) {
+            ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                          "pred_cache_zone \"%V\": %O bytes of this "
+                          "worker's writes could not be journaled: they "
+                          "will not survive a restart",
+                          &z->shm_zone->shm.name, z->journal_dropped);
+        }
+
         if (z->journal_fd != NGX_INVALID_FILE) {
             (void) ngx_close_file(z->journal_fd);
             z->journal_fd = NGX_INVALID_FILE;
@@ -328,7 +408,7 @@ void
 ngx_http_pred_state_load(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
 {
     uint64_t                    gen, *gens, last;
-    ngx_uint_t                  i, n, from_checkpoint;
+    ngx_uint_t                  i, n, read, from_checkpoint;
     ngx_http_pred_state_sh_t   *sh;
     ngx_http_pred_state_load_t  ld;
 
@@ -343,6 +423,7 @@ ngx_http_pred_state_load(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
     last = gen;
     gens = NULL;
     n = 0;
+    read = 0;
 
     if (ngx_http_pred_state_journals(z, &gens, &n, log) == NGX_OK) {
         for (i = 0; i < n; i++) {
@@ -353,6 +434,7 @@ ngx_http_pred_state_load(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
 
             ngx_http_pred_state_read_journal(z, &ld, gens[i]);
             last = ngx_max(last, gens[i]);
+            read++;
         }
 
         ngx_free(gens);
@@ -364,14 +446,15 @@ ngx_http_pred_state_load(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
     sh->seq = ld.max_seq;
     sh->gen = last + 1;
 
-    if (from_checkpoint || ld.nfiles) {
+    /* nothing to say of a first start */
+    if (ld.nfiles) {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "pred_cache_zone \"%V\": %ui entries restored from "
                       "%ui records in \"%V\"%s and %ui journals (%ui expired "
-                      "or unknown, %ui without room)", &z->shm_zone->shm.name,
-                      ld.restored, ld.n, &z->state,
-                      from_checkpoint ? "" : " (no checkpoint)",
-                      ld.nfiles - from_checkpoint, ld.expired, ld.failed);
+                      "or not kept, %ui without room)",
+                      &z->shm_zone->shm.name, ld.restored, ld.n, &z->state,
+                      from_checkpoint ? "" : " (no checkpoint)", read,
+                      ld.expired, ld.failed);
     }
 
     for (i = 0; i < ld.nfiles; i++) {
@@ -511,6 +594,7 @@ ngx_http_pred_state_flush(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
     p = z->journal;
     left = z->journal_len;
 
+    /* no journal to write to: what is left is dropped, and counted */
     while (left && z->journal_fd != NGX_INVALID_FILE) {
         n = write(z->journal_fd, p, left);
 
@@ -538,6 +622,8 @@ ngx_http_pred_state_flush(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
     if (left == 0) {
         z->state_logged = 0;
     }
+
+    z->journal_dropped += left;
 
     (void) ngx_atomic_fetch_add(&sh->journal_bytes, z->journal_len - left);
 
@@ -1061,9 +1147,12 @@ ngx_http_pred_state_read_file(u_char *path, size_t *len, ngx_log_t *log)
 
 
 /*
- * The checkpoint's records, all or none: a checkpoint is written whole,
- * so one that does not end in its end record, or has a record that fails
- * its check, is damaged and skipped.  Returns 1 when it was read.
+ * The checkpoint's records.  A checkpoint is written whole, so one that
+ * does not read back whole (a record failing its check, no end record) is
+ * damaged: the records before the damage are kept (each passed its
+ * check), the file is kept aside as PATH.damaged for a person to look at,
+ * and the journals from its generation on are read all the same.  Returns
+ * 1 when it was read whole.
  */
 static ngx_uint_t
 ngx_http_pred_state_read_checkpoint(ngx_http_pred_cache_zone_t *z,
@@ -1071,10 +1160,10 @@ ngx_http_pred_state_read_checkpoint(ngx_http_pred_cache_zone_t *z,
 {
     int                rc, hlen;
     char               err[128];
-    u_char            *buf;
+    u_char            *buf, aside[NGX_MAX_PATH];
     size_t             len;
     uint64_t           count;
-    ngx_uint_t         first, ended;
+    ngx_uint_t         ended;
     const char        *p, *end;
     pred_state_rec_t   rec;
 
@@ -1083,7 +1172,14 @@ ngx_http_pred_state_read_checkpoint(ngx_http_pred_cache_zone_t *z,
         return 0;
     }
 
-    first = ld->n;
+    /* the buffer is the records' until they are applied */
+    if (ngx_http_pred_state_add(ld, NULL) != NGX_OK) {
+        ngx_free(buf);
+        return 0;
+    }
+
+    ld->files[ld->nfiles++] = buf;
+
     count = 0;
     ended = 0;
     p = (char *) buf;
@@ -1093,6 +1189,7 @@ ngx_http_pred_state_read_checkpoint(ngx_http_pred_cache_zone_t *z,
     hlen = pred_state_parse_header(p, len, "checkpoint", gen);
 
     if (hlen < 0) {
+        *gen = 0;
         ngx_cpystrn((u_char *) err, (u_char *) "not a checkpoint",
                     sizeof(err));
         goto damaged;
@@ -1104,7 +1201,7 @@ ngx_http_pred_state_read_checkpoint(ngx_http_pred_cache_zone_t *z,
         rc = pred_state_next(&p, end, &rec, err, sizeof(err));
 
         if (rc == PRED_STATE_DONE || rc == PRED_STATE_TORN) {
-            ngx_cpystrn((u_char *) err, (u_char *) "cut short",
+            ngx_cpystrn((u_char *) err, (u_char *) "no end record",
                         sizeof(err));
             goto damaged;
         }
@@ -1127,31 +1224,29 @@ ngx_http_pred_state_read_checkpoint(ngx_http_pred_cache_zone_t *z,
         count++;
     }
 
-    if (!ended) {
-        ngx_cpystrn((u_char *) err, (u_char *) "its end does not match",
-                    sizeof(err));
-        goto damaged;
+    if (ended) {
+        return 1;
     }
 
-    if (ngx_http_pred_state_add(ld, NULL) != NGX_OK) {
-        goto damaged;
-    }
-
-    ld->files[ld->nfiles++] = buf;
-
-    return 1;
+    ngx_cpystrn((u_char *) err, (u_char *) "its end record does not match",
+                sizeof(err));
 
 damaged:
 
+    ngx_snprintf(aside, sizeof(aside), "%V.damaged%Z", &z->state);
+
+    if (rename((char *) z->state.data, (char *) aside) == -1) {
+        ngx_log_error(NGX_LOG_ERR, ld->log, ngx_errno,
+                      "pred_cache_zone \"%V\": rename(\"%V\", \"%s\") "
+                      "failed", &z->shm_zone->shm.name, &z->state, aside);
+    }
+
     ngx_log_error(NGX_LOG_ERR, ld->log, 0,
                   "pred_cache_zone \"%V\": the state checkpoint \"%V\" is "
-                  "damaged (%s at byte %uz): skipped, the journals beside "
-                  "it are read", &z->shm_zone->shm.name, &z->state, err,
-                  (size_t) (p - (char *) buf));
-
-    ld->n = first;
-    *gen = 0;
-    ngx_free(buf);
+                  "damaged (%s at byte %uz): the %uL records before it are "
+                  "read, the journals beside it too; the file is kept as "
+                  "\"%s\"", &z->shm_zone->shm.name, &z->state, err,
+                  (size_t) (p - (char *) buf), count, aside);
 
     return 0;
 }
@@ -1344,11 +1439,9 @@ ngx_http_pred_state_apply(ngx_http_pred_cache_zone_t *z,
             continue;
         }
 
+        /* what the zone keeps now: model answers only with state_all */
         if (it->rec.expires_ms <= now_ms
-            || (it->rec.kind != NGX_HTTP_PRED_CACHE_VALUE
-                && it->rec.kind != NGX_HTTP_PRED_CACHE_NEGATIVE
-                && it->rec.kind != NGX_HTTP_PRED_CACHE_TOMBSTONE
-                && it->rec.kind != NGX_HTTP_PRED_CACHE_OVERRIDE))
+            || !ngx_http_pred_state_kept(z, it->rec.kind))
         {
             ld->expired++;
             continue;

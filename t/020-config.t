@@ -348,6 +348,26 @@ refused('a state file in a folder that is not there', <<'_EOC_',
 _EOC_
     qr/\[emerg\] .*the folder of state file "\/nonexistent\/pred\/hot\.state" is not there/);
 
+refused('state_sync without a state file', <<'_EOC_',
+    pred_cache_zone zone=hot:1m state_sync=2s;
+_EOC_
+    qr/\[emerg\] .*"state_sync" needs "state="/);
+
+refused('a folder as the state file', <<'_EOC_',
+    pred_cache_zone zone=hot:1m state=/tmp;
+_EOC_
+    qr/\[emerg\] .*state="\/tmp" is not a file: state= names a file, such as "\/tmp\/hot\.state"/);
+
+{
+    open my $fh, '>', '/tmp/pred-not-state.conf' or die;
+    print $fh "worker_processes 1;\n";
+    close $fh;
+}
+refused('a file that is not a state file', <<'_EOC_',
+    pred_cache_zone zone=hot:1m state=/tmp/pred-not-state.conf;
+_EOC_
+    qr/\[emerg\] .*"\/tmp\/pred-not-state\.conf" is not a state file \(it does not start with "pred-state\/1 "\): refusing to replace it; remove it or name another file/);
+
 refused('a state_sync that is not a time', <<'_EOC_',
     pred_cache_zone zone=hot:1m state=/tmp/pred-x.state state_sync=soon;
 _EOC_

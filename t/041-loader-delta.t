@@ -28,7 +28,7 @@ snap_build($dir, 'v1', join '', map { row("k$_", $_) } 1 .. 5);
 # --- building a delta
 write_file("$in/d.jsonl", row('k1', 10) . row('k2') . row('k9', 9));
 run_ok('a delta of a version that is not there', 1,
-       qr/\Apred-snapshot: --delta-of nope: \S+\/snap-nope\.mdb: not a readable snapshot: No such file or directory\n\z/,
+       qr/\Apred-snapshot: \S+: no version nope \(no snap-nope\.mdb there; "pred-snapshot list \S+" shows the versions\)\n\z/,
        'build', $dir, '--quiet', '--delta-of', 'nope', '--input',
        "$in/d.jsonl");
 write_file("$in/both.jsonl", row('k1', 1) . qq{{"key":"k2","value":2,"delete":true}\n});
@@ -55,8 +55,21 @@ run_ok('versions are one namespace', 1,
 run_ok('verify a delta', 0,
        qr/\A\S+\/delta-d1\.mdb: ok: delta d1 of version v1, 2 upserts, 1 deletions, fnv1a64:[0-9a-f]{16}\n\z/,
        'verify', "$dir/delta-d1.mdb");
-run_ok('info names the base', 0, qr/^delta_of: v1\ndeletes: 1\n\z/m,
+run_ok('info names the base', 0,
+       qr/^delta_of: v1\ndelta_of_checksum: fnv1a64:[0-9a-f]{16}\ndeletes: 1\n\z/m,
        'info', "$dir/delta-d1.mdb");
+
+# --- names that are not base versions
+run_ok('--delta-of a delta', 1,
+       qr/\Apred-snapshot: \S+: d1 is a delta of v1: --delta-of takes a base version\n\z/,
+       'build', $dir, '--quiet', '--version', 'dd', '--delta-of', 'd1',
+       '--input', "$in/d.jsonl");
+run_ok('a file name for a version', 1,
+       qr/\Apred-snapshot: \S+: no version snap-v1\.mdb: give the version, not the file name \("pred-snapshot list \S+" shows them\)\n\z/,
+       'publish', $dir, 'snap-v1.mdb');
+run_ok('no such version', 1,
+       qr/\Apred-snapshot: \S+: no version v9 \(no snap-v9\.mdb there; "pred-snapshot list \S+" shows the versions\)\n\z/,
+       'publish', $dir, 'v9');
 
 # --- publishing it
 run_ok('no live version to go over', 1,
@@ -221,7 +234,7 @@ ok(-e "$dir/delta-d1.mdb", 'and keeps those of the previous one');
     PredTest::must_run('publish', $d, $_) for qw(t1 t2);
     PredTest::must_run('compact', $d, '--version', 'v2');
     run_ok('the compacted base', 0,
-           qr/^as_of: 1000\nentries: 2\n(?:.*\n)*as_of_keys: 2\n\z/m,
+           qr/^as_of: 1000\nentries: 2\n(?:.*\n)*as_of_keys: 2\nas_of_checksum: fnv1a64:[0-9a-f]{16}\n\z/m,
            'info', $d);
     run_ok('verify checks the as_of keys too', 0,
            qr/: ok: version v2, 2 entries, /, 'verify', $d);

@@ -57,6 +57,16 @@ for my $d ([$swap, 'd1'], [$alt, 'd1x']) {
 snap_publish($swap, 'v1');
 system('cp', "$swap/delta-d1.mdb", "$alt/delta-d1.orig") == 0 or die;
 
+# TEST 5: at start, a stack whose last delta is missing
+my $pre = snap_dir('delta_prefix');
+snap_build($pre, 'v1', $base);
+snap_build($pre, 'd1', $row->('b', 'd1') . $row->('c'),
+           args => ['--delta-of', 'v1']);
+snap_publish($pre, 'v1');
+snap_publish($pre, 'd1');
+unlink "$pre/layers";
+symlink 'snap-v1.mdb+delta-d1.mdb+delta-gone.mdb', "$pre/layers" or die;
+
 run_tests();
 
 __DATA__
@@ -283,3 +293,24 @@ __DATA__
 --- no_error_log
 [alert]
 [emerg]
+
+
+
+=== TEST 5: at start, the deltas before one that cannot be opened serve
+--- http_config
+    pred_snapshot_path main $TEST_NGINX_SNAP_DELTA_PREFIX check=100ms;
+--- config
+    pred_snapshot main;
+    location = /p { pred_key $arg_id; pred; }
+    location = /errlog { alias $TEST_NGINX_SERVER_ROOT/logs/error.log; }
+--- request eval
+["GET /p?id=b", "GET /p?id=c", "GET /p?id=a", "GET /errlog"]
+--- error_code eval
+[200, 404, 200, 200]
+--- response_body eval
+['{"v":"d1"}', '{"error":"not_found","key":"c"}', '{"v":"v1"}',
+ qr{\[notice\][^\n]*serving version v1 with 1 delta layer: d1\n(?:.*\n)?[^\n]*\[error\][^\n]*refused delta layers "snap-v1\.mdb\+delta-d1\.mdb\+delta-gone\.mdb": "\S+/delta-gone\.mdb": stat\(\) failed \(2\); serving version v1 with 1 delta layer\n}s]
+--- response_headers_like eval
+["X-Pred-Version: d1", "", "X-Pred-Version: v1", ""]
+--- no_error_log
+[alert]

@@ -139,7 +139,7 @@ is(answer('p', 'short'), '404 - {"error":"not_found","key":"short"}',
    'an expired override is not brought back');
 is(answer('m', 'x'), '200 cache {"model":"x"}',
    'state_all=on: a model answer survives');
-like(log_text(), qr/\[notice\].*pred_cache_zone "hot": 5 entries restored from 9 records in "\S+\/hot\.state" \(no checkpoint\) and 1 journals \(1 expired or unknown, 0 without room\)/,
+like(log_text(), qr/\[notice\].*pred_cache_zone "hot": 5 entries restored from 9 records in "\S+\/hot\.state" \(no checkpoint\) and 1 journals \(1 expired or not kept, 0 without room\)/,
      'the start says what it restored');
 
 # --- a SIGKILL of every process: writes older than state_sync are kept
@@ -188,16 +188,18 @@ truncate $last, (-s $last) - 3 or die "truncate: $!";
     print $fh "\xff\xff";
     close $fh;
 }
-write_file("$state/all.state", "not a state file\n");
+write_file("$state/all.state", "pred-state/1 checkpoint 1\n" . ('?' x 40));
 is(nginx_restart(), 0, 'nginx starts with damaged state files')
     or BAIL_OUT(log_text());
 my $log = log_text();
-like($log, qr/\[error\].*pred_cache_zone "hot": the state checkpoint "\S+\/hot\.state" is damaged \(checksum mismatch at byte \d+\): skipped, the journals beside it are read/,
+like($log, qr/\[error\].*pred_cache_zone "hot": the state checkpoint "\S+\/hot\.state" is damaged \(checksum mismatch at byte \d+\): the \d+ records before it are read, the journals beside it too; the file is kept as "\S+\/hot\.state\.damaged"/,
      'a damaged checkpoint is reported');
+ok(-e "$state/hot.state.damaged" && !-e "$state/hot.state",
+   'and kept aside');
 like($log, qr/\[warn\].*pred_cache_zone "hot": the journal "\S+\/hot\.state\.j\d+" ends in a record cut short \(a crash while writing it\): the \d+ records before it are read/,
      'a journal cut short is reported');
-like($log, qr/\[error\].*pred_cache_zone "all": the state checkpoint "\S+\/all\.state" is damaged \(not a checkpoint at byte 0\)/,
-     'a file that is not one is reported');
+like($log, qr/\[error\].*pred_cache_zone "all": the state checkpoint "\S+\/all\.state" is damaged \(not a record [^)]*\) at byte \d+\): the 0 records before it are read/,
+     'a checkpoint whose records are not records is reported');
 is(get('/p?id=v1')->{status}, 404, 'nginx serves');
 is(req('PUT', '/admin/new', '"new"')->{status}, 200, 'and takes writes');
 

@@ -63,7 +63,7 @@ __DATA__
 --- response_body eval
 ['{"o":1}', '{"error":"not_found","key":"t"}', '"snap-p1"',
  '{"error":"not_found","key":"p:2"}',
- qr/\[notice\][^\n]*pred_cache_zone "hot": 2 entries restored from 5 records in "\S+\/hot\.state" \(no checkpoint\) and 1 journals \(0 expired or unknown, 0 without room\)/]
+ qr/\[notice\][^\n]*pred_cache_zone "hot": 2 entries restored from 5 records in "\S+\/hot\.state" \(no checkpoint\) and 1 journals \(0 expired or not kept, 0 without room\)/]
 --- response_headers_like eval
 ["X-Pred-Source: cache", "", "X-Pred-Source: snapshot", "", ""]
 --- no_error_log
