@@ -151,6 +151,7 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     z->admin_max = NGX_CONF_UNSET_SIZE;
     z->state_sync = NGX_CONF_UNSET_MSEC;
     z->journal_fd = NGX_INVALID_FILE;
+    z->lock_fd = NGX_INVALID_FILE;
     size = 0;
     name.len = 0;
 
@@ -556,6 +557,11 @@ ngx_http_pred_cache_write(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
             z->sh->admin_full++;
             ngx_http_pred_cache_wunlock(z);
 
+            /* a restore counts what had no room, and says so once */
+            if (restore) {
+                return NGX_BUSY;
+            }
+
             ngx_log_error(NGX_LOG_ERR, log, 0,
                           "pred: cache \"%V\": key \"%V\": the admin budget "
                           "of %uz bytes for overrides and tombstones is "
@@ -569,6 +575,11 @@ ngx_http_pred_cache_write(ngx_http_pred_cache_zone_t *z, ngx_str_t *key,
 
     if (nn == NULL) {
         ngx_http_pred_cache_wunlock(z);
+
+        if (restore) {
+            return NGX_ERROR;
+        }
+
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "pred: cache \"%V\": key \"%V\": no room for %uz "
                       "bytes after evicting %d entries",
@@ -952,6 +963,10 @@ ngx_http_pred_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                           "version of the module: restart nginx to make "
                           "it anew", &shm_zone->shm.name);
             return NGX_ERROR;
+        }
+
+        if (z->state.len) {
+            ngx_http_pred_state_adopt(z, shm_zone->shm.log);
         }
 
         return NGX_OK;

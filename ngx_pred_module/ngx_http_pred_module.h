@@ -97,6 +97,7 @@ typedef struct {
     size_t                      journal_len;
     size_t                      journal_size;
     ngx_fd_t                    journal_fd;
+    ngx_fd_t                    lock_fd;    /* PATH.lock: who checkpoints */
     ngx_atomic_uint_t           journal_gen;
     ngx_uint_t                  journal_lost;
     off_t                       journal_dropped;    /* bytes not written */
@@ -111,7 +112,6 @@ typedef struct {
 typedef struct {
     ngx_atomic_t                seq;        /* the order of writes */
     ngx_atomic_t                gen;        /* the journal written to */
-    ngx_atomic_t                lock;       /* pid of the checkpointer */
     ngx_atomic_t                journal_bytes;
     ngx_atomic_t                checkpoint_bytes;
 } ngx_http_pred_state_sh_t;
@@ -683,6 +683,8 @@ ngx_int_t ngx_http_pred_state_param(ngx_conf_t *cf,
     ngx_http_pred_main_conf_t *pmcf, ngx_http_pred_cache_zone_t *z,
     ngx_str_t *arg);
 void ngx_http_pred_state_load(ngx_http_pred_cache_zone_t *z, ngx_log_t *log);
+void ngx_http_pred_state_adopt(ngx_http_pred_cache_zone_t *z,
+    ngx_log_t *log);
 void ngx_http_pred_state_journal(ngx_http_pred_cache_zone_t *z,
     uint64_t seq, ngx_uint_t kind, ngx_str_t *key, ngx_str_t *value,
     ngx_msec_t ttl, uint32_t stored, uint32_t mask_until);

@@ -37,6 +37,14 @@
 /* a worker's records held at most before it writes them at once */
 #define NGX_HTTP_PRED_STATE_BUF_MAX    (16 * 1024 * 1024)
 
+/*
+ * Past these, a generation or a place in the order of writes is not one
+ * nginx wrote (a write a microsecond for millennia): a file claiming one is
+ * not read, so that the counters never wrap.
+ */
+#define NGX_HTTP_PRED_STATE_GEN_MAX     ((uint64_t) 1 << 40)
+#define NGX_HTTP_PRED_STATE_SEQ_MAX     ((uint64_t) 1 << 62)
+
 /* journals smaller than this never call for a checkpoint */
 #define NGX_HTTP_PRED_STATE_MIN_JOURNAL (1024 * 1024)
 
@@ -67,6 +75,9 @@ typedef struct {
     u_char                    **files;      /* the buffers read */
     ngx_uint_t                  nfiles;
     uint64_t                    max_seq;
+    /* the checkpoint's last write: a journal's records up to it are in it
+       (a purge after a put may even have removed what they wrote) */
+    uint64_t                    as_of_seq;
     ngx_uint_t                  restored;
     ngx_uint_t                  expired;
     ngx_uint_t                  failed;
@@ -78,6 +89,9 @@ static ngx_int_t ngx_http_pred_state_foreign(ngx_conf_t *cf,
     ngx_http_pred_cache_zone_t *z);
 static ngx_uint_t ngx_http_pred_state_kept(ngx_http_pred_cache_zone_t *z,
     ngx_uint_t kind);
+static uint64_t ngx_http_pred_state_seq_base(void);
+static void ngx_http_pred_state_clean(ngx_http_pred_cache_zone_t *z,
+    ngx_log_t *log);
 static int64_t ngx_http_pred_state_now_ms(void);
 static ngx_int_t ngx_http_pred_state_reserve(ngx_http_pred_cache_zone_t *z,
     size_t size);
@@ -108,6 +122,8 @@ static ngx_uint_t ngx_http_pred_state_read_checkpoint(
     uint64_t *gen);
 static void ngx_http_pred_state_read_journal(ngx_http_pred_cache_zone_t *z,
     ngx_http_pred_state_load_t *ld, uint64_t gen);
+static const char *ngx_http_pred_state_resync(const char *p,
+    const char *end);
 static ngx_int_t ngx_http_pred_state_add(ngx_http_pred_state_load_t *ld,
     pred_state_rec_t *rec);
 static void ngx_http_pred_state_apply(ngx_http_pred_cache_zone_t *z,
@@ -307,7 +323,7 @@ ngx_http_pred_state_journal(ngx_http_pred_cache_zone_t *z, uint64_t seq,
 ngx_int_t
 ngx_http_pred_state_init_process(ngx_cycle_t *cycle)
 {
-    u_char                      *p;
+    u_char                      *p, lock[NGX_MAX_PATH];
     ngx_uint_t                   i;
     ngx_http_pred_main_conf_t   *pmcf;
     ngx_http_pred_cache_zone_t **zones, *z;
@@ -340,6 +356,18 @@ ngx_http_pred_state_init_process(ngx_cycle_t *cycle)
         }
 
         *p = '/';
+
+        ngx_snprintf(lock, sizeof(lock), "%V.lock%Z", &z->state);
+
+        z->lock_fd = open((char *) lock, O_RDWR | O_CREAT | O_NOFOLLOW,
+                          0600);
+
+        if (z->lock_fd == NGX_INVALID_FILE) {
+            ngx_log_error(NGX_LOG_ERR, cycle->log, ngx_errno,
+                          "pred_cache_zone \"%V\": open(\"%s\") failed: "
+                          "this worker writes no checkpoint",
+                          &z->shm_zone->shm.name, lock);
+        }
 
         z->state_ev.handler = ngx_http_pred_state_timer;
         z->state_ev.data = z;
@@ -391,6 +419,11 @@ ngx_http_pred_state_exit_process(ngx_cycle_t *cycle)
             z->journal_fd = NGX_INVALID_FILE;
         }
 
+        if (z->lock_fd != NGX_INVALID_FILE) {
+            (void) ngx_close_file(z->lock_fd);
+            z->lock_fd = NGX_INVALID_FILE;
+        }
+
         if (z->journal) {
             ngx_free(z->journal);
             z->journal = NULL;
@@ -411,6 +444,11 @@ ngx_http_pred_state_load(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
     ngx_uint_t                  i, n, read, from_checkpoint;
     ngx_http_pred_state_sh_t   *sh;
     ngx_http_pred_state_load_t  ld;
+
+    /* nginx -t makes the zones too: it has nothing to restore */
+    if (ngx_test_config) {
+        return;
+    }
 
     ngx_memzero(&ld, sizeof(ngx_http_pred_state_load_t));
     ld.log = log;
@@ -443,8 +481,10 @@ ngx_http_pred_state_load(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
     ngx_http_pred_state_apply(z, &ld);
 
     /* new writes come after every one read, in a journal of their own */
-    sh->seq = ld.max_seq;
+    sh->seq = ngx_max(ld.max_seq, ngx_http_pred_state_seq_base());
     sh->gen = last + 1;
+
+    ngx_http_pred_state_clean(z, log);
 
     /* nothing to say of a first start */
     if (ld.nfiles) {
@@ -468,6 +508,104 @@ ngx_http_pred_state_load(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
     if (ld.items) {
         ngx_free(ld.items);
     }
+}
+
+
+/*
+ * A zone kept by a reload that now has state= (or another file): it goes
+ * on after whatever the folder holds, in a journal of its own.
+ */
+void
+ngx_http_pred_state_adopt(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
+{
+    char                       head[PRED_STATE_HEADER_MAX];
+    ssize_t                    n;
+    uint64_t                  *gens, gen;
+    ngx_fd_t                   fd;
+    ngx_uint_t                 count;
+    ngx_http_pred_state_sh_t  *sh;
+
+    if (ngx_test_config) {
+        return;
+    }
+
+    sh = ngx_http_pred_cache_state(z);
+    gen = sh->gen;
+
+    fd = open((char *) z->state.data, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
+
+    if (fd != NGX_INVALID_FILE) {
+        n = read(fd, head, sizeof(head));
+        (void) ngx_close_file(fd);
+
+        if (n > 0) {
+            (void) pred_state_parse_header(head, n, "checkpoint", &gen);
+        }
+    }
+
+    if (ngx_http_pred_state_journals(z, &gens, &count, log) == NGX_OK) {
+        gen = ngx_max(gen, gens[count - 1]);
+        ngx_free(gens);
+    }
+
+    sh->gen = ngx_max(sh->gen, gen + 1);
+    sh->seq = ngx_max(sh->seq, ngx_http_pred_state_seq_base());
+}
+
+
+/*
+ * The first write of a zone made now comes after every write of an
+ * earlier zone, even one whose workers still write as it goes (a reload
+ * that resizes it): the order of writes starts from the clock, 16 to a
+ * microsecond, more than a zone takes.
+ */
+static uint64_t
+ngx_http_pred_state_seq_base(void)
+{
+    return (uint64_t) ngx_http_pred_state_now_ms() * 16000;
+}
+
+
+/* temporary files a crash left behind: PATH.PID.tmp, PATH.jG.PID.tmp */
+static void
+ngx_http_pred_state_clean(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
+{
+    DIR            *dir;
+    u_char          dname[NGX_MAX_PATH], path[NGX_MAX_PATH], *base;
+    size_t          blen, len;
+    struct dirent  *de;
+
+    base = (u_char *) strrchr((char *) z->state.data, '/') + 1;
+    blen = z->state.data + z->state.len - base;
+
+    ngx_snprintf(dname, sizeof(dname), "%*s%Z",
+                 (size_t) (base - z->state.data), z->state.data);
+
+    dir = opendir((char *) dname);
+    if (dir == NULL) {
+        return;
+    }
+
+    while ((de = readdir(dir)) != NULL) {
+        len = ngx_strlen(de->d_name);
+
+        if (len > blen + 5
+            && ngx_strncmp(de->d_name, base, blen) == 0
+            && de->d_name[blen] == '.'
+            && ngx_strcmp(de->d_name + len - 4, ".tmp") == 0)
+        {
+            ngx_snprintf(path, sizeof(path), "%s%s%Z", dname, de->d_name);
+
+            if (unlink((char *) path) == 0) {
+                ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                              "pred_cache_zone \"%V\": removed \"%s\", "
+                              "left by a crash", &z->shm_zone->shm.name,
+                              path);
+            }
+        }
+    }
+
+    (void) closedir(dir);
 }
 
 
@@ -663,7 +801,8 @@ ngx_http_pred_state_journal_open(ngx_http_pred_cache_zone_t *z,
 
     n = pred_state_header(header, sizeof(header), "journal", gen);
 
-    fd = open((char *) tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    (void) unlink((char *) tmp);
+    fd = open((char *) tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
 
     if (fd != NGX_INVALID_FILE) {
         if (write(fd, header, n) != n) {
@@ -721,7 +860,8 @@ ngx_http_pred_state_timer(ngx_event_t *ev)
 
 /*
  * When the journals have grown past twice the last checkpoint: a new one,
- * by one worker at a time (a dead holder's claim is taken over).
+ * by one worker at a time: the one that holds the lock on PATH.lock (the
+ * kernel lets it go when the worker dies, whatever way).
  */
 static void
 ngx_http_pred_state_checkpoint(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
@@ -731,7 +871,6 @@ ngx_http_pred_state_checkpoint(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
     size_t                      due;
     uint64_t                    gen, seq;
     ngx_msec_t                  start;
-    ngx_atomic_uint_t           holder;
     pred_state_rec_t            end;
     ngx_http_pred_state_sh_t   *sh;
     ngx_http_pred_state_dump_t  d;
@@ -745,15 +884,8 @@ ngx_http_pred_state_checkpoint(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
         return;
     }
 
-    holder = sh->lock;
-
-    if (holder != 0 && (kill((ngx_pid_t) holder, 0) == 0
-                        || ngx_errno != NGX_ESRCH))
-    {
-        return;
-    }
-
-    if (!ngx_atomic_cmp_set(&sh->lock, holder, (ngx_atomic_uint_t) ngx_pid))
+    if (z->lock_fd == NGX_INVALID_FILE
+        || ngx_trylock_fd(z->lock_fd) != 0)
     {
         return;
     }
@@ -775,7 +907,13 @@ ngx_http_pred_state_checkpoint(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
 
     n = pred_state_header(header, sizeof(header), "checkpoint", gen);
 
-    d.size = 64 * 1024;
+    /* about what the copy takes: no growing under the zone's lock */
+    d.size = (z->state_all
+              ? z->shm_zone->shm.size - z->shpool->pfree * ngx_pagesize
+              : (size_t) ngx_http_pred_cache_stat(z, 4))
+             + (size_t) ngx_http_pred_cache_stat(z, 0)
+               * (PRED_STATE_FIXED + PRED_STATE_CHECK)
+             + 64 * 1024;
     d.buf = ngx_alloc(d.size, log);
 
     if (d.buf == NULL) {
@@ -801,6 +939,7 @@ ngx_http_pred_state_checkpoint(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
     ngx_memzero(&end, sizeof(pred_state_rec_t));
     end.type = PRED_STATE_END;
     end.seq = d.entries;
+    end.expires_ms = (int64_t) seq;
     end.key = "";
 
     if (ngx_http_pred_state_dump_room(&d, pred_state_size(0, 0)) != NGX_OK)
@@ -818,6 +957,9 @@ ngx_http_pred_state_checkpoint(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
 
     ngx_http_pred_state_remove_journals(z, gen, log);
 
+    /* the cached clock stood still while this ran */
+    ngx_time_update();
+
     ngx_log_error(NGX_LOG_INFO, log, 0,
                   "pred_cache_zone \"%V\": checkpoint of %ui entries "
                   "(%uz bytes) in %M ms", &z->shm_zone->shm.name, d.entries,
@@ -829,7 +971,7 @@ done:
         ngx_free(d.buf);
     }
 
-    sh->lock = 0;
+    (void) ngx_unlock_fd(z->lock_fd);
 }
 
 
@@ -902,7 +1044,7 @@ static ngx_int_t
 ngx_http_pred_state_write_file(ngx_http_pred_cache_zone_t *z, u_char *buf,
     size_t len, ngx_log_t *log)
 {
-    u_char     tmp[NGX_MAX_PATH];
+    u_char    *p, tmp[NGX_MAX_PATH];
     size_t     left;
     ssize_t    n;
     ngx_fd_t   fd;
@@ -910,7 +1052,8 @@ ngx_http_pred_state_write_file(ngx_http_pred_cache_zone_t *z, u_char *buf,
 
     ngx_snprintf(tmp, sizeof(tmp), "%V.%P.tmp%Z", &z->state, ngx_pid);
 
-    fd = open((char *) tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    (void) unlink((char *) tmp);
+    fd = open((char *) tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
     if (fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
                       "pred_cache_zone \"%V\": open(\"%s\") failed; the "
@@ -946,6 +1089,28 @@ ngx_http_pred_state_write_file(ngx_http_pred_cache_zone_t *z, u_char *buf,
                       &z->shm_zone->shm.name, tmp, &z->state);
         return NGX_ERROR;
     }
+
+    /* the new name on disk before the journals it replaces go */
+    p = (u_char *) strrchr((char *) tmp, '/');
+    *p = '\0';
+
+    fd = open((char *) tmp, O_RDONLY | O_DIRECTORY);
+
+    if (fd == NGX_INVALID_FILE || fsync(fd) == -1) {
+        err = ngx_errno;
+
+        if (fd != NGX_INVALID_FILE) {
+            (void) ngx_close_file(fd);
+        }
+
+        ngx_log_error(NGX_LOG_ERR, log, err,
+                      "pred_cache_zone \"%V\": syncing the folder \"%s\" "
+                      "failed; the journals are kept",
+                      &z->shm_zone->shm.name, tmp);
+        return NGX_ERROR;
+    }
+
+    (void) ngx_close_file(fd);
 
     return NGX_OK;
 
@@ -1052,7 +1217,7 @@ ngx_http_pred_state_journals(ngx_http_pred_cache_zone_t *z, uint64_t **gens,
             gen = gen * 10 + (*p - '0');
         }
 
-        if (*p != '\0') {
+        if (*p != '\0' || gen > NGX_HTTP_PRED_STATE_GEN_MAX) {
             continue;
         }
 
@@ -1099,7 +1264,8 @@ ngx_http_pred_state_read_file(u_char *path, size_t *len, ngx_log_t *log)
     ngx_fd_t          fd;
     ngx_file_info_t   fi;
 
-    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    /* a FIFO or a link put there is not read (nor waited on) */
+    fd = open((char *) path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
     if (fd == NGX_INVALID_FILE) {
         if (ngx_errno != NGX_ENOENT) {
             ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
@@ -1109,9 +1275,9 @@ ngx_http_pred_state_read_file(u_char *path, size_t *len, ngx_log_t *log)
         return NULL;
     }
 
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR || !ngx_is_file(&fi)) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                      "pred state: fstat(\"%s\") failed; skipped", path);
+                      "pred state: \"%s\" is not a file; skipped", path);
         (void) ngx_close_file(fd);
         return NULL;
     }
@@ -1188,7 +1354,7 @@ ngx_http_pred_state_read_checkpoint(ngx_http_pred_cache_zone_t *z,
 
     hlen = pred_state_parse_header(p, len, "checkpoint", gen);
 
-    if (hlen < 0) {
+    if (hlen < 0 || *gen > NGX_HTTP_PRED_STATE_GEN_MAX) {
         *gen = 0;
         ngx_cpystrn((u_char *) err, (u_char *) "not a checkpoint",
                     sizeof(err));
@@ -1212,6 +1378,7 @@ ngx_http_pred_state_read_checkpoint(ngx_http_pred_cache_zone_t *z,
 
         if (rec.type == PRED_STATE_END) {
             ended = (rec.seq == count && p == end);
+            ld->as_of_seq = (uint64_t) rec.expires_ms;
             break;
         }
 
@@ -1232,6 +1399,9 @@ ngx_http_pred_state_read_checkpoint(ngx_http_pred_cache_zone_t *z,
                 sizeof(err));
 
 damaged:
+
+    /* its records all carry the write it is as of */
+    ld->as_of_seq = count ? ld->max_seq : 0;
 
     ngx_snprintf(aside, sizeof(aside), "%V.damaged%Z", &z->state);
 
@@ -1267,7 +1437,7 @@ ngx_http_pred_state_read_journal(ngx_http_pred_cache_zone_t *z,
     size_t             len;
     uint64_t           hgen;
     ngx_uint_t         count;
-    const char        *p, *end;
+    const char        *p, *end, *at, *next;
     pred_state_rec_t   rec;
 
     ngx_snprintf(path, sizeof(path), "%V.j%uA%Z", &z->state, gen);
@@ -1300,36 +1470,92 @@ ngx_http_pred_state_read_journal(ngx_http_pred_cache_zone_t *z,
     p += hlen;
 
     for (count = 0; /* void */; count++) {
+        at = p;
         rc = pred_state_next(&p, end, &rec, err, sizeof(err));
 
         if (rc == PRED_STATE_DONE) {
             return;
         }
 
-        if (rc == PRED_STATE_TORN) {
-            ngx_log_error(NGX_LOG_WARN, ld->log, 0,
-                          "pred_cache_zone \"%V\": the journal \"%s\" ends "
-                          "in a record cut short (a crash while writing "
-                          "it): the %ui records before it are read",
-                          &z->shm_zone->shm.name, path, count);
-            return;
+        if (rc == PRED_STATE_OK && rec.type == PRED_STATE_END) {
+            rc = PRED_STATE_CORRUPT;
+            ngx_cpystrn((u_char *) err, (u_char *) "an end record",
+                        sizeof(err));
         }
 
-        if (rc == PRED_STATE_CORRUPT || rec.type == PRED_STATE_END) {
+        if (rc != PRED_STATE_OK) {
+            /*
+             * Workers append to one journal: a write cut short by a full
+             * disk (or a kill) leaves part of a record with whole ones
+             * after it.  The next record that passes its check goes on.
+             */
+            next = ngx_http_pred_state_resync(at + 1, end);
+
+            if (next == NULL && rc == PRED_STATE_TORN) {
+                ngx_log_error(NGX_LOG_WARN, ld->log, 0,
+                              "pred_cache_zone \"%V\": the journal \"%s\" "
+                              "ends in a record cut short (a crash while "
+                              "writing it): the %ui records before it are "
+                              "read", &z->shm_zone->shm.name, path, count);
+                return;
+            }
+
             ngx_log_error(NGX_LOG_ERR, ld->log, 0,
                           "pred_cache_zone \"%V\": the journal \"%s\" is "
-                          "damaged (%s at byte %uz): the %ui records before "
-                          "it are read, the rest is skipped",
+                          "damaged (%s at byte %uz): %s",
                           &z->shm_zone->shm.name, path,
-                          rc == PRED_STATE_CORRUPT ? err : "an end record",
-                          (size_t) (p - (char *) buf), count);
-            return;
+                          rc == PRED_STATE_TORN ? "a record cut short" : err,
+                          (size_t) (at - (char *) buf),
+                          next ? "the bytes up to the next whole record are "
+                                 "skipped"
+                               : "the rest is skipped");
+
+            if (next == NULL) {
+                return;
+            }
+
+            p = next;
+            continue;
+        }
+
+        if (rec.seq <= ld->as_of_seq) {
+            continue;
         }
 
         if (ngx_http_pred_state_add(ld, &rec) != NGX_OK) {
             return;
         }
     }
+}
+
+
+/*
+ * The first place from p on where a whole record passing its check
+ * starts, looked for over NGX_HTTP_PRED_STATE_BUF_MAX bytes at most (a
+ * worker appends that much at once at the most); NULL when none does.
+ */
+static const char *
+ngx_http_pred_state_resync(const char *p, const char *end)
+{
+    char               err[128];
+    const char        *q, *last;
+    pred_state_rec_t   rec;
+
+    last = (end - p > NGX_HTTP_PRED_STATE_BUF_MAX)
+           ? p + NGX_HTTP_PRED_STATE_BUF_MAX : end;
+
+    for ( /* void */ ; p < last; p++) {
+        q = p;
+
+        if (pred_state_next(&q, end, &rec, err, sizeof(err))
+            == PRED_STATE_OK
+            && rec.type != PRED_STATE_END)
+        {
+            return p;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -1354,6 +1580,10 @@ ngx_http_pred_state_add(ngx_http_pred_state_load_t *ld,
 
         ld->files = more;
 
+        return NGX_OK;
+    }
+
+    if (rec->seq > NGX_HTTP_PRED_STATE_SEQ_MAX) {
         return NGX_OK;
     }
 
@@ -1393,9 +1623,9 @@ static void
 ngx_http_pred_state_apply(ngx_http_pred_cache_zone_t *z,
     ngx_http_pred_state_load_t *ld)
 {
-    int64_t                        now_ms;
+    int64_t                        now_ms, expires;
     ngx_str_t                      key, value;
-    ngx_uint_t                     i, j;
+    ngx_uint_t                     i, j, kind;
     ngx_http_pred_state_item_t    *it, *purge;
     ngx_http_pred_cache_restore_t  rs;
 
@@ -1439,25 +1669,35 @@ ngx_http_pred_state_apply(ngx_http_pred_cache_zone_t *z,
             continue;
         }
 
-        /* what the zone keeps now: model answers only with state_all */
-        if (it->rec.expires_ms <= now_ms
-            || !ngx_http_pred_state_kept(z, it->rec.kind))
-        {
-            ld->expired++;
-            continue;
-        }
-
         key.data = (u_char *) it->rec.key;
         key.len = it->rec.key_len;
         value.data = (u_char *) it->rec.value;
         value.len = it->rec.value_len;
 
+        kind = it->rec.kind;
+        expires = it->rec.expires_ms;
+
         rs.stored = it->rec.stored;
         rs.mask_until = it->rec.mask_until;
 
-        if (ngx_http_pred_cache_write(z, &key, it->rec.kind, &value,
-                                      (ngx_msec_t) (it->rec.expires_ms
-                                                    - now_ms),
+        /* what the zone keeps now: model answers only with state_all */
+        if (expires <= now_ms || !ngx_http_pred_state_kept(z, kind)) {
+
+            /* an entry gone that still carried a tombstone's mask: the
+               invalidation goes on, as the checkpoint writes it */
+            if ((int64_t) it->rec.mask_until * 1000 <= now_ms) {
+                ld->expired++;
+                continue;
+            }
+
+            kind = NGX_HTTP_PRED_CACHE_TOMBSTONE;
+            expires = (int64_t) it->rec.mask_until * 1000;
+            value.len = 0;
+            rs.mask_until = 0;
+        }
+
+        if (ngx_http_pred_cache_write(z, &key, kind, &value,
+                                      (ngx_msec_t) (expires - now_ms),
                                       &rs, ld->log)
             == NGX_OK)
         {

@@ -33,8 +33,11 @@ pred_state_encode(const pred_state_rec_t *rec, char *out)
 
     p += PRED_STATE_FIXED;
 
-    memcpy(p, rec->key, rec->key_len);
-    p += rec->key_len;
+    /* a purge of every key has an empty prefix, maybe no pointer */
+    if (rec->key_len) {
+        memcpy(p, rec->key, rec->key_len);
+        p += rec->key_len;
+    }
 
     if (rec->value_len) {
         memcpy(p, rec->value, rec->value_len);

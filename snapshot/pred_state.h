@@ -7,7 +7,8 @@
  * "pred-state/1 journal GEN\n", then records, each:
  *
  *   type        1 byte: 1 an entry, 2 a purge (key: the prefix), 3 the end
- *               of a checkpoint (seq: how many records came before it)
+ *               of a checkpoint (seq: how many records came before it;
+ *               expires: the last write it holds, in the order of writes)
  *   kind        1 byte: the entry's kind (the module's numbers)
  *   key length  2 bytes, little endian (an entry's: 1 to 511)
  *   value len   4 bytes
