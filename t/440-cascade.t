@@ -144,7 +144,8 @@ pred_cascade_stage_duration_seconds_count\{location="\/score",stage="1"\} 2
         pred_cascade /_s/slow timeout=50ms;
         pred;
     }
-    location = /sleep { echo_sleep 0.4; echo -n slept; }
+    # long enough for the late answer to land, under memcheck too
+    location = /sleep { echo_sleep 0.8; echo -n slept; }
 --- request eval
 ["GET /score?id=k3", "GET /sleep", "GET /score?id=k3", "GET /modellog",
  "GET /errlog", "GET /metrics"]
