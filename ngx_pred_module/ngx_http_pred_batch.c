@@ -69,6 +69,9 @@ static ngx_int_t ngx_http_pred_batch_answer(ngx_http_request_t *r,
 static ngx_int_t ngx_http_pred_batch_fail(ngx_http_request_t *r,
     const char *reason);
 static ngx_uint_t ngx_http_pred_batch_plain(ngx_str_t *key);
+static ngx_http_pred_call_t *ngx_http_pred_batch_call(ngx_http_request_t *r,
+    ngx_http_pred_ctx_t *ctx, ngx_uint_t *next, ngx_uint_t max,
+    ngx_http_pred_call_resume_pt resume);
 static ngx_int_t ngx_http_pred_warm_next(ngx_http_request_t *r,
     ngx_http_pred_ctx_t *ctx);
 static ngx_int_t ngx_http_pred_warm_resume(ngx_http_request_t *r,
@@ -720,28 +723,13 @@ ngx_http_pred_batch_run(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
         return ngx_http_pred_batch_answer(r, ctx, NULL);
     }
 
-    call = ngx_http_pred_call_create(r, ctx, NGX_HTTP_PRED_CALL_BATCH);
+    i = 0;
+
+    call = ngx_http_pred_batch_call(r, ctx, &i, n,
+                                    ngx_http_pred_batch_resume);
     if (call == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    call->items = ngx_palloc(r->pool, n * sizeof(ngx_uint_t));
-    if (call->items == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    for (i = 0; i < ctx->batch->nelts; i++) {
-        if (items[i].source == NGX_HTTP_PRED_SRC_NONE) {
-            call->items[call->nitems++] = i;
-        }
-    }
-
-    call->uri = &ctx->plcf->upstream_uri;
-    call->timeout = ctx->plcf->upstream_timeout;
-    call->priority = ctx->plcf->priority;
-    call->held = 1;
-    call->done = ngx_http_pred_batch_done;
-    call->resume = ngx_http_pred_batch_resume;
 
     rc = ngx_http_pred_call_start(r, call);
 
@@ -750,6 +738,50 @@ ngx_http_pred_batch_run(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
     }
 
     return (rc == NGX_DONE) ? NGX_DONE : NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/*
+ * The model call for the keys that missed every tier, from *next on and
+ * max of them at most (*next moves past them): a batch asks for them all,
+ * a warming max= at a time.  Not started yet.
+ */
+static ngx_http_pred_call_t *
+ngx_http_pred_batch_call(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx,
+    ngx_uint_t *next, ngx_uint_t max, ngx_http_pred_call_resume_pt resume)
+{
+    ngx_uint_t                   i;
+    ngx_http_pred_call_t        *call;
+    ngx_http_pred_batch_item_t  *items;
+
+    call = ngx_http_pred_call_create(r, ctx, NGX_HTTP_PRED_CALL_BATCH);
+    if (call == NULL) {
+        return NULL;
+    }
+
+    call->items = ngx_palloc(r->pool, max * sizeof(ngx_uint_t));
+    if (call->items == NULL) {
+        return NULL;
+    }
+
+    items = ctx->batch->elts;
+
+    for (i = *next; i < ctx->batch->nelts && call->nitems < max; i++) {
+        if (items[i].missed) {
+            call->items[call->nitems++] = i;
+        }
+    }
+
+    *next = i;
+
+    call->uri = &ctx->plcf->upstream_uri;
+    call->timeout = ctx->plcf->upstream_timeout;
+    call->priority = ctx->plcf->priority;
+    call->held = 1;
+    call->done = ngx_http_pred_batch_done;
+    call->resume = resume;
+
+    return call;
 }
 
 
@@ -1056,7 +1088,7 @@ static ngx_int_t
 ngx_http_pred_warm_next(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
 {
     ngx_int_t                    rc;
-    ngx_uint_t                   i, n, max;
+    ngx_uint_t                   n, max;
     ngx_http_pred_call_t        *call;
     ngx_http_pred_batch_item_t  *items;
 
@@ -1074,34 +1106,13 @@ ngx_http_pred_warm_next(ngx_http_request_t *r, ngx_http_pred_ctx_t *ctx)
             return ngx_http_pred_warm_answer(r, ctx);
         }
 
-        call = ngx_http_pred_call_create(r, ctx, NGX_HTTP_PRED_CALL_BATCH);
+        call = ngx_http_pred_batch_call(r, ctx, &ctx->warm_next, max,
+                                        ngx_http_pred_warm_resume);
         if (call == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        call->items = ngx_palloc(r->pool, max * sizeof(ngx_uint_t));
-        if (call->items == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        for (i = ctx->warm_next, n = 0;
-             i < ctx->batch->nelts && n < max;
-             i++)
-        {
-            if (items[i].missed) {
-                call->items[n++] = i;
-            }
-        }
-
-        ctx->warm_next = i;
-        call->nitems = n;
-
-        call->uri = &ctx->plcf->upstream_uri;
-        call->timeout = ctx->plcf->upstream_timeout;
-        call->priority = ctx->plcf->priority;
-        call->held = 1;
-        call->done = ngx_http_pred_batch_done;
-        call->resume = ngx_http_pred_warm_resume;
+        n = call->nitems;
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "pred: warm: %ui keys to the model, %ui keys on",
