@@ -92,6 +92,8 @@ static ngx_uint_t ngx_http_pred_state_kept(ngx_http_pred_cache_zone_t *z,
 static uint64_t ngx_http_pred_state_seq_base(void);
 static void ngx_http_pred_state_clean(ngx_http_pred_cache_zone_t *z,
     ngx_log_t *log);
+static DIR *ngx_http_pred_state_folder(ngx_http_pred_cache_zone_t *z,
+    u_char *dname, u_char **base, size_t *blen);
 static int64_t ngx_http_pred_state_now_ms(void);
 static ngx_int_t ngx_http_pred_state_reserve(ngx_http_pred_cache_zone_t *z,
     size_t size);
@@ -566,6 +568,25 @@ ngx_http_pred_state_seq_base(void)
 }
 
 
+/*
+ * The folder of PATH opened to read (its name, with a "/", into dname of
+ * NGX_MAX_PATH bytes), and PATH's own name in it; NULL when it cannot be
+ * opened.  state= is a full name: there is a "/".
+ */
+static DIR *
+ngx_http_pred_state_folder(ngx_http_pred_cache_zone_t *z, u_char *dname,
+    u_char **base, size_t *blen)
+{
+    *base = (u_char *) strrchr((char *) z->state.data, '/') + 1;
+    *blen = z->state.data + z->state.len - *base;
+
+    ngx_snprintf(dname, NGX_MAX_PATH, "%*s%Z",
+                 (size_t) (*base - z->state.data), z->state.data);
+
+    return opendir((char *) dname);
+}
+
+
 /* temporary files a crash left behind: PATH.PID.tmp, PATH.jG.PID.tmp */
 static void
 ngx_http_pred_state_clean(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
@@ -575,13 +596,7 @@ ngx_http_pred_state_clean(ngx_http_pred_cache_zone_t *z, ngx_log_t *log)
     size_t          blen, len;
     struct dirent  *de;
 
-    base = (u_char *) strrchr((char *) z->state.data, '/') + 1;
-    blen = z->state.data + z->state.len - base;
-
-    ngx_snprintf(dname, sizeof(dname), "%*s%Z",
-                 (size_t) (base - z->state.data), z->state.data);
-
-    dir = opendir((char *) dname);
+    dir = ngx_http_pred_state_folder(z, dname, &base, &blen);
     if (dir == NULL) {
         return;
     }
@@ -1170,18 +1185,7 @@ ngx_http_pred_state_journals(ngx_http_pred_cache_zone_t *z, uint64_t **gens,
     *gens = NULL;
     *n = 0;
 
-    base = (u_char *) strrchr((char *) z->state.data, '/');
-    if (base == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_snprintf(dname, sizeof(dname), "%*s%Z",
-                 (size_t) (base - z->state.data) + 1, z->state.data);
-
-    base++;
-    blen = z->state.data + z->state.len - base;
-
-    dir = opendir((char *) dname);
+    dir = ngx_http_pred_state_folder(z, dname, &base, &blen);
     if (dir == NULL) {
         if (ngx_errno != NGX_ENOENT) {
             ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
