@@ -22,6 +22,7 @@ WARN        := -Wall -Wextra -Werror -std=gnu99
 DEB_PKGS    := build-essential nginx nginx-dev libnginx-mod-http-echo \
                libnginx-mod-http-perl \
                liblmdb-dev lmdb-utils libjansson-dev zlib1g-dev \
+               libcurl4-openssl-dev iproute2 \
                libcmocka-dev libtest-base-perl libtext-diff-perl \
                libtest-longstring-perl liblist-moreutils-perl libipc-run-perl \
                libwww-perl liburi-perl \
@@ -31,7 +32,7 @@ FUZZ_PKGS   := clang libclang-rt-14-dev
 
 LOADER      := $(BUILD)/pred-snapshot
 LOADER_SRCS := $(wildcard loader/*.c snapshot/*.c)
-LIBS        := -llmdb -ljansson -lz
+LIBS        := -llmdb -ljansson -lz -lcurl
 PREFIX      ?= /usr/local
 
 UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))

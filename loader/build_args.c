@@ -75,7 +75,6 @@ static const struct option  pred_build_options[] = {
 
 
 static int pred_build_option(pred_build_opts_t *o, int opt, char *val);
-static int pred_parse_time(const char *s, time_t *out);
 
 
 int
@@ -343,48 +342,4 @@ pred_build_defaults(pred_build_opts_t *o)
         strftime(version, sizeof(version), "%Y%m%dT%H%M%SZ", &tm);
         o->version = version;
     }
-}
-
-
-/* Unix seconds, "YYYY-MM-DDTHH:MM:SSZ" (UTC), or "now"; 0, or -1 */
-static int
-pred_parse_time(const char *s, time_t *out)
-{
-    int        n;
-    uint64_t   u;
-    struct tm  tm;
-
-    if (strcmp(s, "now") == 0) {
-        *out = time(NULL);
-        return 0;
-    }
-
-    if (pred_snap_parse_u64(s, &u) == 0) {
-        if (u == 0 || u > (uint64_t) INT32_MAX * 2) {
-            return -1;
-        }
-
-        *out = (time_t) u;
-        return 0;
-    }
-
-    memset(&tm, 0, sizeof(tm));
-    n = 0;
-
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon,
-               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6
-        || n == 0 || s[n] != '\0' || strlen(s) != 20
-        || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1
-        || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59
-        || tm.tm_sec > 60 || tm.tm_year < 1970)
-    {
-        return -1;
-    }
-
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-
-    *out = timegm(&tm);
-
-    return *out > 0 ? 0 : -1;
 }

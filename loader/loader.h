@@ -10,6 +10,8 @@
 #include <time.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "pred_snap.h"
 
 
@@ -23,12 +25,16 @@
 
 
 /* main.c */
+extern char  pred_last_error[512];
+
 void pred_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 int pred_usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 int pred_parse_duration(const char *s, uint64_t *out);
 int pred_parse_size(const char *s, size_t *out);
+int pred_parse_time(const char *s, time_t *out);
+int pred_parse_ms(const char *s, uint64_t *out);
 int pred_snap_file(char *buf, size_t size, const char *dir,
     const char *version);
 int pred_delta_file(char *buf, size_t size, const char *dir,
@@ -48,6 +54,7 @@ int pred_cmd_promote(int argc, char **argv);
 int pred_cmd_abort(int argc, char **argv);
 int pred_cmd_list(int argc, char **argv);
 int pred_candidate_info(const char *dir);
+int pred_candidate_read(const char *dir, char *file, uint32_t *share);
 int pred_cmd_gc(int argc, char **argv);
 int pred_live_entries(const char *dir, uint64_t *entries);
 int pred_link_read(const char *dir, const char *name, char *target,
@@ -56,6 +63,7 @@ int pred_link_set(const char *dir, const char *name, const char *target);
 void pred_link_restore(const char *dir, const char *name, const char *old);
 int pred_link_remove(const char *dir, const char *name);
 int pred_dir_lock(const char *dir);
+void pred_dir_unlock(void);
 int pred_switch(const char *dir, const char *target, const char *verb,
     int full);
 void pred_format_age(char *buf, size_t size, time_t created);
@@ -70,5 +78,16 @@ int pred_delta_gc(const char *dir, const char *cur, const char *prev);
 int pred_delta_get(const char *dir, const char *key);
 void pred_delta_info(const char *dir);
 int pred_cmd_compact(int argc, char **argv);
+
+/* manifest.c */
+int pred_manifest_write(const char *dir, time_t activate_at);
+void pred_format_time(char *buf, size_t size, time_t t);
+int pred_json_file_write(const char *dir, const char *name, json_t *j);
+
+/* pull.c */
+int pred_cmd_pull(int argc, char **argv);
+
+/* fleet.c */
+int pred_cmd_fleet_status(int argc, char **argv);
 
 #endif /* PRED_LOADER_H */

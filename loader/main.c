@@ -2,6 +2,8 @@
  * pred-snapshot: builds, checks and publishes prediction snapshots.
  */
 
+#define _GNU_SOURCE             /* strptime, timegm */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -23,6 +25,7 @@ static int pred_cmd_get(int argc, char **argv);
 static const char *pred_resolve(const char *arg, char *buf, size_t size);
 static void *pred_alloc(void *ctx, size_t size);
 static void pred_usage(FILE *out);
+static int pred_run_manifest(const void *cmd, int argc, char **argv);
 
 
 static const char  *pred_info_keys[] = {
@@ -50,24 +53,32 @@ static const char  *pred_info_keys[] = {
 typedef struct {
     const char  *name;
     int        (*run)(int argc, char **argv);
+    int          manifest;      /* changes what DIR serves: rewrites
+                                   DIR/manifest.json, takes --activate-at */
 } pred_command_t;
 
 
 static const pred_command_t  pred_commands[] = {
-    { "build",    pred_cmd_build },
-    { "publish",  pred_cmd_publish },
-    { "rollback", pred_cmd_rollback },
-    { "canary",   pred_cmd_canary },
-    { "promote",  pred_cmd_promote },
-    { "abort",    pred_cmd_abort },
-    { "list",     pred_cmd_list },
-    { "verify",   pred_cmd_verify },
-    { "info",     pred_cmd_info },
-    { "get",      pred_cmd_get },
-    { "gc",       pred_cmd_gc },
-    { "compact",  pred_cmd_compact },
-    { NULL,       NULL }
+    { "build",        pred_cmd_build, 0 },
+    { "publish",      pred_cmd_publish, 1 },
+    { "rollback",     pred_cmd_rollback, 1 },
+    { "canary",       pred_cmd_canary, 1 },
+    { "promote",      pred_cmd_promote, 1 },
+    { "abort",        pred_cmd_abort, 1 },
+    { "compact",      pred_cmd_compact, 1 },
+    { "list",         pred_cmd_list, 0 },
+    { "verify",       pred_cmd_verify, 0 },
+    { "info",         pred_cmd_info, 0 },
+    { "get",          pred_cmd_get, 0 },
+    { "gc",           pred_cmd_gc, 0 },
+    { "pull",         pred_cmd_pull, 0 },
+    { "fleet-status", pred_cmd_fleet_status, 0 },
+    { NULL,           NULL, 0 }
 };
+
+
+/* the last error said, for pull's status file */
+char  pred_last_error[512];
 
 
 int
@@ -82,7 +93,8 @@ main(int argc, char **argv)
 
     for (c = pred_commands; c->name; c++) {
         if (strcmp(argv[1], c->name) == 0) {
-            return c->run(argc - 1, argv + 1);
+            return c->manifest ? pred_run_manifest(c, argc - 1, argv + 1)
+                               : c->run(argc - 1, argv + 1);
         }
     }
 
@@ -97,6 +109,143 @@ main(int argc, char **argv)
     }
 
     return pred_usage_error("unknown command \"%s\"", argv[1]);
+}
+
+
+/*
+ * A command that changes what DIR serves, then DIR/manifest.json rewritten
+ * to match, even when the command changed nothing (so a folder from before
+ * manifests gets one): pullers read it.  "--activate-at TIME|+DURATION"
+ * anywhere is taken out and goes into the manifest.
+ */
+static int
+pred_run_manifest(const void *cmd, int argc, char **argv)
+{
+    int                    i, n, rc;
+    char                  *args[16];
+    time_t                 at;
+    const pred_command_t  *c;
+
+    c = cmd;
+    at = 0;
+    n = 0;
+
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--activate-at") == 0) {
+            if (i + 1 == argc || pred_parse_time(argv[i + 1], &at) != 0) {
+                return pred_usage_error("%s: --activate-at takes a time "
+                                        "(2026-12-01T08:00:00Z, Unix "
+                                        "seconds) or +DURATION (+10s)",
+                                        c->name);
+            }
+
+            i++;
+            continue;
+        }
+
+        if (n == (int) (sizeof(args) / sizeof(args[0])) - 1) {
+            return pred_usage_error("%s: too many arguments", c->name);
+        }
+
+        args[n++] = argv[i];
+    }
+
+    args[n] = NULL;
+
+    rc = c->run(n, args);
+
+    if (rc != PRED_EXIT_OK || n < 2) {
+        return rc;
+    }
+
+    return pred_manifest_write(args[1], at) == 0 ? PRED_EXIT_OK
+                                                 : PRED_EXIT_FAIL;
+}
+
+
+/*
+ * Unix seconds, "YYYY-MM-DDTHH:MM:SSZ" (UTC), "now", or "+DURATION" from
+ * now ("+10s"); 0, or -1
+ */
+int
+pred_parse_time(const char *s, time_t *out)
+{
+    int        n;
+    uint64_t   u;
+    struct tm  tm;
+
+    if (strcmp(s, "now") == 0) {
+        *out = time(NULL);
+        return 0;
+    }
+
+    if (s[0] == '+') {
+        if (pred_parse_duration(s + 1, &u) != 0 || u > 10 * 365 * 86400) {
+            return -1;
+        }
+
+        *out = time(NULL) + (time_t) u;
+        return 0;
+    }
+
+    if (pred_snap_parse_u64(s, &u) == 0) {
+        if (u == 0 || u > (uint64_t) INT32_MAX * 2) {
+            return -1;
+        }
+
+        *out = (time_t) u;
+        return 0;
+    }
+
+    memset(&tm, 0, sizeof(tm));
+    n = 0;
+
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6
+        || n == 0 || s[n] != '\0' || strlen(s) != 20
+        || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1
+        || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59
+        || tm.tm_sec > 60 || tm.tm_year < 1970)
+    {
+        return -1;
+    }
+
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+
+    *out = timegm(&tm);
+
+    return *out > 0 ? 0 : -1;
+}
+
+
+/* "250ms", "2s", "1m": milliseconds */
+int
+pred_parse_ms(const char *s, uint64_t *out)
+{
+    size_t  len;
+    char    num[32];
+
+    len = strlen(s);
+
+    if (len > 2 && len < sizeof(num) && strcmp(s + len - 2, "ms") == 0) {
+        memcpy(num, s, len - 2);
+        num[len - 2] = '\0';
+
+        if (pred_snap_parse_u64(num, out) != 0) {
+            return -1;
+        }
+
+        return 0;
+    }
+
+    if (pred_parse_duration(s, out) != 0 || *out > UINT64_MAX / 1000) {
+        return -1;
+    }
+
+    *out *= 1000;
+
+    return 0;
 }
 
 
@@ -338,13 +487,11 @@ pred_error(const char *fmt, ...)
 {
     va_list  args;
 
-    fprintf(stderr, PRED_LOADER_NAME ": ");
-
     va_start(args, fmt);
-    vfprintf(stderr, fmt, args);
+    vsnprintf(pred_last_error, sizeof(pred_last_error), fmt, args);
     va_end(args);
 
-    fputc('\n', stderr);
+    fprintf(stderr, PRED_LOADER_NAME ": %s\n", pred_last_error);
 }
 
 
@@ -507,6 +654,20 @@ pred_usage(FILE *out)
 "  gc DIR --keep N         keep live, previous and the N newest others;\n"
 "                          remove deltas of versions neither live nor\n"
 "                          previous\n"
+"\n"
+"  publish, compact, rollback, canary, promote and abort rewrite\n"
+"  DIR/manifest.json, what pull reads; --activate-at TIME|+DURATION on\n"
+"  them tells pullers when to flip (2026-12-01T08:00:00Z, +10s)\n"
+"\n"
+"  pull URL DIR [--watch INTERVAL] [--header 'Name: value'] [--timeout T]\n"
+"       [--rate-limit BYTES/s]\n"
+"                          make DIR serve what URL/manifest.json says:\n"
+"                          download (resumed after a cut), verify, flip;\n"
+"                          DIR/pull-status.json says how it went\n"
+"  fleet-status [--max-skew T] [--metrics PATH] [--timeout T] URL...\n"
+"                          each node's GET .../snapshot in one table;\n"
+"                          exit 1 when nodes disagree past --max-skew\n"
+"                          (default 30s) or one does not answer\n"
 "\n"
 "exit status: 0 ok, 1 failed (the message names file and line), 2 usage\n");
 }

@@ -43,8 +43,6 @@ typedef struct {
 } pred_entry_t;
 
 
-static int pred_candidate_read(const char *dir, char *file,
-    uint32_t *share);
 static int pred_candidate_drop(const char *dir, int quiet);
 static void pred_version_of(char *buf, size_t size, const char *file);
 static int pred_scan(const char *dir, pred_entry_t **out, size_t *n,
@@ -511,11 +509,19 @@ pred_cmd_gc(int argc, char **argv)
  * pointer is about to name, and two switches never interleave their
  * renames.  It is released when the process exits, whatever way it exits.
  */
+static int  pred_dir_lock_fd = -1;
+
+
 int
 pred_dir_lock(const char *dir)
 {
     int   fd;
     char  path[4096];
+
+    /* pull takes it for each apply, then runs the commands that take it */
+    if (pred_dir_lock_fd != -1) {
+        return 0;
+    }
 
     snprintf(path, sizeof(path), "%s/.lock", dir);
 
@@ -543,8 +549,20 @@ pred_dir_lock(const char *dir)
         }
     }
 
-    /* kept open: the lock lasts as long as the process */
+    /* kept open: the lock lasts as long as the process, or pull's apply */
+    pred_dir_lock_fd = fd;
+
     return 0;
+}
+
+
+void
+pred_dir_unlock(void)
+{
+    if (pred_dir_lock_fd != -1) {
+        (void) close(pred_dir_lock_fd);
+        pred_dir_lock_fd = -1;
+    }
 }
 
 
@@ -827,7 +845,7 @@ pred_candidate_info(const char *dir)
 
 /* the candidate's file name and share; -1 when there is none or it is not
    one of ours */
-static int
+int
 pred_candidate_read(const char *dir, char *file, uint32_t *share)
 {
     char  text[256];

@@ -1,0 +1,363 @@
+/*
+ * "fleet-status URL...": what each node serves, from its admin API's
+ * GET .../snapshot (and with --metrics PATH, its last swap), in one table;
+ * the exit status is 1 when nodes disagree longer than --max-skew after
+ * the newest swap, or a node does not answer.
+ */
+
+#define _GNU_SOURCE
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "pred_snap.h"
+#include "loader.h"
+#include "pull.h"
+#include "buf.h"
+
+
+typedef struct {
+    const char  *url;
+    char         serves[512];   /* what is compared between nodes */
+    char         live[160];
+    char         cand[80];
+    char         share[16];
+    char         age[32];
+    char         stale[8];
+    char         swap[48];
+    time_t       last_swap;     /* 0: not known */
+    int          ok;
+} pred_fleet_node_t;
+
+
+static int pred_fleet_get(pred_pull_t *p, const char *url, pred_buf_t *b,
+    char *err, size_t size);
+static void pred_fleet_node(pred_pull_t *p, pred_fleet_node_t *n,
+    const char *metrics);
+static time_t pred_fleet_swap(const char *text, const char *name);
+
+
+int
+pred_cmd_fleet_status(int argc, char **argv)
+{
+    int                 i, nodes, agree, down, rc;
+    char                when[32];
+    time_t              newest, now;
+    uint64_t            skew_ms;
+    const char         *metrics;
+    pred_pull_t         p;
+    pred_fleet_node_t  *n, *first;
+
+    memset(&p, 0, sizeof(p));
+    p.timeout_ms = 5000;
+    skew_ms = 30000;
+    metrics = NULL;
+
+    n = calloc(argc, sizeof(pred_fleet_node_t));
+    if (n == NULL) {
+        pred_error("fleet-status: out of memory");
+        return PRED_EXIT_FAIL;
+    }
+
+    nodes = 0;
+    rc = PRED_EXIT_USAGE;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--max-skew") == 0 && i + 1 < argc) {
+            if (pred_parse_ms(argv[++i], &skew_ms) != 0) {
+                pred_usage_error("fleet-status: --max-skew takes a time "
+                                 "(\"30s\"): \"%s\"", argv[i]);
+                goto done;
+            }
+
+        } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+            if (pred_parse_ms(argv[++i], &p.timeout_ms) != 0
+                || p.timeout_ms < 100)
+            {
+                pred_usage_error("fleet-status: --timeout takes a time of "
+                                 "100ms or more: \"%s\"", argv[i]);
+                goto done;
+            }
+
+        } else if (strcmp(argv[i], "--metrics") == 0 && i + 1 < argc) {
+            metrics = argv[++i];
+
+            if (metrics[0] != '/' || strpbrk(metrics, " \r\n")) {
+                pred_usage_error("fleet-status: --metrics takes the metrics "
+                                 "location's path (\"/metrics\")");
+                goto done;
+            }
+
+        } else if (strcmp(argv[i], "--header") == 0 && i + 1 < argc) {
+            i++;
+
+            if (strpbrk(argv[i], "\r\n") || strchr(argv[i], ':') == NULL) {
+                pred_usage_error("fleet-status: --header takes \"Name: "
+                                 "value\" on one line");
+                goto done;
+            }
+
+            p.headers = curl_slist_append(p.headers, argv[i]);
+
+        } else if (strncmp(argv[i], "http://", 7) == 0
+                   || strncmp(argv[i], "https://", 8) == 0)
+        {
+            n[nodes++].url = argv[i];
+
+        } else {
+            pred_usage_error("fleet-status: use \"fleet-status [--max-skew "
+                             "T] [--metrics PATH] [--timeout T] [--header "
+                             "'Name: value'] URL...\", each URL a node's "
+                             "admin GET .../snapshot");
+            goto done;
+        }
+    }
+
+    if (nodes == 0) {
+        pred_usage_error("fleet-status: no node: give each node's admin "
+                         "snapshot URL (http://NODE/pred-admin/snapshot)");
+        goto done;
+    }
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0
+        || (p.curl = curl_easy_init()) == NULL)
+    {
+        pred_error("fleet-status: libcurl failed to start");
+        rc = PRED_EXIT_FAIL;
+        goto done;
+    }
+
+    for (i = 0; i < nodes; i++) {
+        pred_fleet_node(&p, &n[i], metrics);
+    }
+
+    printf("%-40s %-24s %-12s %-7s %-9s %-5s %s\n", "NODE", "LIVE",
+           "CANDIDATE", "SHARE", "AGE", "STALE", "LAST SWAP");
+
+    agree = 1;
+    down = 0;
+    newest = 0;
+    first = NULL;
+
+    for (i = 0; i < nodes; i++) {
+        printf("%-40s %-24s %-12s %-7s %-9s %-5s %s\n", n[i].url,
+               n[i].live, n[i].cand, n[i].share, n[i].age, n[i].stale,
+               n[i].swap);
+
+        if (!n[i].ok) {
+            down++;
+            continue;
+        }
+
+        if (n[i].last_swap > newest) {
+            newest = n[i].last_swap;
+        }
+
+        /* the first node that answered is what the others are held to */
+        if (first == NULL) {
+            first = &n[i];
+
+        } else if (strcmp(n[i].serves, first->serves) != 0) {
+            agree = 0;
+        }
+    }
+
+    now = time(NULL);
+    rc = PRED_EXIT_OK;
+
+    if (down) {
+        printf("%d of %d nodes did not answer\n", down, nodes);
+        rc = PRED_EXIT_FAIL;
+    }
+
+    if (agree) {
+        printf("%d nodes answered, all serving the same\n", nodes - down);
+
+    } else if (newest
+               && (uint64_t) (now - newest) * 1000 <= skew_ms)
+    {
+        pred_format_time(when, sizeof(when), newest);
+        printf("nodes disagree, within --max-skew of the newest swap "
+               "(%s)\n", when);
+
+    } else {
+        printf("nodes disagree%s\n", newest ? ", past --max-skew of the "
+               "newest swap" : "");
+        rc = PRED_EXIT_FAIL;
+    }
+
+done:
+
+    if (p.curl) {
+        curl_easy_cleanup(p.curl);
+        curl_global_cleanup();
+    }
+
+    curl_slist_free_all(p.headers);
+    free(n);
+
+    return rc;
+}
+
+
+/* one node's row */
+static void
+pred_fleet_node(pred_pull_t *p, pred_fleet_node_t *n, const char *metrics)
+{
+    int           k;
+    char          err[CURL_ERROR_SIZE + 64], url[4200], when[32];
+    size_t        i, len;
+    json_t       *j, *c, *d, *v;
+    pred_buf_t    b;
+    const char   *host;
+
+    snprintf(n->live, sizeof(n->live), "-");
+    snprintf(n->cand, sizeof(n->cand), "-");
+    snprintf(n->share, sizeof(n->share), "-");
+    snprintf(n->age, sizeof(n->age), "-");
+    snprintf(n->stale, sizeof(n->stale), "-");
+    snprintf(n->swap, sizeof(n->swap), "-");
+
+    memset(&b, 0, sizeof(b));
+
+    if (pred_fleet_get(p, n->url, &b, err, sizeof(err)) != 0) {
+        snprintf(n->swap, sizeof(n->swap), "%.40s", err);
+        snprintf(n->live, sizeof(n->live), "(no answer)");
+        pred_error("fleet-status: %s: %s", n->url, err);
+        free(b.data);
+        return;
+    }
+
+    j = json_loadb(b.data ? b.data : "", b.len, 0, NULL);
+    free(b.data);
+
+    v = json_object_get(j, "version");
+
+    if (!json_is_string(v)) {
+        snprintf(n->live, sizeof(n->live), "(not a snapshot answer)");
+        pred_error("fleet-status: %s: not the admin API's GET .../snapshot",
+                   n->url);
+        json_decref(j);
+        return;
+    }
+
+    n->ok = 1;
+
+    len = snprintf(n->live, sizeof(n->live), "%s", json_string_value(v));
+
+    d = json_object_get(j, "deltas");
+
+    for (i = 0; json_is_array(d) && i < json_array_size(d)
+                && len < sizeof(n->live); i++)
+    {
+        v = json_object_get(json_array_get(d, i), "version");
+        len += snprintf(n->live + len, sizeof(n->live) - len, "+%s",
+                        json_is_string(v) ? json_string_value(v) : "?");
+    }
+
+    c = json_object_get(j, "candidate");
+
+    if (json_is_object(c)) {
+        v = json_object_get(c, "version");
+        snprintf(n->cand, sizeof(n->cand), "%s",
+                 json_is_string(v) ? json_string_value(v) : "?");
+        snprintf(n->share, sizeof(n->share), "%g%%",
+                 json_number_value(json_object_get(c, "percent")));
+    }
+
+    v = json_object_get(j, "age");
+
+    if (json_is_integer(v)) {
+        pred_format_age(n->age, sizeof(n->age),
+                        time(NULL) - (time_t) json_integer_value(v));
+    }
+
+    v = json_object_get(j, "stale");
+    snprintf(n->stale, sizeof(n->stale), "%s",
+             json_is_true(v) ? "yes" : json_is_false(v) ? "no" : "-");
+
+    snprintf(n->serves, sizeof(n->serves), "%s %s %s", n->live, n->cand,
+             n->share);
+
+    if (metrics) {
+        /* the same scheme, host and port, the metrics location's path */
+        host = strstr(n->url, "://") + 3;
+        k = (int) strcspn(host, "/");
+
+        snprintf(url, sizeof(url), "%.*s%s", (int) (host - n->url) + k,
+                 n->url, metrics);
+
+        memset(&b, 0, sizeof(b));
+
+        v = json_object_get(j, "name");
+
+        if (pred_fleet_get(p, url, &b, err, sizeof(err)) != 0) {
+            pred_error("fleet-status: %s: %s", url, err);
+
+        } else if (json_is_string(v)) {
+            n->last_swap = pred_fleet_swap(b.data ? b.data : "",
+                                           json_string_value(v));
+        }
+
+        free(b.data);
+
+        if (n->last_swap) {
+            pred_format_time(when, sizeof(when), n->last_swap);
+            snprintf(n->swap, sizeof(n->swap), "%s", when);
+        }
+    }
+
+    json_decref(j);
+}
+
+
+/* pred_snapshot_last_swap_timestamp_seconds{snapshot="NAME"}; 0: none */
+static time_t
+pred_fleet_swap(const char *text, const char *name)
+{
+    char         want[256];
+    const char  *s;
+
+    snprintf(want, sizeof(want), "\npred_snapshot_last_swap_timestamp_"
+             "seconds{snapshot=\"%s\"} ", name);
+
+    s = strstr(text, want);
+
+    return s ? (time_t) strtoll(s + strlen(want), NULL, 10) : 0;
+}
+
+
+static int
+pred_fleet_get(pred_pull_t *p, const char *url, pred_buf_t *b, char *err,
+    size_t size)
+{
+    long      code;
+    CURLcode  rc;
+
+    pred_pull_setup(p, url, p->headers);
+    curl_easy_setopt(p->curl, CURLOPT_TIMEOUT_MS, (long) p->timeout_ms);
+    curl_easy_setopt(p->curl, CURLOPT_WRITEFUNCTION, pred_pull_body);
+    curl_easy_setopt(p->curl, CURLOPT_WRITEDATA, b);
+
+    rc = curl_easy_perform(p->curl);
+
+    if (rc != CURLE_OK) {
+        snprintf(err, size, "%s", curl_easy_strerror(rc));
+        return -1;
+    }
+
+    curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &code);
+
+    if (code != 200) {
+        snprintf(err, size, "HTTP status %ld", code);
+        return -1;
+    }
+
+    return 0;
+}
