@@ -22,7 +22,7 @@ WARN        := -Wall -Wextra -Werror -std=gnu99
 DEB_PKGS    := build-essential nginx nginx-dev libnginx-mod-http-echo \
                libnginx-mod-http-perl \
                liblmdb-dev lmdb-utils libjansson-dev zlib1g-dev \
-               libcurl4-openssl-dev iproute2 \
+               libcurl4-openssl-dev iproute2 systemd \
                libcmocka-dev libtest-base-perl libtext-diff-perl \
                libtest-longstring-perl liblist-moreutils-perl libipc-run-perl \
                libwww-perl liburi-perl \

@@ -102,6 +102,9 @@ for my $conf (sort glob 'conf-examples/*.conf') {
     # clone in a private temporary folder keeps from anybody else
     $text =~ s/^\s*user \S+;\n//m;
     $text =~ s/^(load_module [^\n]*\n)/${1}user root;\n/m if $> == 0;
+    # the origin is plain nginx, no module: user first
+    $text =~ s/\A/user root;\n/ if $> == 0 && $text !~ /^load_module/m;
+    $text =~ s{/var/lib/pred/ctr\b}{$snap}g;
     $text =~ s/^daemon off;$/daemon on;/m;
     $text =~ s/^worker_processes \S+;$/worker_processes 2;/m;
     $text =~ s{^(\s*pred_snapshot_path\s+\S+\s+)[^\s;]+}{$1$snap}gm;
@@ -240,6 +243,44 @@ for my $conf (sort glob 'conf-examples/*.conf') {
         like($get->($admin, '/metrics')->{content},
              qr/^pred_cascade_stage_total\{location="fraud",stage="0",result="exited"\} 1$(?s:.*)^pred_cascade_stage_total\{location="fraud",stage="3",result="(?:timeout|skipped)"\} [1-9]$/m,
              "$name: the stage metrics");
+    } elsif ($name eq 'origin') {
+        my $r = $get->($main, '/pred/ctr/manifest.json');
+        is($r->{status}, 200, "$name: the manifest");
+        like($r->{content}, qr/\A\{\n  "format": "pred-manifest\/1",(?s:.*)"live": \{\n    "version": "e1",\n    "file": "snap-e1\.mdb",/,
+             "$name: the manifest names the live version");
+        is($r->{headers}{'cache-control'}, 'no-cache',
+           "$name: the manifest is revalidated");
+        my $etag = $r->{headers}{etag};
+        like($etag // '', qr/\A"[0-9a-f]+-[0-9a-f]+"\z/, "$name: an ETag");
+        $r = $get->($main, '/pred/ctr/manifest.json',
+                    headers => { 'If-None-Match' => $etag });
+        is($r->{status}, 304, "$name: a check that finds no change");
+
+        my $size = -s "$snap/snap-e1.mdb";
+        $r = $get->($main, '/pred/ctr/snap-e1.mdb',
+                    headers => { Range => 'bytes=100-' });
+        is($r->{status}, 206, "$name: a download resumed");
+        is($r->{headers}{'content-range'}, 'bytes 100-' . ($size - 1)
+                                           . "/$size", "$name: its range");
+        is(length $r->{content}, $size - 100, "$name: its bytes");
+        like($r->{headers}{'cache-control'} // '', qr/immutable/,
+             "$name: a version's file is cached for good");
+
+        for my $private (qw(current previous candidate .lock layers
+                            pull-status.json snap-e1.mdb/ x/../current
+                            .pull-snap-e1.mdb.part)) {
+            is($get->($main, "/pred/ctr/$private")->{status}, 404,
+               "$name: $private is not served");
+        }
+
+        my $edge = "$root/edge";
+        make_path($edge);
+        my ($rc, $out) = pred_snapshot('pull',
+                                       "http://127.0.0.1:$main/pred/ctr/",
+                                       $edge);
+        is($rc, 0, "$name: an edge pulls from it") or diag($out);
+        is(readlink("$edge/current"), 'snap-e1.mdb',
+           "$name: the edge serves what the origin does");
     } else {
         fail("$name: no traffic written for this example");
     }
