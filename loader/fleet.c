@@ -348,7 +348,7 @@ pred_fleet_get(pred_pull_t *p, const char *url, pred_buf_t *b, char *err,
     rc = curl_easy_perform(p->curl);
 
     if (rc != CURLE_OK) {
-        snprintf(err, size, "%s", curl_easy_strerror(rc));
+        snprintf(err, size, "%s", pred_pull_error(p, rc));
         return -1;
     }
 

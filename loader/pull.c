@@ -63,6 +63,8 @@ static int pred_pull_candidate(pred_pull_t *p, json_t *cand);
 static int pred_pull_synced(pred_pull_t *p, json_t *m);
 static int pred_pull_share(json_t *cand, uint32_t *share);
 static size_t pred_pull_write(char *data, size_t size, size_t n, void *ctx);
+static int pred_pull_progress(void *ctx, curl_off_t dltotal,
+    curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow);
 static size_t pred_pull_etag(char *data, size_t size, size_t n, void *ctx);
 static void pred_pull_fail(pred_pull_t *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -371,7 +373,7 @@ pred_pull_manifest(pred_pull_t *p, int *changed)
         pred_pull_fail(p, "%s: %s", url,
                        body.len > PRED_PULL_BODY_MAX
                        ? "larger than 4M: not a manifest"
-                       : curl_easy_strerror(rc));
+                       : pred_pull_error(p, rc));
         return -1;
     }
 
@@ -732,7 +734,7 @@ pred_pull_download(pred_pull_t *p, json_t *e, const char *part)
 
     if (rc != CURLE_OK) {
         pred_pull_fail(p, "%s: %s after %" PRId64 " of %" PRId64 " bytes",
-                       url, curl_easy_strerror(rc),
+                       url, pred_pull_error(p, rc),
                        (int64_t) (sink.have + sink.got),
                        (int64_t) sink.size);
         return -1;
@@ -1084,8 +1086,6 @@ pred_pull_share(json_t *cand, uint32_t *share)
 void
 pred_pull_setup(pred_pull_t *p, const char *url, struct curl_slist *headers)
 {
-    long  secs;
-
     curl_easy_reset(p->curl);
 
     curl_easy_setopt(p->curl, CURLOPT_URL, url);
@@ -1099,14 +1099,52 @@ pred_pull_setup(pred_pull_t *p, const char *url, struct curl_slist *headers)
     curl_easy_setopt(p->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(p->curl, CURLOPT_CONNECTTIMEOUT_MS, (long) p->timeout_ms);
 
-    /* a transfer that stalls for the timeout is cut (and resumed later) */
-    secs = (long) ((p->timeout_ms + 999) / 1000);
-    curl_easy_setopt(p->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(p->curl, CURLOPT_LOW_SPEED_TIME, secs);
+    /*
+     * A transfer that receives nothing for the timeout is cut (and resumed
+     * later).  Not CURLOPT_LOW_SPEED_TIME: it averages the speed over
+     * seconds before, so a link that goes dead is noticed late.
+     */
+    p->stall_bytes = -1;
+    curl_easy_setopt(p->curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(p->curl, CURLOPT_XFERINFOFUNCTION, pred_pull_progress);
+    curl_easy_setopt(p->curl, CURLOPT_XFERINFODATA, p);
 
     if (p->rate) {
         curl_easy_setopt(p->curl, CURLOPT_MAX_RECV_SPEED_LARGE, p->rate);
     }
+}
+
+
+/* cuts a transfer that received nothing for the timeout */
+static int
+pred_pull_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+    uint64_t         now;
+    pred_pull_t     *p;
+    struct timespec  ts;
+
+    (void) dltotal;
+    (void) ultotal;
+    (void) ulnow;
+
+    p = ctx;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+
+    if (dlnow != p->stall_bytes) {
+        p->stall_bytes = dlnow;
+        p->stall_since = now;
+        return 0;
+    }
+
+    if (now - p->stall_since >= p->timeout_ms) {
+        p->stalled = 1;
+        return 1;
+    }
+
+    return 0;
 }
 
 
@@ -1196,6 +1234,19 @@ pred_pull_etag(char *data, size_t size, size_t n, void *ctx)
     }
 
     return size * n;
+}
+
+
+/* curl's reason, or the stall the progress callback cut */
+const char *
+pred_pull_error(pred_pull_t *p, CURLcode rc)
+{
+    if (rc == CURLE_ABORTED_BY_CALLBACK && p->stalled) {
+        p->stalled = 0;
+        return "no data for the --timeout";
+    }
+
+    return curl_easy_strerror(rc);
 }
 
 

@@ -38,6 +38,10 @@ typedef struct {
     uint64_t            files;          /* downloaded */
     uint64_t            bytes;
     uint64_t            resumed;        /* transfers that resumed */
+
+    curl_off_t          stall_bytes;    /* bytes at stall_since */
+    uint64_t            stall_since;    /* ms, monotonic */
+    int                 stalled;        /* the callback cut the transfer */
 } pred_pull_t;
 
 
@@ -47,6 +51,9 @@ typedef struct {
 /* resets the handle and sets what every request shares */
 void pred_pull_setup(pred_pull_t *p, const char *url,
     struct curl_slist *headers);
+
+/* why a transfer failed: curl's reason, or a stall */
+const char *pred_pull_error(pred_pull_t *p, CURLcode rc);
 
 /* CURLOPT_WRITEFUNCTION into a pred_buf_t, NUL-terminated; at most
    PRED_PULL_BODY_MAX bytes (past them b->len says how many came) */
