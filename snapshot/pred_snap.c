@@ -19,6 +19,7 @@
 
 #include "pred_key.h"
 #include "pred_snap.h"
+#include "pred_json.h"
 
 
 static int pred_snap_open_map(pred_snap_t *s, const char *path,
@@ -1108,9 +1109,8 @@ pred_snap_verify_entry(void *ctx, const void *key, size_t key_len,
 {
     pred_snap_verify_t  *v = ctx;
 
-    json_t        *json;
+    char           why[160];
     pred_key_rc_t  rc;
-    json_error_t  jerr;
 
     rc = pred_key_validate((const unsigned char *) key, key_len);
 
@@ -1124,19 +1124,70 @@ pred_snap_verify_entry(void *ctx, const void *key, size_t key_len,
     if (val_len == 0 && v->snap->delta_of[0]) {
         v->deletes++;
 
-    } else {
-        json = json_loadb(val, val_len, JSON_DECODE_ANY, &jerr);
-        if (json == NULL) {
-            return pred_snap_errorf(err, errlen, "key \"%.*s\": value is "
-                                    "not valid JSON: %s",
-                                    (int) (key_len > 64 ? 64 : key_len),
-                                    (char *) key, jerr.text);
-        }
-
-        json_decref(json);
+    } else if (pred_snap_value_valid(val, val_len, why, sizeof(why)) != 0) {
+        return pred_snap_errorf(err, errlen, "key \"%.*s\": value is not "
+                                "valid JSON: %s",
+                                (int) (key_len > 64 ? 64 : key_len),
+                                (char *) key, why);
     }
 
     v->hash = pred_snap_hash_record(v->hash, key, key_len, val, val_len);
+
+    return 0;
+}
+
+
+/*
+ * What jansson's json_loadb() accepts is a valid value: the builder reads
+ * values with it.  Most values are plain, and for those the allocation-free
+ * scanner gives the same verdict at a fraction of the cost (a full verify
+ * of 1M values: 1.9 s of CPU with jansson alone); jansson decides wherever
+ * the two could differ: a \u escape (NUL, lone surrogates), a run of 16 or
+ * more digits (integers past 64 bits), an exponent (overflow), or a value
+ * the scanner refuses (nesting deeper than its limit).
+ */
+int
+pred_snap_value_valid(const char *val, size_t len, char *why, size_t size)
+{
+    size_t        i, digits, where;
+    json_t       *json;
+    json_error_t  jerr;
+
+    digits = 0;
+
+    for (i = 0; i < len; i++) {
+        if (val[i] >= '0' && val[i] <= '9') {
+            if (++digits == 16) {
+                goto jansson;
+            }
+
+            continue;
+        }
+
+        if ((val[i] == 'e' || val[i] == 'E') && digits) {
+            goto jansson;
+        }
+
+        if (val[i] == '\\' && i + 1 < len && val[i + 1] == 'u') {
+            goto jansson;
+        }
+
+        digits = 0;
+    }
+
+    if (pred_json_validate(val, len, &where) == 0) {
+        return 0;
+    }
+
+jansson:
+
+    json = json_loadb(val, len, JSON_DECODE_ANY, &jerr);
+    if (json == NULL) {
+        snprintf(why, size, "%s", jerr.text);
+        return -1;
+    }
+
+    json_decref(json);
 
     return 0;
 }
