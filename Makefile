@@ -2,7 +2,7 @@
 #
 #   make test   install what is missing (Debian, as root), build, run every
 #               test, then all of them again under ASan and UBSan
-#   make test-valgrind, make fuzz   the slower checks, by hand
+#   make test-valgrind, make fuzz, make fleet-test   the slower checks
 #   make demo   build and run the demo on 127.0.0.1:8080
 
 SHELL       := /bin/bash
@@ -56,7 +56,7 @@ export TEST_NGINX_LOAD_MODULES ?= $(CURDIR)/$(MODULE)
 export PRED_SNAPSHOT           ?= $(CURDIR)/$(LOADER)
 
 .PHONY: all deps module loader unit test prove bench bench-smoke demo \
-        install clean test-valgrind test-asan test-real-tn fuzz
+        install clean test-valgrind test-asan test-real-tn fuzz fleet-test
 
 all: module loader
 
@@ -262,6 +262,13 @@ bench-smoke: module loader
 	@echo "# bench-smoke: ok (bench/work-smoke/REPORT.md," \
 	    "bench/work-cascade/cascade.md, bench/work-canary/canary.md," \
 	    "bench/work-bulk/bulk.md)"
+
+# One origin and 5 edges in network namespaces (as root), a 1M-key version
+# flipped on every edge at once, the faults; figures to bench/results/fleet.md
+# and fleet-timeline.png.  make test runs the small one (t/950-fleet.t).
+fleet-test: deps
+	$(MAKE) module loader
+	prove -v bench/fleet.pl
 
 demo: deps
 	$(MAKE) module loader
