@@ -28,9 +28,19 @@ typedef struct {
 } ngx_http_pred_m_stage_t;
 
 
+/* whole requests of one location answered by one source */
+typedef struct {
+    ngx_atomic_t   buckets[NGX_HTTP_PRED_M_BUCKETS];
+    ngx_atomic_t   finished;
+    ngx_atomic_t   ms_sum;
+} ngx_http_pred_m_duration_t;
+
+
 typedef struct {
     ngx_atomic_t   requests[NGX_HTTP_PRED_M_LOCATIONS]
                            [NGX_HTTP_PRED_SRC_N];
+    ngx_http_pred_m_duration_t  durations[NGX_HTTP_PRED_M_LOCATIONS]
+                                         [NGX_HTTP_PRED_SRC_N];
     ngx_atomic_t   up_requests;
     ngx_atomic_t   up_finished;
     ngx_atomic_t   up_errors[NGX_HTTP_PRED_FAIL_KINDS];
@@ -78,6 +88,8 @@ static u_char *ngx_http_pred_metrics_label(u_char *p, u_char *last,
 static u_char *ngx_http_pred_metrics_stages_text(ngx_http_request_t *r,
     u_char *p, u_char *last);
 static u_char *ngx_http_pred_metrics_stages_json(ngx_http_request_t *r,
+    u_char *p, u_char *last);
+static u_char *ngx_http_pred_metrics_durations_text(ngx_http_request_t *r,
     u_char *p, u_char *last);
 static u_char *ngx_http_pred_metrics_canary_text(ngx_http_request_t *r,
     u_char *p, u_char *last);
@@ -495,6 +507,9 @@ ngx_http_pred_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                 m->requests[pmcf->loc_slots[i]][k] = 0;
             }
 
+            ngx_memzero(m->durations[pmcf->loc_slots[i]],
+                        sizeof(m->durations[0]));
+
             ngx_memzero(m->stages[pmcf->loc_slots[i]],
                         sizeof(m->stages[0]));
         }
@@ -583,8 +598,11 @@ ngx_http_pred_metrics_slots(uint32_t *keys, ngx_uint_t nkeys,
 static ngx_int_t
 ngx_http_pred_metrics_log(ngx_http_request_t *r)
 {
-    ngx_uint_t                  src;
+    ngx_msec_int_t              ms;
+    ngx_uint_t                  src, slot;
+    ngx_time_t                 *tp;
     ngx_http_pred_ctx_t        *ctx;
+    ngx_http_pred_m_duration_t *d;
     ngx_http_pred_loc_conf_t   *plcf;
     ngx_http_pred_main_conf_t  *pmcf;
 
@@ -611,9 +629,19 @@ ngx_http_pred_metrics_log(ngx_http_request_t *r)
     }
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
+    slot = pmcf->loc_slots[plcf->index];
 
-    (void) ngx_atomic_fetch_add(
-        &ngx_http_pred_m->requests[pmcf->loc_slots[plcf->index]][src], 1);
+    (void) ngx_atomic_fetch_add(&ngx_http_pred_m->requests[slot][src], 1);
+
+    /* the whole request, as $request_time counts it, by who answered */
+    tp = ngx_timeofday();
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+    ms = ngx_max(ms, 0);
+
+    d = &ngx_http_pred_m->durations[slot][src];
+    ngx_http_pred_metrics_observe(d->buckets, &d->finished, &d->ms_sum,
+                                  (ngx_msec_t) ms);
 
     return NGX_OK;
 }
@@ -648,6 +676,14 @@ ngx_http_pred_metrics_handler(ngx_http_request_t *r)
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
 
     size = 16384 + pmcf->names.nelts * NGX_HTTP_PRED_SRC_N * 600;
+
+    /* a location's duration lines name it and the source each time */
+    names = pmcf->names.elts;
+
+    for (i = 0; i < pmcf->names.nelts; i++) {
+        size += NGX_HTTP_PRED_SRC_N * (NGX_HTTP_PRED_M_BUCKETS + 3)
+                * (128 + names[i].len);
+    }
 
     /* a snapshot's lines (about 40 of them) name it each time */
     snaps = pmcf->snapshots.elts;
@@ -747,6 +783,8 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
                              m->requests[pmcf->loc_slots[i]][k]);
         }
     }
+
+    p = ngx_http_pred_metrics_durations_text(r, p, last);
 
     p = ngx_http_pred_m_family(p, last, "pred_upstream_requests_total",
                                "counter", "Model calls started.");
@@ -999,6 +1037,67 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
  * The canary's families: the share, the keys each version was asked for,
  * and pred_shadow's comparisons.
  */
+/*
+ * pred_request_duration_seconds{location,source}: whole requests as the
+ * client waited for them, by who answered, for p50/p95/p99 per tier and
+ * an SLA's latency objective.
+ */
+static u_char *
+ngx_http_pred_metrics_durations_text(ngx_http_request_t *r, u_char *p,
+    u_char *last)
+{
+    uint64_t                     cum;
+    ngx_uint_t                   i, k, b;
+    ngx_str_t                   *names;
+    ngx_http_pred_main_conf_t   *pmcf;
+    ngx_http_pred_m_duration_t  *d;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
+    names = pmcf->names.elts;
+
+    p = ngx_http_pred_m_family(p, last, "pred_request_duration_seconds",
+                               "histogram", "Duration of whole requests, "
+                               "by location and by who answered.");
+
+    for (i = 0; i < pmcf->names.nelts; i++) {
+        for (k = 0; k < NGX_HTTP_PRED_SRC_N; k++) {
+            d = &ngx_http_pred_m->durations[pmcf->loc_slots[i]][k];
+
+            for (b = 0, cum = 0; b <= NGX_HTTP_PRED_M_BUCKETS; b++) {
+                p = ngx_slprintf(p, last, "pred_request_duration_seconds_"
+                                 "bucket{location=\"");
+                p = ngx_http_pred_metrics_label(p, last, &names[i]);
+                p = ngx_slprintf(p, last, "\",source=\"%V\",le=\"",
+                                 &ngx_http_pred_source_names[k]);
+
+                if (b == NGX_HTTP_PRED_M_BUCKETS) {
+                    p = ngx_slprintf(p, last, "+Inf\"} %uA\n", d->finished);
+                    break;
+                }
+
+                cum += d->buckets[b];
+                p = ngx_slprintf(p, last, "%M.%03M\"} %uL\n",
+                                 ngx_http_pred_m_bounds[b] / 1000,
+                                 ngx_http_pred_m_bounds[b] % 1000, cum);
+            }
+
+            p = ngx_slprintf(p, last, "pred_request_duration_seconds_sum"
+                             "{location=\"");
+            p = ngx_http_pred_metrics_label(p, last, &names[i]);
+            p = ngx_slprintf(p, last, "\",source=\"%V\"} %uA.%03uA\n"
+                             "pred_request_duration_seconds_count"
+                             "{location=\"", &ngx_http_pred_source_names[k],
+                             d->ms_sum / 1000, d->ms_sum % 1000);
+            p = ngx_http_pred_metrics_label(p, last, &names[i]);
+            p = ngx_slprintf(p, last, "\",source=\"%V\"} %uA\n",
+                             &ngx_http_pred_source_names[k], d->finished);
+        }
+    }
+
+    return p;
+}
+
+
 static u_char *
 ngx_http_pred_metrics_canary_text(ngx_http_request_t *r, u_char *p,
     u_char *last)
