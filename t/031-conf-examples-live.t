@@ -296,6 +296,11 @@ for my $conf (sort glob 'conf-examples/*.conf') {
                  200, undef, qr/\A\{"name":"\w+","version":"e1",/);
         $check->('admin purge', $get->($admin, '/pred-admin/purge',
                  method => 'POST'), 200, undef, qr/\A\{"purged":\d+\}\z/);
+        if ($name eq 'edge' || $name eq 'demo') {
+            my $loc = $name eq 'edge' ? '/v1/ctr' : '/predict';
+            $check->('metrics', $get->($admin, '/metrics'), 200, undef,
+                     qr/^pred_requests_total\{location="\Q$loc\E",source="snapshot"\} [1-9]\d*$(?s:.*)^pred_request_duration_seconds_count\{location="\Q$loc\E",source="snapshot"\} [1-9]\d*$/m);
+        }
     }
 
     my $pid = slurp((glob "$root/logs/*.pid")[0] // '/nonexistent');
