@@ -23,6 +23,7 @@ DEB_PKGS    := build-essential nginx nginx-dev libnginx-mod-http-echo \
                libnginx-mod-http-perl \
                liblmdb-dev lmdb-utils libjansson-dev zlib1g-dev \
                libcurl4-openssl-dev iproute2 systemd \
+               debhelper dpkg-dev lintian \
                libcmocka-dev libtest-base-perl libtext-diff-perl \
                libtest-longstring-perl liblist-moreutils-perl libipc-run-perl \
                libwww-perl liburi-perl \
@@ -56,7 +57,8 @@ export TEST_NGINX_LOAD_MODULES ?= $(CURDIR)/$(MODULE)
 export PRED_SNAPSHOT           ?= $(CURDIR)/$(LOADER)
 
 .PHONY: all deps module loader unit test prove bench bench-smoke demo \
-        install clean test-valgrind test-asan test-real-tn fuzz fleet-test
+        install clean test-valgrind test-asan test-real-tn fuzz fleet-test \
+        deb
 
 all: module loader
 
@@ -105,7 +107,8 @@ loader: $(LOADER)
 
 $(LOADER): $(LOADER_SRCS) $(wildcard loader/*.h snapshot/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -Isnapshot -Iloader -o $@ $(LOADER_SRCS) $(LIBS)
+	$(CC) $(CFLAGS) $(WARN) -Isnapshot -Iloader $(LDFLAGS) -o $@ \
+	    $(LOADER_SRCS) $(LIBS)
 
 # unit tests link UNIT_SRCS, fuzz replays FUZZ_SRCS: no LMDB writer in either
 $(BUILD)/tests/%: tests/%.c $(PLAIN_DEPS) loader/sort.c loader/sort.h
@@ -263,6 +266,21 @@ bench-smoke: module loader
 	    "bench/work-cascade/cascade.md, bench/work-canary/canary.md," \
 	    "bench/work-bulk/bulk.md)"
 
+# Debian packages, with Debian's tooling (debhelper, nginx-dev's nginx_mod
+# build system and dh_nginx, as every libnginx-mod-* package), from a copy
+# of the tracked files: libnginx-mod-http-pred and pred-snapshot in
+# build/deb/; lintian must find no error.  t/960-deb.t installs them.
+DEB_DIR     := $(BUILD)/deb
+
+deb: deps
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	git ls-files -z | xargs -0 tar -c | tar -x -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b > ../build.log 2>&1 \
+	    || { tail -40 $(DEB_DIR)/build.log >&2; exit 1; }
+	lintian --fail-on error --info $(DEB_DIR)/*.changes \
+	    | tee $(DEB_DIR)/lintian.log
+	@ls $(DEB_DIR)/*.deb
+
 # One origin and 5 edges in network namespaces (as root), a 1M-key version
 # flipped on every edge at once, the faults; figures to bench/results/fleet.md
 # and fleet-timeline.png.  make test runs the small one (t/950-fleet.t).
@@ -276,6 +294,8 @@ demo: deps
 
 install: $(LOADER)
 	install -D -m 0755 $(LOADER) $(DESTDIR)$(PREFIX)/bin/pred-snapshot
+	install -D -m 0644 loader/pred-snapshot.1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/pred-snapshot.1
 
 clean:
 	rm -rf $(BUILD) t/servroot* apt.log
