@@ -63,6 +63,7 @@ my $hang_port = $hang->sockport;
 # the stub speaks each example's model: TF Serving, a plain GET, a reranker,
 # the fraud cascade's three stages (by the card in the URI)
 my $stub = free_port();
+my $stub_oip = free_port();
 my $stub_server = <<"_EOS_";
     server {
         listen 127.0.0.1:$stub;
@@ -85,6 +86,8 @@ my $stub_server = <<"_EOS_";
         }
         location /predict/ { return 200 '{"ctr":0.2}'; }
         location = /rerank { return 200 '["i2","i1"]'; }
+        # the Open Inference Protocol stub, in kserve-v2's config only
+        location = /v2/models/ctr/infer { proxy_pass http://127.0.0.1:$stub_oip; }
     }
 _EOS_
 
@@ -117,7 +120,26 @@ for my $conf (sort glob 'conf-examples/*.conf') {
         "${1}127.0.0.1:$port{$2}"
     }gme;
     $text =~ s{^(\s*server\s+)[\d.]+:\d+}{${1}127.0.0.1:$stub}gm;
-    $text =~ s/\}\s*\z/$stub_server}\n/;
+    # the Open Inference Protocol stub logs what it was sent (the echo
+    # module reads the body for $request_body)
+    my $extra = '';
+    if ($name eq 'kserve-v2') {
+        my $mods = $ENV{TEST_NGINX_MODULES_DIR} || '/usr/lib/nginx/modules';
+        $text =~ s/^(load_module [^\n]*\n)/${1}load_module $mods\/ngx_http_echo_module.so;\n/m;
+        $extra = <<"_EOS_";
+    log_format oip escape=none
+                   '\$request_method \$uri \$content_type \$request_body';
+    server {
+        listen 127.0.0.1:$stub_oip;
+        location = /v2/models/ctr/infer {
+            access_log $root/logs/oip-stub.log oip;
+            echo_read_request_body;
+            echo -n '{"model_name":"ctr","model_version":"1","outputs":[{"name":"score","shape":[1],"datatype":"FP32","data":[0.42]}]}';
+        }
+    }
+_EOS_
+    }
+    $text =~ s/\}\s*\z/$stub_server$extra}\n/;
 
     open my $out, '>', "$root/nginx.conf" or die $!;
     print $out $text;
@@ -243,6 +265,17 @@ for my $conf (sort glob 'conf-examples/*.conf') {
         like($get->($admin, '/metrics')->{content},
              qr/^pred_cascade_stage_total\{location="fraud",stage="0",result="exited"\} 1$(?s:.*)^pred_cascade_stage_total\{location="fraud",stage="3",result="(?:timeout|skipped)"\} [1-9]$/m,
              "$name: the stage metrics");
+    } elsif ($name eq 'kserve-v2') {
+        $check->('a snapshot hit', $get->($main, '/ctr?user=u1'), 200,
+                 'snapshot', $snapval);
+        $check->('a miss', $get->($main, '/ctr?user=m%22x'), 200,
+                 'upstream', '[0.42]');
+        $check->('the cached answer', $get->($main, '/ctr?user=m%22x'), 200,
+                 'cache', '[0.42]');
+        is(slurp("$root/logs/oip-stub.log"),
+           'POST /v2/models/ctr/infer application/json {"inputs":[{"name":'
+           . '"user_id","shape":[1],"datatype":"BYTES","data":["m\\"x"]}]}'
+           . "\n", "$name: one call, the key in a BYTES tensor");
     } elsif ($name eq 'origin') {
         my $r = $get->($main, '/pred/ctr/manifest.json');
         is($r->{status}, 200, "$name: the manifest");
