@@ -25,6 +25,9 @@ nginx_pid=
 
 stop() {
     [ -n "$model_pid" ] && kill "$model_pid" 2>/dev/null || true
+    # the model server the tour started again after its outage step
+    [ -s "$work/model.pid" ] && kill "$(cat "$work/model.pid")" 2>/dev/null \
+        || true
     if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
         kill -QUIT "$nginx_pid" 2>/dev/null || true
         wait "$nginx_pid" 2>/dev/null || true
@@ -77,6 +80,7 @@ echo "nginx on http://127.0.0.1:8080 (admin on 8081), model on 8501"
 
 PRED_SNAPSHOT=$loader SNAPS=$work/snaps V1=batch-1 V2=batch-2 \
 BATCH2=$work/batch-2 MODEL_PID=$model_pid \
+MODEL_MODEL=$work/model-v1.pkl MODEL_PIDFILE=$work/model.pid \
     $py demo/tour.py $check && status=0 || status=$?
 
 if [ "$check" = --check ]; then
@@ -86,14 +90,12 @@ fi
 model_pid=
 cat <<_EOT_
 
-The model server is stopped now; start it again with
-  $py demo/model_server.py $work/model-v1.pkl &
-
 Try:
   curl -i 'http://127.0.0.1:8080/predict?id=patient_0042'
   curl -i 'http://127.0.0.1:8080/predict?id=patient_0045'    # a miss
   curl -X PUT -d '{"score":1}' http://127.0.0.1:8081/pred-admin/patient_0042
   curl http://127.0.0.1:8081/pred-admin/snapshot
+  curl http://127.0.0.1:8081/metrics
   $loader list $work/snaps
 
 nginx keeps serving until Ctrl-C.

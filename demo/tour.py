@@ -5,13 +5,15 @@ TAP lines and exits non-zero if one fails.
 
 Run by demo/run.sh, which starts what it needs and passes, in the
 environment: PRED_SNAPSHOT (the loader), SNAPS (the snapshot folder),
-V1/V2 (the versions), BATCH2 (the second batch's output), MODEL_PID.
+V1/V2 (the versions), BATCH2 (the second batch's output), MODEL_PID, and
+MODEL_MODEL/MODEL_PIDFILE (the model file to serve again after the outage,
+and where to write the new server's pid for run.sh to stop it).
 """
 
 import http.client
-import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -158,6 +160,46 @@ def main():
     s, h, b = show("GET", "/predict?id=patient_0002")
     expect("the snapshot still answers",
            s == 200 and h["X-Pred-Source"] == "snapshot", h["X-Pred-Source"])
+
+    step("7. The model server is back: the next miss is the model's again")
+    model = subprocess.Popen([sys.executable, "demo/model_server.py",
+                              os.environ["MODEL_MODEL"], "--port", "8501"])
+    with open(os.environ["MODEL_PIDFILE"], "w") as f:
+        f.write("%d\n" % model.pid)
+    for _ in range(100):
+        try:
+            if request(("127.0.0.1", 8501), "GET",
+                       "/v1/models/cancer")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    print("(model server started again)")
+    s, h, b = show("GET", "/predict?id=" + UNSEEN)
+    expect("the model answers again", s == 200
+           and h["X-Pred-Source"] == "upstream"
+           and '"model":"realtime-v1"' in b,
+           "%d %s %s" % (s, h["X-Pred-Source"], b))
+
+    step("8. The metrics: who answered, and how fast (the Prometheus "
+         "scrape on the admin port)")
+    print("$ curl http://127.0.0.1:8081/metrics")
+    s, h, text = request(ADMIN, "GET", "/metrics")
+    shown = [line for line in text.splitlines()
+             if re.match(r'pred_requests_total\{location="/predict",'
+                         r'source="(snapshot|cache|upstream|default)"\}'
+                         r'|pred_request_duration_seconds_count\{'
+                         r'location="/predict",source="(snapshot|upstream)"'
+                         r'|pred_upstream_(requests|errors)_total\b'
+                         r'|pred_snapshot_(info|swaps_total)\b', line)
+             and not line.endswith(" 0")]
+    print("  " + "\n  ".join(shown))
+    counts = dict(re.findall(r'^pred_requests_total\{location="/predict",'
+                             r'source="(\w+)"\} (\d+)$', text, re.M))
+    expect("the metrics count every tier", s == 200
+           and int(counts.get("snapshot", 0)) > 0
+           and int(counts.get("upstream", 0)) >= 3
+           and int(counts.get("cache", 0)) >= 1
+           and int(counts.get("default", 0)) == 1, str(counts))
 
     passed = sum(results)
     print("\n%d passed, %d failed" % (passed, len(results) - passed))
