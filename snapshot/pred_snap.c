@@ -1153,6 +1153,15 @@ pred_snap_value_valid(const char *val, size_t len, char *why, size_t size)
     json_t       *json;
     json_error_t  jerr;
 
+    /*
+     * The scanner first: like jansson it stops at the first bad byte, so a
+     * value whose length runs past the map is refused by its key before
+     * anything reads past the end (a fault names no key).
+     */
+    if (pred_json_validate(val, len, &where) != 0) {
+        goto jansson;
+    }
+
     digits = 0;
 
     for (i = 0; i < len; i++) {
@@ -1175,9 +1184,7 @@ pred_snap_value_valid(const char *val, size_t len, char *why, size_t size)
         digits = 0;
     }
 
-    if (pred_json_validate(val, len, &where) == 0) {
-        return 0;
-    }
+    return 0;
 
 jansson:
 
