@@ -261,7 +261,8 @@ pred_pull_check(pred_pull_t *p)
     int              changed;
     char             when[32];
     json_t          *m;
-    time_t           now;
+    time_t           now, announced;
+    uint64_t         ms;
     struct timespec  ts;
 
     p->last_check = time(NULL);
@@ -270,6 +271,10 @@ pred_pull_check(pred_pull_t *p)
     if (pred_pull_manifest(p, &changed) != 0) {
         return -1;
     }
+
+    announced = 0;
+
+again:
 
     m = p->manifest;
 
@@ -284,25 +289,64 @@ pred_pull_check(pred_pull_t *p)
         return -1;
     }
 
-    now = time(NULL);
+    /* not time(): a coarse clock, it can read the second before the one
+       the sleep below ended at */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = ts.tv_sec;
 
     if (p->activate_at > now && !pred_pull_synced(p, m)) {
         pred_format_time(when, sizeof(when), p->activate_at);
         snprintf(p->pending, sizeof(p->pending), "%s", when);
         pred_pull_status(p);
 
-        printf("ready, activating at %s\n", when);
-        fflush(stdout);
+        if (announced != p->activate_at) {
+            printf("ready, activating at %s\n", when);
+            fflush(stdout);
+            announced = p->activate_at;
+        }
 
+        /*
+         * Until then the origin may take the change back (a rollback, an
+         * abort), and a flip of what it no longer serves would put it on
+         * every edge at once: the manifest is read again at the time, and
+         * with --watch at each interval before.
+         */
         ts.tv_sec = p->activate_at;
         ts.tv_nsec = 0;
+
+        if (p->watch_ms) {
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ms = (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000
+                 + p->watch_ms;
+
+            if (ms / 1000 >= (uint64_t) p->activate_at) {
+                ts.tv_sec = p->activate_at;
+                ts.tv_nsec = 0;
+
+            } else {
+                ts.tv_sec = (time_t) (ms / 1000);
+                ts.tv_nsec = (long) (ms % 1000) * 1000000;
+            }
+        }
+
         pred_pull_sleep_until(&ts);
 
         if (pred_pull_stopping) {
             return -1;
         }
 
+        /*
+         * A look that fails keeps the manifest read before: an origin
+         * that does not answer at the time holds no edge back.
+         */
+        p->last_check = time(NULL);
         p->pending[0] = '\0';
+
+        if (pred_pull_manifest(p, &changed) != 0) {
+            changed = 0;
+        }
+
+        goto again;
     }
 
     if (pred_pull_apply(p, m) != 0) {
