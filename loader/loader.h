@@ -82,7 +82,8 @@ int pred_cmd_compact(int argc, char **argv);
 /* manifest.c */
 int pred_manifest_write(const char *dir, time_t activate_at);
 void pred_format_time(char *buf, size_t size, time_t t);
-int pred_json_file_write(const char *dir, const char *name, json_t *j);
+int pred_json_file_write(const char *dir, const char *name, json_t *j,
+    int newer);
 
 /* pull.c */
 int pred_cmd_pull(int argc, char **argv);

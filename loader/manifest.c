@@ -117,7 +117,7 @@ pred_manifest_write(const char *dir, time_t activate_at)
 
     json_object_set_new(m, "candidate", e ? e : json_null());
 
-    rc = pred_json_file_write(dir, "manifest.json", m);
+    rc = pred_json_file_write(dir, "manifest.json", m, 1);
     json_decref(m);
 
     return rc;
@@ -173,14 +173,25 @@ pred_manifest_entry(const char *dir, const char *file)
 }
 
 
-/* DIR/name, replaced in one rename after the bytes are synced */
+/*
+ * DIR/name, replaced in one rename after the bytes are synced; with newer,
+ * its mtime later than the file it replaces.
+ *
+ * A static origin's validators are in seconds (nginx's ETag is the mtime
+ * and the size, Last-Modified the mtime): a manifest rewritten within the
+ * second of the one before, at the same size (a canary share of 25, then
+ * 50), would answer a puller's If-None-Match with 304, and the change
+ * would wait for the next rewrite.
+ */
 int
-pred_json_file_write(const char *dir, const char *name, json_t *j)
+pred_json_file_write(const char *dir, const char *name, json_t *j, int newer)
 {
-    int     fd, rc;
-    char    tmp[4096], path[4096], *text;
-    size_t  len, off;
-    ssize_t n;
+    int              fd, rc;
+    char             tmp[4096], path[4096], *text;
+    size_t           len, off;
+    ssize_t          n;
+    struct stat      old, st;
+    struct timespec  times[2];
 
     text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (text == NULL) {
@@ -212,6 +223,22 @@ pred_json_file_write(const char *dir, const char *name, json_t *j)
     }
 
     free(text);
+
+    /* set before the rename: no reader sees the new bytes with the old
+       validators */
+    if (rc == 0 && newer && stat(path, &old) == 0 && fstat(fd, &st) == 0
+        && st.st_mtime <= old.st_mtime)
+    {
+        times[0].tv_sec = 0;
+        times[0].tv_nsec = UTIME_OMIT;
+        times[1].tv_sec = old.st_mtime + 1;
+        times[1].tv_nsec = 0;
+
+        if (futimens(fd, times) == -1) {
+            pred_error("%s: futimens: %s", tmp, strerror(errno));
+            rc = -1;
+        }
+    }
 
     if (rc == 0 && fsync(fd) == -1) {
         pred_error("%s: fsync: %s", tmp, strerror(errno));

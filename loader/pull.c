@@ -1406,7 +1406,7 @@ pred_pull_status(pred_pull_t *p)
     json_object_set_new(e, "resumed", json_integer((json_int_t) p->resumed));
     json_object_set_new(s, "transfers", e);
 
-    (void) pred_json_file_write(p->dir, "pull-status.json", s);
+    (void) pred_json_file_write(p->dir, "pull-status.json", s, 0);
     json_decref(s);
 }
 
