@@ -202,14 +202,21 @@ pred_cmd_pull(int argc, char **argv)
     tries = 0;
     rc = PRED_EXIT_FAIL;
 
+    /*
+     * DIR/pull-status.json is written once the check's outcome is counted
+     * and the next one planned: it never says a check is coming when
+     * none will (one running, the last try, a stop).
+     */
     while (!pred_pull_stopping) {
+        p.next_check = 0;
+
         rc = pred_pull_check(&p);
-        pred_pull_status(&p);
 
         if (rc == 0) {
             p.failures = 0;
 
             if (p.watch_ms == 0) {
+                pred_pull_status(&p);
                 break;
             }
 
@@ -219,6 +226,7 @@ pred_cmd_pull(int argc, char **argv)
             p.failures++;
 
             if (p.watch_ms == 0 && ++tries == PRED_PULL_TRIES) {
+                pred_pull_status(&p);
                 break;
             }
 
@@ -243,6 +251,11 @@ pred_cmd_pull(int argc, char **argv)
         ts.tv_sec = (time_t) (ms / 1000);
         ts.tv_nsec = (long) (ms % 1000) * 1000000;
         pred_pull_sleep_until(&ts);
+    }
+
+    if (pred_pull_stopping) {
+        p.next_check = 0;
+        pred_pull_status(&p);
     }
 
     curl_easy_cleanup(p.curl);
