@@ -95,15 +95,15 @@ pred_cmd_fleet_status(int argc, char **argv)
             }
 
         } else if (strcmp(argv[i], "--header") == 0 && i + 1 < argc) {
-            i++;
-
-            if (strpbrk(argv[i], "\r\n") || strchr(argv[i], ':') == NULL) {
+            if (pred_pull_header(&p.headers, argv[++i]) != 0) {
                 pred_usage_error("fleet-status: --header takes \"Name: "
                                  "value\" on one line");
                 goto done;
             }
 
-            p.headers = curl_slist_append(p.headers, argv[i]);
+        } else if (i + 1 == argc && pred_pull_option(argv[i])) {
+            pred_usage_error("fleet-status: %s needs a value", argv[i]);
+            goto done;
 
         } else if (strncmp(argv[i], "http://", 7) == 0
                    || strncmp(argv[i], "https://", 8) == 0)
@@ -177,7 +177,8 @@ pred_cmd_fleet_status(int argc, char **argv)
     }
 
     if (agree) {
-        printf("%d nodes answered, all serving the same\n", nodes - down);
+        printf("%d node%s answered, all serving the same\n", nodes - down,
+               nodes - down == 1 ? "" : "s");
 
     } else if (newest
                && (uint64_t) (now - newest) * 1000 <= skew_ms)

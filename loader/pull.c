@@ -117,17 +117,13 @@ pred_cmd_pull(int argc, char **argv)
             p.rate = (curl_off_t) len;
 
         } else if (strcmp(argv[i], "--header") == 0 && i + 1 < argc) {
-            i++;
-
-            /* one header, one line: no way to add a second one */
-            if (strpbrk(argv[i], "\r\n") || strchr(argv[i], ':') == NULL
-                || argv[i][0] == ':')
-            {
+            if (pred_pull_header(&p.headers, argv[++i]) != 0) {
                 return pred_usage_error("pull: --header takes \"Name: "
                                         "value\" on one line");
             }
 
-            p.headers = curl_slist_append(p.headers, argv[i]);
+        } else if (i + 1 == argc && pred_pull_option(argv[i])) {
+            return pred_usage_error("pull: %s needs a value", argv[i]);
 
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
             return pred_usage_error("pull: unknown option \"%s\"", argv[i]);
@@ -766,7 +762,6 @@ pred_pull_download(pred_pull_t *p, json_t *e, const char *part)
 
     if (rc == CURLE_OK && (code == 200 || code == 206)) {
         if (sink.have + sink.got == sink.size) {
-            p->files++;
             return 0;
         }
 
@@ -861,6 +856,8 @@ pred_pull_accept(pred_pull_t *p, json_t *e, const char *part)
         pred_pull_fail(p, "%s: %s", p->dir, pred_last_error);
         return -1;
     }
+
+    p->files++;
 
     printf("downloaded %s (%s)\n", file, sum);
     fflush(stdout);
@@ -1139,6 +1136,50 @@ pred_pull_share(json_t *cand, uint32_t *share)
 }
 
 
+/* one --header: "Name: value", one line, so it cannot add a second */
+int
+pred_pull_header(struct curl_slist **headers, const char *h)
+{
+    struct curl_slist  *l;
+
+    if (strpbrk(h, "\r\n") || strchr(h, ':') == NULL || h[0] == ':'
+        || strchr(" \t", h[0]))
+    {
+        return -1;
+    }
+
+    l = curl_slist_append(*headers, h);
+    if (l == NULL) {
+        return -1;
+    }
+
+    *headers = l;
+
+    return 0;
+}
+
+
+/* 1 for pull's and fleet-status' options that take a value */
+int
+pred_pull_option(const char *arg)
+{
+    static const char  *opts[] = {
+        "--watch", "--timeout", "--rate-limit", "--header", "--max-skew",
+        "--metrics", NULL
+    };
+
+    const char  **o;
+
+    for (o = opts; *o; o++) {
+        if (strcmp(arg, *o) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* the options every request shares */
 void
 pred_pull_setup(pred_pull_t *p, const char *url, struct curl_slist *headers)
@@ -1150,7 +1191,12 @@ pred_pull_setup(pred_pull_t *p, const char *url, struct curl_slist *headers)
     curl_easy_setopt(p->curl, CURLOPT_USERAGENT,
                      PRED_LOADER_NAME "/" PRED_LOADER_VERSION);
     curl_easy_setopt(p->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(p->curl, CURLOPT_FOLLOWLOCATION, 1L);
+    /*
+     * Redirects are followed, but not with --header: curl would send the
+     * header (a token, often) on to whatever host the redirect names.
+     */
+    curl_easy_setopt(p->curl, CURLOPT_FOLLOWLOCATION,
+                     p->headers ? 0L : 1L);
     curl_easy_setopt(p->curl, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(p->curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(p->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");

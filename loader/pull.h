@@ -52,6 +52,12 @@ typedef struct {
 void pred_pull_setup(pred_pull_t *p, const char *url,
     struct curl_slist *headers);
 
+/* adds one --header after checking it; 0, or -1 */
+int pred_pull_header(struct curl_slist **headers, const char *h);
+
+/* 1 when arg is an option of pull or fleet-status that takes a value */
+int pred_pull_option(const char *arg);
+
 /* why a transfer failed: curl's reason, or a stall */
 const char *pred_pull_error(pred_pull_t *p, CURLcode rc);
 
