@@ -94,7 +94,7 @@ static u_char *ngx_http_pred_metrics_durations_text(ngx_http_request_t *r,
 static u_char *ngx_http_pred_metrics_canary_text(ngx_http_request_t *r,
     u_char *p, u_char *last);
 static u_char *ngx_http_pred_metrics_breaker(u_char *p, u_char *last,
-    const char *name, ngx_http_pred_breaker_conf_t *bc);
+    const char *name, ngx_http_pred_main_conf_t *pmcf, ngx_uint_t i);
 static void ngx_http_pred_metrics_observe(ngx_atomic_t *buckets,
     ngx_atomic_t *finished, ngx_atomic_t *ms_sum, ngx_msec_t ms);
 
@@ -1034,10 +1034,6 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
 
 
 /*
- * The canary's families: the share, the keys each version was asked for,
- * and pred_shadow's comparisons.
- */
-/*
  * pred_request_duration_seconds{location,source}: whole requests as the
  * client waited for them, by who answered, for p50/p95/p99 per tier and
  * an SLA's latency objective.
@@ -1098,6 +1094,10 @@ ngx_http_pred_metrics_durations_text(ngx_http_request_t *r, u_char *p,
 }
 
 
+/*
+ * The canary's families: the share, the keys each version was asked for,
+ * and pred_shadow's comparisons.
+ */
 static u_char *
 ngx_http_pred_metrics_canary_text(ngx_http_request_t *r, u_char *p,
     u_char *last)
@@ -1312,7 +1312,6 @@ ngx_http_pred_metrics_stages_text(ngx_http_request_t *r, u_char *p,
     ngx_atomic_uint_t              trips;
     ngx_http_pred_m_stage_t       *ms;
     ngx_http_pred_main_conf_t     *pmcf;
-    ngx_http_pred_breaker_conf_t  *bc;
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
     names = pmcf->names.elts;
@@ -1382,8 +1381,6 @@ ngx_http_pred_metrics_stages_text(ngx_http_request_t *r, u_char *p,
     }
 
     /* each stage's breaker, from index 1 (0 is the model's) */
-    bc = pmcf->breakers.elts;
-
     p = ngx_http_pred_m_family(p, last, "pred_cascade_breaker_open", "gauge",
                                "1 while the circuit breaker of a cascade "
                                "stage URI (in a server) keeps calls off "
@@ -1392,7 +1389,8 @@ ngx_http_pred_metrics_stages_text(ngx_http_request_t *r, u_char *p,
     for (i = 1; i < pmcf->breakers.nelts; i++) {
         open = ngx_http_pred_admission_breaker(pmcf, i, &trips);
         p = ngx_http_pred_metrics_breaker(p, last,
-                                          "pred_cascade_breaker_open", &bc[i]);
+                                          "pred_cascade_breaker_open", pmcf,
+                                          i);
         p = ngx_slprintf(p, last, " %ui\n", open);
     }
 
@@ -1404,7 +1402,7 @@ ngx_http_pred_metrics_stages_text(ngx_http_request_t *r, u_char *p,
         (void) ngx_http_pred_admission_breaker(pmcf, i, &trips);
         p = ngx_http_pred_metrics_breaker(p, last,
                                           "pred_cascade_breaker_trips_total",
-                                          &bc[i]);
+                                          pmcf, i);
         p = ngx_slprintf(p, last, " %uA\n", trips);
     }
 
@@ -1412,15 +1410,48 @@ ngx_http_pred_metrics_stages_text(ngx_http_request_t *r, u_char *p,
 }
 
 
-/* NAME{server="...",uri="..."} of a stage's breaker */
+/*
+ * NAME{server="...",uri="..."} of the i-th breaker.  Breakers are per
+ * server block, and two blocks may share a server_name (or have none):
+ * those get "NAME#1", "NAME#2" in their order, as two series with one
+ * label set would be one to Prometheus.
+ */
 static u_char *
 ngx_http_pred_metrics_breaker(u_char *p, u_char *last, const char *name,
-    ngx_http_pred_breaker_conf_t *bc)
+    ngx_http_pred_main_conf_t *pmcf, ngx_uint_t i)
 {
+    ngx_str_t                     *sn;
+    ngx_uint_t                     j, nth, same;
+    ngx_http_pred_breaker_conf_t  *bc;
+
+    bc = pmcf->breakers.elts;
+    sn = &bc[i].server->server_name;
+    nth = 0;
+    same = 0;
+
+    for (j = 1; j < pmcf->breakers.nelts; j++) {
+        if (bc[j].server != bc[i].server
+            && bc[j].uri.len == bc[i].uri.len
+            && ngx_strncmp(bc[j].uri.data, bc[i].uri.data, bc[i].uri.len)
+               == 0
+            && bc[j].server->server_name.len == sn->len
+            && ngx_strncmp(bc[j].server->server_name.data, sn->data,
+                           sn->len) == 0)
+        {
+            same++;
+            nth += (j < i);
+        }
+    }
+
     p = ngx_slprintf(p, last, "%s{server=\"", name);
-    p = ngx_http_pred_metrics_label(p, last, &bc->server->server_name);
+    p = ngx_http_pred_metrics_label(p, last, sn);
+
+    if (same) {
+        p = ngx_slprintf(p, last, "#%ui", nth + 1);
+    }
+
     p = ngx_slprintf(p, last, "\",uri=\"");
-    p = ngx_http_pred_metrics_label(p, last, &bc->uri);
+    p = ngx_http_pred_metrics_label(p, last, &bc[i].uri);
 
     return ngx_slprintf(p, last, "\"}");
 }

@@ -661,3 +661,47 @@ $ENV{TEST_NGINX_USE_VALGRIND}
 : qr/\A\{"score":0\}\{"score":0\} 0\.(?:09|1[0-2])\d\n\z/
 --- no_error_log
 [error]
+
+
+
+=== TEST 19: one stage URI in two servers of the same name: two series, told apart
+--- http_config eval
+qq{
+    pred_upstream_breaker failures=1 cooldown=10s;
+    server {
+        listen 127.0.0.1:\$TEST_NGINX_RAND_PORT_2;
+        server_name localhost;
+        location = /score {
+            pred_key \$arg_id;
+            pred_cascade /_st$::Timeout;
+            pred;
+        }
+        location = /_st {
+            internal;
+            proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/net/\$pred_key_escaped;
+        }
+    }
+}
+--- config eval
+qq{
+    location = /score {
+        pred_key \$arg_id;
+        pred_cascade /_st$::Timeout;
+        pred_fallback 'default={"score":0}';
+        pred;
+    }
+    location = /_st {
+        internal;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/fail/\$pred_key_escaped;
+    }
+    location = /two {
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_2/score?id=\$arg_id;
+    }
+}
+--- request eval
+["GET /score?id=a", "GET /two?id=c", "GET /metrics"]
+--- response_body eval
+['{"score":0}', '{"stage":"net","confidence":0.99}',
+ qr/^pred_cascade_breaker_open\{server="localhost#1",uri="\/_st"\} 0\npred_cascade_breaker_open\{server="localhost#2",uri="\/_st"\} 1\n(?s:.*)^pred_cascade_breaker_trips_total\{server="localhost#1",uri="\/_st"\} 0\npred_cascade_breaker_trips_total\{server="localhost#2",uri="\/_st"\} 1\n/m]
+--- no_error_log
+[error]
