@@ -16,6 +16,9 @@ use Time::HiRes qw(sleep);
 plan skip_all => 'installs packages: run as root' if $> != 0;
 plan skip_all => 'memcheck has nothing to check here'
     if $ENV{TEST_NGINX_USE_VALGRIND};
+# the packages are built with Debian's flags, not the sanitizers'
+plan skip_all => 'the sanitizer run has nothing to check here'
+    if ($ENV{ASAN_OPTIONS} // '') =~ /log_path=/;
 
 my @pkgs = qw(libnginx-mod-http-pred pred-snapshot);
 my @files = ('/usr/lib/nginx/modules/ngx_http_pred_module.so',
