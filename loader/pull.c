@@ -736,6 +736,9 @@ pred_pull_download(pred_pull_t *p, json_t *e, const char *part)
     pred_pull_setup(p, url, p->headers);
     curl_easy_setopt(p->curl, CURLOPT_TIMEOUT_MS, 0L);
     curl_easy_setopt(p->curl, CURLOPT_RESUME_FROM_LARGE, sink.have);
+
+    /* an error page is not the file's first bytes: never in part */
+    curl_easy_setopt(p->curl, CURLOPT_FAILONERROR, 1L);
     curl_easy_setopt(p->curl, CURLOPT_WRITEFUNCTION, pred_pull_write);
     curl_easy_setopt(p->curl, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(p->curl, CURLOPT_HEADERFUNCTION, NULL);
@@ -773,7 +776,9 @@ pred_pull_download(pred_pull_t *p, json_t *e, const char *part)
         return -1;
     }
 
-    if (rc == CURLE_RANGE_ERROR || code == 416 || rc == CURLE_WRITE_ERROR) {
+    if (rc == CURLE_RANGE_ERROR || code == 416 || rc == CURLE_WRITE_ERROR
+        || (rc == CURLE_HTTP_RETURNED_ERROR && sink.have))
+    {
         /* no resuming from here: from the start next time */
         unlink(part);
     }
@@ -781,6 +786,11 @@ pred_pull_download(pred_pull_t *p, json_t *e, const char *part)
     if (rc == CURLE_WRITE_ERROR && sink.have + sink.got > sink.size) {
         pred_pull_fail(p, "%s: more than the %" PRId64 " bytes the manifest "
                        "says: refused", url, (int64_t) sink.size);
+        return -1;
+    }
+
+    if (rc == CURLE_HTTP_RETURNED_ERROR) {
+        pred_pull_fail(p, "%s: HTTP status %ld", url, code);
         return -1;
     }
 
