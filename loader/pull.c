@@ -53,6 +53,7 @@ static int pred_pull_manifest(pred_pull_t *p, int *changed);
 static json_t *pred_pull_entry(pred_pull_t *p, json_t *m, const char *name,
     const char *prefix);
 static int pred_pull_prepare(pred_pull_t *p, json_t *m);
+static int pred_pull_previous(pred_pull_t *p, json_t *m);
 static int pred_pull_file(pred_pull_t *p, json_t *e);
 static int pred_pull_have(pred_pull_t *p, json_t *e);
 static int pred_pull_download(pred_pull_t *p, json_t *e, const char *part);
@@ -289,7 +290,7 @@ again:
 
     if (!changed && p->synced && pred_pull_synced(p, m)) {
         p->last_success = time(NULL);
-        return 0;
+        return pred_pull_previous(p, m);
     }
 
     p->synced = 0;
@@ -365,12 +366,32 @@ again:
     p->synced = 1;
     p->last_success = time(NULL);
 
-    /* after the flip: a rollback target costs no time when it is needed */
-    if (json_object_get(m, "previous") != json_null()
-        && pred_pull_file(p, json_object_get(m, "previous")) != 0)
-    {
+    return pred_pull_previous(p, m);
+}
+
+
+/*
+ * The manifest's previous version, after the flip: a rollback target
+ * costs no time when it is needed.  Tried again at each check until it is
+ * in DIR, also when nothing else is to be done.
+ */
+static int
+pred_pull_previous(pred_pull_t *p, json_t *m)
+{
+    json_t  *e;
+
+    /* pred_pull_entry() let through null, none, or a sound entry */
+    e = json_object_get(m, "previous");
+
+    if (p->kept || !json_is_object(e)) {
+        return 0;
+    }
+
+    if (pred_pull_file(p, e) != 0) {
         return -1;
     }
+
+    p->kept = 1;
 
     return 0;
 }
@@ -489,6 +510,7 @@ pred_pull_manifest(pred_pull_t *p, int *changed)
     json_decref(p->manifest);
     p->manifest = m;
     p->activate_at = at;
+    p->kept = 0;
     memcpy(p->etag, p->new_etag, sizeof(p->etag));
     *changed = 1;
 

@@ -27,6 +27,7 @@ typedef struct {
     char                new_etag[256];
     time_t              activate_at;    /* its, 0: none */
     int                 synced;         /* DIR matched it */
+    int                 kept;           /* DIR has its previous version */
 
     time_t              last_check;
     time_t              last_success;
