@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <curl/curl.h>
@@ -54,6 +55,8 @@ static json_t *pred_pull_entry(pred_pull_t *p, json_t *m, const char *name,
     const char *prefix);
 static int pred_pull_prepare(pred_pull_t *p, json_t *m);
 static int pred_pull_previous(pred_pull_t *p, json_t *m);
+static void pred_pull_sweep(pred_pull_t *p, json_t *m);
+static int pred_pull_names(json_t *m, const char *file, size_t len);
 static int pred_pull_file(pred_pull_t *p, json_t *e);
 static int pred_pull_have(pred_pull_t *p, json_t *e);
 static int pred_pull_download(pred_pull_t *p, json_t *e, const char *part);
@@ -366,7 +369,76 @@ again:
     p->synced = 1;
     p->last_success = time(NULL);
 
+    pred_pull_sweep(p, m);
+
     return pred_pull_previous(p, m);
+}
+
+
+/*
+ * The part files of what the manifest no longer names (a download cut,
+ * then the origin moved on): nothing would resume them, and gc leaves
+ * files it does not know, so each would hold its bytes for good.
+ */
+static void
+pred_pull_sweep(pred_pull_t *p, json_t *m)
+{
+    DIR            *d;
+    char            path[4200];
+    size_t          len;
+    struct dirent  *e;
+
+    d = opendir(p->dir);
+    if (d == NULL) {
+        return;
+    }
+
+    while ((e = readdir(d)) != NULL) {
+        len = strlen(e->d_name);
+
+        if (len <= sizeof(".pull-.part") - 1
+            || strncmp(e->d_name, ".pull-", 6) != 0
+            || strcmp(e->d_name + len - 5, ".part") != 0
+            || pred_pull_names(m, e->d_name + 6, len - 11))
+        {
+            continue;
+        }
+
+        snprintf(path, sizeof(path), "%s/%s", p->dir, e->d_name);
+
+        if (unlink(path) == 0) {
+            printf("removed %s: the origin's manifest no longer names "
+                   "it\n", e->d_name);
+        }
+    }
+
+    closedir(d);
+}
+
+
+/* 1 when the manifest names the file: live, its deltas, previous, candidate */
+static int
+pred_pull_names(json_t *m, const char *file, size_t len)
+{
+    size_t       i, n;
+    json_t      *e, *d;
+    const char  *f;
+
+    static const char  *members[] = { "live", "previous", "candidate" };
+
+    d = json_object_get(json_object_get(m, "live"), "deltas");
+    n = json_array_size(d);
+
+    for (i = 0; i < n + 3; i++) {
+        e = i < n ? json_array_get(d, i) : json_object_get(m, members[i - n]);
+        f = json_string_value(json_object_get(e, "file"));
+
+        if (f && strlen(f) == len && memcmp(f, file, len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
