@@ -33,6 +33,7 @@
 #include "pred_snap.h"
 #include "pred_canary.h"
 #include "pred_delta.h"
+#include "pred_json.h"
 #include "loader.h"
 #include "pull.h"
 #include "buf.h"
@@ -623,8 +624,18 @@ pred_pull_entry(pred_pull_t *p, json_t *m, const char *name,
         || strcmp(json_string_value(json_object_get(e, "version")), version)
            != 0
         || !json_is_integer(json_object_get(e, "size"))
-        || json_integer_value(json_object_get(e, "size")) <= 0
-        || !json_is_string(json_object_get(e, "checksum")))
+        || json_integer_value(json_object_get(e, "size")) <= 0)
+    {
+        goto invalid;
+    }
+
+    /* it goes into messages: a file's checksum, nothing else */
+    v = json_object_get(e, "checksum");
+
+    if (!json_is_string(v)
+        || json_string_length(v) >= sizeof(((pred_snap_t *) 0)->checksum)
+        || strspn(json_string_value(v), "0123456789abcdefghijklmnopqrstuvwxyz"
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ:_-") != json_string_length(v))
     {
         goto invalid;
     }
@@ -1460,11 +1471,36 @@ pred_pull_error(pred_pull_t *p, CURLcode rc)
 static void
 pred_pull_fail(pred_pull_t *p, const char *fmt, ...)
 {
-    va_list  args;
+    char        *s, *end;
+    va_list      args;
+    const char  *next;
 
     va_start(args, fmt);
     vsnprintf(p->last_error, sizeof(p->last_error), fmt, args);
     va_end(args);
+
+    /*
+     * One line of UTF-8: a log line cannot be forged with the origin's
+     * words (a parse error quotes its bytes), and json_string() in the
+     * status refuses a sequence that the size limit cut in two.
+     */
+    end = p->last_error + strlen(p->last_error);
+
+    for (s = p->last_error; s < end; s++) {
+        if ((unsigned char) *s < 0x20 || *s == 0x7f) {
+            *s = ' ';
+
+        } else if ((unsigned char) *s >= 0x80) {
+            next = pred_json_utf8(s, end);
+
+            if (next == NULL) {
+                *s = '?';
+
+            } else {
+                s = (char *) next - 1;
+            }
+        }
+    }
 
     p->last_error_at = time(NULL);
 
