@@ -181,7 +181,9 @@ pred_cmd_fleet_status(int argc, char **argv)
                nodes - down == 1 ? "" : "s");
 
     } else if (newest
-               && (uint64_t) (now - newest) * 1000 <= skew_ms)
+               /* either way: a node's clock may run ahead of ours */
+               && (uint64_t) (newest > now ? newest - now : now - newest)
+                  <= skew_ms / 1000)
     {
         pred_format_time(when, sizeof(when), newest);
         printf("nodes disagree, within --max-skew of the newest swap "
