@@ -24,7 +24,7 @@
 
 typedef struct {
     const char  *url;
-    char         serves[512];   /* what is compared between nodes */
+    char        *serves;        /* what is compared between nodes */
     char         live[160];
     char         cand[80];
     char         share[16];
@@ -163,7 +163,9 @@ pred_cmd_fleet_status(int argc, char **argv)
         if (first == NULL) {
             first = &n[i];
 
-        } else if (strcmp(n[i].serves, first->serves) != 0) {
+        } else if (n[i].serves == NULL || first->serves == NULL
+                   || strcmp(n[i].serves, first->serves) != 0)
+        {
             agree = 0;
         }
     }
@@ -203,6 +205,11 @@ done:
     }
 
     curl_slist_free_all(p.headers);
+
+    for (i = 0; i < nodes; i++) {
+        free(n[i].serves);
+    }
+
     free(n);
 
     return rc;
@@ -216,7 +223,7 @@ pred_fleet_node(pred_pull_t *p, pred_fleet_node_t *n, const char *metrics)
     int           k;
     char          err[CURL_ERROR_SIZE + 64], url[4200], when[32];
     size_t        i, len;
-    json_t       *j, *c, *d, *v;
+    json_t       *j, *c, *d, *v, *w;
     pred_buf_t    b;
     const char   *host;
 
@@ -285,8 +292,25 @@ pred_fleet_node(pred_pull_t *p, pred_fleet_node_t *n, const char *metrics)
     snprintf(n->stale, sizeof(n->stale), "%s",
              json_is_true(v) ? "yes" : json_is_false(v) ? "no" : "-");
 
-    snprintf(n->serves, sizeof(n->serves), "%s %s %s", n->live, n->cand,
-             n->share);
+    /*
+     * Compared whole, not as the columns show it: with long version names
+     * or many deltas, two stacks that differ past the column's width
+     * would look the same.
+     */
+    w = json_array();
+    json_array_append(w, json_object_get(j, "version"));
+
+    for (i = 0; json_is_array(d) && i < json_array_size(d); i++) {
+        v = json_object_get(json_array_get(d, i), "version");
+        json_array_append(w, json_is_string(v) ? v : json_null());
+    }
+
+    v = json_is_object(c) ? json_object_get(c, "version") : NULL;
+    json_array_append(w, json_is_string(v) ? v : json_null());
+    json_array_append_new(w, json_string(n->share));
+
+    n->serves = json_dumps(w, JSON_COMPACT);
+    json_decref(w);
 
     if (metrics) {
         /* the same scheme, host and port, the metrics location's path */
