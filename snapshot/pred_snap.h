@@ -210,7 +210,6 @@ const char *pred_snap_fallback_name(pred_snap_stale_t f);
 int pred_snap_errorf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Decimal digits only, no sign or blanks; 0 or -1 */
 /*
  * 0 when val is a value the snapshot may hold (what jansson's json_loadb()
  * accepts, any JSON type), else -1 with jansson's reason in why.
@@ -218,6 +217,7 @@ int pred_snap_errorf(char *err, size_t errlen, const char *fmt, ...)
 int pred_snap_value_valid(const char *val, size_t len, char *why,
     size_t size);
 
+/* Decimal digits only, no sign or blanks; 0 or -1 */
 int pred_snap_parse_u64(const char *s, uint64_t *out);
 int pred_snap_parse_u64n(const void *p, size_t len, uint64_t *out);
 
