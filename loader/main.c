@@ -170,9 +170,13 @@ pred_run_manifest(const void *cmd, int argc, char **argv)
 int
 pred_parse_time(const char *s, time_t *out)
 {
-    int        n;
+    int        n, leap;
     uint64_t   u;
     struct tm  tm;
+
+    static const char  form[] = "0000-00-00T00:00:00Z";
+    static const int   days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+                                  30, 31 };
 
     if (strcmp(s, "now") == 0) {
         *out = time(NULL);
@@ -197,16 +201,35 @@ pred_parse_time(const char *s, time_t *out)
         return 0;
     }
 
+    /* digits where the form has them: sscanf() takes signs and blanks */
+    if (strlen(s) != sizeof(form) - 1) {
+        return -1;
+    }
+
+    for (n = 0; form[n]; n++) {
+        if (form[n] == '0' ? s[n] < '0' || s[n] > '9' : s[n] != form[n]) {
+            return -1;
+        }
+    }
+
     memset(&tm, 0, sizeof(tm));
     n = 0;
 
     if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon,
                &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6
-        || n == 0 || s[n] != '\0' || strlen(s) != 20
+        || n == 0 || s[n] != '\0'
         || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1
-        || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59
+        || tm.tm_hour > 23 || tm.tm_min > 59
         || tm.tm_sec > 60 || tm.tm_year < 1970)
     {
+        return -1;
+    }
+
+    /* timegm() would make February 31 a day of March */
+    leap = (tm.tm_year % 4 == 0 && tm.tm_year % 100 != 0)
+           || tm.tm_year % 400 == 0;
+
+    if (tm.tm_mday > days[tm.tm_mon - 1] + (tm.tm_mon == 2 && leap)) {
         return -1;
     }
 
