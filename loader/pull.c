@@ -580,11 +580,18 @@ pred_pull_manifest(pred_pull_t *p, int *changed)
         return -1;
     }
 
+    memcpy(p->etag, p->new_etag, sizeof(p->etag));
+
+    /* the same again, from an origin without ETags: nothing to redo */
+    if (p->manifest && json_equal(m, p->manifest)) {
+        json_decref(m);
+        return 0;
+    }
+
     json_decref(p->manifest);
     p->manifest = m;
     p->activate_at = at;
     p->kept = 0;
-    memcpy(p->etag, p->new_etag, sizeof(p->etag));
     *changed = 1;
 
     return 0;
