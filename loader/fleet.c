@@ -283,7 +283,10 @@ pred_fleet_node(pred_pull_t *p, pred_fleet_node_t *n, const char *metrics)
 
     v = json_object_get(j, "age");
 
-    if (json_is_integer(v)) {
+    /* seconds, and few enough that now - age is a time */
+    if (json_is_integer(v) && json_integer_value(v) >= 0
+        && json_integer_value(v) < (json_int_t) 1 << 40)
+    {
         pred_format_age(n->age, sizeof(n->age),
                         time(NULL) - (time_t) json_integer_value(v));
     }

@@ -33,13 +33,18 @@
 static json_t *pred_manifest_entry(const char *dir, const char *file);
 
 
-/* "2026-12-01T08:00:00Z" */
+/* "2026-12-01T08:00:00Z"; Unix seconds past what struct tm holds */
 void
 pred_format_time(char *buf, size_t size, time_t t)
 {
     struct tm  tm;
 
-    gmtime_r(&t, &tm);
+    /* a node's metrics or a file's metadata may say any number */
+    if (gmtime_r(&t, &tm) == NULL) {
+        snprintf(buf, size, "%lld", (long long) t);
+        return;
+    }
+
     strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
