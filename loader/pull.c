@@ -264,6 +264,11 @@ pred_cmd_pull(int argc, char **argv)
     json_decref(p.manifest);
     curl_global_cleanup();
 
+    /* with --watch a stop is how it ends, not a failure */
+    if (pred_pull_stopping && p.watch_ms) {
+        return PRED_EXIT_OK;
+    }
+
     return rc == 0 ? PRED_EXIT_OK : PRED_EXIT_FAIL;
 }
 
@@ -300,6 +305,11 @@ again:
     p->synced = 0;
 
     if (pred_pull_prepare(p, m) != 0) {
+        return -1;
+    }
+
+    /* a stop during the downloads: what DIR serves is left as it is */
+    if (pred_pull_stopping) {
         return -1;
     }
 
@@ -1340,7 +1350,7 @@ pred_pull_setup(pred_pull_t *p, const char *url, struct curl_slist *headers)
 }
 
 
-/* cuts a transfer that received nothing for the timeout */
+/* cuts a transfer that received nothing for the timeout, or on a stop */
 static int
 pred_pull_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
     curl_off_t ultotal, curl_off_t ulnow)
@@ -1354,6 +1364,11 @@ pred_pull_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
     (void) ulnow;
 
     p = ctx;
+
+    /* called at least once a second: a stop need not wait for the end */
+    if (pred_pull_stopping) {
+        return 1;
+    }
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     now = (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -1469,6 +1484,10 @@ pred_pull_error(pred_pull_t *p, CURLcode rc)
     if (rc == CURLE_ABORTED_BY_CALLBACK && p->stalled) {
         p->stalled = 0;
         return "no data for the --timeout";
+    }
+
+    if (rc == CURLE_ABORTED_BY_CALLBACK && pred_pull_stopping) {
+        return "stopped (SIGTERM or SIGINT)";
     }
 
     return curl_easy_strerror(rc);
