@@ -1586,9 +1586,12 @@ pred_pull_status(pred_pull_t *p)
 
     h = json_object();
 
-    if (pred_link_read(p->dir, "current", cur, sizeof(cur)) == 0
-        && pred_delta_file_version(cur, strlen(cur), "snap-", version) == 0)
-    {
+    /* also held to the deltas' base below */
+    if (pred_link_read(p->dir, "current", cur, sizeof(cur)) != 0) {
+        cur[0] = '\0';
+    }
+
+    if (pred_delta_file_version(cur, strlen(cur), "snap-", version) == 0) {
         json_object_set_new(h, "live", json_string(version));
 
     } else {
