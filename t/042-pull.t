@@ -5,10 +5,10 @@
 # names a path, an error, a token, a redirect), and two edges with the
 # module, each over a folder a pull fills.  1. manifest.json after each
 # command that moves a pointer; 2. a pull for each of them; 3. activate_at;
-# 4. the faults; 5. pull --watch; 6. fleet-status.  Exit codes, output,
-# DIR/pull-status.json, the origin's access log, the edges' X-Pred-Version
-# and the folders' files, exactly.  About 20 s: the faults' pulls, which
-# try 4 times over 3.5 to 7 s, run side by side.
+# 4. the faults; 5. pull --watch; 6. fleet-status; 7. what a review found.
+# Exit codes, output, DIR/pull-status.json, the origin's access log, the
+# edges' X-Pred-Version and the folders' files, exactly.  About 25 s: the
+# faults' pulls, which try 4 times over 3.5 to 7 s, run side by side.
 #
 # Plain Perl against nginx started by hand, the same under any Test::Nginx.
 use strict;
@@ -1227,6 +1227,104 @@ for my $case (
     run_check("fleet-status @$args", ['fleet-status', @$args], 2, '',
               "pred-snapshot: fleet-status: $err\n$usage");
 }
+
+###########################################################################
+# 7. what a review found: an error page is not the start of a file, a
+# stop ends a download at once, a manifest without "previous", a previous
+# version that failed to come is tried again, parts nothing names are
+# removed, a checksum cannot write log lines, a day that does not exist
+
+{
+    my $late = fault_dir('late');
+    rename("$late/snap-v2.mdb", "$late/snap-v2.mdb.away") or die $!;
+    my $dir = local_dir('late');
+    write_file("$dir/.pull-snap-v9.mdb.part", 'x' x 1000);
+    my $job = spawn('pull', "$fbase/late/", $dir);
+    sleep 0.3;
+    rename("$late/snap-v2.mdb.away", "$late/snap-v2.mdb") or die $!;
+    my ($rc, $out, $err) = reap($job);
+    is($rc, 0, 'a file that was not there yet: pulled');
+    unlike($out, qr/resuming/, 'the 404 page is not resumed from')
+        or diag($out);
+    is($err, "pred-snapshot: pull: $fbase/late/snap-v2.mdb: HTTP status "
+             . "404\n", 'the 404 is said');
+    like($out, qr/^removed \.pull-snap-v9\.mdb\.part: the origin's /m,
+         'a part nothing names is removed');
+    ok(!-e "$dir/.pull-snap-v9.mdb.part" && !glob("$dir/.pull-*"),
+       'no part file left');
+    origin_log();
+}
+
+{
+    # big enough that the socket's buffers do not hold it all
+    my $slow = "$faults/slow";
+    make_path($slow);
+    snap_build($slow, 'big', join '', map {
+        qq{{"key":"k$_","value":{"v":"big","n":$_}}\n}
+    } 1 .. 150000);
+    my ($rc0, $out0, $err0) = cmd('publish', $slow, 'big');
+    die $err0 if $rc0;
+    my $dir = local_dir('slow');
+    my $job = spawn('pull', "$fbase/slow/", $dir, '--watch', '1s',
+                    '--rate-limit', '50K');
+    sleep 1;
+    kill 'TERM', $job->{pid};
+    my $at = time;
+    my ($rc, $out, $err) = reap($job);
+    cmp_ok(time - $at, '<', 1, 'SIGTERM ends a download at once');
+    is($rc, 0, 'pull --watch stopped: exit 0');
+    is(readlink("$dir/current"), 'snap-v1.mdb', 'stopped: nothing flipped');
+    ok(-s "$dir/.pull-snap-big.mdb.part", 'stopped: the part is kept');
+    like(status($dir)->{last_error}{message} // '', qr/stopped/,
+         'stopped: said in pull-status.json');
+    origin_log();
+}
+
+{
+    my $noprev = fault_dir('noprev');
+    rewrite_manifest($noprev, sub { delete $_[0]{previous} });
+    run_check('a manifest without "previous"',
+              ['pull', "$fbase/noprev/", local_dir('noprev')], 0,
+              "downloaded snap-v2.mdb ($ck{v2})\n"
+              . "published v2 (3 entries), previous: v1\n", '');
+    unlike(origin_log(), qr/null/, 'no request for a file it does not name');
+}
+
+{
+    # v3 live, v2 previous, v2's file missing at first
+    my $prev = fault_dir('prevlate');
+    copy("$origin/snap-v3.mdb", "$prev/snap-v3.mdb") or die $!;
+    my ($rc, $out, $err) = cmd('publish', $prev, 'v3');
+    die $err if $rc;
+    rename("$prev/snap-v2.mdb", "$prev/snap-v2.mdb.away") or die $!;
+    my $dir = "$local/prevlate";
+    make_path($dir);
+    my $job = spawn('pull', "$fbase/prevlate/", $dir, '--watch', '200ms');
+    ok(settle(sub { readlink("$dir/current") // '' }, 'snap-v3.mdb'),
+       'the previous version missing: the flip is made');
+    rename("$prev/snap-v2.mdb.away", "$prev/snap-v2.mdb") or die $!;
+    ok(settle(sub { -e "$dir/snap-v2.mdb" ? 1 : 0 }, 1),
+       'the previous version is tried again, and comes');
+    kill 'TERM', $job->{pid};
+    reap($job);
+    origin_log();
+}
+
+{
+    my $ck = fault_dir('cknl');
+    rewrite_manifest($ck, sub {
+        $_[0]{live}{checksum} = "x\npred-snapshot: pull: all good";
+    });
+    my ($rc, $out, $err) = cmd('pull', "$fbase/cknl/", local_dir('cknl'));
+    is($rc, 1, 'a checksum that is not one: refused');
+    unlike($err, qr/^pred-snapshot: pull: all good/m,
+           'a manifest writes no line of its own into the log');
+    origin_log();
+}
+
+run_check('--activate-at on a day that does not exist',
+          ['abort', fault_dir('feb31'), '--activate-at',
+           '2026-02-31T08:00:00Z'], 2, '', qr/--activate-at takes a time/);
 
 nginx_stop();
 
