@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <curl/curl.h>
@@ -50,6 +51,7 @@ typedef struct {
 } pred_pull_sink_t;
 
 
+static int pred_pull_own(const char *dir);
 static int pred_pull_check(pred_pull_t *p);
 static int pred_pull_manifest(pred_pull_t *p, int *changed);
 static json_t *pred_pull_entry(pred_pull_t *p, json_t *m, const char *name,
@@ -182,6 +184,10 @@ pred_cmd_pull(int argc, char **argv)
         return PRED_EXIT_FAIL;
     }
 
+    if (pred_pull_own(p.dir) != 0) {
+        return PRED_EXIT_FAIL;
+    }
+
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         pred_error("pull: libcurl failed to start");
         return PRED_EXIT_FAIL;
@@ -270,6 +276,57 @@ pred_cmd_pull(int argc, char **argv)
     }
 
     return rc == 0 ? PRED_EXIT_OK : PRED_EXIT_FAIL;
+}
+
+
+/*
+ * One puller per folder (DIR/.pull.lock, flock, held until the process
+ * exits): two would append to the same part files and undo each other's
+ * downloads.  The holder writes its pid in it, for the next one to name.
+ */
+static int
+pred_pull_own(const char *dir)
+{
+    int      fd;
+    char     path[4096], pid[32];
+    ssize_t  n;
+
+    snprintf(path, sizeof(path), "%s/.pull.lock", dir);
+
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        pred_error("%s: %s (pull writes in the folder)", path,
+                   strerror(errno));
+        return -1;
+    }
+
+    if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+        if (errno == EWOULDBLOCK) {
+            n = pread(fd, pid, sizeof(pid) - 1, 0);
+            pid[n > 0 ? n : 0] = '\0';
+            pid[strcspn(pid, "\n")] = '\0';
+
+            pred_error("%s: another pull (pid %s) keeps this folder: one "
+                       "puller per folder", dir, pid[0] ? pid : "?");
+
+        } else {
+            pred_error("%s: flock: %s", path, strerror(errno));
+        }
+
+        close(fd);
+        return -1;
+    }
+
+    n = snprintf(pid, sizeof(pid), "%ld\n", (long) getpid());
+
+    if (ftruncate(fd, 0) == -1 || pwrite(fd, pid, n, 0) != n) {
+        pred_error("%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+
+    /* kept open: the lock lasts as long as the process */
+    return 0;
 }
 
 
