@@ -46,7 +46,7 @@ static time_t pred_fleet_swap(const char *text, const char *name);
 int
 pred_cmd_fleet_status(int argc, char **argv)
 {
-    int                 i, nodes, agree, down, rc;
+    int                 i, nodes, agree, down, rc, w;
     char                when[32];
     time_t              newest, now;
     uint64_t            skew_ms;
@@ -137,7 +137,16 @@ pred_cmd_fleet_status(int argc, char **argv)
         pred_fleet_node(&p, &n[i], metrics);
     }
 
-    printf("%-40s %-24s %-12s %-7s %-9s %-5s %s\n", "NODE", "LIVE",
+    /* the NODE column as wide as the longest URL */
+    w = 40;
+
+    for (i = 0; i < nodes; i++) {
+        if ((int) strlen(n[i].url) > w) {
+            w = (int) strlen(n[i].url);
+        }
+    }
+
+    printf("%-*s %-24s %-12s %-7s %-9s %-5s %s\n", w, "NODE", "LIVE",
            "CANDIDATE", "SHARE", "AGE", "STALE", "LAST SWAP");
 
     agree = 1;
@@ -146,7 +155,7 @@ pred_cmd_fleet_status(int argc, char **argv)
     first = NULL;
 
     for (i = 0; i < nodes; i++) {
-        printf("%-40s %-24s %-12s %-7s %-9s %-5s %s\n", n[i].url,
+        printf("%-*s %-24s %-12s %-7s %-9s %-5s %s\n", w, n[i].url,
                n[i].live, n[i].cand, n[i].share, n[i].age, n[i].stale,
                n[i].swap);
 
@@ -174,13 +183,19 @@ pred_cmd_fleet_status(int argc, char **argv)
     rc = PRED_EXIT_OK;
 
     if (down) {
-        printf("%d of %d nodes did not answer\n", down, nodes);
+        printf("%d of %d node%s did not say what %s serve%s\n", down,
+               nodes, nodes == 1 ? "" : "s", down == 1 ? "it" : "they",
+               down == 1 ? "s" : "");
         rc = PRED_EXIT_FAIL;
     }
 
-    if (agree) {
-        printf("%d node%s answered, all serving the same\n", nodes - down,
-               nodes - down == 1 ? "" : "s");
+    if (down == nodes) {
+        /* nothing to compare */
+
+    } else if (agree) {
+        printf("%d node%s answered%s\n", nodes - down,
+               nodes - down == 1 ? "" : "s",
+               nodes - down == 1 ? "" : ", all serving the same");
 
     } else if (newest
                /* either way: a node's clock may run ahead of ours */
@@ -237,9 +252,24 @@ pred_fleet_node(pred_pull_t *p, pred_fleet_node_t *n, const char *metrics)
     memset(&b, 0, sizeof(b));
 
     if (pred_fleet_get(p, n->url, &b, err, sizeof(err)) != 0) {
+        /* the admin API's error answer names it: snapshot_unavailable */
+        j = b.data ? json_loadb(b.data, b.len, 0, NULL) : NULL;
+        v = json_object_get(j, "error");
+
+        if (json_is_string(v)) {
+            len = strlen(err);
+            snprintf(err + len, sizeof(err) - len, ": %s",
+                     json_string_value(v));
+        }
+
+        v = json_object_get(j, "reason");
         snprintf(n->swap, sizeof(n->swap), "%.40s", err);
-        snprintf(n->live, sizeof(n->live), "(no answer)");
-        pred_error("fleet-status: %s: %s", n->url, err);
+        snprintf(n->live, sizeof(n->live), "%s",
+                 j ? "(error answer)" : "(no answer)");
+        pred_error("fleet-status: %s: %s%s%s", n->url, err,
+                   json_is_string(v) ? ": " : "",
+                   json_is_string(v) ? json_string_value(v) : "");
+        json_decref(j);
         free(b.data);
         return;
     }
