@@ -1331,8 +1331,9 @@ pred_pull_header(struct curl_slist **headers, const char *h)
 {
     struct curl_slist  *l;
 
+    /* a name with white space ("X-Token : v") is a 400 from any server */
     if (strpbrk(h, "\r\n") || strchr(h, ':') == NULL || h[0] == ':'
-        || strchr(" \t", h[0]))
+        || strcspn(h, " \t") < strcspn(h, ":"))
     {
         return -1;
     }
