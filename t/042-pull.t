@@ -557,7 +557,7 @@ status_is('pull v1', $edge1, $t0,
           { origin => $url, holds => holds('v1', [], undef, undef),
             transfers => { files => 1, bytes => $size, resumed => 0 } });
 is(files_in($edge1),
-   '.lock current manifest.json pull-status.json snap-v1.mdb',
+   '.lock .pull.lock current manifest.json pull-status.json snap-v1.mdb',
    'pull v1: the files, no part or temporary left');
 is(readlink("$edge1/current"), 'snap-v1.mdb', 'pull v1: the pointer');
 same_manifest('pull v1', $edge1);
@@ -784,7 +784,9 @@ sub local_dir {
 # what a folder serves and holds, pull-status.json aside
 sub folder_state {
     my ($dir) = @_;
-    return join "\n", (files_in($dir) =~ s/ ?pull-status\.json//r),
+    # pull's own files: its status, its lock
+    return join "\n", (files_in($dir)
+                       =~ s/ ?(?:pull-status\.json|\.pull\.lock)\b//gr),
                       map({ readlink("$dir/$_") // '-' } qw(current candidate
                                                             previous)),
                       slurp("$dir/manifest.json") // '-';
@@ -1125,14 +1127,27 @@ is($st->{failures}, 0, 'stopped: no failure');
 # 6. fleet-status: the edges' admin API side by side
 
 my @nodes = map { "http://127.0.0.1:$_/pred-admin/snapshot" } $ep1, $ep2;
-my $head = sprintf("%-40s %-24s %-12s %-7s %-9s %-5s %s\n", 'NODE', 'LIVE',
-                   'CANDIDATE', 'SHARE', 'AGE', 'STALE', 'LAST SWAP');
+# the NODE column is as wide as the longest URL asked, 40 at least
+our $W;
+sub nodes_width {
+    my $w = 40;
+    $w = length > $w ? length : $w for @_;
+    return $w;
+}
+our $head;
+sub head_for {
+    $W = nodes_width(@_);
+    $head = sprintf("%-*s %-24s %-12s %-7s %-9s %-5s %s\n", $W, 'NODE',
+                    'LIVE', 'CANDIDATE', 'SHARE', 'AGE', 'STALE',
+                    'LAST SWAP');
+}
+head_for(@nodes);
 
 # a row of the table, its age any
 sub row {
     my ($node, $live, $cand, $share, $age, $stale, $swap) = @_;
-    return quotemeta(sprintf('%-40s %-24s %-12s %-7s ', $node, $live, $cand,
-                             $share))
+    return quotemeta(sprintf('%-*s %-24s %-12s %-7s ', $W, $node, $live,
+                             $cand, $share))
            . ($age ? '\d+[smhd]\ +' : '-\ +')
            . quotemeta(sprintf("%-5s %s\n", $stale, $swap));
 }
@@ -1194,6 +1209,7 @@ run_check('fleet-status: past --max-skew', ['fleet-status', '--metrics',
 # a node that does not answer, and one that is no admin API
 my $gone = 'http://127.0.0.1:' . free_port() . '/pred-admin/snapshot';
 my $other = "http://127.0.0.1:$op/o/manifest.json";
+head_for($nodes[0], $gone, $other);
 run_check('fleet-status: a node down', ['fleet-status', '--timeout', '2s',
                                         $nodes[0], $gone, $other], 1,
           qr/\A\Q$head\E${\ row($nodes[0], 'v5', '-', '-', 1, 'no', '-')
@@ -1201,8 +1217,8 @@ run_check('fleet-status: a node down', ['fleet-status', '--timeout', '2s',
                                 'Couldn\'t connect to server')
                        }${\ row($other, '(not a snapshot answer)', '-', '-',
                                 0, '-', '-')
-                       }2 of 3 nodes did not answer
-1 node answered, all serving the same\n\z/,
+                       }2 of 3 nodes did not say what they serve
+1 node answered\n\z/,
           "pred-snapshot: fleet-status: $gone: Couldn't connect to server\n"
           . "pred-snapshot: fleet-status: $other: not the admin API's GET "
           . ".../snapshot\n");
