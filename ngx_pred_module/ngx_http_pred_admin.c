@@ -15,9 +15,9 @@
  * not from nginx's normalised URI, which would merge slashes inside keys.
  */
 
-#include <jansson.h>
-
 #include "ngx_http_pred_module.h"
+
+#include <jansson.h>
 
 
 static ngx_int_t ngx_http_pred_admin_handler(ngx_http_request_t *r);

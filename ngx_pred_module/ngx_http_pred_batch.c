@@ -15,9 +15,10 @@
  * the counts, not the values.
  */
 
+#include "ngx_http_pred_module.h"
+
 #include <jansson.h>
 
-#include "ngx_http_pred_module.h"
 #include "pred_json.h"
 
 

@@ -15,9 +15,10 @@
  * compacted, followed by what is left of the originals).
  */
 
+#include "ngx_http_pred_module.h"
+
 #include <jansson.h>
 
-#include "ngx_http_pred_module.h"
 #include "pred_json.h"
 
 

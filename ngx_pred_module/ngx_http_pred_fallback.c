@@ -5,9 +5,9 @@
  * each key of a batch; "status=503" ends every chain.
  */
 
-#include <jansson.h>
-
 #include "ngx_http_pred_module.h"
+
+#include <jansson.h>
 
 
 /* "pred_fallback stale | default=JSON | status=404|503 ..." */

@@ -11,9 +11,10 @@
  * ones follow.
  */
 
+#include "ngx_http_pred_module.h"
+
 #include <jansson.h>
 
-#include "ngx_http_pred_module.h"
 #include "pred_json.h"
 
 

@@ -18,6 +18,11 @@
 #ifndef NGX_HTTP_PRED_MODULE_H
 #define NGX_HTTP_PRED_MODULE_H
 
+/*
+ * Every file includes this before any system header: ngx_config.h defines
+ * _GNU_SOURCE, without which ngx_event_udp.h of nginx 1.24 and later
+ * (struct in6_pktinfo) does not compile.
+ */
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>

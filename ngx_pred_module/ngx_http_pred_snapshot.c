@@ -14,10 +14,10 @@
  * switches to it without opening it again.
  */
 
+#include "ngx_http_pred_module.h"
+
 #include <sys/mman.h>
 #include <sys/stat.h>
-
-#include "ngx_http_pred_module.h"
 
 
 /* the staleness warning, per worker and snapshot, at most this often */

@@ -28,9 +28,10 @@
  */
 
 
+#include "ngx_http_pred_module.h"
+
 #include <dirent.h>
 
-#include "ngx_http_pred_module.h"
 #include "pred_state.h"
 
 
