@@ -27,6 +27,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_pred_compat.h"
 #include "pred_canary.h"
 #include "pred_delta.h"
 #include "pred_cond.h"

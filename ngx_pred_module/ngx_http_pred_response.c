@@ -239,6 +239,7 @@ ngx_http_pred_add_header(ngx_http_request_t *r, ngx_str_t *name,
     h->hash = 1;
     h->key = *name;
     h->value = *value;
+    ngx_http_pred_header_end(h);
 
     return NGX_OK;
 }
