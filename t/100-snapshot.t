@@ -4,6 +4,11 @@ use lib 't';
 use PredTest;
 use Test::Nginx::Socket 'no_plan';
 
+# the perl module wants the nginx.pm of its own nginx version; for an nginx
+# built from source (make test-nginx) it is on PERL5LIB, which nginx hides
+# from its perl unless told to pass it on
+env_to_nginx('PERL5LIB');
+
 my $v1 = <<'_EOJ_';
 {"key":"a","value":{"v":1, "score":0.1}}
 {"key":"a b","value":[1, 2]}

@@ -5,6 +5,11 @@ use lib 't';
 use PredTest;
 use Test::Nginx::Socket 'no_plan';
 
+# the perl module wants the nginx.pm of its own nginx version; for an nginx
+# built from source (make test-nginx) it is on PERL5LIB, which nginx hides
+# from its perl unless told to pass it on
+env_to_nginx('PERL5LIB');
+
 # 3000 keys: several steps of linear probing collide in a table of 4096
 my $many = join '', map { sprintf qq{{"key":"u%d","value":{"n":%d}}\n}, $_, $_ }
                         1 .. 3000;

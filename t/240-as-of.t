@@ -5,6 +5,11 @@ use lib 't';
 use PredTest;
 use Test::Nginx::Socket 'no_plan';
 
+# the perl module wants the nginx.pm of its own nginx version; for an nginx
+# built from source (make test-nginx) it is on PERL5LIB, which nginx hides
+# from its perl unless told to pass it on
+env_to_nginx('PERL5LIB');
+
 my $dir = snap_dir('asof');
 my $kv = sub {
     my ($v) = @_;

@@ -6,6 +6,11 @@ use lib 't';
 use PredTest;
 use Test::Nginx::Socket 'no_plan';
 
+# the perl module wants the nginx.pm of its own nginx version; for an nginx
+# built from source (make test-nginx) it is on PERL5LIB, which nginx hides
+# from its perl unless told to pass it on
+env_to_nginx('PERL5LIB');
+
 for my $name (qw(truncate unlink overwrite)) {
     my $dir = snap_dir($name);
     snap_build($dir, 'v1', qq{{"key":"a","value":{"v":1}}\n});
