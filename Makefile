@@ -3,6 +3,9 @@
 #   make test   install what is missing (Debian, as root), build, run every
 #               test, then all of them again under ASan and UBSan
 #   make test-valgrind, make fuzz, make fleet-test   the slower checks
+#   make test-nginx NGINX_VERSION=1.29.8   the suite against nginx built
+#               from ../shared/nginx; make test-nginx-all: every version
+#               there and Debian's
 #   make demo   build and run the demo on 127.0.0.1:8080
 
 SHELL       := /bin/bash
@@ -28,7 +31,8 @@ DEB_PKGS    := build-essential nginx nginx-dev libnginx-mod-http-echo \
                libtest-longstring-perl liblist-moreutils-perl libipc-run-perl \
                libwww-perl liburi-perl \
                python3 python3-sklearn python3-numpy prometheus curl wrk \
-               libnginx-mod-http-lua redis-server gnuplot-nox valgrind
+               libnginx-mod-http-lua redis-server gnuplot-nox valgrind \
+               libperl-dev libpcre2-dev dpkg-dev debian-archive-keyring
 FUZZ_PKGS   := clang libclang-rt-14-dev
 
 LOADER      := $(BUILD)/pred-snapshot
@@ -58,7 +62,7 @@ export PRED_SNAPSHOT           ?= $(CURDIR)/$(LOADER)
 
 .PHONY: all deps module loader unit test prove bench bench-smoke demo \
         install clean test-valgrind test-asan test-real-tn fuzz fleet-test \
-        deb
+        deb nginx-verify nginx-build test-nginx test-nginx-all
 
 all: module loader
 
@@ -231,6 +235,130 @@ test-asan: deps
 	    echo "test-asan: sanitizer reports in $(SAN_REPORTS)" >&2; exit 1; \
 	fi
 	@echo "# test-asan: no sanitizer reports"
+
+# The version matrix: the module and the whole suite against nginx built from
+# the release sources in NGX_ARCHIVES (make test-nginx NGINX_VERSION=1.29.8),
+# every version with the same flags: what the tests use (HTTP/2, threads,
+# the perl module), --with-debug as Debian's, and Debian's stderr error log
+# so "nginx -t" reports alike.  Cached in build/nginx-VERSION: the unpacked
+# tree, objs/nginx, and modules/ with the three modules the tests load.
+NGINX_VERSION  ?= 1.29.8
+NGINX_VERSIONS := 1.24.0 1.26.3 1.28.3 1.29.8
+NGX_ARCHIVES   ?= $(abspath ../shared/nginx)
+NGX_V          := $(BUILD)/nginx-$(NGINX_VERSION)
+NGX_V_FLAGS    := --with-compat --with-http_v2_module --with-threads \
+                  --with-debug --with-http_perl_module=dynamic \
+                  --error-log-path=stderr
+NGX_V_MODS     := ngx_http_pred_module ngx_http_echo_module \
+                  ngx_http_perl_module
+NGX_JOBS       ?= $(shell nproc)
+
+# The echo module is third-party: its source is Debian's package of it,
+# fetched by apt-get source from the mirror the system's apt uses, with a
+# deb-src entry, lists and cache of its own under build/, so neither the
+# system's sources nor its lists change.  apt checks the files against the
+# signed index; dpkg-source unpacks them with Debian's patches.
+ECHO_SRC       := $(BUILD)/echo-src
+DEB_SRC        := $(BUILD)/deb-src
+DEB_SUITE      ?= bookworm
+DEB_MIRROR     ?= $(shell { sed -n 's/^URIs: *\([^ ]*\).*/\1/p' \
+                      /etc/apt/sources.list.d/debian.sources; \
+                      sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) .*/\2/p' \
+                      /etc/apt/sources.list; } 2>/dev/null | head -1)
+DEB_APT         = apt-get -q -o Dir::Etc::SourceList=/dev/null \
+                  -o Dir::Etc::SourceParts=$(CURDIR)/$(DEB_SRC)/sources.d \
+                  -o Dir::State::Lists=$(CURDIR)/$(DEB_SRC)/lists \
+                  -o Dir::Cache=$(CURDIR)/$(DEB_SRC)/cache
+
+$(ECHO_SRC)/config:
+	@test -n "$(DEB_MIRROR)" || { echo "make: no Debian mirror in the" \
+	    "system's apt sources: set DEB_MIRROR" >&2; exit 1; }
+	rm -rf $(DEB_SRC) $(ECHO_SRC)
+	mkdir -p $(DEB_SRC)/sources.d $(DEB_SRC)/lists/partial \
+	    $(DEB_SRC)/cache/archives/partial
+	printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: main\n%s\n' \
+	    $(DEB_MIRROR) $(DEB_SUITE) \
+	    'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
+	    > $(DEB_SRC)/sources.d/deb-src.sources
+	cd $(DEB_SRC) && $(DEB_APT) update > apt-update.log 2>&1 \
+	    || { tail -20 apt-update.log >&2; exit 1; }
+	cd $(DEB_SRC) && $(DEB_APT) source --download-only \
+	    libnginx-mod-http-echo > apt-source.log 2>&1 \
+	    || { tail -20 apt-source.log >&2; exit 1; }
+	dpkg-source -x $(DEB_SRC)/libnginx-mod-http-echo_*.dsc $(ECHO_SRC) \
+	    > $(DEB_SRC)/dpkg-source.log 2>&1 \
+	    || { cat $(DEB_SRC)/dpkg-source.log >&2; exit 1; }
+
+# the archive is checked against SHA256SUMS before every use, not only once
+nginx-verify:
+	@cd $(NGX_ARCHIVES) && grep ' nginx-$(NGINX_VERSION)\.tar\.gz$$' SHA256SUMS \
+	    | sha256sum --check --strict --quiet - \
+	    || { echo "make: nginx-$(NGINX_VERSION).tar.gz: missing from" \
+	        "$(NGX_ARCHIVES), or its sha256 differs from SHA256SUMS" >&2; \
+	        exit 1; }
+
+$(NGX_V)/objs/Makefile: config $(ECHO_SRC)/config \
+                        $(NGX_ARCHIVES)/nginx-$(NGINX_VERSION).tar.gz
+	$(MAKE) nginx-verify
+	rm -rf $(NGX_V)
+	mkdir -p $(BUILD)
+	tar -xzf $(NGX_ARCHIVES)/nginx-$(NGINX_VERSION).tar.gz -C $(BUILD)
+	cd $(NGX_V) && auto/configure $(NGX_V_FLAGS) \
+	        --add-dynamic-module=$(CURDIR)/$(ECHO_SRC) \
+	        --add-dynamic-module=$(CURDIR) \
+	        >configure.log 2>&1 || { tail -30 configure.log >&2; \
+	        echo "make: nginx $(NGINX_VERSION) configure failed" >&2; exit 1; }
+
+# make in the tree rebuilds what changed: the module after an edit
+nginx-build: $(NGX_V)/objs/Makefile
+	$(MAKE) -s -C $(NGX_V) -f objs/Makefile -j$(NGX_JOBS) binary modules \
+	    >$(NGX_V)/build.log 2>&1 || { grep -B5 -A5 -m20 \
+	    -E 'error|Error' $(NGX_V)/build.log >&2; \
+	    echo "make: nginx $(NGINX_VERSION) build failed" >&2; exit 1; }
+	mkdir -p $(NGX_V)/modules
+	for m in $(NGX_V_MODS); do \
+	    ln -sfn ../objs/$$m.so $(NGX_V)/modules/$$m.so; done
+
+# The perl module's nginx.pm (and its XS library) must be of the binary's
+# version.  The tests' perl_modules replaces the path compiled in, so it is
+# found through PERL5LIB, ahead of Debian's in perl's own @INC; the files
+# that load the perl module pass PERL5LIB to nginx (env_to_nginx).
+NGX_V_PERL     := $(CURDIR)/$(NGX_V)/objs/src/http/modules/perl/blib
+NGX_V_MODDIR   := $(CURDIR)/$(NGX_V)/modules
+
+test-nginx: deps loader
+	$(MAKE) nginx-verify
+	$(MAKE) nginx-build
+	@echo "# nginx $(NGINX_VERSION): $(NGX_V)/objs/nginx"
+	@export TEST_NGINX_BINARY=$(CURDIR)/$(NGX_V)/objs/nginx \
+	    TEST_NGINX_MODULES_DIR=$(NGX_V_MODDIR) \
+	    TEST_NGINX_LOAD_MODULES=$(NGX_V_MODDIR)/ngx_http_pred_module.so \
+	    PERL5LIB=$(NGX_V_PERL)/lib:$(NGX_V_PERL)/arch$${PERL5LIB:+:$$PERL5LIB}; \
+	    $(PROVE)
+
+# Every version, then Debian's, each to the end whatever the one before
+# did; each one's output in build/test-nginx-VERSION.log, and at the end a
+# line a version with prove's totals.
+DEB_TEST_VARS  := TEST_NGINX_BINARY=$(NGINX) \
+                  TEST_NGINX_MODULES_DIR=/usr/lib/nginx/modules \
+                  TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE)
+
+test-nginx-all: deps loader
+	@rc=0; for v in $(NGINX_VERSIONS) debian; do \
+	    echo "# test-nginx-all: $$v"; \
+	    if [ $$v = debian ]; then \
+	        set -- module prove $(DEB_TEST_VARS); \
+	    else \
+	        set -- test-nginx NGINX_VERSION=$$v; \
+	    fi; \
+	    $(MAKE) --no-print-directory "$$@" 2>&1 \
+	        | tee $(BUILD)/test-nginx-$$v.log || rc=1; \
+	done; \
+	for v in $(NGINX_VERSIONS) debian; do \
+	    printf '# %-7s %s\n' $$v "$$(grep -E '^(Result:|Files=)' \
+	        $(BUILD)/test-nginx-$$v.log | tr '\n' ' ')"; \
+	done; \
+	exit $$rc
 
 # Benchmarks are noisy and long: make test only keeps the harness working.
 bench: deps
