@@ -355,8 +355,13 @@ test-nginx-all: deps loader
 	        | tee $(BUILD)/test-nginx-$$v.log || rc=1; \
 	done; \
 	for v in $(NGINX_VERSIONS) debian; do \
-	    printf '# %-7s %s\n' $$v "$$(grep -E '^(Result:|Files=)' \
-	        $(BUILD)/test-nginx-$$v.log | tr '\n' ' ')"; \
+	    log=$(BUILD)/test-nginx-$$v.log; \
+	    res=$$(sed -n 's/^Result: //p' $$log); \
+	    tests=$$(sed -n 's/^Files=.*, Tests=\([0-9]*\),.*/\1/p' $$log); \
+	    failed=$$(sed -n '/^Test Summary Report/,$$ s/^\(t\/[^ ]*\) .*/\1/p' \
+	        $$log | tr '\n' ' '); \
+	    printf '# test-nginx-all: %-7s %s\n' $$v "$${res:-no result:" \
+	        "see $$log}$${tests:+, $$tests tests}$${failed:+, failed: $$failed}"; \
 	done; \
 	exit $$rc
 
