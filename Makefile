@@ -164,13 +164,19 @@ fuzz: deps
 # can wait on forever when run detached (the bundled one treats a zombie
 # as stopped).
 REAL_TN     ?= /nonexistent
+# what prove runs (files or folders), and its options (--timer)
+PROVE_T     ?= t
+PROVE_FLAGS ?=
+
 PROVE = env -u LD_PRELOAD pkill -QUIT -f "[n]ginx.*-p $(CURDIR)/t/servroot" 2>/dev/null || true; \
 	if [ -f $(REAL_TN)/Test/Nginx/Socket.pm ]; then \
-	    echo "\# Test::Nginx: $(REAL_TN)"; prove -I $(REAL_TN) -r t; \
+	    echo "\# Test::Nginx: $(REAL_TN)"; \
+	    prove $(PROVE_FLAGS) -I $(REAL_TN) -r $(PROVE_T); \
 	elif perl -MTest::Nginx::Socket -e1 2>/dev/null; then \
-	    echo "\# Test::Nginx: installed"; prove -r t; \
+	    echo "\# Test::Nginx: installed"; prove $(PROVE_FLAGS) -r $(PROVE_T); \
 	else \
-	    echo "\# Test::Nginx: bundled (t/lib)"; prove -I t/lib -r t; \
+	    echo "\# Test::Nginx: bundled (t/lib)"; \
+	    prove $(PROVE_FLAGS) -I t/lib -r $(PROVE_T); \
 	fi
 
 prove: module loader
