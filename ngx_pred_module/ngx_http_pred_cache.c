@@ -181,6 +181,10 @@ ngx_http_pred_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
+            if (ngx_http_pred_conf_name(cf, &name, "zone") != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
             if (size < (ssize_t) (8 * ngx_pagesize)) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "zone \"%V\" is too small", &value[i]);

@@ -675,14 +675,17 @@ ngx_http_pred_metrics_handler(ngx_http_request_t *r)
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pred_module);
 
-    size = 16384 + pmcf->names.nelts * NGX_HTTP_PRED_SRC_N * 600;
+    size = 16384;
 
-    /* a location's duration lines name it and the source each time */
+    /*
+     * a location's request and duration lines name it and the source each
+     * time; an escaped name is at most twice as long
+     */
     names = pmcf->names.elts;
 
     for (i = 0; i < pmcf->names.nelts; i++) {
-        size += NGX_HTTP_PRED_SRC_N * (NGX_HTTP_PRED_M_BUCKETS + 3)
-                * (128 + names[i].len);
+        size += NGX_HTTP_PRED_SRC_N * (NGX_HTTP_PRED_M_BUCKETS + 8)
+                * (128 + 2 * names[i].len);
     }
 
     /* a snapshot's lines (about 40 of them) name it each time */
@@ -736,6 +739,13 @@ ngx_http_pred_metrics_handler(ngx_http_request_t *r)
                     "text/plain; version=0.0.4; charset=utf-8");
     }
 
+    /* the sizes above are upper bounds: a full buffer is a bug, not data */
+    if (p == body.data + size) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "pred: metrics: %uz bytes were not enough", size);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     body.len = p - body.data;
 
     r->headers_out.status = NGX_HTTP_OK;
@@ -757,7 +767,7 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
     time_t                        age;
     uint64_t                      cum;
     ngx_uint_t                    i, k, used, total, open;
-    ngx_atomic_uint_t             trips;
+    ngx_atomic_uint_t             trips, fin;
     ngx_str_t                    *names;
     pred_snap_t                  *s;
     ngx_http_pred_snapshot_t    **snaps;
@@ -821,14 +831,16 @@ ngx_http_pred_metrics_text(ngx_http_request_t *r, u_char *p, u_char *last)
                          ngx_http_pred_m_bounds[i] % 1000, cum);
     }
 
-    /* finished calls: the in-flight ones are not in the histogram */
+    /*
+     * finished calls (the in-flight ones are not in the histogram), read
+     * once after the buckets, as the requests' are
+     */
+    fin = m->up_finished;
     p = ngx_slprintf(p, last, "pred_upstream_duration_seconds_bucket"
                      "{le=\"+Inf\"} %uA\n"
                      "pred_upstream_duration_seconds_sum %uA.%03uA\n"
                      "pred_upstream_duration_seconds_count %uA\n",
-                     m->up_finished,
-                     m->up_ms_sum / 1000, m->up_ms_sum % 1000,
-                     m->up_finished);
+                     fin, m->up_ms_sum / 1000, m->up_ms_sum % 1000, fin);
 
     p = ngx_http_pred_m_family(p, last, "pred_upstream_breaker_open", "gauge",
                                "1 while the circuit breaker keeps misses "
@@ -1045,6 +1057,7 @@ ngx_http_pred_metrics_durations_text(ngx_http_request_t *r, u_char *p,
     uint64_t                     cum;
     ngx_uint_t                   i, k, b;
     ngx_str_t                   *names;
+    ngx_atomic_uint_t            fin;
     ngx_http_pred_main_conf_t   *pmcf;
     ngx_http_pred_m_duration_t  *d;
 
@@ -1067,7 +1080,13 @@ ngx_http_pred_metrics_durations_text(ngx_http_request_t *r, u_char *p,
                                  &ngx_http_pred_source_names[k]);
 
                 if (b == NGX_HTTP_PRED_M_BUCKETS) {
-                    p = ngx_slprintf(p, last, "+Inf\"} %uA\n", d->finished);
+                    /*
+                     * read once, after the buckets: an observation counts
+                     * here before its bucket, so +Inf and _count are never
+                     * below the last bucket
+                     */
+                    fin = d->finished;
+                    p = ngx_slprintf(p, last, "+Inf\"} %uA\n", fin);
                     break;
                 }
 
@@ -1086,7 +1105,7 @@ ngx_http_pred_metrics_durations_text(ngx_http_request_t *r, u_char *p,
                              d->ms_sum / 1000, d->ms_sum % 1000);
             p = ngx_http_pred_metrics_label(p, last, &names[i]);
             p = ngx_slprintf(p, last, "\",source=\"%V\"} %uA\n",
-                             &ngx_http_pred_source_names[k], d->finished);
+                             &ngx_http_pred_source_names[k], fin);
         }
     }
 
@@ -1309,7 +1328,7 @@ ngx_http_pred_metrics_stages_text(ngx_http_request_t *r, u_char *p,
     uint64_t                       cum;
     ngx_str_t                     *names;
     ngx_uint_t                     i, k, j, from, open, *st;
-    ngx_atomic_uint_t              trips;
+    ngx_atomic_uint_t              trips, fin;
     ngx_http_pred_m_stage_t       *ms;
     ngx_http_pred_main_conf_t     *pmcf;
 
@@ -1354,8 +1373,10 @@ ngx_http_pred_metrics_stages_text(ngx_http_request_t *r, u_char *p,
                 p = ngx_http_pred_metrics_label(p, last, &names[i]);
 
                 if (j == NGX_HTTP_PRED_M_BUCKETS) {
+                    /* once, after the buckets: see the requests' */
+                    fin = ms->finished;
                     p = ngx_slprintf(p, last, "\",stage=\"%ui\",le=\"+Inf\"}"
-                                     " %uA\n", k, ms->finished);
+                                     " %uA\n", k, fin);
                     break;
                 }
 
@@ -1375,8 +1396,7 @@ ngx_http_pred_metrics_stages_text(ngx_http_request_t *r, u_char *p,
             p = ngx_slprintf(p, last, "pred_cascade_stage_duration_seconds_"
                              "count{location=\"");
             p = ngx_http_pred_metrics_label(p, last, &names[i]);
-            p = ngx_slprintf(p, last, "\",stage=\"%ui\"} %uA\n", k,
-                             ms->finished);
+            p = ngx_slprintf(p, last, "\",stage=\"%ui\"} %uA\n", k, fin);
         }
     }
 
@@ -1507,23 +1527,59 @@ ngx_http_pred_metrics_stages_json(ngx_http_request_t *r, u_char *p,
 }
 
 
-/* a label value: \, " and newline escaped, as Prometheus and JSON read */
+/*
+ * A label value (a location's name, pred_name: any bytes the configuration
+ * has) as Prometheus and JSON both read it: \, " and newline escaped; other
+ * control characters and bytes that are not UTF-8, which either reader
+ * refuses, become "?".  At most twice the name's length.
+ */
 static u_char *
 ngx_http_pred_metrics_label(u_char *p, u_char *last, ngx_str_t *s)
 {
+    u_char      c, *q;
+    size_t      n;
     ngx_uint_t  i;
 
-    for (i = 0; i < s->len && p + 2 < last; i++) {
-        if (s->data[i] == '\\' || s->data[i] == '"') {
-            *p++ = '\\';
-            *p++ = s->data[i];
+    i = 0;
 
-        } else if (s->data[i] == '\n') {
+    while (i < s->len && p + 2 < last) {
+        c = s->data[i];
+
+        if (c >= 0x80) {
+            q = &s->data[i];
+
+            if (ngx_utf8_decode(&q, s->len - i) > 0x10ffff) {
+                *p++ = '?';
+                i++;
+                continue;
+            }
+
+            n = q - &s->data[i];
+
+            if (p + n >= last) {
+                break;
+            }
+
+            p = ngx_cpymem(p, &s->data[i], n);
+            i += n;
+            continue;
+        }
+
+        i++;
+
+        if (c == '\\' || c == '"') {
+            *p++ = '\\';
+            *p++ = c;
+
+        } else if (c == '\n') {
             *p++ = '\\';
             *p++ = 'n';
 
+        } else if (c < 0x20 || c == 0x7f) {
+            *p++ = '?';
+
         } else {
-            *p++ = s->data[i];
+            *p++ = c;
         }
     }
 

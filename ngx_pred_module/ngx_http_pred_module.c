@@ -279,6 +279,41 @@ ngx_module_t  ngx_http_pred_module = {
 
 
 /*
+ * A snapshot's or a cache zone's name: letters, digits, "_", "-" and ".",
+ * since it goes as it is into metrics labels, JSON keys, log lines and the
+ * admin API's answers; NGX_ERROR after logging "invalid WHAT name".
+ */
+ngx_int_t
+ngx_http_pred_conf_name(ngx_conf_t *cf, ngx_str_t *name, const char *what)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    for (i = 0; i < name->len; i++) {
+        c = name->data[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')
+        {
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid %s name \"%V\": only letters, digits, "
+                           "\"_\", \"-\" and \".\" are allowed", what, name);
+        return NGX_ERROR;
+    }
+
+    if (name->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty %s name", what);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * One "name=value" directive parameter (name ends with "="): NGX_DECLINED
  * when arg is another one, NGX_OK with the value in *out, or NGX_ERROR
  * after logging "invalid name "arg"".  kind: 's' seconds (time_t),

@@ -611,6 +611,8 @@ extern ngx_module_t  ngx_http_pred_module;
 
 
 /* ngx_http_pred_module.c: directives, configuration */
+ngx_int_t ngx_http_pred_conf_name(ngx_conf_t *cf, ngx_str_t *name,
+    const char *what);
 ngx_int_t ngx_http_pred_conf_param(ngx_conf_t *cf, ngx_str_t *arg,
     const char *name, u_char kind, ngx_uint_t zero_ok, void *out);
 char *ngx_http_pred_conf_params(ngx_conf_t *cf, ngx_uint_t from,

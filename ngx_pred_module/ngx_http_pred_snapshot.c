@@ -83,6 +83,10 @@ ngx_http_pred_snapshot_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
+    if (ngx_http_pred_conf_name(cf, &value[1], "snapshot") != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     snapp = pmcf->snapshots.elts;
     for (i = 0; i < pmcf->snapshots.nelts; i++) {
         if (snapp[i]->name.len == value[1].len

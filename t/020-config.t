@@ -122,6 +122,22 @@ refused('a snapshot name used twice', <<"_EOC_",
 _EOC_
     qr/\[emerg\] .*duplicate snapshot "main"/);
 
+# the names go as they are into metrics labels, JSON and log lines
+refused('a snapshot name with a quote', <<"_EOC_",
+    pred_snapshot_path 'sn"ap' $snaps;
+_EOC_
+    qr/\[emerg\] .*invalid snapshot name "sn"ap": only letters, digits, "_", "-" and "." are allowed/);
+
+refused('a snapshot name with a backslash', <<"_EOC_",
+    pred_snapshot_path 'a\\b' $snaps;
+_EOC_
+    qr/\[emerg\] .*invalid snapshot name "a\\b"/);
+
+refused('an empty snapshot name', <<"_EOC_",
+    pred_snapshot_path '' $snaps;
+_EOC_
+    qr/\[emerg\] .*empty snapshot name/);
+
 refused('pred_snapshot_path in a server', <<"_EOC_",
     server { pred_snapshot_path main $snaps; }
 _EOC_
@@ -149,6 +165,11 @@ refused('pred_cache_zone without zone=', <<'_EOC_',
     pred_cache_zone ttl=1m;
 _EOC_
     qr/\[emerg\] .*"pred_cache_zone" must have "zone" parameter/);
+
+refused('a zone name with a quote', <<'_EOC_',
+    pred_cache_zone 'zone=h"ot:1m';
+_EOC_
+    qr/\[emerg\] .*invalid zone name "h"ot": only letters, digits, "_", "-" and "." are allowed/);
 
 refused('a zone without a size', <<'_EOC_',
     pred_cache_zone zone=hot;
