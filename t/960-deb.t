@@ -28,7 +28,12 @@ my @files = ('/usr/lib/nginx/modules/ngx_http_pred_module.so',
              '/usr/share/man/man1/pred-snapshot.1.gz',
              '/lib/systemd/system/pred-snapshot-pull@.service',
              '/usr/share/doc/pred-snapshot/examples/pull-ctr.conf',
-             '/usr/share/doc/libnginx-mod-http-pred/copyright');
+             '/usr/share/doc/libnginx-mod-http-pred/copyright',
+             '/usr/share/doc/libnginx-mod-http-pred/README.md.gz',
+             '/usr/share/doc/libnginx-mod-http-pred/examples/edge.conf',
+             '/usr/share/doc/libnginx-mod-http-pred/examples/prometheus/'
+             . 'alerts.yml',
+             '/etc/pred-snapshot');
 my $scratch = "/tmp/pred-deb-test.$$";
 my $nginx_pid;
 
@@ -76,6 +81,9 @@ is(scalar(installed()), 2, 'both installed');
 for my $f (@files) {
     ok(-e $f, "$f installed");
 }
+# the example unit runs /usr/local/bin/pred-snapshot: the template replaces it
+ok(!-e '/usr/share/doc/pred-snapshot/examples/pred-snapshot-pull.service',
+   'no example unit beside the template');
 is(readlink('/etc/nginx/modules-enabled/50-mod-http-pred.conf'),
    '/usr/share/nginx/modules-available/mod-http-pred.conf',
    'enabled on install');
@@ -173,6 +181,7 @@ for my $f (@files) {
     ok(!-e $f && !-l $f, "$f removed");
 }
 ok(!-e '/usr/share/doc/pred-snapshot', 'the doc folder removed');
+ok(!-e '/usr/share/doc/libnginx-mod-http-pred', "the module's doc folder too");
 ($rc) = sh('dpkg -L libnginx-mod-http-pred');
 isnt($rc, 0, 'dpkg knows nothing of it');
 ($rc, $out) = sh('/usr/sbin/nginx -t');
