@@ -34,6 +34,9 @@ DEB_PKGS    := build-essential nginx nginx-dev libnginx-mod-http-echo \
                libnginx-mod-http-lua redis-server gnuplot-nox valgrind \
                libperl-dev libpcre2-dev dpkg-dev debian-archive-keyring
 FUZZ_PKGS   := clang libclang-rt-14-dev
+# what make deb needs: the packages' Build-Depends and Debian's tools
+DEB_BUILD_PKGS := build-essential dpkg-dev debhelper lintian nginx-dev git \
+                  liblmdb-dev libjansson-dev libcurl4-openssl-dev zlib1g-dev
 
 LOADER      := $(BUILD)/pred-snapshot
 LOADER_SRCS := $(wildcard loader/*.c snapshot/*.c)
@@ -60,15 +63,18 @@ export TEST_NGINX_BINARY       ?= $(NGINX)
 export TEST_NGINX_LOAD_MODULES ?= $(CURDIR)/$(MODULE)
 export PRED_SNAPSHOT           ?= $(CURDIR)/$(LOADER)
 
-.PHONY: all deps module loader unit test prove bench bench-smoke demo \
+.PHONY: all deps deps-deb module loader unit test prove bench bench-smoke demo \
         install clean test-valgrind test-asan test-real-tn fuzz fleet-test \
-        deb nginx-verify nginx-build test-nginx test-nginx-all
+        deb nginx-verify nginx-build test-nginx test-nginx-all unit-bins \
+        asan-module
 
 all: module loader
 
 # Installs only what is missing, so a second run costs one dpkg-query.
-deps:
-	@missing=$$(for p in $(DEB_PKGS); do \
+deps: PKGS = $(DEB_PKGS)
+deps-deb: PKGS = $(DEB_BUILD_PKGS)
+deps deps-deb:
+	@missing=$$(for p in $(PKGS); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	        | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -95,7 +101,7 @@ $(NGX_BUILD)/objs/Makefile: config
 	mkdir -p $(BUILD)
 	cp -r $(NGX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && . ./conf_flags && \
-	    ./configure "$${NGX_CONF_FLAGS[@]}" $(NGX_CONF_EXTRA) \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --add-dynamic-module=$(CURDIR) \
 	        >configure.log 2>&1 || { tail -30 configure.log >&2; \
 	        echo "make: nginx configure failed" >&2; exit 1; }
@@ -104,7 +110,7 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
 	@printf 'load_module %s;\nevents {}\npid /dev/null;\nerror_log stderr;\n' \
 	    $(CURDIR)/$(MODULE) > $(BUILD)/load-check.conf
-	$(NGX_PRELOAD) $(NGINX) -t -q -p $(CURDIR)/$(BUILD) \
+	$(NGINX) -t -q -p $(CURDIR)/$(BUILD) \
 	    -c $(CURDIR)/$(BUILD)/load-check.conf
 
 loader: $(LOADER)
@@ -125,7 +131,10 @@ $(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(PLAIN_DEPS)
 	$(CC) $(CFLAGS) $(WARN) -Isnapshot -Iloader -o $@ $< tests/fuzz/replay.c \
 	    $(FUZZ_SRCS) $(LIBS)
 
-unit: $(UNIT_TESTS) $(FUZZ_REPLAY)
+# the binaries alone, for make -j
+unit-bins: $(UNIT_TESTS) $(FUZZ_REPLAY)
+
+unit: unit-bins
 	@for t in $(UNIT_TESTS); do echo "# $$t"; $$t; done
 	@for t in $(FUZZ_TARGETS); do \
 	    $(BUILD)/tests/replay_$$t tests/fuzz/corpus/$$t/* \
@@ -168,7 +177,7 @@ REAL_TN     ?= /nonexistent
 PROVE_T     ?= t
 PROVE_FLAGS ?=
 
-PROVE = env -u LD_PRELOAD pkill -QUIT -f "[n]ginx.*-p $(CURDIR)/t/servroot" 2>/dev/null || true; \
+PROVE = pkill -QUIT -f "[n]ginx.*-p $(CURDIR)/t/servroot" 2>/dev/null || true; \
 	if [ -f $(REAL_TN)/Test/Nginx/Socket.pm ]; then \
 	    echo "\# Test::Nginx: $(REAL_TN)"; \
 	    prove $(PROVE_FLAGS) -I $(REAL_TN) -r $(PROVE_T); \
@@ -197,40 +206,53 @@ test-valgrind: deps
 	    $(BUILD)/valgrind.stderr
 
 test: deps
-	$(MAKE) module loader
+	$(MAKE) module
+	$(MAKE) -j$(NGX_JOBS) loader unit-bins
 	$(MAKE) unit
 	$(MAKE) prove
 	$(MAKE) test-asan
 	$(MAKE) bench-smoke
 
-# The module, the loader and the unit tests built with AddressSanitizer and
-# UndefinedBehaviorSanitizer, Debian's nginx running the module with the
-# runtime preloaded by a wrapper (preloaded into everything, it hangs curl
-# and pkill); every report goes to a file, and any file fails the run.
+# The suite against the newest mainline nginx (NGINX_VERSION, the tree
+# make test-nginx builds) with this module, the loader and the unit tests
+# built with AddressSanitizer and UndefinedBehaviorSanitizer; so make test
+# runs Debian's nginx (make prove) and mainline.  The module is compiled
+# again with the sanitizers in a copy of that tree's configuration,
+# build/asan/nginx-VERSION, and nginx runs with their runtime preloaded by
+# a wrapper (nginx itself is not instrumented: its own reports, a memcpy()
+# from NULL of 0 bytes and the ngx_module_names every module defines, are
+# not ours).  Every report goes to a file, and any file fails the run.
 # LeakSanitizer watches the loader and unit tests, not nginx, which leaves
 # its cycle to the exiting process (make test-valgrind covers the module).
+# The run leaves out what does not run the module or runs it again:
+# Test::Nginx's and valgrind's self-checks, the loader's files (run after,
+# with leak detection), the fleet (many nginx; t/042 runs pull), t/960
+# (Debian's build flags).
 SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer
 ASAN        := $(BUILD)/asan
 ASAN_RT      = $(shell $(CC) -print-file-name=libasan.so)
+ASAN_NGX     = $(ASAN)/nginx-$(NGINX_VERSION)
+ASAN_SKIP   := t/000-runner.t t/001-valgrind-check.t t/040-loader.t \
+               t/041-loader-delta.t t/950-fleet.t t/960-deb.t
+ASAN_T       = $(filter-out $(ASAN_SKIP),$(sort $(wildcard t/*.t)))
 SAN_REPORTS := $(CURDIR)/$(ASAN)/reports
 SAN_ENV      = ASAN_OPTIONS=log_path=$(SAN_REPORTS)/asan:detect_leaks=0 \
                UBSAN_OPTIONS=log_path=$(SAN_REPORTS)/ubsan:print_stacktrace=1
 
+test-asan: PROVE_T = $(ASAN_T)
 test-asan: deps
-	$(MAKE) module loader
-	$(MAKE) BUILD=$(ASAN) CFLAGS="-O1 -g $(SAN_FLAGS)" \
-	    NGX_CONF_EXTRA='--with-cc-opt="$(SAN_FLAGS)" --with-ld-opt="$(SAN_FLAGS)"' \
-	    NGX_PRELOAD="LD_PRELOAD=$(ASAN_RT) ASAN_OPTIONS=detect_leaks=0" \
-	    module loader
+	$(MAKE) nginx-verify
+	$(MAKE) nginx-build
+	$(MAKE) asan-module
+	$(MAKE) -j$(NGX_JOBS) BUILD=$(ASAN) CFLAGS="-O1 -g $(SAN_FLAGS)" \
+	    loader unit-bins
 	rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS)
 	$(MAKE) BUILD=$(ASAN) CFLAGS="-O1 -g $(SAN_FLAGS)" unit \
 	    UBSAN_OPTIONS=log_path=$(SAN_REPORTS)/ubsan:print_stacktrace=1 \
 	    ASAN_OPTIONS=log_path=$(SAN_REPORTS)/asan
-	@printf '#!/bin/sh\nLD_PRELOAD=%s exec %s "$$@"\n' $(ASAN_RT) $(NGINX) \
-	    > $(ASAN)/nginx-asan && chmod +x $(ASAN)/nginx-asan
-	@export $(SAN_ENV) NGINX_BINARY=$(CURDIR)/$(ASAN)/nginx-asan \
-	    TEST_NGINX_BINARY=$(CURDIR)/$(ASAN)/nginx-asan \
-	    TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(ASAN)/nginx/objs/ngx_http_pred_module.so \
+	@echo "# test-asan: nginx $(NGINX_VERSION), the module from $(ASAN_NGX)"
+	@export $(SAN_ENV) \
+	    $(call ngx_v_env,$(ASAN_NGX)/nginx-asan,$(ASAN_NGX),$(NGX_V)) \
 	    PRED_SNAPSHOT=$(CURDIR)/$(ASAN)/pred-snapshot; $(PROVE)
 	@ASAN_OPTIONS=log_path=$(SAN_REPORTS)/asan \
 	    UBSAN_OPTIONS=log_path=$(SAN_REPORTS)/ubsan:print_stacktrace=1 \
@@ -254,10 +276,11 @@ NGX_ARCHIVES   ?= $(abspath ../shared/nginx)
 NGX_V          := $(BUILD)/nginx-$(NGINX_VERSION)
 NGX_V_FLAGS    := --with-compat --with-http_v2_module --with-threads \
                   --with-debug --with-http_perl_module=dynamic \
-                  --error-log-path=stderr
-NGX_V_MODS     := ngx_http_pred_module ngx_http_echo_module \
+                  --error-log-path=stderr $(NGX_V_EXTRA)
+NGX_V_MODS     ?= ngx_http_pred_module ngx_http_echo_module \
                   ngx_http_perl_module
 NGX_JOBS       ?= $(shell nproc)
+NGX_V_TARGETS  ?= binary modules
 
 # The echo module is third-party: its source is Debian's package of it,
 # fetched by apt-get source from the mirror the system's apt uses, with a
@@ -317,7 +340,7 @@ $(NGX_V)/objs/Makefile: config $(ECHO_SRC)/config \
 
 # make in the tree rebuilds what changed: the module after an edit
 nginx-build: $(NGX_V)/objs/Makefile
-	$(MAKE) -s -C $(NGX_V) -f objs/Makefile -j$(NGX_JOBS) binary modules \
+	$(MAKE) -s -C $(NGX_V) -f objs/Makefile -j$(NGX_JOBS) $(NGX_V_TARGETS) \
 	    >$(NGX_V)/build.log 2>&1 || { grep -B5 -A5 -m20 \
 	    -E 'error|Error' $(NGX_V)/build.log >&2; \
 	    echo "make: nginx $(NGINX_VERSION) build failed" >&2; exit 1; }
@@ -325,21 +348,50 @@ nginx-build: $(NGX_V)/objs/Makefile
 	for m in $(NGX_V_MODS); do \
 	    ln -sfn ../objs/$$m.so $(NGX_V)/modules/$$m.so; done
 
+# make test-asan's module: the plain tree's configuration without its
+# objects (configure again would take longer than the module's
+# compilation), compiled again with the sanitizers
+$(ASAN_NGX)/objs/Makefile: $(NGX_V)/objs/Makefile
+	rm -rf $(ASAN_NGX) && mkdir -p $(ASAN_NGX)
+	tar -C $(NGX_V) --exclude='*.o' --exclude='*.so' --exclude=./modules \
+	    --exclude=./objs/nginx -cf - . | tar -C $(ASAN_NGX) -xf -
+
+asan-module: $(ASAN_NGX)/objs/Makefile
+	$(MAKE) -s -C $(ASAN_NGX) -f objs/Makefile -j$(NGX_JOBS) \
+	    CFLAGS="$$(sed -n 's/^CFLAGS = //p' $(NGX_V)/objs/Makefile) \
+	        $(SAN_FLAGS)" LINK="$(CC) $(SAN_FLAGS)" \
+	    objs/ngx_http_pred_module.so >$(ASAN_NGX)/build.log 2>&1 \
+	    || { grep -B5 -A5 -m20 -E 'error|Error' $(ASAN_NGX)/build.log >&2; \
+	    echo "make: the sanitized module failed to build" >&2; exit 1; }
+	mkdir -p $(ASAN_NGX)/modules
+	ln -sfn ../objs/ngx_http_pred_module.so \
+	    $(ASAN_NGX)/modules/ngx_http_pred_module.so
+	for m in ngx_http_echo_module ngx_http_perl_module; do \
+	    ln -sfn $(CURDIR)/$(NGX_V)/objs/$$m.so $(ASAN_NGX)/modules/$$m.so; done
+	@printf '#!/bin/sh\nLD_PRELOAD=%s exec %s "$$@"\n' $(ASAN_RT) \
+	    $(CURDIR)/$(NGX_V)/objs/nginx > $(ASAN_NGX)/nginx-asan \
+	    && chmod +x $(ASAN_NGX)/nginx-asan
+
 # The perl module's nginx.pm (and its XS library) must be of the binary's
 # version.  The tests' perl_modules replaces the path compiled in, so it is
 # found through PERL5LIB, ahead of Debian's in perl's own @INC; the files
 # that load the perl module pass PERL5LIB to nginx (env_to_nginx).
-NGX_V_PERL     := $(CURDIR)/$(NGX_V)/objs/src/http/modules/perl/blib
-NGX_V_MODDIR   := $(CURDIR)/$(NGX_V)/modules
+NGX_V_PERL     := objs/src/http/modules/perl/blib
+
+# the environment that points the suite at nginx $(1), the modules in
+# $(2)/modules and the perl module's nginx.pm of the tree $(3)
+ngx_v_env       = TEST_NGINX_BINARY=$(CURDIR)/$(1) \
+                  TEST_NGINX_MODULES_DIR=$(CURDIR)/$(2)/modules \
+                  TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(2)/modules/$\
+                  ngx_http_pred_module.so \
+                  PERL5LIB=$(CURDIR)/$(3)/$(NGX_V_PERL)/lib:$\
+                  $(CURDIR)/$(3)/$(NGX_V_PERL)/arch$${PERL5LIB:+:$$PERL5LIB}
 
 test-nginx: deps loader
 	$(MAKE) nginx-verify
 	$(MAKE) nginx-build
 	@echo "# nginx $(NGINX_VERSION): $(NGX_V)/objs/nginx"
-	@export TEST_NGINX_BINARY=$(CURDIR)/$(NGX_V)/objs/nginx \
-	    TEST_NGINX_MODULES_DIR=$(NGX_V_MODDIR) \
-	    TEST_NGINX_LOAD_MODULES=$(NGX_V_MODDIR)/ngx_http_pred_module.so \
-	    PERL5LIB=$(NGX_V_PERL)/lib:$(NGX_V_PERL)/arch$${PERL5LIB:+:$$PERL5LIB}; \
+	@export $(call ngx_v_env,$(NGX_V)/objs/nginx,$(NGX_V),$(NGX_V)); \
 	    $(PROVE)
 
 # Every version, then Debian's, each to the end whatever the one before
@@ -411,11 +463,11 @@ bench-smoke: module loader
 # build/deb/; lintian must find no error.  t/960-deb.t installs them.
 DEB_DIR     := $(BUILD)/deb
 
-deb: deps
+deb: deps-deb
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
 	git ls-files -z | xargs -0 tar -c | tar -x -C $(DEB_DIR)/src
 	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b > ../build.log 2>&1 \
-	    || { tail -40 $(DEB_DIR)/build.log >&2; exit 1; }
+	    || { tail -40 ../build.log >&2; exit 1; }
 	lintian --fail-on error --info $(DEB_DIR)/*.changes \
 	    | tee $(DEB_DIR)/lintian.log
 	@ls $(DEB_DIR)/*.deb

@@ -12,9 +12,6 @@ plan skip_all => 'valgrind is not installed'
 
 require File::Spec->rel2abs('t/lib/Test/Nginx/Socket.pm');
 
-# make test-asan preloads the sanitizer runtime, which valgrind cannot run
-delete local $ENV{LD_PRELOAD};
-
 my $dir = File::Spec->rel2abs('t/servroot-vgcheck');
 remove_tree($dir);
 make_path($dir);
