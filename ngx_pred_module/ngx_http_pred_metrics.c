@@ -1455,8 +1455,9 @@ ngx_http_pred_metrics_breaker(u_char *p, u_char *last, const char *name,
             && ngx_strncmp(bc[j].uri.data, bc[i].uri.data, bc[i].uri.len)
                == 0
             && bc[j].server->server_name.len == sn->len
-            && ngx_strncmp(bc[j].server->server_name.data, sn->data,
-                           sn->len) == 0)
+            && (sn->len == 0
+                || ngx_strncmp(bc[j].server->server_name.data, sn->data,
+                               sn->len) == 0))
         {
             same++;
             nth += (j < i);
