@@ -286,15 +286,10 @@ ngx_module_t  ngx_http_pred_module = {
 ngx_int_t
 ngx_http_pred_conf_name(ngx_conf_t *cf, ngx_str_t *name, const char *what)
 {
-    u_char      c;
     ngx_uint_t  i;
 
     for (i = 0; i < name->len; i++) {
-        c = name->data[i];
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-            || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')
-        {
+        if (pred_key_name_char(name->data[i])) {
             continue;
         }
 

@@ -116,18 +116,13 @@ int
 pred_filter_plain_name(const char *name, size_t len)
 {
     size_t  i;
-    char    c;
 
     if (len == 0 || len > PRED_FILTER_FIELD_MAX) {
         return 0;
     }
 
     for (i = 0; i < len; i++) {
-        c = name[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-        {
+        if (!pred_key_name_char((unsigned char) name[i])) {
             return 0;
         }
     }

@@ -26,6 +26,19 @@ typedef enum {
 
 
 /*
+ * A character of a name that goes as it is into a file name, a metrics
+ * label, a JSON key or a log line: [A-Za-z0-9._-].  Snapshot versions,
+ * shaping field names (per request: inline), and the module's snapshot and
+ * cache zone names.
+ */
+static inline int
+pred_key_name_char(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+/*
  * Checks raw key bytes: non-empty, at most PRED_KEY_MAX_LEN bytes, and no
  * control bytes (0x00-0x1f, 0x7f), which would break logs and line-based
  * tools.

@@ -1401,10 +1401,7 @@ pred_snap_valid_version(const char *v)
             return 0;
         }
 
-        if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z')
-              || (v[i] >= '0' && v[i] <= '9') || v[i] == '.' || v[i] == '_'
-              || v[i] == '-'))
-        {
+        if (!pred_key_name_char((unsigned char) v[i])) {
             return 0;
         }
     }
